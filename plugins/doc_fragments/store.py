@@ -1,0 +1,54 @@
+# -*- coding: utf-8 -*-
+# Copyright: ipoffice.security contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+
+class ModuleDocFragment(object):
+
+    DOCUMENTATION = r"""
+options:
+  store_path:
+    description:
+      - Directory of the system's security settings store on the managed node.
+      - The store is initialised on first use as a new system starts (see O(platform)).
+      - Set it once for all modules of this collection with C(module_defaults) and the
+        C(group/ipoffice.security.all) action group.
+    type: path
+    default: /var/lib/ipoffice-security
+  platform:
+    description:
+      - The system platform. Only used when the store is initialised; naming a different platform
+        than an existing store's is an error.
+      - V(server) creates an internal root CA and an identity signed by it; V(ip500v2) one self-signed
+        identity valid 825 days and medium H.323/SIP security levels.
+      - When not set, a new store is initialised as V(server).
+    type: str
+    choices: [server, ip500v2]
+  system_name:
+    description:
+      - The system's host name (FQDN) used for the initial identity's common name and SAN when the store
+        is initialised. Defaults to the managed node's FQDN.
+    type: str
+  system_addresses:
+    description:
+      - IP addresses placed in the initial identity's SAN when the store is initialised. Defaults to the
+        non-loopback addresses the host name resolves to.
+    type: list
+    elements: str
+  lock_timeout:
+    description:
+      - Seconds to wait for another writer to release the store lock before failing with
+        C(error=store_locked).
+    type: int
+    default: 60
+requirements:
+  - cryptography >= 42.0
+  - asn1crypto
+notes:
+  - Changes are written as a new whole generation of the store and switched atomically; the last five
+    generations are kept as backups.
+"""

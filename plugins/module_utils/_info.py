@@ -1,0 +1,103 @@
+# -*- coding: utf-8 -*-
+# Copyright: ipoffice.security contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Secret-free descriptions of a store's state: what security_info returns and diffs show."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+
+from ansible_collections.ipoffice.security.plugins.module_utils import _certs
+from ansible_collections.ipoffice.security.plugins.module_utils._model import SecurityError
+
+# Metadata keys a credential may carry that are safe to show.
+PUBLIC_META = ("source", "subject_name", "subject_alt_names", "signature", "valid_days", "issued_by",
+               "scep_transaction_id", "imported_from")
+
+
+def credential_info(state, credential, now=None):
+    if credential is None:
+        return None
+    info = _certs.cert_info(credential.cert, now)
+    info["source"] = credential.meta.get("source")
+    info["request"] = dict((k, v) for k, v in credential.meta.items() if k in PUBLIC_META and k != "source")
+    info["chain"] = [_certs.cert_info(c, now) for c in state.chain_for(credential)]
+    info["offered_chain"] = [_certs.fingerprint(c) for c in state.offered_chain(credential)]
+    return info
+
+
+def settings_info(state):
+    """Settings by area; the SCEP password only as 'password_set'."""
+    result = dict((area, dict(values)) for area, values in state.settings.items())
+    result["scep"]["password_set"] = bool(state.secrets.get("scep_password"))
+    return result
+
+
+def expiring(state, now=None):
+    """Every stored certificate expiring within Certificate Expiry Warning Days (or already expired)."""
+    now = now or _certs.utcnow()
+    days = state.settings["checks"]["certificate_expiry_warning_days"]
+    result = []
+    seen = set()
+    for where, cert in state.all_certificates():
+        fp = _certs.fingerprint(cert)
+        if (where, fp) in seen:
+            continue
+        seen.add((where, fp))
+        left = _certs.days_left(cert, now)
+        if left < days:
+            result.append({"where": where, "subject": cert.subject.rfc4514_string(), "sha256": fp,
+                           "not_after": _certs.cert_info(cert, now)["not_after"], "days_left": left,
+                           "expired": cert.not_valid_after_utc < now})
+    return sorted(result, key=lambda item: (item["days_left"], item["where"], item["sha256"]))
+
+
+def files_info(store):
+    """Paths of the TLS-service files of the current generation (stable through the 'current' link)."""
+    root = store.current_link
+    result = {"current": root,
+              "identity_cert": os.path.join(root, "identity", "cert.pem"),
+              "identity_key": os.path.join(root, "identity", "key.pem"),
+              "identity_chain": os.path.join(root, "identity", "chain.pem"),
+              "identity_fullchain": os.path.join(root, "identity", "fullchain.pem"),
+              "trusted_dir": os.path.join(root, "tcs"),
+              "trusted_bundle": os.path.join(root, "tcs", "bundle.pem")}
+    return result
+
+
+def snapshot(store, state, now=None):
+    """The whole read-only picture security_info returns."""
+    identity = credential_info(state, state.identity, now)
+    return {
+        "store_path": store.path,
+        "platform": state.platform,
+        "system_name": state.system_name,
+        "generation": state.generation,
+        "offer_certificate": True,
+        "issued_to": identity["common_name"] if identity else None,
+        "settings": settings_info(state),
+        "identity": identity,
+        "telephony_identity": credential_info(state, state.telephony, now),
+        "ca": _certs.cert_info(state.ca.cert, now) if state.ca else None,
+        "trusted": [_certs.cert_info(c, now) for c in state.trusted_certificates()],
+        "trusted_count": len(state.trusted),
+        "expiring": expiring(state, now),
+        "generations": [dict((k, v) for k, v in g.items()) for g in store.generations()],
+        "files": files_info(store),
+    }
+
+
+def apply_query(data, expression, option="query"):
+    """A JMESPath expression over data (raises SecurityError on a bad expression or missing jmespath)."""
+    try:
+        import jmespath
+    except ImportError:
+        raise SecurityError("missing_library", "The 'query' option needs the Python library jmespath on the managed "
+                            "node (pip install jmespath).", option=option)
+    try:
+        return jmespath.search(expression, data)
+    except jmespath.exceptions.JMESPathError as exc:
+        raise SecurityError("invalid_query", "The JMESPath expression %r is invalid: %s. Change the '%s' option."
+                            % (expression, str(exc).splitlines()[0], option), option=option)

@@ -1,0 +1,343 @@
+# -*- coding: utf-8 -*-
+# Copyright: ipoffice.security contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The settings schema of an IP Office system's security settings: one source of truth.
+
+Every setting of REFERENCE.md section 1 lives here with its default, range and choices.  Modules build
+their argument specs from these definitions (``argspec_for``), the store validates what it loads and
+writes against them (``validate_settings``), and documentation is checked against them by tests.
+
+Errors raised anywhere in the collection are ``SecurityError``: a stable ``code`` and a message that
+says what is wrong and which option to change.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import copy
+
+
+class SecurityError(Exception):
+    """A failure with a stable code that modules report as ``error`` in their result."""
+
+    def __init__(self, code, message, option=None, **details):
+        super(SecurityError, self).__init__(message)
+        self.code = code
+        self.message = message
+        self.option = option
+        self.details = details
+
+    def __str__(self):
+        return self.message
+
+    def as_result(self):
+        result = {"msg": self.message, "error": self.code}
+        if self.option:
+            result["option"] = self.option
+        result.update(self.details)
+        return result
+
+
+PLATFORMS = ("server", "ip500v2")
+DEFAULT_PLATFORM = "server"
+
+# Received-certificate check levels, weakest first (REFERENCE section 2).
+CHECK_LEVELS = ("none", "low", "medium", "high", "medium_remote", "high_remote")
+# IP Office lines with WebSocket transport offer only these (REFERENCE section 1.3).
+LINE_CHECK_LEVELS = ("none", "medium", "high")
+SECURITY_LEVELS = ("low", "medium", "high")
+SIP_TELEPHONY_CERTIFICATE_CHOICES = ("none", "sip_trunks", "sip_and_sm_trunks", "sip_phones")
+LINE_TRANSPORTS = ("websocket_client", "websocket_server")
+SCEP_SCHEMES = ("http", "https")
+DEFAULT_SCEP_URI = "/ejbca/publicweb/apply/scep/pkiclient.exe"
+SCEP_DEFAULT_PORTS = {"http": 80, "https": 443}
+WEBSOCKET_LINE_PORT = 443
+TRUSTED_STORE_LIMIT = 25
+ISSUED_CERTIFICATE_MAX_DAYS = 825
+
+# Signature choices of Regenerate.  (hash, key type, key size or curve).  The first two are the vendor's
+# own labels (SHA256/RSA2048 default, SHA1/RSA1024 legacy); the rest are stronger choices we add.
+SIGNATURES = {
+    "sha256_rsa2048": ("sha256", "rsa", 2048),
+    "sha1_rsa1024": ("sha1", "rsa", 1024),
+    "sha256_rsa3072": ("sha256", "rsa", 3072),
+    "sha256_rsa4096": ("sha256", "rsa", 4096),
+    "sha384_rsa3072": ("sha384", "rsa", 3072),
+    "sha256_ecdsa_p256": ("sha256", "ec", "secp256r1"),
+    "sha384_ecdsa_p384": ("sha384", "ec", "secp384r1"),
+}
+DEFAULT_SIGNATURE = "sha256_rsa2048"
+WEAK_SIGNATURES = ("sha1_rsa1024",)
+
+REGENERATE_CHOICES = ("never", "fail", "partial_idempotence", "full_idempotence", "always")
+UPDATE_PASSWORD_CHOICES = ("always", "on_create")
+
+
+class Setting(object):
+    """One setting: its label, type, default and allowed values."""
+
+    def __init__(self, name, area, type, default, label, choices=None, minimum=None, maximum=None,
+                 description=None, secret=False, platform_defaults=None):
+        self.name = name
+        self.area = area
+        self.type = type
+        self.default = default
+        self.label = label
+        self.choices = tuple(choices) if choices else None
+        self.minimum = minimum
+        self.maximum = maximum
+        self.description = description or label
+        self.secret = secret
+        self.platform_defaults = platform_defaults or {}
+
+    def default_for(self, platform=DEFAULT_PLATFORM):
+        return copy.deepcopy(self.platform_defaults.get(platform, self.default))
+
+    def allowed(self):
+        """Human text of the allowed values, used in error messages."""
+        if self.choices:
+            return "one of " + ", ".join(self.choices)
+        if self.minimum is not None and self.maximum is not None:
+            return "an integer from %d to %d" % (self.minimum, self.maximum)
+        return {"bool": "true or false", "str": "a string", "list": "a list"}.get(self.type, self.type)
+
+    def validate(self, value):
+        """Return the value in canonical form or raise SecurityError(invalid_setting)."""
+        if self.type == "bool":
+            if isinstance(value, bool):
+                return value
+            raise _invalid(self, value)
+        if self.type == "int":
+            if isinstance(value, bool):
+                raise _invalid(self, value)
+            try:
+                number = int(value)
+            except (TypeError, ValueError):
+                raise _invalid(self, value)
+            if str(number) != str(value).strip() and not isinstance(value, int):
+                raise _invalid(self, value)
+            if (self.minimum is not None and number < self.minimum) or \
+                    (self.maximum is not None and number > self.maximum):
+                raise SecurityError(
+                    "out_of_range",
+                    "%s must be %s, got %s. Change the '%s' option." % (self.label, self.allowed(), value, self.name),
+                    option=self.name)
+            return number
+        if self.type == "str":
+            if value is None:
+                return ""
+            if not isinstance(value, str):
+                raise _invalid(self, value)
+            if self.choices and value not in self.choices:
+                raise SecurityError(
+                    "invalid_choice",
+                    "%s must be %s, got '%s'. Change the '%s' option." % (self.label, self.allowed(), value, self.name),
+                    option=self.name)
+            return value
+        if self.type == "list":
+            if not isinstance(value, list):
+                raise _invalid(self, value)
+            return value
+        raise AssertionError("unknown setting type %s" % self.type)  # pragma: no cover
+
+
+def _invalid(setting, value):
+    return SecurityError(
+        "invalid_setting",
+        "%s must be %s, got %r. Change the '%s' option." % (setting.label, setting.allowed(), value, setting.name),
+        option=setting.name)
+
+
+def _s(*args, **kwargs):
+    return Setting(*args, **kwargs)
+
+
+# The settings of REFERENCE section 1, by area.  Names are the vendor's labels in snake_case.
+SETTINGS = [
+    # 1.1 identity certificate
+    _s("offer_id_certificate_chain", "identity", "bool", True, "Offer ID Certificate Chain",
+       description="Send the identity certificate followed by its issuers from the trusted store up to the root."),
+    _s("certificate_expiry_warning_days", "checks", "int", 60, "Certificate Expiry Warning Days",
+       minimum=30, maximum=180,
+       description="Warn about any stored certificate that expires within this many days."),
+    _s("automatic_certificate_management", "identity", "bool", False, "Automatic Certificate Management",
+       description="Subscription systems only: an external service supplies and renews the identity. "
+                   "While on, manual Set and Regenerate are refused."),
+    _s("san_details_origin", "identity", "str", "", "SAN Details Origin",
+       description="Only with automatic management: extra location-specific SAN values."),
+    _s("automatic_phone_provisioning", "identity", "bool", True, "Automatic Phone Provisioning",
+       description="Only with automatic management: phone certificates follow identity updates."),
+    # 1.3 certificate checks
+    _s("sip_telephony_certificate", "checks", "str", "none", "Use different certificate for SIP telephony",
+       choices=SIP_TELEPHONY_CERTIFICATE_CHOICES),
+    _s("management_interfaces", "checks", "str", "none", "Received certificate checks (Management interfaces)",
+       choices=CHECK_LEVELS),
+    _s("telephony_endpoints", "checks", "str", "none", "Received certificate checks (Telephony endpoints)",
+       choices=CHECK_LEVELS),
+    _s("h323_security_level", "checks", "str", "high", "H.323 Security Level", choices=SECURITY_LEVELS,
+       platform_defaults={"ip500v2": "medium"},
+       description="Minimum cipher strength on TLS for H.323 (default high; medium on IP500 V2)."),
+    _s("sip_security_level", "checks", "str", "high", "SIP Security Level", choices=SECURITY_LEVELS,
+       platform_defaults={"ip500v2": "medium"},
+       description="Minimum cipher strength on TLS for SIP (default high; medium on IP500 V2)."),
+    _s("ip_office_lines", "checks", "list", [], "IP Office lines (WebSocket transport)",
+       description="Per line: name, transport and its own check level (none, medium or high)."),
+    # 1.4 SCEP
+    _s("active", "scep", "bool", False, "Active"),
+    _s("request_interval", "scep", "int", 120, "Request Interval (sec)", minimum=5, maximum=3600),
+    _s("server", "scep", "str", "", "SCEP Server IP Address/Name"),
+    _s("scheme", "scep", "str", "http", "SCEP Server Scheme", choices=SCEP_SCHEMES),
+    _s("port", "scep", "int", None, "SCEP Server Port", minimum=1, maximum=65535,
+       description="Default 80 for HTTP, 443 for HTTPS."),
+    _s("uri", "scep", "str", DEFAULT_SCEP_URI, "SCEP URI"),
+    _s("password", "scep", "str", "", "SCEP Password", secret=True),
+]
+
+SETTINGS_BY_AREA = {}
+for _setting in SETTINGS:
+    SETTINGS_BY_AREA.setdefault(_setting.area, {})[_setting.name] = _setting
+
+# Line entries (ip_office_lines items).
+LINE_FIELDS = {
+    "name": Setting("name", "line", "str", None, "Line name"),
+    "transport": Setting("transport", "line", "str", "websocket_client", "Transport", choices=LINE_TRANSPORTS),
+    "check_level": Setting("check_level", "line", "str", "none", "Received certificate checks (IP Office line)",
+                           choices=LINE_CHECK_LEVELS),
+}
+
+# The settings persisted in settings.json, by area (SCEP password is a separate 0600 secret file).
+STORED_AREAS = ("identity", "checks", "scep")
+
+
+def setting(area, name):
+    try:
+        return SETTINGS_BY_AREA[area][name]
+    except KeyError:
+        raise SecurityError("unknown_setting", "There is no setting '%s' in the %s area." % (name, area), option=name)
+
+
+def default_settings(platform=DEFAULT_PLATFORM):
+    """The settings a new system starts with, by area (REFERENCE section 1).  Secrets are not included."""
+    if platform not in PLATFORMS:
+        raise SecurityError("invalid_choice", "platform must be one of %s, got '%s'. Change the 'platform' option."
+                            % (", ".join(PLATFORMS), platform), option="platform")
+    result = {}
+    for area in STORED_AREAS:
+        result[area] = {}
+        for name, item in SETTINGS_BY_AREA[area].items():
+            if item.secret:
+                continue
+            result[area][name] = item.default_for(platform)
+    return result
+
+
+def scep_port(scheme, port):
+    """The effective SCEP port: the given one, or the scheme's default."""
+    return port if port else SCEP_DEFAULT_PORTS[scheme]
+
+
+def validate_line(line):
+    """Validate one ip_office_lines entry; return it in canonical form."""
+    if not isinstance(line, dict):
+        raise SecurityError("invalid_setting", "Each ip_office_lines entry must be a dictionary with name, "
+                            "transport and check_level. Change the 'ip_office_lines' option.",
+                            option="ip_office_lines")
+    unknown = sorted(set(line) - set(LINE_FIELDS) - {"port"})
+    if unknown:
+        raise SecurityError("unknown_setting", "ip_office_lines entries take name, transport and check_level; "
+                            "unknown key(s): %s. Change the 'ip_office_lines' option." % ", ".join(unknown),
+                            option="ip_office_lines")
+    name = line.get("name")
+    if not name or not isinstance(name, str):
+        raise SecurityError("invalid_setting", "Each ip_office_lines entry needs a non-empty name. "
+                            "Change the 'ip_office_lines' option.", option="ip_office_lines")
+    level = line.get("check_level", "none")
+    if level in ("medium_remote", "high_remote", "low"):
+        raise SecurityError(
+            "invalid_choice",
+            "IP Office line '%s': check level '%s' is not available on WebSocket lines; use one of %s. "
+            "Change 'check_level' of that entry in the 'ip_office_lines' option."
+            % (name, level, ", ".join(LINE_CHECK_LEVELS)), option="ip_office_lines")
+    result = {"name": name}
+    for field in ("transport", "check_level"):
+        item = LINE_FIELDS[field]
+        value = line.get(field, item.default)
+        if value not in item.choices:
+            raise SecurityError(
+                "invalid_choice",
+                "IP Office line '%s': %s must be %s, got '%s'. Change the 'ip_office_lines' option."
+                % (name, field, item.allowed(), value), option="ip_office_lines")
+        result[field] = value
+    port = line.get("port", WEBSOCKET_LINE_PORT)
+    if port != WEBSOCKET_LINE_PORT:
+        raise SecurityError("out_of_range", "IP Office line '%s': WebSocket lines use port %d, got %r. "
+                            "Remove 'port' from that entry of the 'ip_office_lines' option."
+                            % (name, WEBSOCKET_LINE_PORT, port), option="ip_office_lines")
+    return result
+
+
+def validate_lines(lines):
+    result = [validate_line(line) for line in lines]
+    names = [line["name"] for line in result]
+    duplicates = sorted(set(n for n in names if names.count(n) > 1))
+    if duplicates:
+        raise SecurityError("invalid_setting", "ip_office_lines names must be unique; repeated: %s. "
+                            "Change the 'ip_office_lines' option." % ", ".join(duplicates), option="ip_office_lines")
+    return sorted(result, key=lambda line: line["name"])
+
+
+def validate_value(area, name, value):
+    """Validate one setting value; return its canonical form."""
+    item = setting(area, name)
+    if name == "port" and area == "scep" and value in (None, 0):
+        return None
+    if name == "ip_office_lines":
+        return validate_lines(item.validate(value))
+    return item.validate(value)
+
+
+def validate_settings(settings):
+    """Validate a whole {area: {name: value}} settings tree (as stored); return it canonical.
+
+    Missing settings are an error here: the store always writes every setting.
+    """
+    if not isinstance(settings, dict):
+        raise SecurityError("corrupt_store", "settings must be a mapping of areas")
+    result = {}
+    for area in STORED_AREAS:
+        values = settings.get(area)
+        if not isinstance(values, dict):
+            raise SecurityError("corrupt_store", "settings area '%s' is missing" % area)
+        expected = set(n for n, s in SETTINGS_BY_AREA[area].items() if not s.secret)
+        if set(values) != expected:
+            raise SecurityError("corrupt_store", "settings area '%s' has keys %s, expected %s"
+                                % (area, sorted(values), sorted(expected)))
+        result[area] = dict((name, validate_value(area, name, value)) for name, value in values.items())
+    scep = result["scep"]
+    if scep["active"] and not scep["server"]:
+        raise SecurityError("missing_server", "SCEP cannot be active without a server. Set the 'server' option.",
+                            option="server")
+    return result
+
+
+def argspec_for(area, names=None, defaults=False):
+    """Ansible argument_spec entries for settings of an area.
+
+    Modules leave options out (None) to mean "leave as it is", so by default no default is set.
+    """
+    spec = {}
+    for name, item in SETTINGS_BY_AREA[area].items():
+        if names is not None and name not in names:
+            continue
+        entry = {"type": {"bool": "bool", "int": "int", "str": "str", "list": "list"}[item.type]}
+        if item.choices:
+            entry["choices"] = list(item.choices)
+        if item.secret:
+            entry["no_log"] = True
+        if item.type == "list":
+            entry["elements"] = "dict"
+        if defaults and item.default is not None:
+            entry["default"] = item.default
+        spec[name] = entry
+    return spec

@@ -1,0 +1,691 @@
+# -*- coding: utf-8 -*-
+# Copyright: ipoffice.security contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The security settings store of one system, and its embedded implementation, DirectoryStore.
+
+A store holds a ``State``: the settings (by area), the identity (and optional telephony identity)
+with their keys, the internal CA, the trusted certificate store (TCS), secrets (the SCEP password)
+and module-owned metadata.  Modules change a store only through ``Store.update(mutate, check_mode)``:
+the mutation runs on a copy, ``changed`` is whether the copy differs, and only a real run with a change
+writes.  A failing mutation (``SecurityError``) writes nothing.
+
+DirectoryStore layout (see docs/store-format.md)::
+
+    <store>/.lock                       exclusive writer lock (flock)
+    <store>/current -> generations/N    atomically switched symlink
+    <store>/generations/N/settings.json schema version, settings, metadata (no secrets)
+                         identity/{cert,key,chain,fullchain}.pem
+                         telephony/{cert,key,chain,fullchain}.pem   (when a telephony identity exists)
+                         ca/{cert,key}.pem                          (internal CA, server platform)
+                         tcs/<sha256>.pem + <subject hash>.N links + bundle.pem   (OpenSSL CApath)
+                         secrets/<name>                             (0600)
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import copy
+import datetime
+import errno
+import hashlib
+import json
+import os
+import re
+import shutil
+import socket
+import stat
+import time
+
+from ansible_collections.ipoffice.security.plugins.module_utils import _certs
+from ansible_collections.ipoffice.security.plugins.module_utils._model import (
+    DEFAULT_PLATFORM,
+    PLATFORMS,
+    TRUSTED_STORE_LIMIT,
+    SecurityError,
+    default_settings,
+    validate_settings,
+)
+
+SCHEMA_VERSION = 1
+DEFAULT_STORE_PATH = "/var/lib/ipoffice-security"
+KEEP_GENERATIONS = 5
+DEFAULT_LOCK_TIMEOUT = 60
+
+# What a new system starts with (REFERENCE section 1.1).
+INITIAL_CA_DAYS = 3652          # ~10 years
+INITIAL_IDENTITY_DAYS = 2557    # ~7 years
+IP500V2_IDENTITY_DAYS = 825
+
+CREDENTIAL_SLOTS = ("identity", "telephony", "ca")
+SECRET_NAME = re.compile(r"^[a-z0-9_]+$")
+GENERATION_NAME = re.compile(r"^[0-9]{6}$")
+
+_O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_O_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
+_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+
+
+class Credential(object):
+    """A certificate, its private key and how it came to be (``meta``: source, request parameters)."""
+
+    def __init__(self, cert, key, meta=None):
+        self.cert = cert
+        self.key = key
+        self.meta = dict(meta or {})
+
+    @property
+    def fingerprint(self):
+        return _certs.fingerprint(self.cert)
+
+    def copy(self):
+        return Credential(self.cert, self.key, copy.deepcopy(self.meta))
+
+
+class State(object):
+    """Everything one system's security settings store holds."""
+
+    def __init__(self, platform, system_name, settings, identity, telephony=None, ca=None, trusted=None,
+                 secrets=None, data=None, generation=0, initialised=True):
+        self.platform = platform
+        self.system_name = system_name
+        self.settings = settings
+        self.identity = identity
+        self.telephony = telephony
+        self.ca = ca
+        self.trusted = dict()
+        for cert in trusted or []:
+            self.trusted[_certs.fingerprint(cert)] = cert
+        self.secrets = dict(secrets or {})
+        self.data = dict(data or {})
+        self.generation = generation
+        self.initialised = initialised
+
+    # -- copies and comparison
+
+    def copy(self):
+        other = State(self.platform, self.system_name, copy.deepcopy(self.settings),
+                      self.identity.copy() if self.identity else None,
+                      self.telephony.copy() if self.telephony else None,
+                      self.ca.copy() if self.ca else None,
+                      secrets=dict(self.secrets), data=copy.deepcopy(self.data),
+                      generation=self.generation, initialised=self.initialised)
+        other.trusted = dict(self.trusted)
+        return other
+
+    def snapshot(self):
+        """A comparable description of everything persisted: equal snapshots mean nothing to write."""
+        credentials = {}
+        for slot in CREDENTIAL_SLOTS:
+            cred = getattr(self, slot)
+            if cred is not None:
+                credentials[slot] = {"cert": cred.fingerprint,
+                                     "key": hashlib.sha256(_certs.key_pem(cred.key)).hexdigest(),
+                                     "meta": cred.meta}
+        return json.dumps({
+            "platform": self.platform,
+            "system_name": self.system_name,
+            "settings": self.settings,
+            "credentials": credentials,
+            "trusted": sorted(self.trusted),
+            "secrets": dict((k, hashlib.sha256(v).hexdigest()) for k, v in self.secrets.items()),
+            "data": self.data,
+        }, sort_keys=True)
+
+    # -- trusted certificate store
+
+    def trusted_certificates(self):
+        """The TCS entries, in a stable order (by fingerprint)."""
+        return [self.trusted[fp] for fp in sorted(self.trusted)]
+
+    def check_trusted_limit(self, fingerprints, option="certificates"):
+        count = len(set(fingerprints))
+        if count > TRUSTED_STORE_LIMIT:
+            raise SecurityError(
+                "trusted_store_full",
+                "The trusted certificate store would hold %d certificates; the limit is %d. Nothing was changed. "
+                "Remove entries (state: absent, or exclusive: true) or give fewer in the '%s' option."
+                % (count, TRUSTED_STORE_LIMIT, option), option=option, count=count, limit=TRUSTED_STORE_LIMIT)
+
+    def add_trusted(self, certs, option="certificates"):
+        """Add certificates (limit checked first); return the ones that were new."""
+        new = []
+        for cert in certs:
+            fp = _certs.fingerprint(cert)
+            if fp not in self.trusted and fp not in [_certs.fingerprint(c) for c in new]:
+                new.append(cert)
+        self.check_trusted_limit(list(self.trusted) + [_certs.fingerprint(c) for c in new], option)
+        for cert in new:
+            self.trusted[_certs.fingerprint(cert)] = cert
+        return new
+
+    def remove_trusted(self, fingerprints):
+        """Remove entries by fingerprint; return the certificates removed."""
+        removed = []
+        for fp in fingerprints:
+            cert = self.trusted.pop(fp, None)
+            if cert is not None:
+                removed.append(cert)
+        return removed
+
+    def set_trusted(self, certs, option="certificates"):
+        """Make the TCS exactly certs; return (added, removed)."""
+        wanted = dict((_certs.fingerprint(c), c) for c in certs)
+        self.check_trusted_limit(list(wanted), option)
+        removed = [self.trusted[fp] for fp in sorted(self.trusted) if fp not in wanted]
+        added = [c for fp, c in wanted.items() if fp not in self.trusted]
+        self.trusted = wanted
+        return added, removed
+
+    # -- identities
+
+    def credential(self, purpose="system"):
+        return self.telephony if purpose == "telephony" else self.identity
+
+    def chain_for(self, credential):
+        """The identity's issuers found in the TCS, nearest first, up to the root."""
+        if credential is None:
+            return []
+        return _certs.build_chain(credential.cert, self.trusted_certificates())
+
+    def offered_chain(self, credential):
+        """What the system sends in TLS: the identity and, with Offer ID Certificate Chain on, its chain."""
+        if credential is None:
+            return []
+        if self.settings["identity"]["offer_id_certificate_chain"]:
+            return [credential.cert] + self.chain_for(credential)
+        return [credential.cert]
+
+    def all_certificates(self):
+        """(where, certificate) for every stored certificate, for expiry reporting."""
+        result = []
+        for slot in CREDENTIAL_SLOTS:
+            cred = getattr(self, slot)
+            if cred is not None:
+                result.append((slot, cred.cert))
+        for cert in self.trusted_certificates():
+            result.append(("trusted", cert))
+        return result
+
+
+def default_system_name():
+    name = socket.getfqdn() or socket.gethostname() or "ipoffice"
+    return name if name != "localhost.localdomain" else socket.gethostname() or "ipoffice"
+
+
+def default_system_addresses():
+    """Non-loopback addresses the host name resolves to (best effort, no network beyond the resolver)."""
+    found = []
+    try:
+        for info in socket.getaddrinfo(socket.gethostname(), None):
+            address = info[4][0].split("%")[0]
+            if address not in found and not address.startswith("127.") and address != "::1":
+                found.append(address)
+    except (socket.gaierror, OSError):
+        pass
+    return found
+
+
+def initial_state(platform=DEFAULT_PLATFORM, system_name=None, system_addresses=None):
+    """A new system exactly as the reference says one starts (REFERENCE section 1.1)."""
+    if platform not in PLATFORMS:
+        raise SecurityError("invalid_choice", "platform must be one of %s, got '%s'. Change the 'platform' option."
+                            % (", ".join(PLATFORMS), platform), option="platform")
+    name = system_name or default_system_name()
+    addresses = default_system_addresses() if system_addresses is None else list(system_addresses)
+    sans = ["DNS:" + name] + ["IP:" + a for a in addresses]
+    settings = default_settings(platform)
+    meta = {"source": "initial", "subject_name": name, "subject_alt_names": sans, "signature": "sha256_rsa2048"}
+    if platform == "ip500v2":
+        key = _certs.generate_private_key("sha256_rsa2048")
+        cert = _certs.build_certificate(name, key, IP500V2_IDENTITY_DAYS, subject_alt_names=sans)
+        meta["valid_days"] = IP500V2_IDENTITY_DAYS
+        return State(platform, name, settings, Credential(cert, key, meta), initialised=False)
+    ca_key = _certs.generate_private_key("sha256_rsa2048")
+    ca_cert = _certs.build_certificate("CN=IP Office Root CA %s" % name[:40], ca_key, INITIAL_CA_DAYS, ca=True)
+    key = _certs.generate_private_key("sha256_rsa2048")
+    cert = _certs.build_certificate(name, key, INITIAL_IDENTITY_DAYS, subject_alt_names=sans,
+                                    issuer_cert=ca_cert, issuer_key=ca_key)
+    meta["valid_days"] = INITIAL_IDENTITY_DAYS
+    return State(platform, name, settings, Credential(cert, key, meta),
+                 ca=Credential(ca_cert, ca_key, {"source": "initial", "valid_days": INITIAL_CA_DAYS}),
+                 trusted=[ca_cert], initialised=False)
+
+
+class UpdateResult(object):
+    """What Store.update did: the state before and after, whether it differs, whether it was written."""
+
+    def __init__(self, before, after, changed, written, value):
+        self.before = before
+        self.after = after
+        self.changed = changed
+        self.written = written
+        self.value = value
+
+
+class Store(object):
+    """The store interface modules use.  A backend implements read(), update(), generations()."""
+
+    def read(self):
+        raise NotImplementedError
+
+    def update(self, mutate, check_mode=False):
+        raise NotImplementedError
+
+    def generations(self):
+        raise NotImplementedError
+
+
+class DirectoryStore(Store):
+    """The embedded store: a directory on the managed node, written as whole atomic generations."""
+
+    def __init__(self, path=DEFAULT_STORE_PATH, platform=None, system_name=None, system_addresses=None,
+                 lock_timeout=DEFAULT_LOCK_TIMEOUT, keep=KEEP_GENERATIONS):
+        if not path:
+            raise SecurityError("invalid_argument", "store_path must not be empty.", option="store_path")
+        self.path = os.path.abspath(path)
+        self.platform = platform
+        self.system_name = system_name
+        self.system_addresses = system_addresses
+        self.lock_timeout = lock_timeout
+        self.keep = max(1, int(keep))
+
+    # -- paths
+
+    @property
+    def current_link(self):
+        return os.path.join(self.path, "current")
+
+    @property
+    def generations_dir(self):
+        return os.path.join(self.path, "generations")
+
+    def exists(self):
+        return os.path.lexists(self.current_link)
+
+    # -- reading
+
+    def read(self):
+        """The current state; a new system's initial state (not written) when the store is empty."""
+        if not self.exists():
+            self._check_uninitialised_path()
+            return self._initial()
+        state = self._load(self._current_dir())
+        self._check_platform(state)
+        return state
+
+    def _initial(self):
+        return initial_state(self.platform or DEFAULT_PLATFORM, self.system_name, self.system_addresses)
+
+    def _check_platform(self, state):
+        if self.platform and self.platform != state.platform:
+            raise SecurityError("platform_mismatch", "The store at %s was initialised for platform '%s', not '%s'. "
+                                "Change the 'platform' option (it only applies to new stores)."
+                                % (self.path, state.platform, self.platform), option="platform")
+
+    def _check_uninitialised_path(self):
+        if os.path.lexists(self.path) and not os.path.isdir(self.path):
+            raise SecurityError("corrupt_store", "store_path %s exists and is not a directory. Change the "
+                                "'store_path' option." % self.path, option="store_path")
+
+    def _current_dir(self):
+        link = self.current_link
+        if not os.path.islink(link):
+            raise SecurityError("corrupt_store", "The store at %s is corrupt: 'current' is not a symlink. It was left "
+                                "as it is; restore it from a backup or point 'store_path' elsewhere." % self.path,
+                                option="store_path")
+        target = os.readlink(link)
+        parts = target.split("/")
+        if len(parts) != 2 or parts[0] != "generations" or not GENERATION_NAME.match(parts[1]):
+            raise SecurityError("corrupt_store", "The store at %s is corrupt: 'current' points to '%s', outside its "
+                                "generations. It was left as it is." % (self.path, target), option="store_path")
+        directory = os.path.join(self.path, target)
+        if os.path.islink(directory) or not os.path.isdir(directory):
+            raise SecurityError("corrupt_store", "The store at %s is corrupt: generation '%s' is missing. It was left "
+                                "as it is." % (self.path, parts[1]), option="store_path")
+        return directory
+
+    def _load(self, directory):
+        settings_path = os.path.join(directory, "settings.json")
+        try:
+            with open(settings_path, "rb") as handle:
+                document = json.loads(handle.read().decode("utf-8"))
+        except (OSError, IOError, ValueError, UnicodeDecodeError) as exc:
+            raise _corrupt(self.path, "settings.json cannot be read (%s)" % exc)
+        if not isinstance(document, dict):
+            raise _corrupt(self.path, "settings.json is not an object")
+        version = document.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise SecurityError("unsupported_store_version", "The store at %s has schema version %r; this collection "
+                                "reads version %d. Upgrade the ipoffice.security collection, or point 'store_path' at "
+                                "another store. Nothing was changed." % (self.path, version, SCHEMA_VERSION),
+                                option="store_path")
+        try:
+            settings = validate_settings(document["settings"])
+            platform = document["platform"]
+            if platform not in PLATFORMS:
+                raise ValueError("unknown platform %r" % platform)
+            credentials = {}
+            for slot in CREDENTIAL_SLOTS:
+                meta = document["credentials"].get(slot)
+                if meta is None:
+                    credentials[slot] = None
+                    continue
+                cert = _certs.load_certificate(_read_file(directory, slot, "cert.pem"), option=slot + "/cert.pem")
+                key = _certs.load_private_key(_read_file(directory, slot, "key.pem"), option=slot + "/key.pem")
+                if not _certs.key_matches(cert, key):
+                    raise ValueError("%s/key.pem does not match %s/cert.pem" % (slot, slot))
+                if _certs.fingerprint(cert) != meta.get("sha256"):
+                    raise ValueError("%s/cert.pem is not the certificate settings.json names" % slot)
+                credentials[slot] = Credential(cert, key, meta.get("meta"))
+            if credentials["identity"] is None:
+                raise ValueError("there is no identity certificate")
+            trusted = []
+            for fp in document["trusted"]:
+                cert = _certs.load_certificate(_read_file(directory, "tcs", _tcs_file_name(fp)),
+                                               option="tcs/" + _tcs_file_name(fp))
+                if _certs.fingerprint(cert) != fp:
+                    raise ValueError("tcs/%s does not hold the certificate its name says" % _tcs_file_name(fp))
+                trusted.append(cert)
+            secrets = {}
+            for name in document["secrets"]:
+                if not SECRET_NAME.match(name):
+                    raise ValueError("bad secret name %r" % name)
+                secrets[name] = _read_file(directory, "secrets", name)
+            data = document["data"]
+            if not isinstance(data, dict):
+                raise ValueError("data is not an object")
+            generation = int(document["generation"])
+        except SecurityError as exc:
+            if exc.code in ("corrupt_store",):
+                raise _corrupt(self.path, exc.message)
+            raise _corrupt(self.path, "%s: %s" % (exc.code, exc.message))
+        except (KeyError, TypeError, ValueError, AttributeError, OSError, IOError) as exc:
+            raise _corrupt(self.path, str(exc) or exc.__class__.__name__)
+        return State(platform, document.get("system_name"), settings, credentials["identity"],
+                     telephony=credentials["telephony"], ca=credentials["ca"], trusted=trusted, secrets=secrets,
+                     data=data, generation=generation, initialised=True)
+
+    # -- writing
+
+    def update(self, mutate, check_mode=False):
+        """Apply mutate(state) to a copy of the current state; write a new generation if it changed.
+
+        ``mutate`` may return a value (kept in the result).  Check mode runs the same comparison and
+        writes nothing; it does not take the lock, so it never waits for a writer.
+        """
+        if check_mode:
+            before = self.read()
+            after = before.copy()
+            value = mutate(after)
+            changed = (not before.initialised) or after.snapshot() != before.snapshot()
+            return UpdateResult(before, after, changed, False, value)
+        self._prepare_root()
+        with _Lock(os.path.join(self.path, ".lock"), self.lock_timeout):
+            before = self.read()
+            after = before.copy()
+            value = mutate(after)
+            changed = (not before.initialised) or after.snapshot() != before.snapshot()
+            if changed:
+                after.generation = self._write(after)
+                after.initialised = True
+            return UpdateResult(before, after, changed, changed, value)
+
+    def _prepare_root(self):
+        self._check_uninitialised_path()
+        if not os.path.isdir(self.path):
+            try:
+                os.makedirs(self.path, 0o700)
+            except OSError as exc:
+                if exc.errno != errno.EEXIST:
+                    raise SecurityError("store_unwritable", "Cannot create the store at %s: %s. Change the "
+                                        "'store_path' option or run with privileges." % (self.path, exc.strerror),
+                                        option="store_path")
+        mode = stat.S_IMODE(os.stat(self.path).st_mode)
+        if mode & 0o077:
+            os.chmod(self.path, 0o700)
+
+    def _write(self, state):
+        gen_dir = self.generations_dir
+        if not os.path.isdir(gen_dir) or os.path.islink(gen_dir):
+            if os.path.islink(gen_dir):
+                os.unlink(gen_dir)
+            os.mkdir(gen_dir, 0o700)
+        self._clean_stale(gen_dir)
+        number = self._next_number(gen_dir)
+        name = "%06d" % number
+        tmp = os.path.join(gen_dir, ".tmp-%s-%d" % (name, os.getpid()))
+        if os.path.lexists(tmp):
+            _remove(tmp)
+        os.mkdir(tmp, 0o700)
+        try:
+            self._write_generation(tmp, state, number)
+            _fsync_dir(tmp)
+            final = os.path.join(gen_dir, name)
+            if os.path.lexists(final):
+                _remove(final)  # a leftover or planted entry: removed, never followed
+            os.rename(tmp, final)
+            _fsync_dir(gen_dir)
+        except BaseException:
+            if os.path.lexists(tmp):
+                _remove(tmp)
+            raise
+        link_tmp = os.path.join(self.path, ".current.new")
+        if os.path.lexists(link_tmp):
+            _remove(link_tmp)
+        os.symlink("generations/" + name, link_tmp)
+        os.replace(link_tmp, self.current_link)
+        _fsync_dir(self.path)
+        self._prune(gen_dir, number)
+        return number
+
+    def _write_generation(self, root, state, number):
+        document = {
+            "schema_version": SCHEMA_VERSION,
+            "generation": number,
+            "written": _certs.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "platform": state.platform,
+            "system_name": state.system_name,
+            "settings": state.settings,
+            "credentials": {},
+            "trusted": sorted(state.trusted),
+            "secrets": sorted(state.secrets),
+            "data": state.data,
+        }
+        for slot in CREDENTIAL_SLOTS:
+            cred = getattr(state, slot)
+            if cred is None:
+                document["credentials"][slot] = None
+                continue
+            document["credentials"][slot] = {"sha256": cred.fingerprint, "meta": cred.meta}
+            directory = _mkdir(root, slot)
+            _write_file(directory, "cert.pem", _certs.cert_pem(cred.cert), 0o644)
+            _write_file(directory, "key.pem", _certs.key_pem(cred.key), 0o600)
+            if slot != "ca":
+                chain = state.chain_for(cred)
+                _write_file(directory, "chain.pem", _certs.certs_pem(chain), 0o644)
+                _write_file(directory, "fullchain.pem", _certs.certs_pem(state.offered_chain(cred)), 0o644)
+        tcs = _mkdir(root, "tcs")
+        used = {}
+        for fp in sorted(state.trusted):
+            cert = state.trusted[fp]
+            file_name = _tcs_file_name(fp)
+            _write_file(tcs, file_name, _certs.cert_pem(cert), 0o644)
+            link_base = _certs.subject_hash(cert)
+            index = used.get(link_base, 0)
+            used[link_base] = index + 1
+            os.symlink(file_name, os.path.join(tcs, "%s.%d" % (link_base, index)))
+        _write_file(tcs, "bundle.pem", _certs.certs_pem(state.trusted_certificates()), 0o644)
+        _fsync_dir(tcs)
+        if state.secrets:
+            secrets = _mkdir(root, "secrets")
+            for name, value in sorted(state.secrets.items()):
+                if not SECRET_NAME.match(name):
+                    raise ValueError("bad secret name %r" % name)
+                _write_file(secrets, name, value, 0o600)
+            _fsync_dir(secrets)
+        _write_file(root, "settings.json", json.dumps(document, indent=2, sort_keys=True).encode("utf-8") + b"\n",
+                    0o644)
+
+    def _existing_numbers(self, gen_dir):
+        numbers = []
+        for entry in os.listdir(gen_dir):
+            if GENERATION_NAME.match(entry):
+                numbers.append(int(entry))
+        return sorted(numbers)
+
+    def _next_number(self, gen_dir):
+        numbers = self._existing_numbers(gen_dir)
+        current = 0
+        if os.path.islink(self.current_link):
+            match = re.match(r"^generations/([0-9]{6})$", os.readlink(self.current_link))
+            if match:
+                current = int(match.group(1))
+        return max(numbers + [current]) + 1
+
+    def _clean_stale(self, gen_dir):
+        # Left behind by a writer that was killed: never current, safe to remove under the lock.
+        for entry in os.listdir(gen_dir):
+            if entry.startswith(".tmp-"):
+                _remove(os.path.join(gen_dir, entry))
+
+    def _prune(self, gen_dir, current):
+        numbers = [n for n in self._existing_numbers(gen_dir) if n <= current]
+        for number in numbers[:-self.keep]:
+            _remove(os.path.join(gen_dir, "%06d" % number))
+        # Generations newer than current are leftovers of an interrupted switch: not valid history.
+        for number in self._existing_numbers(gen_dir):
+            if number > current:
+                _remove(os.path.join(gen_dir, "%06d" % number))
+
+    # -- history
+
+    def generations(self):
+        """The kept generations, newest first: number, written time, whether current."""
+        if not self.exists():
+            return []
+        current = os.path.basename(self._current_dir())
+        result = []
+        for number in reversed(self._existing_numbers(self.generations_dir)):
+            name = "%06d" % number
+            written = None
+            try:
+                with open(os.path.join(self.generations_dir, name, "settings.json"), "rb") as handle:
+                    written = json.loads(handle.read().decode("utf-8")).get("written")
+            except (OSError, IOError, ValueError):
+                pass
+            result.append({"generation": number, "written": written, "current": name == current,
+                           "path": os.path.join(self.generations_dir, name)})
+        return result
+
+    def current_path(self):
+        """The directory of the current generation (what TLS services use)."""
+        return self._current_dir() if self.exists() else None
+
+
+# ------------------------------------------------------------------------------------------- helpers
+
+
+def _corrupt(path, detail):
+    return SecurityError("corrupt_store", "The store at %s is corrupt (%s). It was left exactly as it is; restore a "
+                         "previous generation or point 'store_path' elsewhere." % (path, detail), option="store_path")
+
+
+def _tcs_file_name(fp):
+    return fp.replace(":", "") + ".pem"
+
+
+def _read_file(directory, *parts):
+    path = os.path.join(directory, *parts)
+    fd = os.open(path, os.O_RDONLY | _O_NOFOLLOW | _O_CLOEXEC)
+    try:
+        chunks = []
+        while True:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def _mkdir(root, name):
+    path = os.path.join(root, name)
+    os.mkdir(path, 0o700)
+    return path
+
+
+def _write_file(directory, name, data, mode):
+    """Create a new file: never follows a symlink, never reuses an existing path, fsynced."""
+    path = os.path.join(directory, name)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | _O_CLOEXEC, mode)
+    try:
+        os.fchmod(fd, mode)
+        view = memoryview(data)
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(path):
+    fd = os.open(path, os.O_RDONLY | _O_DIRECTORY | _O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _remove(path):
+    """Remove a file, symlink or directory tree without following symlinks."""
+    if os.path.islink(path) or not os.path.isdir(path):
+        os.unlink(path)
+    else:
+        shutil.rmtree(path)
+
+
+class _Lock(object):
+    """An exclusive flock on the store's lock file, waiting at most ``timeout`` seconds."""
+
+    def __init__(self, path, timeout):
+        self.path = path
+        self.timeout = timeout
+        self.fd = None
+
+    def __enter__(self):
+        import fcntl
+        try:
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | _O_NOFOLLOW | _O_CLOEXEC, 0o600)
+        except OSError as exc:
+            raise SecurityError("store_unwritable", "Cannot open the store lock %s: %s. Check the 'store_path' option."
+                                % (self.path, exc.strerror), option="store_path")
+        deadline = time.monotonic() + max(0, self.timeout)
+        delay = 0.01
+        while True:
+            try:
+                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return self
+            except (OSError, IOError) as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                    raise
+            if time.monotonic() >= deadline:
+                os.close(self.fd)
+                self.fd = None
+                raise SecurityError("store_locked", "Another writer has held the store lock %s for more than %s "
+                                    "seconds; nothing was changed. Try again, or raise the 'lock_timeout' option."
+                                    % (self.path, self.timeout), option="lock_timeout")
+            time.sleep(delay)
+            delay = min(delay * 2, 0.2)
+
+    def __exit__(self, *exc_info):
+        if self.fd is not None:
+            os.close(self.fd)  # closing releases the flock
+            self.fd = None
+        return False
+
+
+def utc_datetime(text):
+    return datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc)

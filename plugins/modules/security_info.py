@@ -1,0 +1,186 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: ipoffice.security contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: security_info
+short_description: Read an IP Office system's certificate security settings
+version_added: 0.1.0
+description:
+  - Returns a read-only snapshot of the system's security settings store, the settings of all four
+    areas, the identity certificate (and the telephony identity when one is set), the internal CA,
+    the trusted certificate store, the certificates that expire within the Certificate Expiry Warning
+    Days, and the kept generations of the store.
+  - Certificates are described by their parsed fields; private keys and the SCEP password are never returned.
+  - On first use the store is initialised as a new system starts; that is reported as C(changed).
+author:
+  - ipoffice.security maintainers
+extends_documentation_fragment:
+  - ipoffice.security.store
+options:
+  query:
+    description:
+      - A JMESPath expression applied to the result; its value is returned as RV(query_result).
+      - Requires the C(jmespath) Python library on the managed node.
+    type: str
+attributes:
+  check_mode:
+    support: full
+    description: Reads only; on an uninitialised store, check mode reports the initial state without writing it.
+  diff_mode:
+    support: none
+  action_group:
+    support: full
+    membership:
+      - ipoffice.security.all
+"""
+
+EXAMPLES = r"""
+- name: Read everything
+  ipoffice.security.security_info:
+    store_path: /var/lib/ipoffice-security
+  register: security
+
+- name: Show who the identity is issued to and when it expires
+  ansible.builtin.debug:
+    msg: "{{ security.issued_to }} until {{ security.identity.not_after }}"
+
+- name: List certificates that need attention
+  ipoffice.security.security_info:
+    query: "expiring[].{where: where, subject: subject, days_left: days_left}"
+  register: expiring
+
+- name: Same store options for every module of the collection
+  module_defaults:
+    group/ipoffice.security.all:
+      store_path: /srv/ipo1/security
+  block:
+    - name: Read the store
+      ipoffice.security.security_info:
+"""
+
+RETURN = r"""
+store_path:
+  description: Absolute path of the store.
+  returned: always
+  type: str
+platform:
+  description: The platform the store was initialised for.
+  returned: always
+  type: str
+  sample: server
+system_name:
+  description: The system name used at initialisation.
+  returned: always
+  type: str
+generation:
+  description: Number of the current generation (0 when nothing has been written yet, in check mode).
+  returned: always
+  type: int
+offer_certificate:
+  description: Offer Certificate, always on (informational).
+  returned: always
+  type: bool
+issued_to:
+  description: The common name of the identity certificate (Issued To).
+  returned: always
+  type: str
+settings:
+  description: Every setting by area (C(identity), C(checks), C(scep)); the SCEP password only as C(password_set).
+  returned: always
+  type: dict
+identity:
+  description:
+    - The identity certificate as parsed fields (subject, common_name, issuer, serial_number, not_before,
+      not_after, days_left, expired, subject_alt_names, key_type, key_bits, signature_algorithm, is_ca,
+      self_signed, sha256), plus C(source), C(request), C(chain) (parsed issuers from the trusted store)
+      and C(offered_chain) (fingerprints the system sends in TLS).
+  returned: always
+  type: dict
+telephony_identity:
+  description: The separate SIP telephony identity, like RV(identity), or null when none is set.
+  returned: always
+  type: dict
+ca:
+  description: The internal CA certificate as parsed fields, or null (IP500 V2).
+  returned: always
+  type: dict
+trusted:
+  description: Every trusted certificate store entry as parsed fields, ordered by fingerprint.
+  returned: always
+  type: list
+  elements: dict
+trusted_count:
+  description: Number of entries in the trusted certificate store (at most 25).
+  returned: always
+  type: int
+expiring:
+  description: Stored certificates that expire within the Certificate Expiry Warning Days, or have expired.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    where:
+      description: C(identity), C(telephony), C(ca) or C(trusted).
+      type: str
+    subject:
+      description: Subject DN.
+      type: str
+    sha256:
+      description: SHA-256 fingerprint.
+      type: str
+    not_after:
+      description: End of validity (UTC, ISO 8601).
+      type: str
+    days_left:
+      description: Whole days until expiry (negative when expired).
+      type: int
+    expired:
+      description: Whether it has expired.
+      type: bool
+generations:
+  description: The kept generations of the store, newest first.
+  returned: always
+  type: list
+  elements: dict
+files:
+  description: Paths of the files TLS services on the host can use (through the C(current) link).
+  returned: always
+  type: dict
+query_result:
+  description: The value of the O(query) expression.
+  returned: when O(query) is set
+  type: raw
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.ipoffice.security.plugins.module_utils._info import apply_query, snapshot
+from ansible_collections.ipoffice.security.plugins.module_utils._module import (
+    argument_spec,
+    run_module,
+    store_from_params,
+)
+
+
+def work(module):
+    store = store_from_params(module.params)
+    update = store.update(lambda state: None, check_mode=module.check_mode)
+    result = snapshot(store, update.after)
+    result["changed"] = update.changed
+    if module.params["query"]:
+        result["query_result"] = apply_query(result, module.params["query"])
+    return result
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(query=dict(type="str")), supports_check_mode=True)
+    run_module(module, work)
+
+
+if __name__ == "__main__":
+    main()
