@@ -290,8 +290,8 @@ def validate_lines(lines):
 def validate_value(area, name, value):
     """Validate one setting value; return its canonical form."""
     item = setting(area, name)
-    if name == "port" and area == "scep" and value in (None, 0):
-        return None
+    if name == "port" and area == "scep" and value is None:
+        return None  # unset: the scheme's port (scep_port); 0 is out of range like any other bad port
     if name == "ip_office_lines":
         return validate_lines(item.validate(value))
     return item.validate(value)
