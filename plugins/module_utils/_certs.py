@@ -797,12 +797,15 @@ def _sign_legacy_sha1(builder, signing_key):
     draft = builder.sign(signing_key, hashes.SHA256())
     parsed = asn1_x509.Certificate.load(draft.public_bytes(serialization.Encoding.DER))
     tbs = parsed["tbs_certificate"]
-    tbs["signature"] = asn1_x509.SignedDigestAlgorithm({"algorithm": "sha1_rsa"})
+    # RFC 3279 2.2.1: sha1WithRSAEncryption carries explicit NULL parameters (pkilint FATAL without them).
+    from asn1crypto import core as asn1_core
+    tbs["signature"] = asn1_x509.SignedDigestAlgorithm({"algorithm": "sha1_rsa", "parameters": asn1_core.Null()})
     tbs_der = tbs.dump(force=True)
     signature = signing_key.sign(tbs_der, padding.PKCS1v15(), hashes.SHA1())  # nosec - legacy choice, warned
     certificate = asn1_x509.Certificate({
         "tbs_certificate": asn1_x509.TbsCertificate.load(tbs_der),
-        "signature_algorithm": asn1_x509.SignedDigestAlgorithm({"algorithm": "sha1_rsa"}),
+        "signature_algorithm": asn1_x509.SignedDigestAlgorithm({"algorithm": "sha1_rsa",
+                                                                "parameters": asn1_core.Null()}),
         "signature_value": signature,
     })
     return x509.load_der_x509_certificate(certificate.dump())
