@@ -1,0 +1,300 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: ipoffice.security contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: trusted_certificate
+short_description: Manage the trusted certificate store (TCS) of an IP Office system
+version_added: 0.1.0
+description:
+  - Adds certificates to, or removes them from, the system's trusted certificate store, or makes the store
+    exactly a given set (O(exclusive=true)).
+  - The store is used for chain building at the Medium check levels and above, for pinning at High, and to
+    assemble the identity certificate's offered chain.
+  - An entry is its certificate, identified by the SHA-256 fingerprint of its DER encoding. The order of
+    O(certificates), file names, PEM or DER form, and duplicates never cause a change; a second run with the
+    same arguments reports C(changed=false).
+  - The store holds at most 25 certificates. The limit is checked against the final set before anything is
+    written; exceeding it fails with C(error=trusted_store_full), the count and the limit, and the store is
+    left exactly as it was.
+  - Any bad input (unparsable data, a private key block in a PEM bundle, a wrong PKCS#12 password) fails with
+    a stable C(error) code naming the item, and nothing is written.
+  - Removing a certificate that the identity (or telephony identity) certificate's chain needs is allowed,
+    but the result warns and names it. Adding an expired or not yet valid certificate is allowed, with a
+    warning. Leaf (non-CA) certificates are allowed; they are what pinning at the High levels needs.
+  - On first use the store is initialised as a new system starts (its internal root CA is already in the
+    trusted store); that is reported as C(changed).
+author:
+  - ipoffice.security maintainers
+extends_documentation_fragment:
+  - ipoffice.security.store
+options:
+  certificates:
+    description:
+      - The certificates to add or remove. Each item gives exactly one of O(certificates[].path),
+        O(certificates[].content) or (with O(state=absent) only) O(certificates[].sha256).
+      - An item may hold several certificates (a PEM bundle, PKCS#7, or a PKCS#12); every certificate in it
+        counts.
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      path:
+        description:
+          - Path on the managed node of a file holding the certificate(s).
+          - PEM (one certificate or a bundle), DER, base64 DER, PKCS#7 or PKCS#12 (C(.p12)/C(.pfx)), including
+            a certificate-only PKCS#12 truststore.
+        type: path
+      content:
+        description:
+          - The certificate(s) as text, in any form O(certificates[].path) accepts (binary forms base64 encoded).
+          - Not logged, so that a private key pasted by mistake never reaches a log.
+        type: str
+      password:
+        description:
+          - Password of a PKCS#12 input. Not needed for a password-less PKCS#12.
+          - A private key inside a PKCS#12 is never stored; only its certificates are trusted.
+        type: str
+      sha256:
+        description:
+          - The SHA-256 fingerprint of an entry to remove (64 hex digits; colons, spaces, case and a
+            C(sha256:) prefix are accepted). Only with O(state=absent), when the certificate itself is not at
+            hand; RV(entries[].sha256) shows the fingerprints of the current entries.
+        type: str
+  state:
+    description:
+      - V(present) adds the certificates that are not yet in the store.
+      - V(absent) removes the certificates that are in the store; those that are not are ignored.
+    type: str
+    choices: [present, absent]
+    default: present
+  exclusive:
+    description:
+      - With O(state=present), make the store exactly the given certificates, removing every other entry
+        (including the internal root CA placed at initialisation, unless it is listed; a warning says so
+        when the identity's chain needs it).
+      - An empty O(certificates) list with O(exclusive=true) empties the store.
+      - Not allowed with O(state=absent).
+    type: bool
+    default: false
+attributes:
+  check_mode:
+    support: full
+    description: Runs the same comparison as a real run and predicts C(changed) exactly; nothing is written.
+  diff_mode:
+    support: full
+    description: The diff is the list of entries as parsed certificate fields, before and after.
+  action_group:
+    support: full
+    membership:
+      - ipoffice.security.all
+seealso:
+  - module: ipoffice.security.security_info
+"""
+
+EXAMPLES = r"""
+- name: Trust the enterprise root and intermediate (one PEM bundle)
+  ipoffice.security.trusted_certificate:
+    certificates:
+      - path: /etc/pki/enterprise/ca-bundle.pem
+
+- name: Trust the certificates of a PKCS#12 truststore and a DER certificate
+  ipoffice.security.trusted_certificate:
+    certificates:
+      - path: /etc/pki/truststore.p12
+        password: "{{ truststore_password }}"
+      - path: /etc/pki/sbc-root.der
+
+- name: Make the store exactly these certificates (everything else is removed)
+  ipoffice.security.trusted_certificate:
+    certificates:
+      - path: /var/lib/ipoffice-security/current/ca/cert.pem
+      - content: "{{ lookup('ansible.builtin.file', 'files/sm-root.pem') }}"
+    exclusive: true
+
+- name: Remove an entry by its fingerprint
+  ipoffice.security.trusted_certificate:
+    certificates:
+      - sha256: "4f:0a:...:9c"
+    state: absent
+
+- name: Show what a change would do without writing
+  ipoffice.security.trusted_certificate:
+    certificates:
+      - path: /etc/pki/partner-root.pem
+  check_mode: true
+  diff: true
+  register: preview
+"""
+
+RETURN = r"""
+entries:
+  description:
+    - Every entry of the trusted store after the run (in check mode, as it would be), ordered by fingerprint,
+      as parsed fields.
+  returned: success
+  type: list
+  elements: dict
+  contains:
+    subject:
+      description: Subject DN (RFC 4514).
+      type: str
+    common_name:
+      description: Subject common name, or null.
+      type: str
+    issuer:
+      description: Issuer DN (RFC 4514).
+      type: str
+    serial_number:
+      description: Serial number in lowercase hexadecimal.
+      type: str
+    not_before:
+      description: Start of validity (UTC, ISO 8601).
+      type: str
+    not_after:
+      description: End of validity (UTC, ISO 8601).
+      type: str
+    days_left:
+      description: Whole days until expiry (negative when expired).
+      type: int
+    expired:
+      description: Whether it has expired.
+      type: bool
+    subject_alt_names:
+      description: SAN entries as C(DNS:x), C(IP:x), C(URI:x), C(email:x).
+      type: list
+      elements: str
+    key_type:
+      description: C(RSA), C(EC), C(Ed25519), C(Ed448) or C(DSA).
+      type: str
+    key_bits:
+      description: Key size in bits.
+      type: int
+    key_curve:
+      description: The curve name of an EC key.
+      type: str
+      returned: for EC keys
+    signature_algorithm:
+      description: Signature algorithm name.
+      type: str
+    is_ca:
+      description: Whether basicConstraints says CA.
+      type: bool
+    self_signed:
+      description: Whether it is self-signed (a root).
+      type: bool
+    sha256:
+      description: SHA-256 fingerprint of the DER certificate, lowercase hex pairs joined by colons.
+      type: str
+  sample:
+    - subject: CN=Example Root CA,O=Example
+      common_name: Example Root CA
+      issuer: CN=Example Root CA,O=Example
+      serial_number: 3f2a
+      not_before: "2025-01-01T00:00:00Z"
+      not_after: "2035-01-01T00:00:00Z"
+      days_left: 3200
+      expired: false
+      subject_alt_names: []
+      key_type: RSA
+      key_bits: 2048
+      signature_algorithm: sha256WithRSAEncryption
+      is_ca: true
+      self_signed: true
+      sha256: "4f:0a:...:9c"
+trusted_count:
+  description: Number of entries after the run.
+  returned: success
+  type: int
+  sample: 3
+limit:
+  description: The most entries the store can hold.
+  returned: success, and on failure with C(error=trusted_store_full)
+  type: int
+  sample: 25
+added:
+  description: Certificates this run added (or would add, in check mode).
+  returned: success
+  type: list
+  elements: dict
+  contains:
+    sha256:
+      description: SHA-256 fingerprint.
+      type: str
+    subject:
+      description: Subject DN.
+      type: str
+removed:
+  description: Certificates this run removed (or would remove, in check mode).
+  returned: success
+  type: list
+  elements: dict
+  contains:
+    sha256:
+      description: SHA-256 fingerprint.
+      type: str
+    subject:
+      description: Subject DN.
+      type: str
+    needed_by:
+      description:
+        - C(identity) and/or C(telephony) when that identity certificate's chain used this entry (a warning
+          says so); empty otherwise.
+      type: list
+      elements: str
+error:
+  description:
+    - Stable code of a failure, for example C(trusted_store_full), C(private_key_in_bundle),
+      C(invalid_certificate), C(wrong_password), C(password_required), C(unreadable_file), C(invalid_argument),
+      C(invalid_fingerprint).
+  returned: failure
+  type: str
+  sample: trusted_store_full
+option:
+  description: The option (item) to change, for example C(certificates[2].content).
+  returned: failure
+  type: str
+count:
+  description: With C(error=trusted_store_full), how many entries the store would have held.
+  returned: failure
+  type: int
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.ipoffice.security.plugins.module_utils._module import (
+    argument_spec,
+    run_module,
+    store_from_params,
+)
+from ansible_collections.ipoffice.security.plugins.module_utils._trusted import run
+
+
+def work(module):
+    return run(store_from_params(module.params), module.params["certificates"], desired=module.params["state"],
+               exclusive=module.params["exclusive"], check_mode=module.check_mode, want_diff=module._diff)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=argument_spec(
+            certificates=dict(type="list", elements="dict", required=True, options=dict(
+                path=dict(type="path"),
+                content=dict(type="str", no_log=True),
+                password=dict(type="str", no_log=True),
+                sha256=dict(type="str"),
+            )),
+            state=dict(type="str", default="present", choices=["present", "absent"]),
+            exclusive=dict(type="bool", default=False),
+        ),
+        supports_check_mode=True,
+    )
+    run_module(module, work)
+
+
+if __name__ == "__main__":
+    main()
