@@ -1,0 +1,391 @@
+# -*- coding: utf-8 -*-
+# Copyright: ipoffice.security contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Certificate checks settings (REFERENCE section 1.3) and safe level changes (preflight).
+
+Every decision of the ``certificate_checks`` module lives here:
+
+- ``desired_checks``: which settings change (options left out stay as they are; ``ip_office_lines``
+  is the whole desired set of lines).
+- ``level_changes`` / ``raises``: which level changes make the system stricter.  A change *raises* a
+  level when the new level runs any check the old one did not (``LEVEL_CHECKS``); only those need a
+  preflight.  ``high`` -> ``medium_remote`` raises (hostname checks are new) although it drops pinning.
+- ``run_preflight``: fetch what each endpoint of a raised setting presents and evaluate it at the new
+  level with the store's trusted certificate store (TCS) and identity, before anything is written.
+- ``preflight_verdict``: ``enforce`` refuses the whole change when any endpoint would fail; ``warn``
+  lets it through with one warning per failing endpoint.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import copy
+import re
+
+from ansible_collections.ipoffice.security.plugins.module_utils._model import (
+    CHECK_LEVELS,
+    LINE_CHECK_LEVELS,
+    SETTINGS_BY_AREA,
+    SecurityError,
+    validate_value,
+)
+
+AREA = "checks"
+OPTION_NAMES = tuple(SETTINGS_BY_AREA[AREA])
+
+# The checks each level runs (REFERENCE section 2: each level includes every check of the one before;
+# the remote levels add hostname / SIP domain validation to medium and high).
+_NONE = ("in_date",)
+_LOW = _NONE + ("public_key_1024_bits",)
+_MEDIUM = _LOW + ("trust_chain_to_tcs_root", "key_usage_present", "extended_key_usage_matches_purpose",
+                  "no_unknown_critical_extension", "no_weak_signature")
+_HIGH = _MEDIUM + ("public_key_2048_bits", "not_self_signed", "not_reflected", "pinned_in_tcs")
+_REMOTE = ("hostname_matches", "sip_domain_authoritative")
+LEVEL_CHECKS = {
+    "none": frozenset(_NONE),
+    "low": frozenset(_LOW),
+    "medium": frozenset(_MEDIUM),
+    "high": frozenset(_HIGH),
+    "medium_remote": frozenset(_MEDIUM + _REMOTE),
+    "high_remote": frozenset(_HIGH + _REMOTE),
+}
+
+# The level settings a preflight endpoint can belong to.
+LEVEL_SETTINGS = {"management": "management_interfaces", "telephony": "telephony_endpoints"}
+LINE_PREFIX = "line:"
+PREFLIGHT_MODES = ("enforce", "warn")
+PURPOSES = ("server", "client", "sip_server", "sip_client")
+# What an endpoint of each setting is when the system connects to it.
+DEFAULT_PURPOSE = {"management": "server", "telephony": "sip_server", "line": "server"}
+# TLS ports: HTTPS for management and WebSocket lines, SIP over TLS for telephony.
+DEFAULT_PORT = {"management": 443, "telephony": 5061, "line": 443}
+DEFAULT_PREFLIGHT_TIMEOUT = 10.0
+ENDPOINT_FIELDS = ("host", "port", "server_name", "purpose", "peer_name", "sip_domain", "setting")
+_HOST = re.compile(r"^[A-Za-z0-9_.:\-\[\]%]+$")
+
+
+def checks_of(level):
+    """The set of checks a level runs (a ValueError for an unknown level is a programming error)."""
+    return LEVEL_CHECKS[level]
+
+
+def added_checks(old, new):
+    """Checks the new level runs that the old one did not, in a stable order."""
+    return sorted(checks_of(new) - checks_of(old))
+
+
+def raises(old, new):
+    """True when moving from level ``old`` to ``new`` makes any check run that did not run before.
+
+    That is the case for every step up the order none < low < medium < high, for medium_remote over
+    none/low/medium/high, and for high_remote over every other level.  high <-> medium_remote raises in
+    both directions (each runs checks the other does not).  Lowering (new checks a subset) never raises.
+    """
+    return bool(added_checks(old, new))
+
+
+# ------------------------------------------------------------------------------------ desired settings
+
+
+def _line_options(entry):
+    """An ip_office_lines entry as given, without the fields Ansible filled with None (left out)."""
+    if isinstance(entry, dict):
+        return dict((k, v) for k, v in entry.items() if v is not None)
+    return entry
+
+
+def desired_checks(current, options):
+    """The checks settings after applying options (None = leave as it is); validated and canonical.
+
+    ``current`` is the stored checks area; ``options`` maps setting names to wanted values.
+    ``ip_office_lines`` is the complete desired set of lines: lines not listed are removed, a listed
+    line's left-out fields take their defaults (transport websocket_client, check_level none).
+    """
+    result = copy.deepcopy(current)
+    for name in OPTION_NAMES:
+        value = options.get(name)
+        if value is None:
+            continue
+        if name == "ip_office_lines":
+            if not isinstance(value, list):
+                raise SecurityError("invalid_setting", "ip_office_lines must be a list of lines. Change the "
+                                    "'ip_office_lines' option.", option="ip_office_lines")
+            value = [_line_options(entry) for entry in value]
+        result[name] = validate_value(AREA, name, value)
+    return result
+
+
+def setting_changes(before, after):
+    """[{setting, before, after}] for every checks setting whose value differs."""
+    return [{"setting": name, "before": before[name], "after": after[name]}
+            for name in OPTION_NAMES if before.get(name) != after.get(name)]
+
+
+def _line_levels(checks):
+    return dict((line["name"], line["check_level"]) for line in checks.get("ip_office_lines") or [])
+
+
+def level_changes(before, after):
+    """Every check-level change, by preflight setting name, with whether it raises the level.
+
+    A line that did not exist before counts as level none before (nothing was checked on it); a line
+    that is removed counts as lowered (nothing will be checked on it).
+    """
+    result = []
+    for setting_name, option in sorted(LEVEL_SETTINGS.items()):
+        old, new = before[option], after[option]
+        if old != new:
+            result.append(_level_change(setting_name, old, new, old))
+    old_lines, new_lines = _line_levels(before), _line_levels(after)
+    for name in sorted(set(old_lines) | set(new_lines)):
+        old = old_lines.get(name)
+        new = new_lines.get(name)
+        if old != new:
+            result.append(_level_change(LINE_PREFIX + name, old, new, old or "none"))
+    return result
+
+
+def _level_change(setting_name, old, new, compared_from):
+    if new is None:  # a removed line
+        return {"setting": setting_name, "before": old, "after": None, "raises": False, "added_checks": []}
+    return {"setting": setting_name, "before": old, "after": new, "raises": raises(compared_from, new),
+            "added_checks": added_checks(compared_from, new)}
+
+
+def level_of(checks, setting_name):
+    """The level a preflight setting has in a checks area (None for a line that does not exist)."""
+    if setting_name in LEVEL_SETTINGS:
+        return checks[LEVEL_SETTINGS[setting_name]]
+    return _line_levels(checks).get(setting_name[len(LINE_PREFIX):])
+
+
+def telephony_identity_warning(state, after):
+    """Warn when a separate SIP telephony certificate is chosen while none exists.
+
+    Decided: a warning, not a refusal.  The system then presents its system identity on those links
+    (REFERENCE 1.3 fallback), which still works; and the telephony identity is often created later in
+    the same play by identity_certificate, so refusing would force an order on playbooks.
+    """
+    choice = after["sip_telephony_certificate"]
+    if choice != "none" and state.telephony is None:
+        return ("sip_telephony_certificate is '%s' but the system has no telephony identity certificate: until "
+                "one is set (ipoffice.security.identity_certificate with purpose telephony) the system presents "
+                "its system identity on those links." % choice)
+    return None
+
+
+# ------------------------------------------------------------------------------------------- preflight
+
+
+def _endpoint_error(index, message, code="invalid_setting"):
+    return SecurityError(code, "preflight entry %d: %s Change the 'preflight' option." % (index + 1, message),
+                         option="preflight")
+
+
+def validate_endpoints(endpoints, after):
+    """The preflight option in canonical form: every field present, defaults applied.
+
+    ``after`` is the desired checks area: a ``line:<name>`` setting must name a line it has.
+    """
+    result = []
+    lines = _line_levels(after)
+    for index, raw in enumerate(endpoints or []):
+        if not isinstance(raw, dict):
+            raise _endpoint_error(index, "each entry must be a dictionary with host, port and setting.")
+        entry = dict((k, v) for k, v in raw.items() if v is not None)
+        unknown = sorted(set(entry) - set(ENDPOINT_FIELDS))
+        if unknown:
+            raise _endpoint_error(index, "unknown key(s) %s; entries take %s." % (", ".join(unknown),
+                                                                                    ", ".join(ENDPOINT_FIELDS)),
+                                  code="unknown_setting")
+        host = entry.get("host")
+        if not host or not isinstance(host, str) or not _HOST.match(host):
+            raise _endpoint_error(index, "'host' must be a host name or IP address, got %r." % (host,))
+        setting_name = entry.get("setting")
+        if not isinstance(setting_name, str) or not (
+                setting_name in LEVEL_SETTINGS or
+                (setting_name.startswith(LINE_PREFIX) and len(setting_name) > len(LINE_PREFIX))):
+            raise _endpoint_error(index, "'setting' must be management, telephony or line:<name of an IP Office "
+                                  "line>, got %r." % (setting_name,))
+        kind = "line" if setting_name.startswith(LINE_PREFIX) else setting_name
+        if kind == "line" and setting_name[len(LINE_PREFIX):] not in lines:
+            raise _endpoint_error(index, "'setting' names the IP Office line '%s', which is not among the lines "
+                                  "(%s)." % (setting_name[len(LINE_PREFIX):], ", ".join(sorted(lines)) or "none"),
+                                  code="unknown_line")
+        port = entry.get("port", DEFAULT_PORT[kind])
+        if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+            raise _endpoint_error(index, "'port' must be an integer from 1 to 65535, got %r." % (port,),
+                                  code="out_of_range")
+        purpose = entry.get("purpose", DEFAULT_PURPOSE[kind])
+        if purpose not in PURPOSES:
+            raise _endpoint_error(index, "'purpose' must be one of %s, got %r." % (", ".join(PURPOSES), purpose),
+                                  code="invalid_choice")
+        canonical = {"host": host, "port": port, "setting": setting_name, "purpose": purpose,
+                     "server_name": entry.get("server_name") or None,
+                     "peer_name": entry.get("peer_name") or None,
+                     "sip_domain": entry.get("sip_domain") or None}
+        for field in ("server_name", "peer_name", "sip_domain"):
+            value = canonical[field]
+            if value is not None and not isinstance(value, str):
+                raise _endpoint_error(index, "'%s' must be a string, got %r." % (field, value))
+        result.append(canonical)
+    return result
+
+
+def endpoint_label(endpoint):
+    """How findings name an endpoint: host:port (setting)."""
+    host = endpoint["host"]
+    if ":" in host and not host.startswith("["):
+        host = "[%s]" % host
+    return "%s:%d (%s)" % (host, endpoint["port"], endpoint["setting"])
+
+
+def peer_identity(state, after, setting_name):
+    """The identity the system presents on that setting's links (what 'not reflected' compares with)."""
+    if setting_name == "telephony" and after["sip_telephony_certificate"] != "none" and state.telephony:
+        return state.telephony.cert
+    return state.identity.cert if state.identity else None
+
+
+def evaluate_endpoint(state, after, endpoint, level, timeout=DEFAULT_PREFLIGHT_TIMEOUT, at=None):
+    """Fetch what one endpoint presents and evaluate it at ``level``; a secret-free result dict.
+
+    Decided: an endpoint that cannot be reached (refused, timed out, not TLS, unreachable) fails with
+    that finding: the new level cannot be shown to be safe for it.
+    The peer name for the remote levels defaults to server_name, then host (the name the system
+    connects to).
+    """
+    from ansible_collections.ipoffice.security.plugins.module_utils._checks import evaluate, report_as_dict
+    from ansible_collections.ipoffice.security.plugins.module_utils._tls import fetch_chain
+    from ansible_collections.ipoffice.security.plugins.module_utils import _certs
+
+    result = dict(endpoint)
+    result.update({"endpoint": endpoint_label(endpoint), "level": level, "evaluated": True})
+    try:
+        presented = fetch_chain(endpoint["host"], endpoint["port"], server_name=endpoint["server_name"],
+                                timeout=timeout)
+    except SecurityError as exc:
+        result.update({"passed": False, "reachable": False, "certificate": None,
+                       "findings": [{"code": exc.code, "message": exc.message}], "codes": [exc.code]})
+        return result
+    peer_name = endpoint["peer_name"]
+    if peer_name is None and endpoint["sip_domain"] is None:
+        peer_name = endpoint["server_name"] or endpoint["host"]
+    report = evaluate(presented[0], level=level, purpose=endpoint["purpose"], chain=tuple(presented[1:]),
+                      trusted=tuple(state.trusted_certificates()),
+                      identity=peer_identity(state, after, endpoint["setting"]),
+                      peer_name=peer_name, sip_domain=endpoint["sip_domain"], at=at)
+    verdict = report_as_dict(report)
+    result.update({"passed": bool(verdict["passed"]), "reachable": True,
+                   "certificate": _certs.cert_info(presented[0]),
+                   "chain": [_certs.fingerprint(c) for c in presented[1:]],
+                   "findings": verdict["findings"], "codes": sorted(verdict["codes"]),
+                   "peer_name": peer_name})
+    return result
+
+
+def run_preflight(state, after, changes, endpoints, timeout=DEFAULT_PREFLIGHT_TIMEOUT, at=None):
+    """Evaluate every endpoint of a raised setting at its new level; others are listed as not evaluated."""
+    raised = dict((change["setting"], change["after"]) for change in changes if change["raises"])
+    results = []
+    for endpoint in endpoints:
+        level = raised.get(endpoint["setting"])
+        if level is None:
+            current = level_of(after, endpoint["setting"])
+            entry = dict(endpoint)
+            entry.update({"endpoint": endpoint_label(endpoint), "level": current, "evaluated": False,
+                          "passed": None, "findings": [], "codes": [],
+                          "reason": "the level of %s is not raised" % endpoint["setting"]})
+            results.append(entry)
+            continue
+        results.append(evaluate_endpoint(state, after, endpoint, level, timeout=timeout, at=at))
+    return results
+
+
+def _describe_failure(result):
+    findings = "; ".join("%s: %s" % (f["code"], f["message"]) for f in result["findings"])
+    return "%s at %s: %s" % (result["endpoint"], result["level"], findings or "failed")
+
+
+def preflight_verdict(results, mode):
+    """Warnings for warn mode; in enforce mode a SecurityError when any evaluated endpoint failed."""
+    if mode not in PREFLIGHT_MODES:
+        raise SecurityError("invalid_choice", "preflight_mode must be one of %s, got %r. Change the "
+                            "'preflight_mode' option." % (", ".join(PREFLIGHT_MODES), mode), option="preflight_mode")
+    failed = [r for r in results if r["evaluated"] and not r["passed"]]
+    if not failed:
+        return []
+    if mode == "enforce":
+        raise SecurityError(
+            "preflight_failed",
+            "Preflight: %d endpoint(s) would fail the raised check level, so nothing was changed. %s. Fix what "
+            "those endpoints present (or add their certificates to the trusted certificate store), keep the "
+            "lower level, or set 'preflight_mode: warn' to change it anyway."
+            % (len(failed), " | ".join(_describe_failure(r) for r in failed)),
+            option="preflight", preflight=results,
+            failed_endpoints=[r["endpoint"] for r in failed])
+    return ["Preflight: %s would fail the new level; the level was changed anyway (preflight_mode: warn)."
+            % _describe_failure(r) for r in failed]
+
+
+# -------------------------------------------------------------------------------------------- the plan
+
+
+def preflight_basis(state):
+    """What a preflight result depends on besides the endpoints: the TCS and the identities."""
+    return (tuple(sorted(state.trusted)),
+            state.identity.fingerprint if state.identity else None,
+            state.telephony.fingerprint if state.telephony else None)
+
+
+class Plan(object):
+    """What a certificate_checks run would do to one state, and the preflight behind it."""
+
+    def __init__(self, before, after, changes, levels, preflight, warnings, basis):
+        self.before = before
+        self.after = after
+        self.changes = changes
+        self.levels = levels
+        self.preflight = preflight
+        self.warnings = warnings
+        self.basis = basis
+
+    def as_result(self):
+        return {"before": self.before, "after": self.after, "changes": self.changes,
+                "level_changes": self.levels, "preflight": self.preflight}
+
+
+def plan(state, options, endpoints=None, mode="enforce", timeout=DEFAULT_PREFLIGHT_TIMEOUT, at=None):
+    """Decide everything for one state: new settings, level changes, preflight, verdict, warnings.
+
+    Raises SecurityError (nothing is written) on invalid options or, in enforce mode, a failing preflight.
+    """
+    preflight_verdict([], mode)  # validates the mode before any endpoint is contacted
+    if timeout is not None and (isinstance(timeout, bool) or not 0 < float(timeout) <= 300):
+        raise SecurityError("out_of_range", "preflight_timeout must be more than 0 and at most 300 seconds, got "
+                            "%r. Change the 'preflight_timeout' option." % (timeout,), option="preflight_timeout")
+    before = copy.deepcopy(state.settings[AREA])
+    after = desired_checks(before, options)
+    canonical = validate_endpoints(endpoints, after)
+    levels = level_changes(before, after)
+    results = run_preflight(state, after, levels, canonical, timeout=timeout, at=at)
+    warnings = preflight_verdict(results, mode)
+    notice = telephony_identity_warning(state, after)
+    if notice:
+        warnings.append(notice)
+    return Plan(before, after, setting_changes(before, after), levels, results, warnings, preflight_basis(state))
+
+
+def apply(state, planned):
+    """Write a plan's settings into a state (the mutation of Store.update)."""
+    state.settings[AREA] = copy.deepcopy(planned.after)
+
+
+def still_valid(planned, state):
+    """Whether a plan made on an earlier read still holds for this state (read again under the lock).
+
+    It does when the checks settings, the TCS and the identities are the ones the plan (and its
+    preflight) saw; otherwise the caller plans again, preflight included.
+    """
+    return state.settings[AREA] == planned.before and preflight_basis(state) == planned.basis

@@ -1,0 +1,368 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: ipoffice.security contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: certificate_checks
+short_description: Manage the received-certificate check levels of an IP Office system, with a safe preflight
+version_added: 0.1.0
+description:
+  - Manages the certificate checks settings of an IP Office system's security settings store
+    (Certificate Expiry Warning Days, Use different certificate for SIP telephony, Received certificate
+    checks for management interfaces and telephony endpoints, H.323 and SIP Security Levels, and the
+    check levels of IP Office lines with WebSocket transport).
+  - Options left out are left as they are. The result shows the settings before and after.
+  - "Levels: V(none) < V(low) < V(medium) < V(high); V(medium_remote) adds hostname / SIP domain checks to
+    V(medium), V(high_remote) adds them to V(high). A change B(raises) a level when the new level runs any
+    check the old one did not (so V(high) -> V(medium_remote) raises too: it adds the remote checks)."
+  - B(Preflight). Before a change that raises a level is written, every O(preflight) endpoint of that
+    setting is contacted, and what it presents is evaluated at the new level with the store's trusted
+    certificate store and identity. With O(preflight_mode=enforce) any failing endpoint makes the module
+    fail with each endpoint's findings and change nothing; with O(preflight_mode=warn) the change is made
+    and each failure is reported as a warning. Lowering a level never needs a preflight. Check mode runs
+    the preflight too.
+author:
+  - ipoffice.security maintainers
+extends_documentation_fragment:
+  - ipoffice.security.store
+options:
+  certificate_expiry_warning_days:
+    description:
+      - Certificate Expiry Warning Days. Warn about any stored certificate that expires within this many days.
+      - An integer from 30 to 180. A new system starts with 60.
+    type: int
+  sip_telephony_certificate:
+    description:
+      - Use different certificate for SIP telephony. A new system starts with V(none).
+      - Choosing anything but V(none) while the system has no telephony identity certificate is allowed
+        with a warning; the system presents its system identity on those links until one is set
+        (M(ipoffice.security.identity_certificate)).
+    type: str
+    choices: [none, sip_trunks, sip_and_sm_trunks, sip_phones]
+  management_interfaces:
+    description:
+      - Received certificate checks (Management interfaces). A new system starts with V(none).
+      - Raising it runs the preflight of the O(preflight) endpoints whose C(setting) is C(management).
+    type: str
+    choices: [none, low, medium, high, medium_remote, high_remote]
+  telephony_endpoints:
+    description:
+      - Received certificate checks (Telephony endpoints), applied on SIP and SM lines. A new system starts
+        with V(none).
+      - Raising it runs the preflight of the O(preflight) endpoints whose C(setting) is C(telephony).
+    type: str
+    choices: [none, low, medium, high, medium_remote, high_remote]
+  h323_security_level:
+    description:
+      - H.323 Security Level, the minimum cipher strength on TLS for H.323. A new system starts with V(high)
+        (V(medium) on IP500 V2).
+    type: str
+    choices: [low, medium, high]
+  sip_security_level:
+    description:
+      - SIP Security Level, the minimum cipher strength on TLS for SIP. A new system starts with V(high)
+        (V(medium) on IP500 V2).
+    type: str
+    choices: [low, medium, high]
+  ip_office_lines:
+    description:
+      - The IP Office lines with WebSocket transport (port 443) and their own received-certificate check level.
+      - The list is the B(complete) desired set of lines: lines not listed are removed, a listed line's
+        left-out fields take their defaults. An empty list removes every line. Order does not matter.
+      - Raising a line's level (a new line counts as coming from V(none)) runs the preflight of the
+        O(preflight) endpoints whose C(setting) is C(line:<name>).
+    type: list
+    elements: dict
+    suboptions:
+      name:
+        description: The line's name; unique among the lines.
+        type: str
+        required: true
+      transport:
+        description: V(websocket_client) (default) or V(websocket_server).
+        type: str
+      check_level:
+        description:
+          - V(none) (default), V(medium) or V(high). The remote levels (V(medium_remote), V(high_remote))
+            and V(low) are not available on IP Office lines and are refused.
+        type: str
+  preflight:
+    description:
+      - Endpoints to verify before a level is raised. Only the endpoints of a setting whose level is raised
+        by this run are contacted; the others are listed as not evaluated.
+      - An endpoint that cannot be reached (refused, timed out, not TLS) counts as failing, with that finding.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      host:
+        description: Host name or IP address of the endpoint.
+        type: str
+        required: true
+      port:
+        description: TLS port. Defaults to 443 for C(management) and lines, 5061 for C(telephony).
+        type: int
+      server_name:
+        description: SNI server name to send; defaults to none.
+        type: str
+      purpose:
+        description:
+          - What the endpoint's certificate is used for. Defaults to V(server) for C(management) and lines,
+            V(sip_server) for C(telephony).
+        type: str
+        choices: [server, client, sip_server, sip_client]
+      peer_name:
+        description:
+          - The name the certificate must match at the remote levels. Defaults to O(preflight[].server_name),
+            then O(preflight[].host), unless O(preflight[].sip_domain) is given.
+        type: str
+      sip_domain:
+        description: The SIP domain the certificate must be authoritative for at the remote levels (RFC 5922).
+        type: str
+      setting:
+        description:
+          - The setting the endpoint belongs to, C(management), C(telephony), or C(line:<name>) naming one of
+            the O(ip_office_lines) (after this run).
+        type: str
+        required: true
+  preflight_mode:
+    description:
+      - V(enforce) fails, changing nothing, when any endpoint of a raised setting would fail the new level.
+      - V(warn) makes the change and reports each failing endpoint as a warning and in RV(preflight).
+    type: str
+    choices: [enforce, warn]
+    default: enforce
+  preflight_timeout:
+    description: Seconds to wait for each preflight endpoint (connect and handshake), more than 0 and at most 300.
+    type: float
+    default: 10.0
+attributes:
+  check_mode:
+    support: full
+    description: Predicts C(changed) exactly and runs the preflight too; with O(preflight_mode=enforce) it fails
+      just as the real run would.
+  diff_mode:
+    support: full
+    description: Shows the certificate checks settings before and after.
+  action_group:
+    support: full
+    membership:
+      - ipoffice.security.all
+seealso:
+  - module: ipoffice.security.certificate_verify
+  - module: ipoffice.security.security_info
+"""
+
+EXAMPLES = r"""
+- name: Warn 90 days ahead and use the telephony certificate on SIP trunks
+  ipoffice.security.certificate_checks:
+    certificate_expiry_warning_days: 90
+    sip_telephony_certificate: sip_trunks
+
+- name: Require high with remote checks on telephony, only if the SIP provider would pass
+  ipoffice.security.certificate_checks:
+    telephony_endpoints: high_remote
+    preflight:
+      - host: sip.provider.example.com
+        port: 5061
+        setting: telephony
+        sip_domain: provider.example.com
+
+- name: The complete set of IP Office lines
+  ipoffice.security.certificate_checks:
+    ip_office_lines:
+      - name: branch1
+        check_level: high
+      - name: branch2
+        transport: websocket_server
+        check_level: medium
+    preflight:
+      - host: branch1.example.com
+        setting: "line:branch1"
+
+- name: Raise management checks and only warn about what would fail
+  ipoffice.security.certificate_checks:
+    management_interfaces: medium
+    preflight_mode: warn
+    preflight:
+      - host: wsm.example.com
+        setting: management
+  register: checks
+
+- name: Show the endpoints that failed
+  ansible.builtin.debug:
+    msg: "{{ checks.preflight | selectattr('passed', 'false') | map(attribute='endpoint') | list }}"
+"""
+
+RETURN = r"""
+before:
+  description: The certificate checks settings before the run.
+  returned: always
+  type: dict
+  sample:
+    certificate_expiry_warning_days: 60
+    sip_telephony_certificate: none
+    management_interfaces: none
+    telephony_endpoints: none
+    h323_security_level: high
+    sip_security_level: high
+    ip_office_lines: []
+after:
+  description: The certificate checks settings after the run (what would be set, in check mode).
+  returned: always
+  type: dict
+changes:
+  description: Each setting whose value changes.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    setting:
+      description: Setting name.
+      type: str
+    before:
+      description: Value before.
+      type: raw
+    after:
+      description: Value after.
+      type: raw
+level_changes:
+  description: Each check-level change, by preflight setting name, and whether it raises the level.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    setting:
+      description: C(management), C(telephony) or C(line:<name>).
+      type: str
+    before:
+      description: Level before (null for a new line).
+      type: str
+    after:
+      description: Level after (null for a removed line).
+      type: str
+    raises:
+      description: Whether the new level runs a check the old one did not (a preflight is needed).
+      type: bool
+    added_checks:
+      description: The checks the new level adds.
+      type: list
+      elements: str
+preflight:
+  description: One entry per O(preflight) endpoint. Also returned with the failure when the preflight refuses.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    endpoint:
+      description: The endpoint as C(host:port (setting)).
+      type: str
+    level:
+      description: The level it was evaluated at (the new level), or the current level when not evaluated.
+      type: str
+    evaluated:
+      description: Whether it was contacted (only the endpoints of raised settings are).
+      type: bool
+    passed:
+      description: Whether it passed the new level (null when not evaluated).
+      type: bool
+    reachable:
+      description: Whether a TLS handshake got a certificate.
+      type: bool
+      returned: when evaluated
+    findings:
+      description: Each failing check, as C(code) and C(message).
+      type: list
+      elements: dict
+    codes:
+      description: The failure codes.
+      type: list
+      elements: str
+    certificate:
+      description: The presented certificate as parsed fields (subject, issuer, validity, SANs, key, sha256, ...).
+      type: dict
+      returned: when reachable
+failed_endpoints:
+  description: The endpoints that would fail.
+  returned: when the preflight refuses the change
+  type: list
+  elements: str
+error:
+  description: Stable error code on failure (for example C(preflight_failed), C(out_of_range), C(invalid_choice)).
+  returned: failure
+  type: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.ipoffice.security.plugins.module_utils import _checks_settings as checks_settings
+from ansible_collections.ipoffice.security.plugins.module_utils._model import argspec_for
+from ansible_collections.ipoffice.security.plugins.module_utils._module import (
+    argument_spec,
+    diff,
+    run_module,
+    store_from_params,
+)
+
+
+def module_argument_spec():
+    spec = argspec_for("checks")
+    spec["ip_office_lines"]["options"] = dict(
+        name=dict(type="str", required=True),
+        transport=dict(type="str"),
+        check_level=dict(type="str"),
+    )
+    spec["preflight"] = dict(type="list", elements="dict", default=[], options=dict(
+        host=dict(type="str", required=True),
+        port=dict(type="int"),
+        server_name=dict(type="str"),
+        purpose=dict(type="str", choices=list(checks_settings.PURPOSES)),
+        peer_name=dict(type="str"),
+        sip_domain=dict(type="str"),
+        setting=dict(type="str", required=True),
+    ))
+    spec["preflight_mode"] = dict(type="str", choices=list(checks_settings.PREFLIGHT_MODES), default="enforce")
+    spec["preflight_timeout"] = dict(type="float", default=checks_settings.DEFAULT_PREFLIGHT_TIMEOUT)
+    return argument_spec(**spec)
+
+
+def work(module):
+    params = module.params
+    store = store_from_params(params)
+    options = dict((name, params[name]) for name in checks_settings.OPTION_NAMES)
+
+    def make_plan(state):
+        return checks_settings.plan(state, options, params["preflight"], params["preflight_mode"],
+                                    params["preflight_timeout"])
+
+    # The preflight runs before the store lock is taken; under the lock it is redone only if the
+    # settings, the trusted store or the identities changed in between.
+    first = store.read()
+    early = make_plan(first) if first.initialised else None
+
+    def mutate(state):
+        planned = early if early is not None and checks_settings.still_valid(early, state) else make_plan(state)
+        checks_settings.apply(state, planned)
+        return planned
+
+    update = store.update(mutate, check_mode=module.check_mode)
+    planned = update.value
+    result = planned.as_result()
+    result["changed"] = update.changed
+    result["warnings"] = planned.warnings
+    if module._diff:
+        result["diff"] = diff(planned.before, planned.after, header="certificate checks")
+    return result
+
+
+def main():
+    module = AnsibleModule(argument_spec=module_argument_spec(), supports_check_mode=True)
+    run_module(module, work)
+
+
+if __name__ == "__main__":
+    main()
