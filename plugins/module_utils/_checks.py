@@ -1,0 +1,740 @@
+# -*- coding: utf-8 -*-
+# Copyright: ipoffice.security contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The received-certificate check engine (DESIGN section 5, REFERENCE section 2).
+
+``evaluate(certificate, level, purpose, ...)`` runs every check of a level on a certificate and reports
+each failing check with a stable code and a message a person can act on.
+
+Each check is a small named function ``check_<name>(ctx)`` yielding ``(code, message)`` pairs; which
+checks a level runs is data (``LEVEL_CHECKS``).  Path validation is done by
+``cryptography.x509.verification``; everything the levels need beyond it (leaf key size, keyUsage
+present, EKU purposes incl. id-kp-sipDomain and anyExtendedKeyUsage, weak signatures, self-signed,
+reflected, pinned, "the chain ends at a self-signed root that is in the TCS", RFC 9525 host names and
+RFC 5922 SIP domains) is ours.  Our precise checks run first, so the important codes are exact; the
+verifier's errors are only translated into ``untrusted_chain`` messages.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import collections
+import datetime
+import ipaddress
+import re
+
+try:
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+    from cryptography.x509 import verification
+    from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, NameOID
+    HAS_VERIFICATION = True
+except ImportError:  # pragma: no cover - reported by the modules (cryptography < 43 has no verification)
+    HAS_VERIFICATION = False
+
+from ansible_collections.ipoffice.security.plugins.module_utils import _certs
+
+LEVELS = ("none", "low", "medium", "high", "medium_remote", "high_remote")
+REMOTE_LEVELS = ("medium_remote", "high_remote")
+PURPOSES = ("server", "client", "sip_server", "sip_client")
+CODES = ("expired", "not_yet_valid", "key_too_small", "untrusted_chain", "no_key_usage", "purpose_mismatch",
+         "unknown_critical_extension", "weak_signature", "self_signed", "reflected", "not_pinned",
+         "name_mismatch", "sip_domain_mismatch")
+
+# Levels are data: each includes every check of the one before (REFERENCE section 2).
+_NONE = ("validity",)
+_LOW = _NONE + ("key_size",)
+_MEDIUM = _LOW + ("key_usage", "purpose", "critical_extensions", "signature", "trust_chain")
+_HIGH = _MEDIUM + ("self_signed", "reflected", "pinned")
+_REMOTE = ("peer_name", "sip_domain")
+LEVEL_CHECKS = {
+    "none": _NONE,
+    "low": _LOW,
+    "medium": _MEDIUM,
+    "high": _HIGH,
+    "medium_remote": _MEDIUM + _REMOTE,
+    "high_remote": _HIGH + _REMOTE,
+}
+# Minimum public key strength (RSA-equivalent bits) of the certificate per level.
+MINIMUM_KEY_BITS = {"none": 0, "low": 1024, "medium": 1024, "high": 2048, "medium_remote": 1024,
+                    "high_remote": 2048}
+
+SIP_DOMAIN_EKU = "1.3.6.1.5.5.7.3.20"   # id-kp-sipDomain (RFC 5924)
+ANY_EKU = "2.5.29.37.0"                 # anyExtendedKeyUsage
+SERVER_AUTH = "1.3.6.1.5.5.7.3.1"
+CLIENT_AUTH = "1.3.6.1.5.5.7.3.2"
+# The EKU values that make a certificate fit for a purpose; anyExtendedKeyUsage fits every purpose.
+PURPOSE_EKUS = {
+    "server": (SERVER_AUTH,),
+    "client": (CLIENT_AUTH,),
+    "sip_server": (SERVER_AUTH, SIP_DOMAIN_EKU),
+    "sip_client": (CLIENT_AUTH, SIP_DOMAIN_EKU),
+}
+EKU_NAMES = {SERVER_AUTH: "serverAuth", CLIENT_AUTH: "clientAuth", SIP_DOMAIN_EKU: "sipDomain",
+             ANY_EKU: "anyExtendedKeyUsage", "1.3.6.1.5.5.7.3.3": "codeSigning",
+             "1.3.6.1.5.5.7.3.4": "emailProtection", "1.3.6.1.5.5.7.3.8": "timeStamping",
+             "1.3.6.1.5.5.7.3.9": "OCSPSigning"}
+
+# Extensions the engine (with the path validator) processes; any other critical one is unknown.
+KNOWN_EXTENSIONS = frozenset([
+    "2.5.29.19",  # basicConstraints
+    "2.5.29.15",  # keyUsage
+    "2.5.29.37",  # extKeyUsage
+    "2.5.29.17",  # subjectAltName
+    "2.5.29.30",  # nameConstraints
+    "2.5.29.35",  # authorityKeyIdentifier
+    "2.5.29.14",  # subjectKeyIdentifier
+])
+WEAK_HASHES = ("sha1", "md5", "md4", "md2")
+WEAK_SIGNATURE_OIDS = {
+    "1.2.840.113549.1.1.5": "sha1WithRSAEncryption", "1.2.840.113549.1.1.4": "md5WithRSAEncryption",
+    "1.2.840.113549.1.1.3": "md4WithRSAEncryption", "1.2.840.113549.1.1.2": "md2WithRSAEncryption",
+    "1.2.840.10045.4.1": "ecdsa-with-SHA1", "1.2.840.10040.4.3": "dsa-with-sha1",
+    "1.3.14.3.2.29": "sha1WithRSASignature",
+}
+
+
+class Finding(collections.namedtuple("Finding", "code message")):
+    """One failing check: a stable code and what to do about it."""
+
+    __slots__ = ()
+
+
+class Report(object):
+    """The verdict of one evaluation.  ``chain`` is the validated path, leaf first (when one was built)."""
+
+    def __init__(self, level, purpose, findings, checks, chain):
+        self.level = level
+        self.purpose = purpose
+        self.findings = findings
+        self.codes = set(f.code for f in findings)
+        self.passed = not findings
+        self.checks = checks
+        self.chain = chain
+
+    def __repr__(self):
+        return "Report(level=%r, purpose=%r, passed=%r, codes=%r)" % (self.level, self.purpose, self.passed,
+                                                                       sorted(self.codes))
+
+
+def report_as_dict(report):
+    """A report as plain data for module results and reports."""
+    return {
+        "passed": bool(report.passed),
+        "findings": [{"code": f[0], "message": f[1]} for f in report.findings],
+        "codes": sorted(report.codes),
+    }
+
+
+# ------------------------------------------------------------------------------------------ helpers
+
+# Whether a certificate is self-signed (its own key verifies its signature) is asked again and again
+# of the same trust anchors; remember the answer per certificate (bounded).
+_SELF_SIGNED = {}
+_SELF_SIGNED_LIMIT = 1024
+
+
+def is_self_signed(cert):
+    try:
+        return _SELF_SIGNED[cert]
+    except KeyError:
+        pass
+    result = _certs.is_self_signed(cert)
+    if len(_SELF_SIGNED) >= _SELF_SIGNED_LIMIT:
+        _SELF_SIGNED.clear()
+    _SELF_SIGNED[cert] = result
+    return result
+
+
+def _subject(cert):
+    text = cert.subject.rfc4514_string()
+    return text or "(empty subject)"
+
+
+def _issuer(cert):
+    return cert.issuer.rfc4514_string() or "(empty issuer)"
+
+
+def _when(moment):
+    return moment.strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def key_strength(public_key):
+    """RSA-equivalent strength of a public key in bits (NIST SP 800-57 Part 1, table 2)."""
+    if isinstance(public_key, (rsa.RSAPublicKey, dsa.DSAPublicKey)):
+        return public_key.key_size
+    if isinstance(public_key, ec.EllipticCurvePublicKey):
+        size = public_key.curve.key_size
+        for curve_bits, rsa_bits in ((512, 15360), (384, 7680), (256, 3072), (224, 2048), (160, 1024)):
+            if size >= curve_bits:
+                return rsa_bits
+        return 0
+    if isinstance(public_key, ed25519.Ed25519PublicKey):
+        return 3072
+    if isinstance(public_key, ed448.Ed448PublicKey):
+        return 7680
+    return 0
+
+
+def _key_text(public_key):
+    kind, bits, curve = _certs.key_description(public_key)
+    if curve:
+        return "an EC %s key" % curve
+    if bits:
+        return "a %d-bit %s key" % (bits, kind)
+    return "a %s key" % kind
+
+
+def _extension(cert, cls):
+    try:
+        return cert.extensions.get_extension_for_class(cls)
+    except x509.ExtensionNotFound:
+        return None
+
+
+def _eku_oids(cert):
+    ext = _extension(cert, x509.ExtendedKeyUsage)
+    if ext is None:
+        return None
+    return [oid.dotted_string for oid in ext.value]
+
+
+def _eku_text(oids):
+    return ", ".join(EKU_NAMES.get(oid, oid) for oid in oids) or "(empty)"
+
+
+def _purpose_text(purpose):
+    return " or ".join(EKU_NAMES[oid] for oid in PURPOSE_EKUS[purpose])
+
+
+def _eku_fits(oids, purpose):
+    return ANY_EKU in oids or any(oid in oids for oid in PURPOSE_EKUS[purpose])
+
+
+def _utc(moment):
+    if moment is None:
+        return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=datetime.timezone.utc)
+    return moment.astimezone(datetime.timezone.utc)
+
+
+def _as_list(value):
+    if value is None:
+        return []
+    if isinstance(value, x509.Certificate):
+        return [value]
+    return [c for c in value if c is not None]
+
+
+# Path-validation policies: webpki's, relaxed where the levels are more permissive.  Leaves need
+# neither a SAN nor an AKI at medium; EKU is judged by our purpose check (sipDomain, anyEKU), for
+# leaves and CAs alike.  Built once: policies are immutable.
+_EE_POLICY = None
+_CA_POLICY = None
+_ISSUER_AS_LEAF_POLICY = None
+
+
+def _policies():
+    global _EE_POLICY, _CA_POLICY, _ISSUER_AS_LEAF_POLICY
+    if _EE_POLICY is None:
+        agnostic = verification.Criticality.AGNOSTIC
+        _EE_POLICY = (verification.ExtensionPolicy.webpki_defaults_ee()
+                      .may_be_present(x509.SubjectAlternativeName, agnostic, None)
+                      .may_be_present(x509.AuthorityKeyIdentifier, agnostic, None)
+                      .may_be_present(x509.ExtendedKeyUsage, agnostic, None))
+        _CA_POLICY = (verification.ExtensionPolicy.webpki_defaults_ca()
+                      .may_be_present(x509.ExtendedKeyUsage, agnostic, None))
+        _ISSUER_AS_LEAF_POLICY = _CA_POLICY
+    return _EE_POLICY, _CA_POLICY, _ISSUER_AS_LEAF_POLICY
+
+
+# --------------------------------------------------------------------------------------------- context
+
+
+class _Context(object):
+    """One evaluation's inputs and the facts several checks share (computed once per call)."""
+
+    def __init__(self, certificate, level, purpose, chain, trusted, identities, peer_name, sip_domain, at):
+        self.certificate = certificate
+        self.level = level
+        self.purpose = purpose
+        self.chain = [c for c in chain if c != certificate]
+        self.trusted = trusted
+        self.identities = identities
+        self.peer_name = peer_name
+        self.sip_domain = sip_domain
+        self.at = at
+        self.path = []
+        self._trusted_set = None
+        self._leaf_self_signed = None
+
+    @property
+    def trusted_set(self):
+        if self._trusted_set is None:
+            self._trusted_set = set(self.trusted)
+        return self._trusted_set
+
+    @property
+    def leaf_self_signed(self):
+        if self._leaf_self_signed is None:
+            cert = self.certificate
+            self._leaf_self_signed = cert.subject == cert.issuer and is_self_signed(cert)
+        return self._leaf_self_signed
+
+    def leaf_defects(self):
+        """Defects of the leaf itself that make the path validator reject it; each has its own code."""
+        cert = self.certificate
+        defects = []
+        if not (cert.not_valid_before_utc <= self.at <= cert.not_valid_after_utc):
+            defects.append("validity")
+        if _weak_signature(cert):
+            defects.append("signature")
+        if _unknown_critical(cert):
+            defects.append("critical_extensions")
+        usage = _extension(cert, x509.KeyUsage)
+        if usage is not None and usage.value.key_cert_sign and not _certs.is_ca(cert):
+            defects.append("key_cert_sign")
+        return defects
+
+
+# ----------------------------------------------------------------------------------------------- checks
+
+
+def check_validity(ctx):
+    cert = ctx.certificate
+    if ctx.at < cert.not_valid_before_utc:
+        yield ("not_yet_valid", "The certificate '%s' is not valid before %s (checked at %s). Check the peer's clock "
+               "and certificate, or wait until it becomes valid." % (_subject(cert), _when(cert.not_valid_before_utc),
+                                                                     _when(ctx.at)))
+    elif ctx.at > cert.not_valid_after_utc:
+        yield ("expired", "The certificate '%s' expired on %s (checked at %s). Renew it on the peer."
+               % (_subject(cert), _when(cert.not_valid_after_utc), _when(ctx.at)))
+
+
+def check_key_size(ctx):
+    minimum = MINIMUM_KEY_BITS[ctx.level]
+    public_key = ctx.certificate.public_key()
+    if key_strength(public_key) < minimum:
+        yield ("key_too_small", "The certificate has %s; level %s needs at least %d-bit RSA or DSA, or EC P-256 or "
+               "larger, or Ed25519/Ed448. Issue the peer a certificate with a stronger key, or lower the level."
+               % (_key_text(public_key), ctx.level, minimum))
+
+
+def check_key_usage(ctx):
+    if _extension(ctx.certificate, x509.KeyUsage) is None:
+        yield ("no_key_usage", "The certificate '%s' has no key usage extension; level %s requires one. Issue the "
+               "peer a certificate with keyUsage (digitalSignature, plus keyEncipherment for RSA)."
+               % (_subject(ctx.certificate), ctx.level))
+
+
+def check_purpose(ctx):
+    cert = ctx.certificate
+    oids = _eku_oids(cert)
+    if oids is not None and not _eku_fits(oids, ctx.purpose):
+        yield ("purpose_mismatch", "The certificate's extended key usage (%s) does not allow purpose %s, which needs "
+               "%s (or anyExtendedKeyUsage). Issue the peer a certificate with that usage, or check the 'purpose' "
+               "option." % (_eku_text(oids), ctx.purpose, _purpose_text(ctx.purpose)))
+    usage = _extension(cert, x509.KeyUsage)
+    if usage is not None and usage.value.key_cert_sign and not _certs.is_ca(cert):
+        yield ("purpose_mismatch", "The certificate's key usage asserts keyCertSign, which an end-entity certificate "
+               "must not. Issue the peer a certificate without keyCertSign.")
+
+
+def _unknown_critical(cert):
+    return [ext.oid.dotted_string for ext in cert.extensions
+            if ext.critical and ext.oid.dotted_string not in KNOWN_EXTENSIONS]
+
+
+def check_critical_extensions(ctx):
+    unknown = _unknown_critical(ctx.certificate)
+    if unknown:
+        yield ("unknown_critical_extension", "The certificate has extension(s) %s marked critical that are not "
+               "understood, so it must be rejected. Issue the peer a certificate without them (or not critical)."
+               % ", ".join(unknown))
+
+
+def _weak_signature(cert):
+    oid = cert.signature_algorithm_oid.dotted_string
+    if oid in WEAK_SIGNATURE_OIDS:
+        return WEAK_SIGNATURE_OIDS[oid]
+    name = _certs.signature_hash_name(cert)
+    if name in WEAK_HASHES:
+        return _certs.signature_algorithm_name(cert)
+    return None
+
+
+def check_signature(ctx):
+    weak = _weak_signature(ctx.certificate)
+    if weak:
+        yield ("weak_signature", "The certificate is signed with %s, a weak algorithm (SHA-1 and MD5 are refused from "
+               "level medium up). Reissue it with SHA-256 or stronger." % weak)
+
+
+def check_trust_chain(ctx):
+    cert = ctx.certificate
+    if ctx.leaf_self_signed:
+        if cert in ctx.trusted_set:
+            ctx.path = [cert]
+            return
+        yield ("untrusted_chain", "The certificate '%s' is self-signed and not in the trusted certificate store. Add "
+               "it to the store (ipoffice.security.trusted_certificate) or give the peer a certificate issued by a CA "
+               "whose root is in the store." % _subject(cert))
+        return
+    defects = ctx.leaf_defects()
+    if defects:
+        # The validator would stop at the leaf's own defects, which their checks report with exact codes;
+        # judge the rest of the path from the leaf's issuer so an untrusted chain is still reported.
+        for finding in _check_path_from_issuer(ctx):
+            yield finding
+        return
+    try:
+        ctx.path = _validate_path(ctx, cert)
+    except verification.VerificationError as exc:
+        yield ("untrusted_chain", _explain_failure(ctx, exc))
+        return
+    for finding in _check_ca_purposes(ctx, ctx.path[1:]):
+        yield finding
+
+
+def _validate_path(ctx, cert, ee_policy=None):
+    """The validated path (leaf first), which always ends at a self-signed root in the TCS."""
+    ee, ca, _unused = _policies()
+    anchors = [c for c in ctx.trusted if c != cert]
+    if not anchors:
+        raise verification.VerificationError("the trusted certificate store is empty")
+    intermediates = ctx.chain
+    path = _verify(ctx, cert, anchors, intermediates, ee_policy or ee, ca)
+    if is_self_signed(path[-1]):
+        return path
+    # Every store certificate is an anchor to the validator, so the path may stop at an intermediate
+    # that is in the TCS; a trust chain must reach a self-signed root, so retry with only the roots
+    # as anchors and the other TCS entries as (untrusted) intermediates.
+    roots = [c for c in anchors if is_self_signed(c)]
+    if not roots:
+        raise verification.VerificationError("candidates exhausted: the trusted certificate store holds no "
+                                             "self-signed root")
+    others = [c for c in anchors if not is_self_signed(c)]
+    return _verify(ctx, cert, roots, list(intermediates) + others, ee_policy or ee, ca)
+
+
+def _verify(ctx, cert, anchors, intermediates, ee_policy, ca_policy):
+    verifier = (verification.PolicyBuilder()
+                .store(verification.Store(anchors))
+                .time(ctx.at)
+                .extension_policies(ca_policy=ca_policy, ee_policy=ee_policy)
+                .build_client_verifier())
+    return verifier.verify(cert, intermediates).chain
+
+
+def _check_ca_purposes(ctx, cas):
+    for ca in cas:
+        oids = _eku_oids(ca)
+        if oids is not None and not _eku_fits(oids, ctx.purpose):
+            yield ("purpose_mismatch", "The CA certificate '%s' in the chain restricts extended key usage to %s, so "
+                   "it cannot vouch for purpose %s (needs %s). Use a certificate from a CA allowed to issue for that "
+                   "purpose, or check the 'purpose' option." % (_subject(ca), _eku_text(oids), ctx.purpose,
+                                                                _purpose_text(ctx.purpose)))
+
+
+def _issuers_of(ctx, cert):
+    candidates = []
+    for candidate in list(ctx.chain) + list(ctx.trusted):
+        if candidate.subject == cert.issuer and candidate not in candidates and candidate != cert:
+            candidates.append(candidate)
+    return candidates
+
+
+def _check_path_from_issuer(ctx):
+    cert = ctx.certificate
+    named = _issuers_of(ctx, cert)
+    issuers = [c for c in named if _certs.signature_verifies(cert, c.public_key())]
+    if not issuers:
+        yield ("untrusted_chain", _missing_issuer_message(cert, named))
+        return
+    _ee, _ca, issuer_policy = _policies()
+    errors = []
+    for issuer in issuers:
+        if is_self_signed(issuer):
+            if issuer in ctx.trusted_set:
+                ctx.path = [cert, issuer]
+                return
+            errors.append("its issuer '%s' is a root CA that is not in the trusted certificate store" % _subject(issuer))
+            continue
+        try:
+            path = _validate_path(ctx, issuer, ee_policy=issuer_policy)
+        except verification.VerificationError as exc:
+            errors.append(_verifier_text(exc))
+            continue
+        ctx.path = [cert] + path
+        for finding in _check_ca_purposes(ctx, path):
+            yield finding
+        return
+    yield ("untrusted_chain", "No trusted path from '%s' to a root CA in the trusted certificate store: %s. Add the "
+           "issuing root CA with ipoffice.security.trusted_certificate, or make the peer send its intermediate "
+           "certificates." % (_subject(cert), "; ".join(errors)))
+
+
+def _missing_issuer_message(cert, named):
+    if named:
+        return ("The certificate '%s' names issuer '%s', but no certificate with that name in the presented chain or "
+                "the trusted certificate store signed it. Make the peer send its real intermediate certificates, or "
+                "add the issuing CA to the store." % (_subject(cert), _issuer(cert)))
+    return ("The issuer '%s' of the certificate '%s' is neither in the presented chain nor in the trusted "
+            "certificate store. Make the peer send its intermediate CA certificates, or add the issuing CA's root "
+            "with ipoffice.security.trusted_certificate." % (_issuer(cert), _subject(cert)))
+
+
+_ENCOUNTERED = re.compile(r"\s*\(encountered processing <Certificate\(subject=<Name\((.*?)\)>, \.\.\.\)>\)")
+
+
+def _verifier_text(exc):
+    text = str(exc)
+    if text.startswith("validation failed: "):
+        text = text[len("validation failed: "):]
+    match = _ENCOUNTERED.search(text)
+    where = match.group(1) if match else None
+    text = _ENCOUNTERED.sub("", text)
+    if "Forbidden signature algorithm" in text:
+        text = "a certificate in the chain is signed with a forbidden signature algorithm (SHA-1 or weaker)"
+    elif "not valid at validation time" in text:
+        text = "a certificate in the chain is expired or not yet valid"
+    elif "unaccounted-for critical extensions" in text:
+        text = "a certificate in the chain has an unknown critical extension (%s)" % text.split(":")[1].strip()
+    elif "all candidates exhausted with no interior errors" in text:
+        text = "no path to a root CA in the trusted certificate store was found"
+    elif text.startswith("candidates exhausted: "):
+        text = text[len("candidates exhausted: "):]
+    if where:
+        text += " ('%s')" % where
+    return text
+
+
+def _explain_failure(ctx, exc):
+    """An actionable message for a failed path validation."""
+    cert = ctx.certificate
+    text = _verifier_text(exc)
+    if "no path to a root CA" in text:
+        walked = _certs.build_chain(cert, list(ctx.chain) + list(ctx.trusted))
+        last = walked[-1] if walked else cert
+        if not walked:
+            return _missing_issuer_message(cert, _issuers_of(ctx, cert))
+        if is_self_signed(last) and last not in ctx.trusted_set:
+            return ("The chain of '%s' ends at the root CA '%s', which is not in the trusted certificate store. Add "
+                    "that root with ipoffice.security.trusted_certificate if you trust it."
+                    % (_subject(cert), _subject(last)))
+        if not is_self_signed(last):
+            return ("The chain of '%s' stops at '%s': its issuer '%s' is neither in the presented chain nor in the "
+                    "trusted certificate store. Make the peer send its intermediate certificates, or add the issuing "
+                    "root CA with ipoffice.security.trusted_certificate." % (_subject(cert), _subject(last),
+                                                                               _issuer(last)))
+    return ("No valid trust chain from '%s' to a root CA in the trusted certificate store: %s. Fix the peer's "
+            "certificate chain, or add the right root CA with ipoffice.security.trusted_certificate."
+            % (_subject(cert), text))
+
+
+def check_self_signed(ctx):
+    if ctx.leaf_self_signed:
+        yield ("self_signed", "The certificate '%s' is self-signed; level %s needs one issued by a CA. Give the peer "
+               "a CA-issued certificate, or lower the level." % (_subject(ctx.certificate), ctx.level))
+
+
+def check_reflected(ctx):
+    cert = ctx.certificate
+    if not ctx.identities:
+        return
+    key = None
+    for identity in ctx.identities:
+        if identity == cert:
+            yield ("reflected", "The certificate '%s' is this system's own identity certificate, presented back to it "
+                   "(a reflection). The peer must use its own certificate." % _subject(cert))
+            return
+        if key is None:
+            key = _certs.public_key_der(cert)
+        if _certs.public_key_der(identity) == key:
+            yield ("reflected", "The certificate '%s' carries this system's own identity key, presented back to it "
+                   "(a reflection). The peer must use its own key and certificate." % _subject(cert))
+            return
+
+
+def check_pinned(ctx):
+    if ctx.certificate not in ctx.trusted_set:
+        yield ("not_pinned", "Level %s needs an exact copy of the certificate '%s' (SHA-256 %s) in the trusted "
+               "certificate store. Add it with ipoffice.security.trusted_certificate, or lower the level."
+               % (ctx.level, _subject(ctx.certificate), _certs.fingerprint(ctx.certificate)))
+
+
+def check_peer_name(ctx):
+    if ctx.peer_name is None:
+        return
+    if not matches_peer_name(ctx.certificate, ctx.peer_name):
+        presented = _certs.subject_alt_names(ctx.certificate)
+        if not presented and _extension(ctx.certificate, x509.SubjectAlternativeName) is None:
+            presented = ["CN:%s" % v for v in _common_names(ctx.certificate)]
+        yield ("name_mismatch", "The certificate does not match the peer name '%s' (RFC 9525); it names %s. Connect "
+               "with a name the certificate holds (the 'peer_name' option), or reissue the certificate with that "
+               "name in its subjectAltName." % (ctx.peer_name, ", ".join(presented) or "nothing usable"))
+
+
+def check_sip_domain(ctx):
+    if ctx.sip_domain is None:
+        return
+    if not matches_sip_domain(ctx.certificate, ctx.sip_domain):
+        identities = sip_identities(ctx.certificate)
+        yield ("sip_domain_mismatch", "The certificate is not authoritative for SIP domain '%s' (RFC 5922); its SIP "
+               "domain identities are %s. Check the 'sip_domain' option, or reissue the certificate with "
+               "subjectAltName URI:sip:%s." % (ctx.sip_domain, ", ".join(identities) or "none", ctx.sip_domain))
+
+
+CHECKS = {
+    "validity": check_validity,
+    "key_size": check_key_size,
+    "key_usage": check_key_usage,
+    "purpose": check_purpose,
+    "critical_extensions": check_critical_extensions,
+    "signature": check_signature,
+    "trust_chain": check_trust_chain,
+    "self_signed": check_self_signed,
+    "reflected": check_reflected,
+    "pinned": check_pinned,
+    "peer_name": check_peer_name,
+    "sip_domain": check_sip_domain,
+}
+
+
+# ------------------------------------------------------------------------------------ names (RFC 9525)
+
+
+def _common_names(cert):
+    return [attr.value for attr in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+            if isinstance(attr.value, str)]
+
+
+def _dns_reference(name):
+    """A DNS reference identity in comparable form (lowercase A-labels, no trailing dot), or None."""
+    text = name.strip().rstrip(".")
+    if not text or "*" in text:
+        return None
+    try:
+        text = text.encode("idna").decode("ascii") if any(ord(c) > 127 for c in text) else text
+    except UnicodeError:
+        return None
+    return text.lower()
+
+
+def _ip_reference(name):
+    text = name.strip()
+    if text.startswith("[") and text.endswith("]"):
+        text = text[1:-1]
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
+
+
+def dns_name_matches(presented, reference):
+    """RFC 9525 6.3: case-insensitive, trailing dot ignored, '*' only as the whole left-most label."""
+    pattern = presented.strip().rstrip(".").lower()
+    if not pattern:
+        return False
+    if pattern == reference:
+        return True
+    if not pattern.startswith("*."):
+        return False
+    suffix = pattern[2:]
+    if "*" in suffix or suffix.count(".") < 1:
+        # '*.com'-style patterns and nested wildcards never match
+        return False
+    label, dot, rest = reference.partition(".")
+    return bool(dot) and bool(label) and rest == suffix
+
+
+def matches_peer_name(cert, peer_name):
+    """Whether cert is valid for the host name or IP literal peer_name (RFC 9525)."""
+    ext = _extension(cert, x509.SubjectAlternativeName)
+    address = _ip_reference(peer_name)
+    if address is not None:
+        if ext is None:
+            return False
+        return any(ip == address for ip in ext.value.get_values_for_type(x509.IPAddress))
+    reference = _dns_reference(peer_name)
+    if reference is None:
+        return False
+    if ext is not None:
+        names = ext.value.get_values_for_type(x509.DNSName)
+    else:
+        # No subjectAltName at all: the common name is the only name the certificate gives.
+        names = _common_names(cert)
+    return any(dns_name_matches(name, reference) for name in names)
+
+
+# ----------------------------------------------------------------------------------- SIP (RFC 5922)
+
+
+def _sip_uri_domain(uri):
+    """The domain of a 'sip:' URI without a user part, or None (not a SIP domain identity)."""
+    if uri[:4].lower() != "sip:":
+        return None
+    rest = uri[4:]
+    if "@" in rest:
+        return None
+    host = re.split(r"[;?]", rest, 1)[0]
+    if host.startswith("["):
+        host = host[:host.find("]") + 1] if "]" in host else host
+    elif ":" in host:
+        host = host.split(":", 1)[0]
+    host = host.strip().rstrip(".").lower()
+    return host or None
+
+
+def sip_identities(cert):
+    """The SIP domain identities of a certificate per RFC 5922 section 7.1 (lowercase)."""
+    ext = _extension(cert, x509.SubjectAlternativeName)
+    if ext is None:
+        return [cn.strip().rstrip(".").lower() for cn in _common_names(cert)]
+    uris = [d for d in (_sip_uri_domain(u) for u in ext.value.get_values_for_type(x509.UniformResourceIdentifier))
+            if d]
+    if uris:
+        return uris
+    return [d.strip().rstrip(".").lower() for d in ext.value.get_values_for_type(x509.DNSName)]
+
+
+def matches_sip_domain(cert, sip_domain):
+    """Exact, case-insensitive match of the SIP domain against the identities; wildcards never match."""
+    reference = _dns_reference(sip_domain)
+    if reference is None:
+        return False
+    return any(identity == reference and "*" not in identity for identity in sip_identities(cert))
+
+
+# ------------------------------------------------------------------------------------------ evaluate
+
+
+def evaluate(certificate, level="high_remote", purpose="sip_server", chain=(), trusted=(), identity=None,
+             peer_name=None, sip_domain=None, at=None):
+    """Run every check of ``level`` on ``certificate``; return a Report with every failing check.
+
+    ``chain``: certificates the peer presented after the leaf; ``trusted``: the TCS; ``identity``: this
+    system's identity certificate (or several: identity and telephony identity) for 'reflected';
+    ``peer_name``: the host name or IP the connection was made to; ``sip_domain``: the SIP domain the
+    peer must be authoritative for; ``at``: the validation time (default now).
+    """
+    if level not in LEVEL_CHECKS:
+        raise ValueError("Unknown check level '%s'; use one of %s." % (level, ", ".join(LEVELS)))
+    if purpose not in PURPOSE_EKUS:
+        raise ValueError("Unknown purpose '%s'; use one of %s." % (purpose, ", ".join(PURPOSES)))
+    if not isinstance(certificate, x509.Certificate):
+        raise TypeError("certificate must be a cryptography x509.Certificate, got %s" % type(certificate).__name__)
+    if level in REMOTE_LEVELS and not peer_name and not sip_domain:
+        raise ValueError("Level %s validates the peer's name: give peer_name (the host name or IP address the "
+                         "connection is made to) or sip_domain (the SIP domain the peer must serve), or use a level "
+                         "without remote checks." % level)
+    ctx = _Context(certificate, level, purpose, _as_list(chain), _as_list(trusted), _as_list(identity),
+                   peer_name or None, sip_domain or None, _utc(at))
+    findings = []
+    names = LEVEL_CHECKS[level]
+    for name in names:
+        for code, message in CHECKS[name](ctx):
+            findings.append(Finding(code, message))
+    return Report(level, purpose, findings, names, ctx.path)
