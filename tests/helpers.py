@@ -158,9 +158,8 @@ def run_tasks(tasks, tmp_path, check=False, diff=False, extra_vars=None, env=Non
         names.append(name)
         play_tasks.append(task)
     dump = "{{ [%s] | to_json }}" % ", ".join("%s | default({})" % n for n in names)
-    play_tasks.append({"name": "dump results", "ansible.builtin.copy": {"content": dump, "dest": results_file,
-                                                                          "mode": "0600"},
-                       "check_mode": False, "diff": False})
+    dump_task = {"content": dump, "dest": results_file, "mode": "0600"}
+    play_tasks.append({"name": "dump results", "ansible.builtin.copy": dump_task, "check_mode": False, "diff": False})
     play = [{"hosts": "localhost", "gather_facts": False, "tasks": play_tasks,
              "vars": {"ansible_python_interpreter": sys.executable}}]
     playbook = os.path.join(tmp_path, "play-%d.yml" % int(time.time() * 1e6))
@@ -174,7 +173,7 @@ def run_tasks(tasks, tmp_path, check=False, diff=False, extra_vars=None, env=Non
     if extra_vars:
         args += ["-e", json.dumps(extra_vars)]
     process = subprocess.run(args, capture_output=True, text=True, env=ansible_env(env), timeout=timeout,
-                             cwd=tmp_path)
+                             cwd=tmp_path, check=False)
     results = []
     if os.path.exists(results_file):
         with open(results_file) as handle:

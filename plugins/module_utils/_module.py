@@ -17,7 +17,7 @@ from ansible_collections.ipoffice.security.plugins.module_utils._store import (
 )
 
 try:
-    import cryptography  # noqa: F401
+    import cryptography  # noqa: F401  # pylint: disable=unused-import
     HAS_CRYPTOGRAPHY = True
     CRYPTOGRAPHY_ERROR = None
 except ImportError:  # pragma: no cover - depends on the managed node

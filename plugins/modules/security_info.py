@@ -19,7 +19,7 @@ description:
   - Certificates are described by their parsed fields; private keys and the SCEP password are never returned.
   - On first use the store is initialised as a new system starts; that is reported as C(changed).
 author:
-  - ipoffice.security maintainers
+  - ipoffice.security maintainers (@ipoffice)
 extends_documentation_fragment:
   - ipoffice.security.store
 options:
@@ -34,8 +34,10 @@ attributes:
     description: Reads only; on an uninitialised store, check mode reports the initial state without writing it.
   diff_mode:
     support: none
+    description: Reads only; there is nothing to show a difference of.
   action_group:
     support: full
+    description: Use C(group/ipoffice.security.all) in C(module_defaults) to set the store options once.
     membership:
       - ipoffice.security.all
 """
