@@ -1,0 +1,796 @@
+# -*- coding: utf-8 -*-
+# Copyright: ipoffice.security contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Every decision about the identity certificate and "For Different Machine" certificates.
+
+``identity_certificate`` and ``issued_certificate`` only wire these functions to Ansible:
+
+- ``identity_request(params)`` validates the options (and reads/parses an import) before the store
+  is touched; ``apply_identity(state, request)`` is the store mutation: the regenerate policy, the
+  renewal window, automatic certificate management, the trusted-store additions of an import.
+- ``issued_request(params)``, ``plan_issued(state, request)`` and ``write_issued(plan)`` issue a
+  certificate and key for another server, signed by the internal CA, and keep the output files
+  idempotent (the existing files are read back to decide).
+
+The regenerate policy (community.crypto's enum, adapted to an identity a system always has):
+
+``exists``
+    the current identity came from the requested source (generate, ca or import).  The identity a
+    new system starts with (source ``initial``), or one from another source, does not count: the
+    first request of a source always replaces it.
+``partial_idempotence`` matches
+    same key type and size (or curve), same subject, same set of subject alternative names.
+``full_idempotence`` matches
+    partial, plus the same signature hash, the same validity length (``valid_days``) and the same
+    issuer (self-signed for ``generate``; the current internal CA for ``ca``).
+renewal
+    a generated or CA-issued identity with fewer than ``renew_before_days`` days left (or expired) is
+    renewed by ``partial_idempotence``, ``full_idempotence`` and refused by ``fail``.  Outside that
+    window time alone never causes a change: validity is compared as a length, never as dates.
+``never`` keeps an existing identity whatever it is (warning when it does not match);
+``fail`` refuses (``regeneration_refused``) when ``full_idempotence`` would replace it;
+``always`` replaces it on every run.  For ``import`` the request matches when the current identity
+is the very certificate given; ``always`` then behaves as ``full_idempotence`` (importing the same
+certificate again would write the same store).
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import datetime
+import os
+import stat
+import tempfile
+
+from ansible_collections.ipoffice.security.plugins.module_utils import _certs
+from ansible_collections.ipoffice.security.plugins.module_utils._info import credential_info
+from ansible_collections.ipoffice.security.plugins.module_utils._model import (
+    DEFAULT_SIGNATURE,
+    ISSUED_CERTIFICATE_MAX_DAYS,
+    REGENERATE_CHOICES,
+    SETTINGS_BY_AREA,
+    SIGNATURES,
+    WEAK_SIGNATURES,
+    SecurityError,
+    validate_value,
+)
+from ansible_collections.ipoffice.security.plugins.module_utils._store import Credential
+
+try:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.x509.oid import NameOID
+except ImportError:  # pragma: no cover - reported by the modules
+    pass
+
+PURPOSES = ("system", "telephony")
+SOURCES = ("generate", "ca", "import")
+DEFAULT_REGENERATE = "full_idempotence"
+# A generated identity's default validity: the vendor's own self-generated identity on IP500 V2,
+# and the longest "For Different Machine" certificate.
+DEFAULT_VALID_DAYS = 825
+# No identity outlives the ten years the internal CA is created for.
+IDENTITY_MAX_DAYS = 3652
+IDENTITY_SETTINGS = tuple(SETTINGS_BY_AREA["identity"])
+# Options of each group, to refuse the ones that do not apply to the chosen source.
+NAMING_OPTIONS = ("subject_name", "subject_alt_names", "signature", "valid_days", "renew_before_days")
+IMPORT_OPTIONS = ("certificate_path", "certificate_content", "password", "private_key_path", "private_key_content",
+                  "private_key_password", "chain_path", "chain_content")
+ISSUED_FORMATS = ("pkcs12", "pem")
+OUTPUT_MODE = 0o600
+SHA1_WARNING = ("signature sha1_rsa1024 is the legacy SHA1/RSA1024 choice: peers whose received-certificate checks "
+                "are at medium or above reject SHA-1 signatures, and high levels also reject 1024-bit keys. "
+                "Use sha256_rsa2048 (or stronger) unless an old peer needs it.")
+
+
+# ------------------------------------------------------------------------------------------- requests
+
+
+class Naming(object):
+    """What a generated or issued certificate should look like (resolved, comparable)."""
+
+    def __init__(self, subject_text, subject, alt_names, signature, valid_days):
+        self.subject_text = subject_text
+        self.subject = subject
+        self.alt_names = alt_names
+        self.signature = signature
+        self.valid_days = valid_days
+
+    @property
+    def hash_name(self):
+        return SIGNATURES[self.signature][0]
+
+    def meta(self):
+        return {"subject_name": self.subject_text,
+                "subject_alt_names": _certs.format_general_names(self.alt_names),
+                "signature": self.signature, "valid_days": self.valid_days}
+
+
+class Imported(object):
+    """An identity to Set: the certificate, its key, and the other certificates that came with it."""
+
+    def __init__(self, cert, key, others, warnings):
+        self.cert = cert
+        self.key = key
+        self.others = others
+        self.warnings = warnings
+
+    def ca_certificates(self):
+        return [c for c in self.others if _certs.is_ca(c)]
+
+
+class IdentityRequest(object):
+    def __init__(self, purpose, source, regenerate, renew_before_days, settings, subject_name=None,
+                 subject_alt_names=None, signature=None, valid_days=None, imported=None):
+        self.purpose = purpose
+        self.source = source
+        self.regenerate = regenerate
+        self.renew_before_days = renew_before_days
+        self.settings = settings
+        self.subject_name = subject_name
+        self.subject_alt_names = subject_alt_names
+        self.signature = signature
+        self.valid_days = valid_days
+        self.imported = imported
+
+
+def _given(params, name):
+    return params.get(name) is not None
+
+
+def _choice(value, choices, option, label=None):
+    if value not in choices:
+        raise SecurityError("invalid_choice", "%s must be one of %s, got '%s'. Change the '%s' option."
+                            % (label or option, ", ".join(choices), value, option), option=option)
+    return value
+
+
+def check_days(value, option, minimum, maximum, why=""):
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SecurityError("invalid_setting", "%s must be a whole number of days, got %r. Change the '%s' option."
+                            % (option, value, option), option=option)
+    if value < minimum or value > maximum:
+        raise SecurityError("out_of_range", "%s must be from %d to %d days%s, got %d. Change the '%s' option."
+                            % (option, minimum, maximum, why, value, option), option=option)
+    return value
+
+
+def identity_request(params):
+    """Validate identity_certificate options; read and parse an import.  Touches no store."""
+    purpose = _choice(params.get("purpose") or "system", PURPOSES, "purpose")
+    source = params.get("source")
+    if source is not None:
+        _choice(source, SOURCES, "source")
+    regenerate = _choice(params.get("regenerate") or DEFAULT_REGENERATE, REGENERATE_CHOICES, "regenerate")
+    settings = {}
+    for name in IDENTITY_SETTINGS:
+        if _given(params, name):
+            settings[name] = validate_value("identity", name, params[name])
+    if source != "import":
+        stray = [name for name in IMPORT_OPTIONS if _given(params, name)]
+        if stray:
+            raise SecurityError("invalid_argument", "%s only apply to source: import (Set). Remove them or set "
+                                "'source: import'." % ", ".join(stray), option=stray[0])
+    if source not in ("generate", "ca"):
+        stray = [name for name in NAMING_OPTIONS if _given(params, name)]
+        if stray:
+            raise SecurityError("invalid_argument", "%s only apply to source: generate or ca (Regenerate). Remove "
+                                "them or set the 'source' option." % ", ".join(stray), option=stray[0])
+    request = IdentityRequest(purpose, source, regenerate, params.get("renew_before_days"), settings)
+    if source in ("generate", "ca"):
+        request.signature = params.get("signature") or DEFAULT_SIGNATURE
+        _certs.signature_choice(request.signature)
+        request.valid_days = check_days(params["valid_days"] if _given(params, "valid_days") else DEFAULT_VALID_DAYS,
+                                        "valid_days", 1, IDENTITY_MAX_DAYS)
+        if _given(params, "subject_name"):
+            request.subject_name = params["subject_name"]
+            _certs.parse_subject(request.subject_name)
+        if _given(params, "subject_alt_names"):
+            request.subject_alt_names = _certs.parse_subject_alt_names(params["subject_alt_names"])
+        if request.renew_before_days is not None:
+            check_days(request.renew_before_days, "renew_before_days", 0, IDENTITY_MAX_DAYS)
+    elif source == "import":
+        request.imported = load_import(params)
+    return request
+
+
+def _input(params, base, required=True):
+    """Bytes and the option name of a <base>_path / <base>_content pair (or None)."""
+    path_opt, content_opt = base + "_path", base + "_content"
+    if _given(params, path_opt) and _given(params, content_opt):
+        raise SecurityError("invalid_argument", "Give either '%s' or '%s', not both." % (path_opt, content_opt),
+                            option=content_opt)
+    if _given(params, path_opt):
+        return _certs.read_input(path=params[path_opt], option=path_opt), path_opt
+    if _given(params, content_opt):
+        return _certs.read_input(content=params[content_opt], option=content_opt), content_opt
+    if required:
+        raise SecurityError("missing_certificate", "source: import needs the identity: set 'certificate_path' or "
+                            "'certificate_content' (PKCS#12, PEM or DER).", option="certificate_path")
+    return None, None
+
+
+def load_import(params, now=None):
+    """The identity of a Set: PKCS#12 (with password), or PEM/DER certificate + key (+ chain).
+
+    Refuses a CA certificate, an expired certificate and a key that does not match; warns about a
+    not-yet-valid certificate, weak keys or signatures, and non-CA certificates in the chain (which
+    are not added to the trusted store).
+    """
+    now = now or _certs.utcnow()
+    data, cert_option = _input(params, "certificate")
+    password = params.get("password")
+    if password is None:
+        password = params.get("private_key_password")
+    bundle = _certs.load_bundle(data, password=password, option=cert_option, allow_key=True)
+    key = bundle.key
+    key_data, key_option = _input(params, "private_key", required=False)
+    if key_data is not None:
+        if key is not None:
+            raise SecurityError("invalid_argument", "The %s already holds a private key; remove the '%s' option."
+                                % (cert_option, key_option), option=key_option)
+        key = _certs.load_private_key(key_data, params.get("private_key_password"), option=key_option)
+    if key is None:
+        raise SecurityError("missing_private_key", "The %s holds no private key: give the identity's key in "
+                            "'private_key_path' or 'private_key_content', or import a PKCS#12 that holds it."
+                            % cert_option, option="private_key_path")
+    if not bundle.certificates:
+        raise SecurityError("invalid_certificate", "The %s holds no certificate. Check the '%s' option."
+                            % (cert_option, cert_option), option=cert_option)
+    leaf = bundle.key_certificate
+    if leaf is None:
+        matching = [c for c in bundle.certificates if _certs.key_matches(c, key)]
+        leaf = matching[0] if matching else bundle.certificates[0]
+    if not _certs.key_matches(leaf, key):
+        raise SecurityError("key_mismatch", "The private key does not belong to the certificate '%s' (%s). Give the "
+                            "matching key in 'private_key_path'/'private_key_content', or the matching certificate."
+                            % (leaf.subject.rfc4514_string(), _certs.fingerprint(leaf)), option="private_key_path")
+    if _certs.is_ca(leaf):
+        raise SecurityError("ca_certificate_as_identity", "The certificate '%s' is a CA certificate (basicConstraints "
+                            "CA:true); an identity must be an end-entity certificate. Import the server certificate "
+                            "issued by that CA in '%s' (the CA goes in the chain)."
+                            % (leaf.subject.rfc4514_string(), cert_option), option=cert_option)
+    if leaf.not_valid_after_utc < now:
+        raise SecurityError("certificate_expired", "The certificate '%s' expired on %s; the system would present an "
+                            "expired identity that every peer rejects. Import a current certificate in '%s'."
+                            % (leaf.subject.rfc4514_string(), leaf.not_valid_after_utc.strftime("%Y-%m-%d"),
+                               cert_option), option=cert_option)
+    warnings = []
+    if leaf.not_valid_before_utc > now:
+        warnings.append("The imported certificate '%s' is not valid before %s; peers reject it until then."
+                        % (leaf.subject.rfc4514_string(), leaf.not_valid_before_utc.strftime("%Y-%m-%dT%H:%M:%SZ")))
+    key_type, bits, _curve = _certs.key_description(leaf.public_key())
+    if (key_type in ("RSA", "DSA") and bits < 2048) or _certs.signature_hash_name(leaf) in ("sha1", "md5"):
+        warnings.append("The imported certificate '%s' has a weak key or signature (%s %s bits, %s): peers at high "
+                        "check levels reject it." % (leaf.subject.rfc4514_string(), key_type, bits,
+                                                     _certs.signature_algorithm_name(leaf)))
+    others = [c for c in bundle.certificates if _certs.fingerprint(c) != _certs.fingerprint(leaf)]
+    chain_data, chain_option = _input(params, "chain", required=False)
+    if chain_data is not None:
+        others.extend(_certs.load_certificates(chain_data, option=chain_option))
+    unique = []
+    for cert in others:
+        if _certs.fingerprint(cert) not in [_certs.fingerprint(c) for c in unique]:
+            unique.append(cert)
+    for cert in unique:
+        if not _certs.is_ca(cert):
+            warnings.append("Chain certificate '%s' is not a CA certificate; it was not added to the trusted store."
+                            % cert.subject.rfc4514_string())
+    return Imported(leaf, key, unique, warnings)
+
+
+# ------------------------------------------------------------------------------------------ decisions
+
+
+def default_subject_text(state):
+    """The system FQDN/host name: a generated identity's subject is never empty."""
+    if state.system_name:
+        return state.system_name
+    from ansible_collections.ipoffice.security.plugins.module_utils._store import default_system_name
+    return default_system_name()
+
+
+def default_alt_names(subject):
+    """SAN for a request that names none: the common name as DNS name (or IP address), else nothing."""
+    values = subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    if not values:
+        return []
+    for prefix in ("IP:", "DNS:"):
+        try:
+            return _certs.parse_subject_alt_names([prefix + values[0].value])
+        except SecurityError:
+            continue
+    return []
+
+
+def resolve_naming(subject_name, subject_alt_names, signature, valid_days):
+    subject = _certs.parse_subject(subject_name)
+    alt_names = subject_alt_names if subject_alt_names is not None else default_alt_names(subject)
+    return Naming(subject_name, subject, list(alt_names), signature, valid_days)
+
+
+def validity_days(cert):
+    """Validity length in days (our certificates span exactly valid_days; rounding absorbs others')."""
+    seconds = (cert.not_valid_after_utc - cert.not_valid_before_utc).total_seconds()
+    return int(round(seconds / 86400.0))
+
+
+def _alt_name_set(cert):
+    try:
+        return set(cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value)
+    except x509.ExtensionNotFound:
+        return set()
+
+
+def partial_mismatches(cert, naming):
+    """Why cert does not match naming for partial_idempotence: key type/size, subject, SAN set."""
+    reasons = []
+    _hash, key_type, size = SIGNATURES[naming.signature]
+    have_type, have_bits, have_curve = _certs.key_description(cert.public_key())
+    if key_type == "rsa" and (have_type != "RSA" or have_bits != size):
+        reasons.append("key is %s %s, requested RSA %d" % (have_type, have_curve or have_bits, size))
+    if key_type == "ec" and (have_type != "EC" or have_curve != size):
+        reasons.append("key is %s %s, requested EC %s" % (have_type, have_curve or have_bits, size))
+    if cert.subject != naming.subject:
+        reasons.append("subject is '%s', requested '%s'" % (cert.subject.rfc4514_string(),
+                                                             naming.subject.rfc4514_string()))
+    if _alt_name_set(cert) != set(naming.alt_names):
+        reasons.append("subject alternative names are %s, requested %s"
+                       % (sorted(_certs.subject_alt_names(cert)), sorted(_certs.format_general_names(naming.alt_names))))
+    return reasons
+
+
+def full_mismatches(cert, naming, issuer=None):
+    """partial_mismatches plus signature hash, validity length and issuer (None: self-signed)."""
+    reasons = partial_mismatches(cert, naming)
+    have_hash = _certs.signature_hash_name(cert)
+    if have_hash != naming.hash_name:
+        reasons.append("signature hash is %s, requested %s" % (have_hash, naming.hash_name))
+    days = validity_days(cert)
+    if days != naming.valid_days:
+        reasons.append("validity is %d days, requested %d" % (days, naming.valid_days))
+    if issuer is None:
+        if not _certs.is_self_signed(cert):
+            reasons.append("it is issued by '%s', requested self-signed" % cert.issuer.rfc4514_string())
+    elif not _certs.is_issued_by(cert, issuer):
+        reasons.append("it is not issued by the current internal CA '%s'" % issuer.subject.rfc4514_string())
+    return reasons
+
+
+def in_renewal_window(cert, renew_before_days, now):
+    return _certs.days_left(cert, now) < renew_before_days
+
+
+def check_renewal_window(renew_before_days, valid_days, explicit):
+    if renew_before_days >= valid_days:
+        raise SecurityError(
+            "renewal_window_too_large",
+            "renew_before_days (%d%s) must be smaller than valid_days (%d), or every run would renew the certificate. "
+            "Lower 'renew_before_days' or raise 'valid_days'."
+            % (renew_before_days, "" if explicit else ", the Certificate Expiry Warning Days", valid_days),
+            option="renew_before_days")
+
+
+class Decision(object):
+    """What apply_identity decided: action (kept, created, replaced, renewed, regenerated) and why."""
+
+    def __init__(self, action, reasons=None):
+        self.action = action
+        self.reasons = list(reasons or [])
+
+    @property
+    def replace(self):
+        return self.action != "kept"
+
+
+def decide(current, source, regenerate, mismatch_partial, mismatch_full, renew, label):
+    """The regenerate policy (module docstring) as a pure function of the comparisons."""
+    exists = current is not None and current.meta.get("source") == source
+    if not exists:
+        was = current.meta.get("source") if current is not None else None
+        return Decision("created", ["there is no %s from source '%s' yet%s"
+                                    % (label, source, " (current source: %s)" % was if was else "")])
+    if regenerate == "always":
+        return Decision("regenerated", ["regenerate is 'always'"])
+    renewal = ["it expires within renew_before_days"] if renew else []
+    if regenerate == "never":
+        return Decision("kept", mismatch_full + renewal)
+    if regenerate == "fail":
+        reasons = mismatch_full + renewal
+        if reasons:
+            raise SecurityError("regeneration_refused", "The %s would have to be replaced (%s), but regenerate is "
+                                "'fail'. Set the 'regenerate' option to full_idempotence (or partial_idempotence) to "
+                                "allow it." % (label, "; ".join(reasons)), option="regenerate", reasons=reasons)
+        return Decision("kept")
+    reasons = mismatch_partial if regenerate == "partial_idempotence" else mismatch_full
+    if reasons:
+        return Decision("regenerated", reasons + renewal)
+    if renewal:
+        return Decision("renewed", renewal)
+    return Decision("kept")
+
+
+class IdentityOutcome(object):
+    def __init__(self, decision=None, added=None, warnings=None):
+        self.decision = decision
+        self.added = list(added or [])
+        self.warnings = list(warnings or [])
+
+
+def _label(purpose):
+    return "telephony identity" if purpose == "telephony" else "system identity"
+
+
+def apply_identity(state, request, now=None):
+    """The identity_certificate mutation: runs on the store's copy; raising changes nothing."""
+    now = now or _certs.utcnow()
+    outcome = IdentityOutcome()
+    for name, value in request.settings.items():
+        state.settings["identity"][name] = value
+    identity_settings = state.settings["identity"]
+    auto = identity_settings["automatic_certificate_management"]
+    if not auto:
+        for name in ("san_details_origin", "automatic_phone_provisioning"):
+            if name in request.settings and request.settings[name] != SETTINGS_BY_AREA["identity"][name].default:
+                outcome.warnings.append("%s only has an effect while automatic_certificate_management is on."
+                                        % name)
+    if request.source is None:
+        return outcome
+    label = _label(request.purpose)
+    if request.purpose == "telephony" and state.settings["checks"]["sip_telephony_certificate"] == "none":
+        outcome.warnings.append("The telephony identity is only used when sip_telephony_certificate (module "
+                                "certificate_checks) is not 'none'.")
+    current = state.credential(request.purpose)
+    if request.source == "import":
+        credential, decision = _decide_import(state, request, current, label)
+        outcome.warnings.extend(request.imported.warnings)
+    else:
+        credential, decision = _decide_generated(state, request, current, label, now, outcome.warnings)
+    outcome.decision = decision
+    if decision.replace and auto:
+        raise SecurityError("automatic_management_on", "automatic_certificate_management is on: an external service "
+                            "supplies the %s, so it cannot be %s manually. Set 'automatic_certificate_management: "
+                            "false' to manage it yourself." % (label, "set" if request.source == "import"
+                                                               else "regenerated"),
+                            option="automatic_certificate_management")
+    if request.source == "import" and (decision.replace or decision.reasons == []):
+        # The imported identity is (or becomes) current: its CA certificates join the trusted store,
+        # the 25-entry limit checked before anything is written.
+        option = "chain_path" if request.imported.ca_certificates() else "certificate_path"
+        outcome.added = state.add_trusted(request.imported.ca_certificates(), option=option)
+    if decision.replace:
+        if request.purpose == "telephony":
+            state.telephony = credential()
+        else:
+            state.identity = credential()
+    return outcome
+
+
+def _decide_import(state, request, current, label):
+    imported = request.imported
+    fp = _certs.fingerprint(imported.cert)
+    same = current is not None and current.fingerprint == fp and \
+        _certs.key_pem(current.key) == _certs.key_pem(imported.key)
+    mismatch = [] if same else ["the current certificate is not the one given (sha256 %s)" % fp]
+    regenerate = "full_idempotence" if request.regenerate == "always" else request.regenerate
+    if same and current.meta.get("source") != "import":
+        decision = Decision("created", ["the same certificate is recorded as source '%s'" % current.meta.get("source")])
+    else:
+        decision = decide(current, "import", regenerate, mismatch, mismatch, False, label)
+    if decision.action in ("regenerated", "created"):
+        decision.action = "imported"
+    return (lambda: Credential(imported.cert, imported.key, {"source": "import"})), decision
+
+
+def _decide_generated(state, request, current, label, now, warnings):
+    if request.source == "ca" and state.ca is None:
+        raise SecurityError("no_internal_ca", "This system (platform %s) has no internal CA, so the %s cannot be "
+                            "issued by it. Use 'source: generate' (self-signed) or 'source: import'."
+                            % (state.platform, label), option="source")
+    naming = resolve_naming(request.subject_name or default_subject_text(state), request.subject_alt_names,
+                            request.signature, request.valid_days)
+    explicit = request.renew_before_days is not None
+    renew_days = request.renew_before_days if explicit else \
+        state.settings["checks"]["certificate_expiry_warning_days"]
+    check_renewal_window(renew_days, naming.valid_days, explicit)
+    if naming.signature in WEAK_SIGNATURES:
+        warnings.append(SHA1_WARNING)
+    issuer = state.ca.cert if request.source == "ca" else None
+    partial = full = []
+    renew = False
+    if current is not None:
+        partial = partial_mismatches(current.cert, naming)
+        full = full_mismatches(current.cert, naming, issuer)
+        renew = in_renewal_window(current.cert, renew_days, now)
+    decision = decide(current, request.source, request.regenerate, partial, full, renew, label)
+    if decision.action == "kept" and decision.reasons:
+        warnings.append("The %s was kept because regenerate is 'never', although %s."
+                        % (label, "; ".join(decision.reasons)))
+    if decision.replace and issuer is not None:
+        check_within_ca(state.ca.cert, naming.valid_days, now)
+
+    def build():
+        key = _certs.generate_private_key(naming.signature)
+        cert = _certs.build_certificate(naming.subject, key, naming.valid_days, signature=naming.signature,
+                                        subject_alt_names=naming.alt_names, issuer_cert=issuer,
+                                        issuer_key=state.ca.key if issuer is not None else None)
+        meta = dict(naming.meta(), source=request.source)
+        if issuer is not None:
+            meta["issued_by"] = _certs.fingerprint(issuer)
+        return Credential(cert, key, meta)
+
+    return build, decision
+
+
+def check_within_ca(ca_cert, valid_days, now, option="valid_days"):
+    end = now + datetime.timedelta(days=valid_days)
+    if end > ca_cert.not_valid_after_utc:
+        left = _certs.days_left(ca_cert, now)
+        raise SecurityError("validity_exceeds_ca", "A certificate valid %d days would outlive the internal CA '%s', "
+                            "which expires in %d days (%s). Lower the '%s' option."
+                            % (valid_days, ca_cert.subject.rfc4514_string(), left,
+                               ca_cert.not_valid_after_utc.strftime("%Y-%m-%d"), option), option=option)
+
+
+# --------------------------------------------------------------------------------------------- views
+
+
+def identity_view(state, purpose, now=None):
+    """The parsed, secret-free view of one identity and its settings (results and diffs)."""
+    credential = state.credential(purpose)
+    info = credential_info(state, credential, now)
+    return {
+        "certificate": info,
+        "settings": dict(state.settings["identity"]),
+        "trusted_store": sorted(state.trusted),
+    }
+
+
+def identity_result(store_files, state, purpose, outcome, now=None):
+    view = identity_view(state, purpose, now)
+    certificate = view["certificate"]
+    result = {
+        "certificate": certificate,
+        "chain": certificate["chain"] if certificate else [],
+        "settings": view["settings"],
+        "added_to_trusted_store": [_certs.cert_info(c, now) for c in outcome.added],
+        "action": outcome.decision.action if outcome.decision else None,
+        "reasons": outcome.decision.reasons if outcome.decision else [],
+        "files": store_files,
+    }
+    return result
+
+
+def identity_files(store_path, purpose):
+    root = os.path.join(store_path, "current", "telephony" if purpose == "telephony" else "identity")
+    return dict((name, os.path.join(root, name + ".pem")) for name in ("cert", "key", "chain", "fullchain"))
+
+
+# -------------------------------------------------------------------------------- issued certificates
+
+
+class IssuedRequest(object):
+    def __init__(self, naming, output_format, path, private_key_path, chain_path, password, renew_before_days):
+        self.naming = naming
+        self.format = output_format
+        self.path = path
+        self.private_key_path = private_key_path
+        self.chain_path = chain_path
+        self.password = password
+        self.renew_before_days = renew_before_days
+
+    def paths(self):
+        return [p for p in (self.path, self.private_key_path, self.chain_path) if p]
+
+
+def issued_request(params):
+    """Validate issued_certificate options (no store, no files touched)."""
+    output_format = _choice(params.get("format") or "pkcs12", ISSUED_FORMATS, "format")
+    signature = params.get("signature") or DEFAULT_SIGNATURE
+    _certs.signature_choice(signature)
+    valid_days = params["valid_days"] if _given(params, "valid_days") else ISSUED_CERTIFICATE_MAX_DAYS
+    check_days(valid_days, "valid_days", 1, ISSUED_CERTIFICATE_MAX_DAYS,
+               " (a certificate For Different Machine is valid at most %d days)" % ISSUED_CERTIFICATE_MAX_DAYS)
+    if not _given(params, "subject_name") or not str(params["subject_name"]).strip():
+        raise SecurityError("invalid_name", "Name the other server's certificate: set the 'subject_name' option.",
+                            option="subject_name")
+    alt_names = None
+    if _given(params, "subject_alt_names"):
+        alt_names = _certs.parse_subject_alt_names(params["subject_alt_names"])
+    naming = resolve_naming(params["subject_name"], alt_names, signature, valid_days)
+    path = params.get("path")
+    if not path:
+        raise SecurityError("invalid_argument", "Set the 'path' option: where to write the certificate.",
+                            option="path")
+    key_path = params.get("private_key_path")
+    chain_path = params.get("chain_path")
+    password = params.get("password")
+    if output_format == "pkcs12":
+        if key_path or chain_path:
+            raise SecurityError("invalid_argument", "With format: pkcs12 the key and chain are inside the file at "
+                                "'path'; remove 'private_key_path'/'chain_path' or set 'format: pem'.",
+                                option="private_key_path" if key_path else "chain_path")
+        if not password:
+            raise SecurityError("password_required", "A PKCS#12 holds the private key: set the 'password' option to "
+                                "protect it (or use 'format: pem').", option="password")
+    elif not key_path:
+        raise SecurityError("invalid_argument", "With format: pem the private key is a separate file: set the "
+                            "'private_key_path' option.", option="private_key_path")
+    paths = [os.path.abspath(p) for p in (path, key_path, chain_path) if p]
+    if len(set(paths)) != len(paths):
+        raise SecurityError("invalid_argument", "'path', 'private_key_path' and 'chain_path' must be different "
+                            "files.", option="private_key_path")
+    renew = params.get("renew_before_days")
+    if renew is not None:
+        check_days(renew, "renew_before_days", 0, ISSUED_CERTIFICATE_MAX_DAYS)
+    return IssuedRequest(naming, output_format, path, key_path, chain_path, password, renew)
+
+
+class IssuedPlan(object):
+    """What plan_issued found: the existing certificate (if readable), why it is replaced, files to write."""
+
+    def __init__(self, request, existing, reasons, files, modes):
+        self.request = request
+        self.existing = existing
+        self.reasons = reasons
+        self.files = files          # {path: bytes} to write (empty: content kept)
+        self.modes = modes          # paths whose mode must become 0600
+        self.cert = None
+        self.chain = []
+
+    @property
+    def changed(self):
+        return bool(self.files or self.modes)
+
+
+def issuer_chain(state):
+    """The internal CA and its issuers from the trusted store (the CA is normally its own root)."""
+    return [state.ca.cert] + _certs.build_chain(state.ca.cert, state.trusted_certificates())
+
+
+def _read_output(path, option):
+    """Bytes of an existing output file, None when absent; refuses what is not a regular file."""
+    if not os.path.lexists(path):
+        return None
+    if os.path.islink(path) or not os.path.isfile(path):
+        raise SecurityError("invalid_output_path", "%s exists and is not a regular file; it is never replaced. "
+                            "Change the '%s' option." % (path, option), option=option)
+    return _certs.read_input(path=path, option=option)
+
+
+def read_issued(request):
+    """(cert, key, chain) from the existing output files, or raise SecurityError / return None if absent."""
+    data = _read_output(request.path, "path")
+    if request.format == "pkcs12":
+        if data is None:
+            return None
+        bundle = _certs.load_bundle(data, password=request.password, option="path")
+        if bundle.format != "pkcs12":
+            raise SecurityError("invalid_pkcs12", "%s is not a PKCS#12 file." % request.path, option="path")
+        cert = bundle.key_certificate
+        chain = [c for c in bundle.certificates if cert is None or _certs.fingerprint(c) != _certs.fingerprint(cert)]
+        return cert, bundle.key, chain
+    key_data = _read_output(request.private_key_path, "private_key_path")
+    chain_data = _read_output(request.chain_path, "chain_path") if request.chain_path else b""
+    if data is None or key_data is None or chain_data is None:
+        return None
+    cert = _certs.load_certificate(data, option="path")
+    key = _certs.load_private_key(key_data, request.password, option="private_key_path")
+    chain = _certs.load_certificates(chain_data, option="chain_path") if request.chain_path else None
+    return cert, key, chain
+
+
+def plan_issued(state, request, now=None):
+    """Decide whether the output files hold a certificate that still satisfies the request."""
+    now = now or _certs.utcnow()
+    if state.ca is None:
+        raise SecurityError("no_internal_ca", "This system (platform %s) has no internal CA, so it cannot issue "
+                            "certificates For Different Machine. Run this against a server-platform store (the "
+                            "'store_path' option)." % state.platform, option="platform")
+    naming = request.naming
+    explicit = request.renew_before_days is not None
+    renew_days = request.renew_before_days if explicit else \
+        state.settings["checks"]["certificate_expiry_warning_days"]
+    check_renewal_window(renew_days, naming.valid_days, explicit)
+    chain = issuer_chain(state)
+    reasons = []
+    existing = None
+    try:
+        found = read_issued(request)
+    except SecurityError as exc:
+        if exc.code == "invalid_output_path":
+            raise
+        found = None
+        reasons.append("the existing output cannot be used (%s)" % exc.message)
+    if found is None and not reasons:
+        reasons.append("the output files do not all exist yet")
+    if found is not None:
+        cert, key, have_chain = found
+        if cert is None or key is None:
+            reasons.append("the existing output lacks the certificate or its key")
+        else:
+            existing = cert
+            if not _certs.key_matches(cert, key):
+                reasons.append("the existing key does not match the existing certificate")
+            reasons.extend(full_mismatches(cert, naming, state.ca.cert))
+            if in_renewal_window(cert, renew_days, now):
+                reasons.append("it expires within renew_before_days (%d)" % renew_days)
+            if have_chain is not None and \
+                    [_certs.fingerprint(c) for c in have_chain] != [_certs.fingerprint(c) for c in chain]:
+                reasons.append("the chain is not the internal CA's")
+    files = {}
+    modes = []
+    plan = IssuedPlan(request, existing, reasons, files, modes)
+    plan.chain = chain
+    if reasons:
+        check_within_ca(state.ca.cert, naming.valid_days, now)
+        for option, path in (("path", request.path), ("private_key_path", request.private_key_path),
+                             ("chain_path", request.chain_path)):
+            if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+                raise SecurityError("invalid_output_path", "The directory of %s does not exist. Create it first or "
+                                    "change the '%s' option." % (path, option), option=option)
+        key = _certs.generate_private_key(naming.signature)
+        cert = _certs.build_certificate(naming.subject, key, naming.valid_days, signature=naming.signature,
+                                        subject_alt_names=naming.alt_names, issuer_cert=state.ca.cert,
+                                        issuer_key=state.ca.key)
+        plan.cert = cert
+        if request.format == "pkcs12":
+            files[request.path] = _certs.export_pkcs12(naming.subject_text[:64], key, cert, chain, request.password)
+        else:
+            files[request.path] = _certs.cert_pem(cert)
+            files[request.private_key_path] = _key_file(key, request.password)
+            if request.chain_path:
+                files[request.chain_path] = _certs.certs_pem(chain)
+    else:
+        plan.cert = existing
+        for path in request.paths():
+            if stat.S_IMODE(os.lstat(path).st_mode) != OUTPUT_MODE:
+                modes.append(path)
+    return plan
+
+
+def _key_file(key, password):
+    if password:
+        return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                 serialization.BestAvailableEncryption(password.encode("utf-8")))
+    return _certs.key_pem(key)
+
+
+def write_issued(plan):
+    """Write the planned files atomically (temp file + rename in the same directory), mode 0600."""
+    for path, data in sorted(plan.files.items()):
+        _write_atomic(path, data)
+    for path in plan.modes:
+        os.chmod(path, OUTPUT_MODE)
+
+
+def _write_atomic(path, data):
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise SecurityError("invalid_output_path", "The directory %s does not exist. Create it first or change the "
+                            "output path options." % directory, option="path")
+    fd, tmp = tempfile.mkstemp(prefix=".ipoffice-", dir=directory)
+    try:
+        os.fchmod(fd, OUTPUT_MODE)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+        os.close(fd)
+        fd = None
+        os.replace(tmp, path)
+    except BaseException:
+        if fd is not None:
+            os.close(fd)
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def issued_view(cert, chain, now=None):
+    if cert is None:
+        return None
+    info = _certs.cert_info(cert, now)
+    info["chain"] = [_certs.cert_info(c, now) for c in chain]
+    return info

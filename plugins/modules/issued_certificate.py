@@ -1,0 +1,212 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: ipoffice.security contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: issued_certificate
+short_description: Issue a certificate and key for another server, signed by the IP Office system's CA
+version_added: 0.1.0
+description:
+  - The identity certificate action "For Different Machine". Creates a new key and a certificate with
+    another server's names, signed by the system's internal CA, and writes them on the managed node as a
+    PKCS#12 file (O(format=pkcs12), protected by O(password)) or as PEM files (O(format=pem):
+    certificate, private key and, optionally, the CA chain). Every file is written atomically with mode
+    C(0600).
+  - Idempotent: the existing output is read back and kept while it holds a key and a certificate issued
+    by the current internal CA with the requested subject, subject alternative names (as a set),
+    signature and validity length, outside the renewal window (O(renew_before_days)). Otherwise a new
+    key and certificate replace the files. A file mode other than C(0600) is corrected.
+  - The system's store is not changed (except that a new store is initialised on first use, as every
+    module of the collection does).
+  - The V(ip500v2) platform has no internal CA; this module then fails with C(error=no_internal_ca).
+author:
+  - ipoffice.security maintainers
+extends_documentation_fragment:
+  - ipoffice.security.store
+options:
+  subject_name:
+    description:
+      - The other server's subject, as a common name (V(sbc1.example.com)) or an RFC 4514 distinguished
+        name.
+    type: str
+    required: true
+  subject_alt_names:
+    description:
+      - Subject alternative names, V(DNS:name), V(IP:address), V(URI:sip:domain) or V(email:address).
+        Compared as a set.
+      - Defaults to the common name as a DNS name (or IP address).
+    type: list
+    elements: str
+  signature:
+    description:
+      - Key and signature; see O(ipoffice.security.identity_certificate#module:signature). Defaults to
+        V(sha256_rsa2048). V(sha1_rsa1024) produces a warning.
+    type: str
+    choices: [sha256_rsa2048, sha1_rsa1024, sha256_rsa3072, sha256_rsa4096, sha384_rsa3072, sha256_ecdsa_p256,
+              sha384_ecdsa_p384]
+  valid_days:
+    description:
+      - Validity in days, from 1 to 825 (the vendor's maximum for this action; more fails with
+        C(error=out_of_range)). Defaults to 825.
+      - The certificate must not outlive the internal CA (C(error=validity_exceeds_ca)).
+    type: int
+  renew_before_days:
+    description:
+      - Replace the files when the existing certificate has fewer days left than this (or has expired).
+        Outside this window time alone never changes anything.
+      - Defaults to the store's Certificate Expiry Warning Days (60 unless changed). Must be smaller than
+        O(valid_days).
+    type: int
+  format:
+    description:
+      - V(pkcs12) writes one PKCS#12 file at O(path) holding the key, the certificate and the CA chain,
+        encrypted with AES-256 under O(password).
+      - V(pem) writes the certificate at O(path), the key at O(private_key_path) (PKCS#8, encrypted when
+        O(password) is set) and, when O(chain_path) is set, the CA chain there.
+    type: str
+    choices: [pkcs12, pem]
+    default: pkcs12
+  path:
+    description:
+      - The PKCS#12 file, or the PEM certificate file, on the managed node. Its directory must exist; an
+        existing path that is not a regular file (a symlink, a directory) is refused.
+    type: path
+    required: true
+  private_key_path:
+    description:
+      - The PEM private key file (O(format=pem) only, required there).
+    type: path
+  chain_path:
+    description:
+      - The PEM CA chain file (O(format=pem) only).
+    type: path
+  password:
+    description:
+      - Password of the PKCS#12 (required with O(format=pkcs12)), or of the PEM private key (optional).
+    type: str
+attributes:
+  check_mode:
+    support: full
+    description: Reads the existing files and predicts C(changed) exactly; nothing is written.
+  diff_mode:
+    support: full
+    description: Shows the parsed existing and new certificate.
+  action_group:
+    support: full
+    membership:
+      - ipoffice.security.all
+seealso:
+  - module: ipoffice.security.identity_certificate
+"""
+
+EXAMPLES = r"""
+- name: Certificate for an SBC as PKCS#12
+  ipoffice.security.issued_certificate:
+    subject_name: sbc1.example.com
+    subject_alt_names:
+      - DNS:sbc1.example.com
+      - IP:192.0.2.20
+    path: /etc/pki/sbc1.p12
+    password: "{{ vault_sbc1_p12_password }}"
+
+- name: Certificate for a web server as PEM files, one year
+  ipoffice.security.issued_certificate:
+    subject_name: web.example.com
+    format: pem
+    valid_days: 365
+    path: /etc/pki/web.crt
+    private_key_path: /etc/pki/web.key
+    chain_path: /etc/pki/web-chain.pem
+"""
+
+RETURN = r"""
+certificate:
+  description:
+    - The certificate in the output as parsed fields (subject, common_name, issuer, serial_number,
+      not_before, not_after, days_left, expired, subject_alt_names, key_type, key_bits,
+      signature_algorithm, is_ca, self_signed, sha256) with its C(chain) (the internal CA).
+    - In check mode with a change, the certificate that would have been written.
+  returned: success
+  type: dict
+reasons:
+  description: Why the files were (or would be) written; empty when the existing output was kept.
+  returned: success
+  type: list
+  elements: str
+files:
+  description: The paths written or kept (C(path), C(private_key_path), C(chain_path)).
+  returned: success
+  type: dict
+error:
+  description: Stable code of a failure, for example C(out_of_range), C(no_internal_ca), C(invalid_output_path).
+  returned: failure
+  type: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.ipoffice.security.plugins.module_utils._certs import utcnow
+from ansible_collections.ipoffice.security.plugins.module_utils._identity import (
+    ISSUED_FORMATS,
+    SHA1_WARNING,
+    issued_request,
+    issued_view,
+    plan_issued,
+    write_issued,
+)
+from ansible_collections.ipoffice.security.plugins.module_utils._model import SIGNATURES, WEAK_SIGNATURES
+from ansible_collections.ipoffice.security.plugins.module_utils._module import (
+    argument_spec,
+    diff,
+    run_module,
+    store_from_params,
+)
+
+
+def work(module):
+    request = issued_request(module.params)
+    store = store_from_params(module.params)
+    now = utcnow()
+    update = store.update(lambda state: plan_issued(state, request, now), check_mode=module.check_mode)
+    plan = update.value
+    if plan.changed and not module.check_mode:
+        write_issued(plan)
+    result = {
+        "changed": update.changed or plan.changed,
+        "certificate": issued_view(plan.cert, plan.chain, now),
+        "reasons": plan.reasons,
+        "files": {"path": request.path, "private_key_path": request.private_key_path,
+                  "chain_path": request.chain_path},
+        "warnings": [SHA1_WARNING] if request.naming.signature in WEAK_SIGNATURES else [],
+    }
+    if module._diff:
+        result["diff"] = diff(issued_view(plan.existing, plan.chain, now) or {},
+                              issued_view(plan.cert, plan.chain, now) or {})
+    return result
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=argument_spec(
+            subject_name=dict(type="str", required=True),
+            subject_alt_names=dict(type="list", elements="str"),
+            signature=dict(type="str", choices=list(SIGNATURES)),
+            valid_days=dict(type="int"),
+            renew_before_days=dict(type="int"),
+            format=dict(type="str", choices=list(ISSUED_FORMATS), default="pkcs12"),
+            path=dict(type="path", required=True),
+            private_key_path=dict(type="path", no_log=False),
+            chain_path=dict(type="path"),
+            password=dict(type="str", no_log=True),
+        ),
+        supports_check_mode=True,
+    )
+    run_module(module, work)
+
+
+if __name__ == "__main__":
+    main()
