@@ -151,6 +151,15 @@ def _looks_like_pkcs12(der):
         return False
 
 
+def _has_pkcs12_header(data):
+    """True when data opens like a PFX: SEQUENCE { INTEGER 3, ...} (a certificate opens with a SEQUENCE)."""
+    if not _looks_like_der_sequence(data):
+        return False
+    first = data[1]
+    start = 2 if first < 0x80 else 2 + (first & 0x7F)
+    return data[start:start + 3] == b"\x02\x01\x03"
+
+
 def _looks_like_der_sequence(data):
     return len(data) >= 2 and data[0:1] == b"\x30"
 
@@ -192,8 +201,11 @@ def load_bundle(data, password=None, option="content", allow_key=False):
         pass
     if _looks_like_pkcs12(data):
         return _load_pkcs12(data, password, option)
+    if _has_pkcs12_header(data):
+        raise SecurityError("invalid_pkcs12", "The %s starts like a PKCS#12 file but is malformed or truncated. Check "
+                            "the '%s' option (export the .p12/.pfx again)." % (option, option), option=option)
     try:
-        certs = pkcs7.load_der_pkcs7_certificates(data)
+        certs = _pkcs7_certificates(data)
         if certs:
             return Bundle(certs, source_format="pkcs7")
     except ValueError:
@@ -257,8 +269,8 @@ def _load_pem_bundle(data, password, option, allow_key):
             key = load_private_key(block, password, option=option)
         elif kind in PKCS7_PEM_TYPES:
             try:
-                certs.extend(pkcs7.load_pem_pkcs7_certificates(block))
-            except ValueError as exc:
+                certs.extend(_pkcs7_certificates(base64.b64decode(b"".join(match.group(2).split()))))
+            except (ValueError, binascii.Error) as exc:
                 raise SecurityError("invalid_certificate", "The PKCS#7 block in the %s is malformed (%s). Check the "
                                     "'%s' option." % (option, _short(exc), option), option=option)
         # other blocks (parameters, CSRs) are not certificates: ignore them
@@ -266,6 +278,31 @@ def _load_pem_bundle(data, password, option, allow_key):
         raise SecurityError("invalid_certificate", "The %s holds no certificate. Check the '%s' option."
                             % (option, option), option=option)
     return Bundle(certs, key=key, source_format="pem")
+
+
+def _pkcs7_certificates(der):
+    """The certificates of a DER PKCS#7 / CMS SignedData (a "certs-only" .p7b/.p7c).
+
+    OpenSSL writes the certificate SET in input order, which is BER rather than DER; cryptography
+    parses that with a warning today and plans to refuse it, so fall back to asn1crypto then.
+    """
+    import warnings
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return pkcs7.load_der_pkcs7_certificates(der)
+    except ValueError as exc:
+        error = exc
+    try:
+        from asn1crypto import cms
+        content = cms.ContentInfo.load(der, strict=True)
+        if content["content_type"].native != "signed_data":
+            raise error
+        return [x509.load_der_x509_certificate(choice.chosen.dump())
+                for choice in content["content"]["certificates"] or []
+                if choice.name == "certificate"]
+    except (ValueError, TypeError, KeyError):
+        raise error
 
 
 def _first_der_element(der):
@@ -532,39 +569,71 @@ def key_pem(key):
 def subject_hash(cert):
     """OpenSSL's X509_NAME_hash of the subject: the CApath link name without its '.N' suffix.
 
-    SHA-1 over OpenSSL's canonical subject encoding (string values as UTF8String, ASCII-lowercased,
-    whitespace trimmed and collapsed; the RDN SETs without the outer SEQUENCE), first four bytes read
-    little-endian.  Used only to name files as OpenSSL expects, never for security.
+    SHA-1 over OpenSSL's canonical subject encoding (x509_name_canon): string values re-encoded as
+    UTF8String, ASCII-lowercased, ASCII whitespace trimmed and collapsed; each RDN SET re-sorted in
+    DER order after canonicalisation (it can change the order of a multi-valued RDN); the RDN SETs
+    concatenated without the outer SEQUENCE.  First four bytes of the digest read little-endian.
+    The Name is walked as raw DER so that any string type (VisibleString CN, Latin-1 T61String...)
+    hashes as OpenSSL does.  Used only to name files as OpenSSL expects, never for security.
     """
-    from asn1crypto import core
-    from asn1crypto import x509 as asn1_x509
-    name = asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))["tbs_certificate"]["subject"]
+    # The subject as encoded in the certificate: TBSCertificate = [0] version, serial, signature,
+    # issuer, validity, subject, ...
+    _tag, fields, _rest = _der_next(cert.tbs_certificate_bytes)
+    tag, _content, fields = _der_next(fields)
+    if tag == 0xA0:
+        _tag, _content, fields = _der_next(fields)  # that was the version; now the serial is skipped
+    for _field in ("signature", "issuer", "validity"):
+        _tag, _content, fields = _der_next(fields)
+    _tag, name_content, _rest = _der_next(fields)
     parts = []
-    for rdn in name.chosen:
+    rdns = name_content
+    while rdns:
+        _tag, rdn_content, rdns = _der_next(rdns)
         attrs = []
-        for attr in rdn:
-            value = attr["value"]
-            inner = value.chosen if isinstance(value, core.Choice) else value
-            if isinstance(inner, _CANON_STRING_TYPES):
-                encoded = core.UTF8String(_canon_text(inner.native)).dump()
-            else:
-                encoded = inner.dump()
-            attrs.append(_der_tlv(0x30, attr["type"].dump() + encoded))
-        parts.append(_der_tlv(0x31, b"".join(attrs)))
+        while rdn_content:
+            _tag, attr_content, rdn_content = _der_next(rdn_content)
+            oid_tag, oid_content, value_der = _der_next(attr_content)
+            value_tag, value_content, _rest = _der_next(value_der)
+            encoded = value_der
+            codec = _CANON_CODECS.get(value_tag)
+            if codec is not None:
+                try:
+                    text = value_content.decode(codec)
+                except UnicodeDecodeError:
+                    text = None  # OpenSSL's conversion fails too; keep the value as it is encoded
+                if text is not None:
+                    encoded = _der_tlv(0x0C, _canon_text(text).encode("utf-8"))
+            attrs.append(_der_tlv(0x30, _der_tlv(oid_tag, oid_content) + encoded))
+        parts.append(_der_tlv(0x31, b"".join(sorted(attrs))))
     digest = hashlib.sha1(b"".join(parts)).digest()  # nosec - OpenSSL's file naming, not security
     return "%08x" % int.from_bytes(digest[:4], "little")
 
 
-def _canon_string_types():
-    from asn1crypto import core
-    return (core.UTF8String, core.PrintableString, core.IA5String, core.TeletexString, core.UniversalString,
-            core.BMPString, core.VisibleString)
+# The string types OpenSSL canonicalises (ASN1_MASK_CANON) and how ASN1_STRING_to_UTF8 reads them:
+# UTF8String, PrintableString, T61String (one byte per character: Latin-1), IA5String,
+# VisibleString, UniversalString (UCS-4), BMPString (UCS-2).
+_CANON_CODECS = {0x0C: "utf-8", 0x13: "latin-1", 0x14: "latin-1", 0x16: "latin-1", 0x1A: "latin-1",
+                 0x1C: "utf-32-be", 0x1E: "utf-16-be"}
 
 
-try:
-    _CANON_STRING_TYPES = _canon_string_types()
-except ImportError:  # pragma: no cover - asn1crypto is a declared requirement
-    _CANON_STRING_TYPES = ()
+def _der_next(data):
+    """(tag byte, content, rest) of the first DER element of data (single-byte tags, definite lengths)."""
+    if len(data) < 2:
+        raise ValueError("truncated DER")
+    tag = data[0]
+    first = data[1]
+    if first < 0x80:
+        start, length = 2, first
+    else:
+        count = first & 0x7F
+        if count == 0 or len(data) < 2 + count:
+            raise ValueError("unsupported DER length")
+        start, length = 2 + count, int.from_bytes(data[2:2 + count], "big")
+    end = start + length
+    if end > len(data):
+        raise ValueError("truncated DER")
+    return tag, data[start:end], data[end:]
+
 
 _ASCII_SPACE = " \t\n\r\v\f"
 _ASCII_LOWER = dict((ord(c), ord(c) + 32) for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
@@ -596,7 +665,7 @@ def parse_subject_alt_names(values, option="subject_alt_names"):
         if ":" not in text:
             raise SecurityError("invalid_san", "Subject alternative name '%s' needs a type prefix: DNS:, IP:, URI: or "
                                 "email:. Change the '%s' option." % (value, option), option=option)
-        kind, _, rest = text.partition(":")
+        kind, _sep, rest = text.partition(":")
         kind_lower = kind.lower()
         rest = rest.strip()
         if not rest:
@@ -793,7 +862,8 @@ def _sign_legacy_sha1(builder, signing_key):
     """
     from asn1crypto import x509 as asn1_x509
     if not isinstance(signing_key, rsa.RSAPrivateKey):
-        raise SecurityError("invalid_choice", "SHA-1 signatures are only produced with RSA keys.", option="signature")
+        raise SecurityError("invalid_choice", "The legacy sha1_rsa1024 signature needs an RSA key; this key is "
+                            "not RSA. Change the 'signature' option.", option="signature")
     draft = builder.sign(signing_key, hashes.SHA256())
     parsed = asn1_x509.Certificate.load(draft.public_bytes(serialization.Encoding.DER))
     tbs = parsed["tbs_certificate"]
@@ -829,7 +899,7 @@ def build_chain(cert, candidates, limit=10):
     chain = []
     current = cert
     seen = set([fingerprint(cert)])
-    for _ in range(limit):
+    for _attempt in range(limit):
         if is_self_signed(current):
             break
         issuer = None
