@@ -1,0 +1,384 @@
+# -*- coding: utf-8 -*-
+# Copyright: ipoffice.security contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""SCEP settings (REFERENCE section 1.4) and enrollment decisions: every decision of the ``scep`` module.
+
+- ``apply_settings``: the SCEP settings and the write-only password (``update_password``).
+- ``resolve_request`` / ``enrollment_reason``: whether the identity must be (re)enrolled: no SCEP-issued
+  identity, a request that no longer matches the identity, the renewal window, or a pending transaction
+  to resume.
+- ``converge``: the whole run.  Network I/O happens outside the store lock: the state is read, the
+  server is talked to, and only then ``store.update`` installs the result (after re-checking that the
+  identity did not change meanwhile).  A FAILURE reply or any error leaves the store exactly as it was.
+  A PENDING reply saves the transaction (the new key as a 0600 secret) so that the next run resumes it.
+
+Check mode never sends a certificate request: it predicts ``changed`` from the same decisions, and only
+reads GetCACaps/GetCACert when ``ca_fingerprint`` is set, to refuse a wrong CA early.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import base64
+import time
+
+from cryptography.hazmat.primitives import serialization
+
+from ansible_collections.ipoffice.security.plugins.module_utils import _certs
+from ansible_collections.ipoffice.security.plugins.module_utils import _scep
+from ansible_collections.ipoffice.security.plugins.module_utils._info import credential_info
+from ansible_collections.ipoffice.security.plugins.module_utils._model import (
+    SETTINGS_BY_AREA,
+    SecurityError,
+    scep_port,
+    validate_value,
+)
+from ansible_collections.ipoffice.security.plugins.module_utils._store import Credential
+
+AREA = "scep"
+SETTING_NAMES = tuple(n for n, s in SETTINGS_BY_AREA[AREA].items() if not s.secret)
+PASSWORD_SECRET = "scep_password"
+PENDING_DATA = "scep_pending"
+PENDING_KEY_SECRET = "scep_pending_key"
+RENEWAL_MESSAGES = {"pkcsreq": _scep.PKCS_REQ, "renewalreq": _scep.RENEWAL_REQ}
+DEFAULT_RENEW_BEFORE_DAYS = 30
+
+
+# ------------------------------------------------------------------------------------------ settings
+
+
+def apply_settings(state, params):
+    """Apply the SCEP options given (None = leave as is) and the password; validate the result."""
+    settings = state.settings[AREA]
+    for name in SETTING_NAMES:
+        value = params.get(name)
+        if value is None:
+            continue
+        if name == "uri":
+            value = value.strip()
+            if not value.startswith("/"):
+                raise SecurityError("invalid_setting", "SCEP URI must be a path starting with '/', got '%s'. Change "
+                                    "the 'uri' option." % value, option="uri")
+        if name == "server":
+            value = value.strip()
+            if any(c in value for c in "/?#@ ") or value.count("]") > 1:
+                raise SecurityError("invalid_setting", "SCEP Server IP Address/Name must be a host name or IP address "
+                                    "only (no scheme, port or path), got '%s'. Change the 'server' option (and "
+                                    "'scheme', 'port', 'uri')." % value, option="server")
+        settings[name] = validate_value(AREA, name, value)
+    if settings["active"] and not settings["server"]:
+        raise SecurityError("missing_server", "SCEP cannot be active without a server. Set the 'server' option.",
+                            option="server")
+    password = params.get("password")
+    if password is not None:
+        update = params.get("update_password") or "always"
+        if update == "always" or not state.secrets.get(PASSWORD_SECRET):
+            if password:
+                state.secrets[PASSWORD_SECRET] = password.encode("utf-8")
+            else:
+                state.secrets.pop(PASSWORD_SECRET, None)
+    return settings
+
+
+def server_url(settings):
+    host = settings["server"]
+    if ":" in host and not host.startswith("["):
+        host = "[%s]" % host
+    return "%s://%s:%d%s" % (settings["scheme"], host, scep_port(settings["scheme"], settings["port"]),
+                             settings["uri"])
+
+
+def settings_view(state):
+    """The SCEP settings as results and diffs show them: the password only as password_set."""
+    view = dict(state.settings[AREA])
+    view["password_set"] = bool(state.secrets.get(PASSWORD_SECRET))
+    view["effective_port"] = scep_port(view["scheme"], view["port"])
+    return view
+
+
+# --------------------------------------------------------------------------------------- enrollment
+
+
+class Request(object):
+    """What the identity should be: subject, SANs, key choice, renewal window."""
+
+    def __init__(self, subject_name, subject_alt_names, signature, renew_before_days):
+        self.subject_name = subject_name
+        self.subject = _certs.parse_subject(subject_name, option="subject_name")
+        self.subject_alt_names = list(subject_alt_names)
+        self.general_names = _certs.parse_subject_alt_names(self.subject_alt_names, option="subject_alt_names")
+        self.signature = signature
+        self.renew_before_days = renew_before_days
+
+    def matches(self, meta):
+        return (meta.get("subject") == self.subject.rfc4514_string()
+                and sorted(meta.get("subject_alt_names") or []) == sorted(_certs.format_general_names(
+                    self.general_names))
+                and meta.get("signature") == self.signature)
+
+    def meta(self, transaction_id, issuer):
+        return {"source": "scep", "subject_name": self.subject_name, "subject": self.subject.rfc4514_string(),
+                "subject_alt_names": _certs.format_general_names(self.general_names), "signature": self.signature,
+                "scep_transaction_id": transaction_id, "issued_by": issuer.rfc4514_string()}
+
+
+def resolve_request(state, params):
+    """The request from the options; left-out subject/SANs default to the system name and current SANs."""
+    identity = state.identity
+    subject_name = params.get("subject_name")
+    if not subject_name:
+        subject_name = (identity.meta.get("subject_name") if identity is not None else None) or state.system_name
+    sans = params.get("subject_alt_names")
+    if sans is None:
+        if identity is not None and identity.meta.get("subject_alt_names") is not None:
+            sans = identity.meta["subject_alt_names"]
+        elif identity is not None:
+            sans = _certs.subject_alt_names(identity.cert)
+        else:
+            sans = ["DNS:" + state.system_name]
+    signature = params.get("signature") or "sha256_rsa2048"
+    _hash, key_type, _size = _certs.signature_choice(signature)
+    if key_type != "rsa":
+        raise SecurityError("scep_unsupported_key", "SCEP enrollment needs an RSA key (the CA encrypts its reply to "
+                            "the requester's key); '%s' is not RSA. Change the 'signature' option." % signature,
+                            option="signature")
+    days = params.get("renew_before_days")
+    days = DEFAULT_RENEW_BEFORE_DAYS if days is None else days
+    if days < 0:
+        raise SecurityError("out_of_range", "renew_before_days must be 0 or more, got %d. Change the "
+                            "'renew_before_days' option." % days, option="renew_before_days")
+    return Request(subject_name, sans, signature, days)
+
+
+def enrollment_reason(state, request, now=None):
+    """Why the identity must be enrolled now, or None when the SCEP identity is current."""
+    pending = state.data.get(PENDING_DATA)
+    if pending and _pending_matches(pending, request):
+        return "pending"
+    identity = state.identity
+    if identity is None or identity.meta.get("source") != "scep":
+        return "not_scep_issued"
+    if not request.matches(identity.meta):
+        return "request_changed"
+    if _certs.days_left(identity.cert, now) < request.renew_before_days:
+        return "renewal_window"
+    return None
+
+
+def _pending_matches(pending, request):
+    return (pending.get("subject") == request.subject.rfc4514_string()
+            and sorted(pending.get("subject_alt_names") or []) == sorted(_certs.format_general_names(
+                request.general_names))
+            and pending.get("signature") == request.signature)
+
+
+def check_pin(ca, ca_fingerprint):
+    """Refuse the CA unless one of its CA certificates has the pinned SHA-256 fingerprint."""
+    if not ca_fingerprint:
+        return
+    wanted = _certs.normalize_fingerprint(ca_fingerprint, option="ca_fingerprint")
+    got = [_certs.fingerprint(c) for c in ca.ca_certificates]
+    if wanted not in got:
+        raise SecurityError("ca_fingerprint_mismatch", "The SCEP server's CA certificate (%s, SHA-256 %s) is not the "
+                            "one 'ca_fingerprint' pins (%s); nothing was sent or changed. Check the server, or change "
+                            "the 'ca_fingerprint' option." % (ca.ca.subject.rfc4514_string(), ", ".join(got), wanted),
+                            option="ca_fingerprint")
+
+
+def make_client(state, params, url=None):
+    settings = state.settings[AREA]
+    url = url or server_url(settings)
+    cadata = None
+    cafile = None
+    if settings["scheme"] == "https":
+        if params.get("ca_file"):
+            cafile = params["ca_file"]
+        else:
+            trusted = state.trusted_certificates()
+            if not trusted:
+                raise SecurityError("scep_no_trust", "HTTPS to the SCEP server needs a trust anchor but the trusted "
+                                    "certificate store is empty. Set the 'ca_file' option.", option="ca_file")
+            cadata = _certs.certs_pem(trusted).decode("ascii")
+    return _scep.Client(url, timeout=params.get("timeout") or _scep.DEFAULT_TIMEOUT,
+                        retries=params.get("retries") if params.get("retries") is not None else _scep.DEFAULT_RETRIES,
+                        cadata=cadata, cafile=cafile, ca_identifier=params.get("ca_identifier"))
+
+
+def failure_error(reply, what="request"):
+    name, text = _scep.fail_info_message(reply)
+    outcome = ("The pending transaction was discarded; the next run sends a new request." if what == "poll"
+               else "Nothing was changed.")
+    return SecurityError("scep_failure", "The SCEP server refused the certificate %s: %s. %s Check the 'password' "
+                         "option (the challenge) and the CA's policy for this subject." % (what, text, outcome),
+                         option="password" if name == "badRequest" else "server", fail_info=name,
+                         transaction_id=reply.transaction_id)
+
+
+def issued_certificate(reply, key, ca):
+    """The certificate of the reply for our key; it must be issued by the CA GetCACert returned."""
+    ours = [c for c in reply.certificates if _certs.key_matches(c, key)]
+    if not ours:
+        raise SecurityError("scep_bad_reply", "The SCEP server's reply holds no certificate for the requested key; "
+                            "nothing was changed.", option="server")
+    cert = ours[0]
+    candidates = ca.certificates + [c for c in reply.certificates if c is not cert]
+    if not any(c.subject == cert.issuer and _certs.is_issued_by(cert, c) for c in ca.certificates):
+        raise SecurityError("scep_bad_reply", "The certificate the SCEP server issued (issuer %s) is not signed by the "
+                            "CA certificate GetCACert returned; nothing was changed." % cert.issuer.rfc4514_string(),
+                            option="server")
+    return cert, _certs.build_chain(cert, candidates)
+
+
+class Outcome(object):
+    def __init__(self, status, reason=None, transaction_id=None, ca=None, cert=None, key=None, request=None,
+                 pending=None, pending_key=None):
+        self.status = status
+        self.reason = reason
+        self.transaction_id = transaction_id
+        self.ca = ca
+        self.cert = cert
+        self.key = key
+        self.request = request
+        self.pending = pending
+        self.pending_key = pending_key
+
+
+def _start(state, request, renewal_message):
+    """A new transaction: fresh key, CSR with the challenge, the signer (current SCEP identity to renew)."""
+    key = _certs.generate_private_key(request.signature)
+    password = state.secrets.get(PASSWORD_SECRET, b"").decode("utf-8")
+    csr = _scep.build_csr(key, request.subject, request.general_names, password or None)
+    identity = state.identity
+    renewal = (identity is not None and identity.meta.get("source") == "scep"
+               and _certs.days_left(identity.cert) >= 0 and isinstance(identity.key, type(key)))
+    if renewal:
+        signer_cert, signer_key = identity.cert, identity.key
+        message_type = RENEWAL_MESSAGES[renewal_message]
+    else:
+        signer_cert, signer_key = _scep.self_signed_signer(key, request.subject), key
+        message_type = _scep.PKCS_REQ
+    transaction_id = _scep.transaction_id_for(key)
+    pending = {"transaction_id": transaction_id, "subject": request.subject.rfc4514_string(),
+               "subject_alt_names": _certs.format_general_names(request.general_names),
+               "signature": request.signature, "renewal": renewal,
+               "signer_certificate": _certs.cert_pem(signer_cert).decode("ascii"),
+               "request": base64.b64encode(csr.public_bytes(serialization.Encoding.DER)).decode("ascii")}
+    return key, csr, signer_cert, signer_key, message_type, transaction_id, pending
+
+
+def converge(store, params, check_mode=False, sleep=time.sleep, clock=time.monotonic, now=None):
+    """The whole scep module run; returns the result dict (without warnings handling)."""
+    first = store.read()
+    preview = first.copy()
+    apply_settings(preview, params)
+    outcome = Outcome("not_requested")
+    if params.get("enroll"):
+        if not preview.settings[AREA]["active"]:
+            raise SecurityError("scep_inactive", "enroll: true needs SCEP to be active. Set the 'active' option to "
+                                "true (with 'server').", option="active")
+        request = resolve_request(preview, params)
+        reason = enrollment_reason(preview, request, now)
+        outcome = Outcome("current", reason=None, request=request)
+        if reason is not None:
+            outcome = _enroll(store, first, preview, params, request, reason, check_mode, sleep, clock)
+
+    def mutate(state):
+        apply_settings(state, params)
+        if outcome.status in ("issued", "pending", "failed"):
+            _check_unchanged(first, state)
+        if outcome.status == "issued":
+            state.identity = Credential(outcome.cert, outcome.key,
+                                        outcome.request.meta(outcome.transaction_id, outcome.cert.issuer))
+            state.data.pop(PENDING_DATA, None)
+            state.secrets.pop(PENDING_KEY_SECRET, None)
+            if params.get("install_ca_certificate"):
+                state.add_trusted(outcome.ca.ca_certificates, option="install_ca_certificate")
+        elif outcome.status == "pending":
+            state.data[PENDING_DATA] = outcome.pending
+            state.secrets[PENDING_KEY_SECRET] = _certs.key_pem(outcome.pending_key)
+        elif outcome.status == "failed":
+            state.data.pop(PENDING_DATA, None)
+            state.secrets.pop(PENDING_KEY_SECRET, None)
+
+    update = store.update(mutate, check_mode=check_mode)
+    if outcome.status == "failed":
+        raise outcome.pending
+    changed = update.changed or (check_mode and outcome.status == "enrollment_needed")
+    result = {"changed": changed, "status": outcome.status, "reason": outcome.reason,
+              "settings": settings_view(update.after), "server_url": server_url(update.after.settings[AREA])}
+    if outcome.transaction_id:
+        result["transaction_id"] = outcome.transaction_id
+    if outcome.ca is not None:
+        result["ca"] = _certs.cert_info(outcome.ca.ca)
+    if params.get("enroll"):
+        result["identity"] = credential_info(update.after, update.after.identity)
+    result["diff"] = {"before": diff_view(update.before), "after": diff_view(update.after)}
+    if check_mode and outcome.status == "enrollment_needed":
+        result["diff"]["after"]["identity"] = "(enrolled over SCEP: %s)" % outcome.reason
+    return result
+
+
+def diff_view(state):
+    identity = state.identity
+    view = {"settings": settings_view(state)}
+    if identity is not None:
+        view["identity"] = dict((k, v) for k, v in _certs.cert_info(identity.cert).items() if k != "days_left")
+        view["identity"]["source"] = identity.meta.get("source")
+    pending = state.data.get(PENDING_DATA)
+    view["pending_transaction"] = pending["transaction_id"] if pending else None
+    view["trusted"] = sorted(state.trusted)
+    return view
+
+
+def _check_unchanged(first, state):
+    if first.initialised != state.initialised or (
+            first.initialised and (first.identity.fingerprint != state.identity.fingerprint
+                                   or first.data.get(PENDING_DATA) != state.data.get(PENDING_DATA))):
+        raise SecurityError("concurrent_change", "The identity or the pending SCEP transaction changed while the SCEP "
+                            "server was contacted; nothing was installed. Run the task again.", option="store_path")
+
+
+def _enroll(store, first, preview, params, request, reason, check_mode, sleep, clock):
+    client = make_client(preview, params)
+    try:
+        if check_mode:
+            if params.get("ca_fingerprint"):
+                ca = client.get_ca_cert()
+                check_pin(ca, params["ca_fingerprint"])
+                return Outcome("enrollment_needed", reason=reason, ca=ca, request=request)
+            return Outcome("enrollment_needed", reason=reason, request=request)
+        ca = client.get_ca_cert()
+        check_pin(ca, params.get("ca_fingerprint"))
+        if reason == "pending":
+            pending = preview.data[PENDING_DATA]
+            key = _certs.load_private_key(preview.secrets[PENDING_KEY_SECRET], option="store_path")
+            signer_cert = _certs.load_certificate(pending["signer_certificate"].encode("ascii"), option="store_path")
+            signer_key = preview.identity.key if pending.get("renewal") else key
+            if pending.get("renewal") and not _certs.key_matches(signer_cert, signer_key):
+                signer_key = key
+            transaction_id = pending["transaction_id"]
+            reply = client.poll(request.subject, signer_cert, signer_key, transaction_id)
+        else:
+            key, csr, signer_cert, signer_key, message_type, transaction_id, pending = _start(
+                preview, request, params.get("renewal_message") or "pkcsreq")
+            reply = client.enroll(csr, signer_cert, signer_key, transaction_id, message_type)
+        deadline = clock() + (params.get("wait_timeout") or 0)
+        interval = preview.settings[AREA]["request_interval"]
+        while reply.status == _scep.PENDING and clock() + interval <= deadline:
+            sleep(interval)
+            reply = client.poll(request.subject, signer_cert, signer_key, transaction_id)
+        if reply.status == _scep.FAILURE:
+            if reason == "pending":
+                # The CA rejected the transaction we saved: forget it (the next run starts anew), then fail.
+                return Outcome("failed", reason=reason, transaction_id=transaction_id, ca=ca, request=request,
+                               pending=failure_error(reply, "poll"))
+            raise failure_error(reply, "request")
+        if reply.status == _scep.PENDING:
+            return Outcome("pending", reason=reason, transaction_id=transaction_id, ca=ca, request=request,
+                           pending=pending, pending_key=key)
+        cert, _chain = issued_certificate(reply, key, ca)
+        return Outcome("issued", reason=reason, transaction_id=transaction_id, ca=ca, cert=cert, key=key,
+                       request=request)
+    finally:
+        client.close()

@@ -1,0 +1,280 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: ipoffice.security contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: scep
+short_description: SCEP settings of an IP Office system, and identity enrollment over SCEP (RFC 8894)
+version_added: 0.1.0
+description:
+  - Manages the SCEP settings (Active, Request Interval, SCEP Server IP Address/Name, port, scheme,
+    SCEP URI and the write-only SCEP Password).
+  - With O(enroll=true) obtains or renews the identity certificate from the SCEP server when the identity
+    is missing, not SCEP-issued, no longer matches the request (O(subject_name), O(subject_alt_names),
+    O(signature)), or is inside the renewal window (O(renew_before_days)). A new key is generated; the old
+    certificate and key stay in place until the new pair is installed, atomically.
+  - "The conversation: GetCACaps, GetCACert (CA, or CA and RA certificates; O(ca_fingerprint) pins the CA),
+    then PKCSReq (a renewal is signed with the current SCEP certificate). POST, SHA-256 and AES are preferred
+    when offered, 3DES is the fallback; DES and MD5 are never sent. The reply's signature, transaction ID
+    and nonces are verified; DES, 3DES and AES replies are decrypted."
+  - A PENDING reply saves the transaction in the store (the new key as a 0600 secret) and polls
+    (CertPoll) every O(request_interval) seconds for up to O(wait_timeout) seconds; if still pending the
+    result has RV(status=pending) and the next run resumes the same transaction.
+  - A FAILURE reply fails the task with the SCEP failInfo and leaves the store unchanged (a rejected
+    pending transaction is discarded). Connection errors, timeouts and HTTP 5xx are retried with bounded
+    backoff (O(retries)); FAILURE replies are never retried.
+  - In check mode no certificate request is sent; RV(changed) predicts whether an enrollment would
+    happen. When O(ca_fingerprint) is set, check mode reads GetCACert to refuse a wrong CA early.
+author:
+  - ipoffice.security maintainers
+extends_documentation_fragment:
+  - ipoffice.security.store
+options:
+  active:
+    description:
+      - Active. When on, the system obtains its identity certificate from the SCEP server.
+      - Requires O(server) (given now or already stored).
+      - Left out, the stored value is kept (a new system starts with V(false)).
+    type: bool
+  request_interval:
+    description:
+      - Request Interval (sec), 5 to 3600. How often a pending request is polled.
+      - Left out, the stored value is kept (a new system starts with 120).
+    type: int
+  server:
+    description:
+      - SCEP Server IP Address/Name (host name or IP address only).
+      - Left out, the stored value is kept.
+    type: str
+  scheme:
+    description:
+      - SCEP Server Scheme.
+      - With V(https) the server's certificate is verified against the trusted certificate store, or
+        O(ca_file) when given.
+    type: str
+    choices: [http, https]
+  port:
+    description:
+      - SCEP Server Port, 1 to 65535. Unset means 80 for V(http) and 443 for V(https).
+    type: int
+  uri:
+    description:
+      - SCEP URI. A new system uses the EJBCA path C(/ejbca/publicweb/apply/scep/pkiclient.exe).
+    type: str
+  password:
+    description:
+      - SCEP Password, sent as the request's challenge password. Write-only; stored 0600 and never
+        returned, logged or shown in diffs. An empty string removes it.
+    type: str
+  update_password:
+    description:
+      - V(always) stores O(password) whenever it is given; V(on_create) only when no password is stored yet.
+    type: str
+    choices: [always, on_create]
+    default: always
+  enroll:
+    description:
+      - Obtain or renew the identity certificate over SCEP when needed (see the description).
+      - Requires SCEP to be active.
+    type: bool
+    default: false
+  subject_name:
+    description:
+      - Subject of the requested certificate, a common name or an RFC 4514 DN.
+      - Defaults to the current identity's requested subject, else the system name.
+    type: str
+  subject_alt_names:
+    description:
+      - Subject alternative names of the request (C(DNS:), C(IP:), C(URI:), C(email:) prefixes).
+      - Defaults to the current identity's.
+    type: list
+    elements: str
+  signature:
+    description:
+      - Key type and request signature of the new key. SCEP needs RSA (the CA encrypts its reply to the key).
+    type: str
+    choices: [sha256_rsa2048, sha256_rsa3072, sha256_rsa4096, sha384_rsa3072]
+    default: sha256_rsa2048
+  renew_before_days:
+    description:
+      - Renew the SCEP identity when it has fewer than this many days left.
+    type: int
+    default: 30
+  renewal_message:
+    description:
+      - The message that renews an existing SCEP identity (signed with it). V(pkcsreq) works with EJBCA,
+        which advertises Renewal but rejects RenewalReq; V(renewalreq) sends RenewalReq (17).
+    type: str
+    choices: [pkcsreq, renewalreq]
+    default: pkcsreq
+  ca_fingerprint:
+    description:
+      - SHA-256 fingerprint of the CA certificate the SCEP server must return (colons optional). A different
+        CA is refused before any request is sent.
+    type: str
+  ca_identifier:
+    description:
+      - The CA identifier sent as C(message=) with GetCACaps and GetCACert (some EJBCA setups want the CA name).
+    type: str
+  install_ca_certificate:
+    description:
+      - Add the SCEP CA certificate(s) to the trusted certificate store when a certificate is installed
+        (the 25-entry limit applies).
+    type: bool
+    default: false
+  ca_file:
+    description:
+      - PEM file of the CA(s) that verify an HTTPS SCEP server, instead of the trusted certificate store.
+    type: path
+  wait_timeout:
+    description:
+      - Seconds to keep polling a pending request (every O(request_interval) seconds). V(0) returns at once
+        with RV(status=pending); the next run resumes the transaction.
+    type: int
+    default: 0
+  timeout:
+    description:
+      - Seconds to wait for each HTTP answer of the SCEP server.
+    type: int
+    default: 30
+  retries:
+    description:
+      - How many times a connection error, timeout or HTTP 5xx is retried (bounded exponential backoff).
+    type: int
+    default: 3
+attributes:
+  check_mode:
+    support: full
+    description: No certificate request is sent; O(ca_fingerprint) is checked against GetCACert when set.
+  diff_mode:
+    support: full
+    description: Shows the SCEP settings (password only as C(password_set)), the identity's parsed fields and the
+      pending transaction ID. Never keys or the password.
+  action_group:
+    support: full
+    membership:
+      - ipoffice.security.all
+notes:
+  - EJBCA in CA mode needs the end entity to exist with status NEW, its username equal to the requested
+    common name and the SCEP password as its enrollment code. See docs/scep.md.
+"""
+
+EXAMPLES = r"""
+- name: Configure SCEP against EJBCA (default URI) and enroll the identity
+  ipoffice.security.scep:
+    active: true
+    server: ca.example.com
+    password: "{{ vault_scep_password }}"
+    update_password: on_create
+    enroll: true
+    subject_name: ipo1.example.com
+    subject_alt_names: [DNS:ipo1.example.com, IP:192.0.2.10]
+    ca_fingerprint: "3a:5f:...:9c"
+    install_ca_certificate: true
+
+- name: HTTPS SCEP server on a custom port and path, wait up to 10 minutes for approval
+  ipoffice.security.scep:
+    active: true
+    server: scep.example.com
+    scheme: https
+    port: 8443
+    uri: /scep
+    request_interval: 60
+    enroll: true
+    wait_timeout: 600
+  register: scep
+
+- name: Turn SCEP off (the identity stays)
+  ipoffice.security.scep:
+    active: false
+"""
+
+RETURN = r"""
+status:
+  description:
+    - V(not_requested) (O(enroll) is off), V(current) (no enrollment needed), V(issued) (a certificate was
+      installed), V(pending) (the CA has not decided yet; the transaction is saved), or
+      V(enrollment_needed) (check mode).
+  returned: always
+  type: str
+reason:
+  description: Why an enrollment happened or is needed; V(not_scep_issued), V(request_changed),
+    V(renewal_window), V(pending) (a saved transaction was resumed), or null.
+  returned: always
+  type: str
+settings:
+  description: The SCEP settings after the run; the password only as C(password_set); C(effective_port).
+  returned: always
+  type: dict
+server_url:
+  description: The SCEP URL the settings describe.
+  returned: always
+  type: str
+transaction_id:
+  description: The SCEP transaction ID of the request (issued or pending).
+  returned: when a request was sent
+  type: str
+ca:
+  description: The SCEP CA certificate as parsed fields.
+  returned: when the server was contacted
+  type: dict
+identity:
+  description: The identity certificate after the run as parsed fields (like security_info's identity).
+  returned: when O(enroll=true)
+  type: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.ipoffice.security.plugins.module_utils import _scep_settings
+from ansible_collections.ipoffice.security.plugins.module_utils._model import argspec_for
+from ansible_collections.ipoffice.security.plugins.module_utils._module import (
+    argument_spec,
+    run_module,
+    store_from_params,
+)
+
+RSA_SIGNATURES = ["sha256_rsa2048", "sha256_rsa3072", "sha256_rsa4096", "sha384_rsa3072"]
+
+
+def module_argument_spec():
+    options = argspec_for("scep")
+    options.update(
+        update_password=dict(type="str", choices=["always", "on_create"], default="always", no_log=False),
+        enroll=dict(type="bool", default=False),
+        subject_name=dict(type="str"),
+        subject_alt_names=dict(type="list", elements="str"),
+        signature=dict(type="str", choices=RSA_SIGNATURES, default="sha256_rsa2048"),
+        renew_before_days=dict(type="int", default=_scep_settings.DEFAULT_RENEW_BEFORE_DAYS),
+        renewal_message=dict(type="str", choices=sorted(_scep_settings.RENEWAL_MESSAGES), default="pkcsreq"),
+        ca_fingerprint=dict(type="str"),
+        ca_identifier=dict(type="str"),
+        install_ca_certificate=dict(type="bool", default=False),
+        ca_file=dict(type="path"),
+        wait_timeout=dict(type="int", default=0),
+        timeout=dict(type="int", default=30),
+        retries=dict(type="int", default=3),
+    )
+    return argument_spec(**options)
+
+
+def work(module):
+    store = store_from_params(module.params)
+    result = _scep_settings.converge(store, module.params, check_mode=module.check_mode)
+    diff = result.pop("diff")
+    if module._diff:
+        result["diff"] = diff
+    return result
+
+
+def main():
+    module = AnsibleModule(argument_spec=module_argument_spec(), supports_check_mode=True)
+    run_module(module, work)
+
+
+if __name__ == "__main__":
+    main()
