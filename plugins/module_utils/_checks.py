@@ -213,11 +213,12 @@ def _eku_fits(oids, purpose):
 
 
 def _utc(moment):
+    # Certificate validity has one-second granularity: compare at whole seconds.
     if moment is None:
         return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
     if moment.tzinfo is None:
-        return moment.replace(tzinfo=datetime.timezone.utc)
-    return moment.astimezone(datetime.timezone.utc)
+        return moment.replace(tzinfo=datetime.timezone.utc, microsecond=0)
+    return moment.astimezone(datetime.timezone.utc).replace(microsecond=0)
 
 
 def _as_list(value):
@@ -228,26 +229,24 @@ def _as_list(value):
     return [c for c in value if c is not None]
 
 
-# Path-validation policies: webpki's, relaxed where the levels are more permissive.  Leaves need
-# neither a SAN nor an AKI at medium; EKU is judged by our purpose check (sipDomain, anyEKU), for
-# leaves and CAs alike.  Built once: policies are immutable.
-_EE_POLICY = None
-_CA_POLICY = None
-_ISSUER_AS_LEAF_POLICY = None
+# Path-validation policies: webpki's, relaxed where the levels are more permissive.  Leaves need no
+# AKI, and a SAN only when a host name is validated (remote levels with a peer name); EKU is judged
+# by our purpose check (sipDomain, anyEKU), for leaves and CAs alike.  Built once: they are immutable.
+_POLICIES = {}
 
 
 def _policies():
-    global _EE_POLICY, _CA_POLICY, _ISSUER_AS_LEAF_POLICY
-    if _EE_POLICY is None:
+    """{'ee': relaxed EE policy, 'ee_named': EE policy requiring a SAN, 'ca': CA policy}."""
+    if not _POLICIES:
         agnostic = verification.Criticality.AGNOSTIC
-        _EE_POLICY = (verification.ExtensionPolicy.webpki_defaults_ee()
-                      .may_be_present(x509.SubjectAlternativeName, agnostic, None)
-                      .may_be_present(x509.AuthorityKeyIdentifier, agnostic, None)
-                      .may_be_present(x509.ExtendedKeyUsage, agnostic, None))
-        _CA_POLICY = (verification.ExtensionPolicy.webpki_defaults_ca()
-                      .may_be_present(x509.ExtendedKeyUsage, agnostic, None))
-        _ISSUER_AS_LEAF_POLICY = _CA_POLICY
-    return _EE_POLICY, _CA_POLICY, _ISSUER_AS_LEAF_POLICY
+        named = (verification.ExtensionPolicy.webpki_defaults_ee()
+                 .may_be_present(x509.AuthorityKeyIdentifier, agnostic, None)
+                 .may_be_present(x509.ExtendedKeyUsage, agnostic, None))
+        _POLICIES["ee_named"] = named
+        _POLICIES["ee"] = named.may_be_present(x509.SubjectAlternativeName, agnostic, None)
+        _POLICIES["ca"] = (verification.ExtensionPolicy.webpki_defaults_ca()
+                           .may_be_present(x509.ExtendedKeyUsage, agnostic, None))
+    return _POLICIES
 
 
 # --------------------------------------------------------------------------------------------- context
@@ -267,6 +266,12 @@ class _Context(object):
         self.sip_domain = sip_domain
         self.at = at
         self.path = []
+        self.names_checked = level in REMOTE_LEVELS and peer_name is not None
+        self.malformed = None
+        try:
+            certificate.extensions  # noqa: B018 - parsed once here; every check relies on it
+        except Exception as exc:  # ValueError, DuplicateExtension, ...: the DER is not acceptable
+            self.malformed = str(exc) or exc.__class__.__name__
         self._trusted_set = None
         self._leaf_self_signed = None
 
@@ -296,6 +301,8 @@ class _Context(object):
         usage = _extension(cert, x509.KeyUsage)
         if usage is not None and usage.value.key_cert_sign and not _certs.is_ca(cert):
             defects.append("key_cert_sign")
+        if self.names_checked and _extension(cert, x509.SubjectAlternativeName) is None:
+            defects.append("peer_name")
         return defects
 
 
@@ -323,6 +330,8 @@ def check_key_size(ctx):
 
 
 def check_key_usage(ctx):
+    if ctx.malformed:
+        return
     if _extension(ctx.certificate, x509.KeyUsage) is None:
         yield ("no_key_usage", "The certificate '%s' has no key usage extension; level %s requires one. Issue the "
                "peer a certificate with keyUsage (digitalSignature, plus keyEncipherment for RSA)."
@@ -330,6 +339,8 @@ def check_key_usage(ctx):
 
 
 def check_purpose(ctx):
+    if ctx.malformed:
+        return
     cert = ctx.certificate
     oids = _eku_oids(cert)
     if oids is not None and not _eku_fits(oids, ctx.purpose):
@@ -348,6 +359,11 @@ def _unknown_critical(cert):
 
 
 def check_critical_extensions(ctx):
+    if ctx.malformed:
+        yield ("unknown_critical_extension", "The certificate's extensions cannot be parsed (%s), so none of them "
+               "can be understood and it must be rejected. Issue the peer a well-formed certificate."
+               % ctx.malformed[:160])
+        return
     unknown = _unknown_critical(ctx.certificate)
     if unknown:
         yield ("unknown_critical_extension", "The certificate has extension(s) %s marked critical that are not "
@@ -373,6 +389,8 @@ def check_signature(ctx):
 
 
 def check_trust_chain(ctx):
+    if ctx.malformed:
+        return
     cert = ctx.certificate
     if ctx.leaf_self_signed:
         if cert in ctx.trusted_set:
@@ -400,7 +418,9 @@ def check_trust_chain(ctx):
 
 def _validate_path(ctx, cert, ee_policy=None):
     """The validated path (leaf first), which always ends at a self-signed root in the TCS."""
-    ee, ca, _unused = _policies()
+    policies = _policies()
+    ee = policies["ee_named" if ctx.names_checked else "ee"]
+    ca = policies["ca"]
     anchors = [c for c in ctx.trusted if c != cert]
     if not anchors:
         raise verification.VerificationError("the trusted certificate store is empty")
@@ -425,12 +445,20 @@ def _verify(ctx, cert, anchors, intermediates, ee_policy, ca_policy):
                 .time(ctx.at)
                 .extension_policies(ca_policy=ca_policy, ee_policy=ee_policy)
                 .build_client_verifier())
-    return verifier.verify(cert, intermediates).chain
+    try:
+        return verifier.verify(cert, intermediates).chain
+    except (ValueError, x509.DuplicateExtension) as exc:  # a malformed certificate on the way
+        raise verification.VerificationError("a certificate in the chain is malformed: %s" % str(exc)[:160])
 
 
 def _check_ca_purposes(ctx, cas):
     for ca in cas:
-        oids = _eku_oids(ca)
+        try:
+            oids = _eku_oids(ca)
+        except Exception as exc:  # extensions the validator skipped but that do not parse
+            yield ("untrusted_chain", "The CA certificate '%s' in the chain has malformed extensions (%s). Fix the "
+                   "peer's certificate chain." % (_subject(ca), str(exc)[:160]))
+            continue
         if oids is not None and not _eku_fits(oids, ctx.purpose):
             yield ("purpose_mismatch", "The CA certificate '%s' in the chain restricts extended key usage to %s, so "
                    "it cannot vouch for purpose %s (needs %s). Use a certificate from a CA allowed to issue for that "
@@ -453,7 +481,7 @@ def _check_path_from_issuer(ctx):
     if not issuers:
         yield ("untrusted_chain", _missing_issuer_message(cert, named))
         return
-    _ee, _ca, issuer_policy = _policies()
+    issuer_policy = _policies()["ca"]
     errors = []
     for issuer in issuers:
         if is_self_signed(issuer):
@@ -566,18 +594,22 @@ def check_pinned(ctx):
 
 
 def check_peer_name(ctx):
+    if ctx.malformed:
+        return
     if ctx.peer_name is None:
         return
     if not matches_peer_name(ctx.certificate, ctx.peer_name):
         presented = _certs.subject_alt_names(ctx.certificate)
-        if not presented and _extension(ctx.certificate, x509.SubjectAlternativeName) is None:
-            presented = ["CN:%s" % v for v in _common_names(ctx.certificate)]
+        if _extension(ctx.certificate, x509.SubjectAlternativeName) is None:
+            presented = ["no subjectAltName (a common name alone is not used, RFC 9525)"]
         yield ("name_mismatch", "The certificate does not match the peer name '%s' (RFC 9525); it names %s. Connect "
                "with a name the certificate holds (the 'peer_name' option), or reissue the certificate with that "
                "name in its subjectAltName." % (ctx.peer_name, ", ".join(presented) or "nothing usable"))
 
 
 def check_sip_domain(ctx):
+    if ctx.malformed:
+        return
     if ctx.sip_domain is None:
         return
     if not matches_sip_domain(ctx.certificate, ctx.sip_domain):
@@ -633,10 +665,14 @@ def _ip_reference(name):
         return None
 
 
+_PRESENTED_DNS = re.compile(r"^(\*|[a-z0-9]([a-z0-9-]*[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
+
+
 def dns_name_matches(presented, reference):
     """RFC 9525 6.3: case-insensitive, trailing dot ignored, '*' only as the whole left-most label."""
     pattern = presented.strip().rstrip(".").lower()
-    if not pattern:
+    if not pattern or not _PRESENTED_DNS.match(pattern):
+        # not a host name (e.g. an underscore, RFC 5280 4.2.1.6 preferred name syntax): never matches
         return False
     if pattern == reference:
         return True
@@ -661,12 +697,10 @@ def matches_peer_name(cert, peer_name):
     reference = _dns_reference(peer_name)
     if reference is None:
         return False
-    if ext is not None:
-        names = ext.value.get_values_for_type(x509.DNSName)
-    else:
-        # No subjectAltName at all: the common name is the only name the certificate gives.
-        names = _common_names(cert)
-    return any(dns_name_matches(name, reference) for name in names)
+    if ext is None:
+        # RFC 9525 drops the common name as an identifier: without a SAN nothing can match.
+        return False
+    return any(dns_name_matches(name, reference) for name in ext.value.get_values_for_type(x509.DNSName))
 
 
 # ----------------------------------------------------------------------------------- SIP (RFC 5922)
