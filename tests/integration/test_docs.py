@@ -1,0 +1,90 @@
+"""The module reference (docs/modules/*.md) is generated from the modules' own documentation and current."""
+
+import os
+import shutil
+import subprocess
+import sys
+
+import yaml
+
+import helpers
+
+REPO = helpers.REPO
+TOOL = os.path.join(REPO, "tools", "gen_module_docs.py")
+sys.path.insert(0, os.path.join(REPO, "tools"))
+
+import gen_module_docs  # noqa: E402
+
+
+def run_tool(*args):
+    return subprocess.run([sys.executable, TOOL] + list(args), capture_output=True, text=True, timeout=120)
+
+
+def test_committed_module_reference_is_current():
+    run = run_tool("--check")
+    assert run.returncode == 0, "docs/modules is stale; run `make docs`:\n" + run.stdout + run.stderr
+
+
+def test_every_module_has_a_page_listed_in_the_index():
+    modules = gen_module_docs.module_names(REPO)
+    assert "security_info" in modules
+    with open(os.path.join(REPO, "docs", "modules", "README.md")) as handle:
+        index = handle.read()
+    for name in modules:
+        assert os.path.isfile(os.path.join(REPO, "docs", "modules", name + ".md")), name
+        assert "(%s.md)" % name in index
+
+
+def test_page_carries_every_option_and_return_value():
+    """Options come from the module and its doc fragment; every RETURN key is listed."""
+    files = gen_module_docs.generate(REPO)
+    page = files[os.path.join("docs", "modules", "security_info.md")]
+    found = gen_module_docs.literal_assignments(os.path.join(REPO, "plugins", "modules", "security_info.py"),
+                                                {"DOCUMENTATION", "RETURN", "EXAMPLES"})
+    own = yaml.safe_load(found["DOCUMENTATION"])["options"]
+    fragment = gen_module_docs.load_fragment(REPO, "ipoffice.security.store")["options"]
+    for name in list(own) + list(fragment):
+        assert "| `%s` |" % name in page, name
+    for name in yaml.safe_load(found["RETURN"]):
+        assert "| `%s` |" % name in page, name
+    assert "| `expiring.days_left` |" in page  # nested 'contains'
+    assert "`/var/lib/ipoffice-security`" in page  # the fragment's default
+    assert found["EXAMPLES"].strip() in page
+    assert "Member of: `ipoffice.security.all`" in page
+    # Ansible markup becomes Markdown.
+    assert "O(" not in page and "RV(" not in page and "V(" not in page.replace("RV(", "")
+
+
+def test_check_names_a_stale_page_and_regenerating_fixes_it(tmp_path):
+    """A copy of the collection whose module doc changed: --check fails naming the page; writing fixes it."""
+    copy = tmp_path / "repo"
+    for part in ("plugins/modules", "plugins/doc_fragments", "docs/modules"):
+        shutil.copytree(os.path.join(REPO, part), str(copy / part))
+    module = copy / "plugins" / "modules" / "security_info.py"
+    text = module.read_text()
+    assert "Read an IP Office system's certificate security settings" in text
+    module.write_text(text.replace("Read an IP Office system's certificate security settings",
+                                   "Read everything about certificate security"))
+    (copy / "docs" / "modules" / "retired_module.md").write_text("# gone\n")
+    run = run_tool("--check", "--repo", str(copy))
+    assert run.returncode == 1
+    assert "docs/modules/security_info.md: not current" in run.stdout
+    assert "docs/modules/README.md: not current" in run.stdout
+    assert "docs/modules/retired_module.md: no such module any more" in run.stdout
+    assert "make docs" in run.stdout
+    assert run_tool("--repo", str(copy)).returncode == 0
+    assert not (copy / "docs" / "modules" / "retired_module.md").exists()
+    assert "Read everything about certificate security" in (copy / "docs" / "modules" / "security_info.md").read_text()
+    again = run_tool("--check", "--repo", str(copy))
+    assert again.returncode == 0, again.stdout
+
+
+def test_broken_module_documentation_is_named(tmp_path):
+    copy = tmp_path / "repo"
+    for part in ("plugins/modules", "plugins/doc_fragments"):
+        shutil.copytree(os.path.join(REPO, part), str(copy / part))
+    module = copy / "plugins" / "modules" / "security_info.py"
+    module.write_text(module.read_text().replace("short_description:", "short_description: [", 1))
+    run = run_tool("--check", "--repo", str(copy))
+    assert run.returncode != 0
+    assert "plugins/modules/security_info.py: DOCUMENTATION is not valid YAML" in run.stderr
