@@ -145,9 +145,6 @@ def resolve_request(state, params):
                             option="signature")
     days = params.get("renew_before_days")
     days = DEFAULT_RENEW_BEFORE_DAYS if days is None else days
-    if days < 0:
-        raise SecurityError("out_of_range", "renew_before_days must be 0 or more, got %d. Change the "
-                            "'renew_before_days' option." % days, option="renew_before_days")
     return Request(subject_name, sans, signature, days)
 
 
@@ -267,8 +264,19 @@ def _start(state, request, renewal_message):
     return key, csr, signer_cert, signer_key, message_type, transaction_id, pending
 
 
-def converge(store, params, check_mode=False, sleep=time.sleep, clock=time.monotonic, now=None):
+def validate_options(params):
+    """The enrollment options' ranges (the settings' own are checked by the model)."""
+    for name, minimum, maximum in (("wait_timeout", 0, 86400), ("timeout", 1, 600), ("retries", 0, 10),
+                                   ("renew_before_days", 0, 3650)):
+        value = params.get(name)
+        if value is not None and not minimum <= value <= maximum:
+            raise SecurityError("out_of_range", "%s must be an integer from %d to %d, got %s. Change the '%s' option."
+                                % (name, minimum, maximum, value, name), option=name)
+
+
+def converge(store, params, check_mode=False, sleep=time.sleep, now=None):
     """The whole scep module run; returns the result dict (without warnings handling)."""
+    validate_options(params)
     first = store.read()
     preview = first.copy()
     apply_settings(preview, params)
@@ -281,7 +289,7 @@ def converge(store, params, check_mode=False, sleep=time.sleep, clock=time.monot
         reason = enrollment_reason(preview, request, now)
         outcome = Outcome("current", reason=None, request=request)
         if reason is not None:
-            outcome = _enroll(store, first, preview, params, request, reason, check_mode, sleep, clock)
+            outcome = _enroll(first, preview, params, request, reason, check_mode, sleep)
 
     def mutate(state):
         apply_settings(state, params)
@@ -339,7 +347,7 @@ def _check_unchanged(first, state):
                             "server was contacted; nothing was installed. Run the task again.", option="store_path")
 
 
-def _enroll(store, first, preview, params, request, reason, check_mode, sleep, clock):
+def _enroll(first, preview, params, request, reason, check_mode, sleep):
     client = make_client(preview, params)
     try:
         if check_mode:
@@ -363,10 +371,14 @@ def _enroll(store, first, preview, params, request, reason, check_mode, sleep, c
             key, csr, signer_cert, signer_key, message_type, transaction_id, pending = _start(
                 preview, request, params.get("renewal_message") or "pkcsreq")
             reply = client.enroll(csr, signer_cert, signer_key, transaction_id, message_type)
-        deadline = clock() + (params.get("wait_timeout") or 0)
+        # Poll every request_interval while the sleeps fit in wait_timeout (request time not counted,
+        # so the number of polls does not depend on the server's speed).
+        waited = 0
+        wait_timeout = params.get("wait_timeout") or 0
         interval = preview.settings[AREA]["request_interval"]
-        while reply.status == _scep.PENDING and clock() + interval <= deadline:
+        while reply.status == _scep.PENDING and waited + interval <= wait_timeout:
             sleep(interval)
+            waited += interval
             reply = client.poll(request.subject, signer_cert, signer_key, transaction_id)
         if reply.status == _scep.FAILURE:
             if reason == "pending":

@@ -209,6 +209,8 @@ class PendingResponder(object):
         self.reply_cipher = reply_cipher
         self.transactions = {}
         self.messages = []  # (message type name, transaction id)
+        self.methods = []  # HTTP method of each PKIOperation
+        self.algorithms = []  # (digest, request envelope cipher) of each PKIOperation
         self.server = None
 
     @property
@@ -220,6 +222,7 @@ class PendingResponder(object):
         self.messages.append((_scep.MESSAGE_TYPES.get(request.message_type), request.transaction_id))
         signer = _scep.verify_message(request, [request.signer_cert])
         inner = _scep.open_envelope(request.content, self.ca_key, self.ca_cert)
+        self.algorithms.append((request.digest_algorithm, _envelope_cipher(request.content)))
         tid = request.transaction_id
         if request.message_type in (_scep.PKCS_REQ, _scep.RENEWAL_REQ):
             csr = x509.load_der_x509_csr(inner)
@@ -289,6 +292,7 @@ class PendingResponder(object):
                     return self._answer(200, "application/x-x509-ca-cert",
                                         responder.ca_cert.public_bytes(serialization.Encoding.DER))
                 if operation == "PKIOperation":
+                    responder.methods.append(self.command)
                     if body is None:
                         import base64
                         body = base64.b64decode(query["message"][0])
@@ -310,3 +314,9 @@ class PendingResponder(object):
             server.shutdown()
             server.server_close()
             thread.join(5)
+
+
+def _envelope_cipher(der):
+    from asn1crypto import cms
+    return cms.ContentInfo.load(der)["content"]["encrypted_content_info"]["content_encryption_algorithm"][
+        "algorithm"].native
