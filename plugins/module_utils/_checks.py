@@ -543,23 +543,30 @@ def _explain_failure(ctx, exc):
     """An actionable message for a failed path validation."""
     cert = ctx.certificate
     text = _verifier_text(exc)
-    if "no path to a root CA" in text:
+    generic = ("No valid trust chain from '%s' to a root CA in the trusted certificate store: %s. Fix the peer's "
+               "certificate chain, or add the right root CA with ipoffice.security.trusted_certificate."
+               % (_subject(cert), text))
+    if not ctx.trusted:
+        return ("The trusted certificate store is empty, so no chain can reach a trusted root CA. Add the root CA "
+                "that issued the peer's chain with ipoffice.security.trusted_certificate (or give 'trusted').")
+    # Walk the issuers by name and signature to tell the common cases apart.
+    try:
         walked = _certs.build_chain(cert, list(ctx.chain) + list(ctx.trusted))
-        last = walked[-1] if walked else cert
-        if not walked:
-            return _missing_issuer_message(cert, _issuers_of(ctx, cert))
-        if is_self_signed(last) and last not in ctx.trusted_set:
-            return ("The chain of '%s' ends at the root CA '%s', which is not in the trusted certificate store. Add "
-                    "that root with ipoffice.security.trusted_certificate if you trust it."
-                    % (_subject(cert), _subject(last)))
-        if not is_self_signed(last):
-            return ("The chain of '%s' stops at '%s': its issuer '%s' is neither in the presented chain nor in the "
-                    "trusted certificate store. Make the peer send its intermediate certificates, or add the issuing "
-                    "root CA with ipoffice.security.trusted_certificate." % (_subject(cert), _subject(last),
-                                                                               _issuer(last)))
-    return ("No valid trust chain from '%s' to a root CA in the trusted certificate store: %s. Fix the peer's "
-            "certificate chain, or add the right root CA with ipoffice.security.trusted_certificate."
-            % (_subject(cert), text))
+    except Exception:  # a malformed key on the way: the validator's words are all we have
+        return generic
+    if not walked:
+        return _missing_issuer_message(cert, _issuers_of(ctx, cert))
+    last = walked[-1]
+    if not is_self_signed(last):
+        return ("The chain of '%s' stops at '%s': its issuer '%s' is neither in the presented chain nor in the "
+                "trusted certificate store. Make the peer send its intermediate certificates, or add the issuing "
+                "root CA with ipoffice.security.trusted_certificate." % (_subject(cert), _subject(last),
+                                                                           _issuer(last)))
+    if last not in ctx.trusted_set:
+        return ("The chain of '%s' ends at the root CA '%s', which is not in the trusted certificate store. Add "
+                "that root with ipoffice.security.trusted_certificate if you trust it."
+                % (_subject(cert), _subject(last)))
+    return generic
 
 
 def check_self_signed(ctx):
