@@ -448,6 +448,9 @@ def apply_identity(state, request, now=None):
     else:
         credential, decision = _decide_generated(state, request, current, label, now, outcome.warnings)
     outcome.decision = decision
+    if decision.action == "kept" and decision.reasons:
+        outcome.warnings.append("The %s was kept because regenerate is 'never', although %s."
+                                % (label, "; ".join(decision.reasons)))
     if decision.replace and auto:
         raise SecurityError("automatic_management_on", "automatic_certificate_management is on: an external service "
                             "supplies the %s, so it cannot be %s manually. Set 'automatic_certificate_management: "
@@ -504,9 +507,6 @@ def _decide_generated(state, request, current, label, now, warnings):
         full = full_mismatches(current.cert, naming, issuer)
         renew = in_renewal_window(current.cert, renew_days, now)
     decision = decide(current, request.source, request.regenerate, partial, full, renew, label)
-    if decision.action == "kept" and decision.reasons:
-        warnings.append("The %s was kept because regenerate is 'never', although %s."
-                        % (label, "; ".join(decision.reasons)))
     if decision.replace and issuer is not None:
         check_within_ca(state.ca.cert, naming.valid_days, now)
 
