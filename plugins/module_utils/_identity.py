@@ -337,7 +337,8 @@ def partial_mismatches(cert, naming):
                                                              naming.subject.rfc4514_string()))
     if _alt_name_set(cert) != set(naming.alt_names):
         reasons.append("subject alternative names are %s, requested %s"
-                       % (sorted(_certs.subject_alt_names(cert)), sorted(_certs.format_general_names(naming.alt_names))))
+                       % (sorted(_certs.subject_alt_names(cert)),
+                          sorted(_certs.format_general_names(naming.alt_names))))
     return reasons
 
 

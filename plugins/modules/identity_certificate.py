@@ -174,7 +174,7 @@ attributes:
     description: Runs the same comparison and predicts C(changed) exactly; nothing is written.
   diff_mode:
     support: full
-    description: Shows the parsed certificate, the identity settings and the trusted store fingerprints before and after.
+    description: Shows the parsed certificate, the identity settings and the trusted store fingerprints.
   action_group:
     support: full
     membership:

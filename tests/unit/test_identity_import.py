@@ -220,7 +220,9 @@ def test_full_trusted_store_refuses_the_import_before_writing(tmp_path, pki):
     store = initialised(tmp_path / "store")
 
     def fill(state):
-        state.add_trusted([make_ca("CN=Filler %d" % i)[0] for i in range(25 - len(state.trusted))])
+        count = 25 - len(state.trusted)
+        fillers = [make_ca("CN=Filler %d" % i, signature="sha256_ecdsa_p256")[0] for i in range(count)]
+        state.add_trusted(fillers)
     store.update(fill)
     assert len(store.read().trusted) == 25
     digest = helpers.tree_digest(str(tmp_path / "store"))
