@@ -188,9 +188,9 @@ def removal_warning(cert, needed_by, offer_chain):
     else:
         effect = ("the chain no longer reaches its root in the store (it would be offered once "
                   "offer_id_certificate_chain is on)")
-    return ("Removed trusted certificate %s (sha256 %s), which %s's chain needs: %s. Add it back with state: present "
-            "if peers must validate that chain." % (cert.subject.rfc4514_string(), _certs.fingerprint(cert), names,
-                                                   effect))
+    template = ("Removed trusted certificate %s (sha256 %s), which %s's chain needs: %s. Add it back with state: "
+                "present if peers must validate that chain.")
+    return template % (cert.subject.rfc4514_string(), _certs.fingerprint(cert), names, effect)
 
 
 def apply_request(state, request, desired="present", exclusive=False, now=None, option="certificates"):

@@ -30,7 +30,7 @@ description:
   - On first use the store is initialised as a new system starts (its internal root CA is already in the
     trusted store); that is reported as C(changed).
 author:
-  - ipoffice.security maintainers
+  - ipoffice.security maintainers (@ipoffice)
 extends_documentation_fragment:
   - ipoffice.security.store
 options:
@@ -91,6 +91,7 @@ attributes:
     description: The diff is the list of entries as parsed certificate fields, before and after.
   action_group:
     support: full
+    description: Use C(group/ipoffice.security.all) in C(module_defaults) to set the store options once.
     membership:
       - ipoffice.security.all
 seealso:
