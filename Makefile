@@ -1,0 +1,88 @@
+# ipoffice.security: two commands do everything from a fresh clone with only python3 installed.
+#   make demo   set up, initialise three local demo systems and print their identities
+#   make test   set up, then ruff, unit, integration, molecule, ansible-test sanity, ansible-lint
+# `make help` lists every target.
+
+PYTHON ?= python3
+VENV = .venv
+BIN = $(CURDIR)/$(VENV)/bin
+PYTEST_WORKERS ?= 2
+COLLECTIONS = $(CURDIR)/.build/collections
+MOLECULE_DIR = extensions/molecule
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.NOTPARALLEL:
+.DEFAULT_GOAL := help
+
+# Every tool runs from the virtualenv (molecule calls ansible-config through PATH) and finds the
+# collection through .build/collections (tools/setup.sh links the repository there).
+export PATH := $(BIN):$(PATH)
+export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
+export ANSIBLE_COLLECTIONS_SCAN_SYS_PATH := false
+export ANSIBLE_NOCOLOR := 1
+export NO_COLOR := 1
+export PY_COLORS := 0
+
+# pytest, failing when nothing was collected (exit 5): an empty run must never look like a pass.
+define pytest
+	rc=0; $(BIN)/python -m pytest $(1) || rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make: pytest collected no tests in $(lastword $(1)): failing"; exit 1; fi; \
+	exit $$rc
+endef
+
+.PHONY: help setup lint unit integration molecule sanity ansible-lint test demo changelog clean distclean
+
+help: ## Show this help
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
+
+setup: ## Bootstrap: .venv, pinned Python packages, Debian packages, collection link (fast when up to date)
+	@PYTHON="$(PYTHON)" VENV="$(VENV)" bash tools/setup.sh
+
+lint: setup ## ruff, and the changelog fragments (antsibull-changelog lint)
+	ruff check .
+	antsibull-changelog lint
+
+unit: setup ## Unit tests of the core (tests/unit)
+	$(call pytest,tests/unit)
+
+integration: setup ## Integration tests through real ansible-playbook runs and local servers (tests/integration)
+	$(call pytest,-n $(PYTEST_WORKERS) tests/integration)
+
+molecule: setup ## Every molecule scenario (each extensions/molecule/*/ with a molecule.yml)
+	@scenarios="$$(find $(MOLECULE_DIR) -mindepth 2 -name molecule.yml -printf '%h\n' | sed 's|^$(MOLECULE_DIR)/||' | sort)"; \
+	[ -n "$$scenarios" ] || { echo "make: no molecule scenarios under $(MOLECULE_DIR)"; exit 1; }; \
+	failed=""; \
+	for scenario in $$scenarios; do \
+	  echo "== molecule test -s $$scenario"; \
+	  molecule test -s "$$scenario" || failed="$$failed $$scenario"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "make: molecule scenarios failed:$$failed"; exit 1; fi; \
+	echo "molecule: all scenarios passed:" $$scenarios
+
+sanity: setup ## ansible-test sanity on a mirror of the collection (.build/ansible-test)
+	@tree="$$($(BIN)/python tools/ansible_test_tree.py)"; \
+	pyver="$$($(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')"; \
+	cd "$$tree"; \
+	echo "== ansible-test sanity --requirements --python $$pyver (in $$tree)"; \
+	$(BIN)/ansible-test sanity --requirements --python "$$pyver" --color no 2>&1 \
+	  | { grep -v -E "is ignored: it is neither a file nor a directory" || true; }
+
+ansible-lint: setup ## ansible-lint, production profile (.ansible-lint)
+	ansible-lint --offline
+
+test: setup lint unit integration molecule sanity ansible-lint ## Everything CI runs, in order, stopping at the first failure
+	@echo "make test: all steps passed"
+
+demo: setup ## Initialise three local demo systems under .demo/ and print their identities
+	ANSIBLE_CALLBACK_RESULT_FORMAT=yaml ansible-playbook -i playbooks/inventory/demo.yml playbooks/demo.yml
+
+changelog: setup ## Render CHANGELOG.md from changelogs/ (pending fragments shown as the unreleased version)
+	bash tools/changelog.sh
+
+clean: ## Remove build and test output (keeps .venv)
+	rm -rf .build .demo .cache .pytest_cache .ruff_cache tests/output
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
+
+distclean: clean ## Also remove the virtualenv
+	rm -rf $(VENV)
