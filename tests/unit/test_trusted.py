@@ -402,3 +402,11 @@ def test_pkcs12_from_cryptography_truststore_also_loads(pki):
         serialization.BestAvailableEncryption(b"changeit"))
     req = request([{"content": base64.b64encode(data).decode(), "password": "changeit"}])
     assert set(req.fingerprints) == fps([pki.root, pki.other]) and not req.sources[0].had_key
+
+
+def test_truncated_pkcs12_is_reported_as_such(pki, tmp_path):
+    p12 = openssl_pkcs12(tmp_path, [pki.root, pki.other], password="secret")
+    cut = tmp_path / "cut.p12"
+    cut.write_bytes(p12.read_bytes()[:-64])
+    err = error_of([{"path": str(cut), "password": "secret"}])
+    assert err.code == "invalid_pkcs12" and err.option == "certificates[0].path" and "truncated" in err.message
