@@ -187,12 +187,27 @@ def identity_request(params):
             request.subject_name = params["subject_name"]
             _certs.parse_subject(request.subject_name)
         if _given(params, "subject_alt_names"):
-            request.subject_alt_names = _certs.parse_subject_alt_names(params["subject_alt_names"])
+            request.subject_alt_names = parse_alt_names(params["subject_alt_names"])
         if request.renew_before_days is not None:
             check_days(request.renew_before_days, "renew_before_days", 0, IDENTITY_MAX_DAYS)
     elif source == "import":
         request.imported = load_import(params)
     return request
+
+
+def parse_alt_names(values, option="subject_alt_names"):
+    """Subject alternative names of a certificate we generate: one named system, so no wildcards.
+
+    A wildcard dNSName is not RFC 5280 preferred name syntax (pkilint reports it) and RFC 9525
+    discourages it; a wildcard certificate can still be imported.
+    """
+    names = _certs.parse_subject_alt_names(values, option=option)
+    for name in names:
+        if isinstance(name, x509.DNSName) and "*" in name.value:
+            raise SecurityError("invalid_san", "'%s' is a wildcard DNS name; generated certificates name one system "
+                                "exactly. List each name in the '%s' option (a wildcard certificate can be "
+                                "imported with source: import)." % (name.value, option), option=option)
+    return names
 
 
 def _input(params, base, required=True):
@@ -598,7 +613,7 @@ def issued_request(params):
                             option="subject_name")
     alt_names = None
     if _given(params, "subject_alt_names"):
-        alt_names = _certs.parse_subject_alt_names(params["subject_alt_names"])
+        alt_names = parse_alt_names(params["subject_alt_names"])
     naming = resolve_naming(params["subject_name"], alt_names, signature, valid_days)
     path = params.get("path")
     if not path:

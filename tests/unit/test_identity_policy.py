@@ -309,6 +309,7 @@ def test_no_source_leaves_the_certificate_alone():
     ({"source": "generate", "subject_name": "  "}, "invalid_name", "subject_name"),
     ({"source": "generate", "subject_alt_names": ["ipo1.example.com"]}, "invalid_san", "subject_alt_names"),
     ({"source": "generate", "subject_alt_names": ["IP:300.1.1.1"]}, "invalid_san", "subject_alt_names"),
+    ({"source": "ca", "subject_alt_names": ["DNS:*.example.com"]}, "invalid_san", "subject_alt_names"),
     ({"source": "import"}, "missing_certificate", "certificate_path"),
     ({"source": "copy"}, "invalid_choice", "source"),
     ({"purpose": "sip"}, "invalid_choice", "purpose"),
