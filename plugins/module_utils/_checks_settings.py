@@ -23,9 +23,9 @@ __metaclass__ = type
 import copy
 import re
 
+from ansible_collections.ipoffice.security.plugins.module_utils import _certs, _checks, _tls
 from ansible_collections.ipoffice.security.plugins.module_utils._model import (
     CHECK_LEVELS,
-    LINE_CHECK_LEVELS,
     SETTINGS_BY_AREA,
     SecurityError,
     validate_value,
@@ -34,28 +34,29 @@ from ansible_collections.ipoffice.security.plugins.module_utils._model import (
 AREA = "checks"
 OPTION_NAMES = tuple(SETTINGS_BY_AREA[AREA])
 
-# The checks each level runs (REFERENCE section 2: each level includes every check of the one before;
-# the remote levels add hostname / SIP domain validation to medium and high).
-_NONE = ("in_date",)
-_LOW = _NONE + ("public_key_1024_bits",)
-_MEDIUM = _LOW + ("trust_chain_to_tcs_root", "key_usage_present", "extended_key_usage_matches_purpose",
-                  "no_unknown_critical_extension", "no_weak_signature")
-_HIGH = _MEDIUM + ("public_key_2048_bits", "not_self_signed", "not_reflected", "pinned_in_tcs")
-_REMOTE = ("hostname_matches", "sip_domain_authoritative")
-LEVEL_CHECKS = {
-    "none": frozenset(_NONE),
-    "low": frozenset(_LOW),
-    "medium": frozenset(_MEDIUM),
-    "high": frozenset(_HIGH),
-    "medium_remote": frozenset(_MEDIUM + _REMOTE),
-    "high_remote": frozenset(_HIGH + _REMOTE),
-}
+
+def _level_checks(level):
+    """The engine's checks of a level, with the key size check split by its threshold.
+
+    The engine runs one 'key_size' check whose minimum grows with the level (1024 bits from low,
+    2048 from high): for "does the new level check more" the thresholds count as separate checks.
+    """
+    checks = set(_checks.LEVEL_CHECKS[level]) - {"key_size"}
+    if "key_size" in _checks.LEVEL_CHECKS[level]:
+        for bits in sorted(set(_checks.MINIMUM_KEY_BITS.values())):
+            if 0 < bits <= _checks.MINIMUM_KEY_BITS[level]:
+                checks.add("key_size_%d_bits" % bits)
+    return frozenset(checks)
+
+
+# The checks each level runs (REFERENCE section 2, as the check engine defines them).
+LEVEL_CHECKS = dict((level, _level_checks(level)) for level in CHECK_LEVELS)
 
 # The level settings a preflight endpoint can belong to.
 LEVEL_SETTINGS = {"management": "management_interfaces", "telephony": "telephony_endpoints"}
 LINE_PREFIX = "line:"
 PREFLIGHT_MODES = ("enforce", "warn")
-PURPOSES = ("server", "client", "sip_server", "sip_client")
+PURPOSES = _checks.PURPOSES
 # What an endpoint of each setting is when the system connects to it.
 DEFAULT_PURPOSE = {"management": "server", "telephony": "sip_server", "line": "server"}
 # TLS ports: HTTPS for management and WebSocket lines, SIP over TLS for telephony.
@@ -241,14 +242,12 @@ def endpoint_label(endpoint):
     return "%s:%d (%s)" % (host, endpoint["port"], endpoint["setting"])
 
 
-def peer_identity(state, after, setting_name):
-    """The identity the system presents on that setting's links (what 'not reflected' compares with)."""
-    if setting_name == "telephony" and after["sip_telephony_certificate"] != "none" and state.telephony:
-        return state.telephony.cert
-    return state.identity.cert if state.identity else None
+def own_identities(state):
+    """This system's identity certificates (system and telephony): what 'not reflected' compares with."""
+    return [cred.cert for cred in (state.identity, state.telephony) if cred is not None]
 
 
-def evaluate_endpoint(state, after, endpoint, level, timeout=DEFAULT_PREFLIGHT_TIMEOUT, at=None):
+def evaluate_endpoint(state, endpoint, level, timeout=DEFAULT_PREFLIGHT_TIMEOUT, at=None):
     """Fetch what one endpoint presents and evaluate it at ``level``; a secret-free result dict.
 
     Decided: an endpoint that cannot be reached (refused, timed out, not TLS, unreachable) fails with
@@ -256,33 +255,37 @@ def evaluate_endpoint(state, after, endpoint, level, timeout=DEFAULT_PREFLIGHT_T
     The peer name for the remote levels defaults to server_name, then host (the name the system
     connects to).
     """
-    from ansible_collections.ipoffice.security.plugins.module_utils._checks import evaluate, report_as_dict
-    from ansible_collections.ipoffice.security.plugins.module_utils._tls import fetch_chain
-    from ansible_collections.ipoffice.security.plugins.module_utils import _certs
-
     result = dict(endpoint)
     result.update({"endpoint": endpoint_label(endpoint), "level": level, "evaluated": True})
     try:
-        presented = fetch_chain(endpoint["host"], endpoint["port"], server_name=endpoint["server_name"],
+        presented = _tls.fetch_chain(endpoint["host"], endpoint["port"], server_name=endpoint["server_name"],
                                 timeout=timeout)
     except SecurityError as exc:
         result.update({"passed": False, "reachable": False, "certificate": None,
-                       "findings": [{"code": exc.code, "message": exc.message}], "codes": [exc.code]})
+                       "findings": [{"code": exc.code, "message": _unreachable_message(exc, endpoint)}],
+                       "codes": [exc.code]})
         return result
     peer_name = endpoint["peer_name"]
     if peer_name is None and endpoint["sip_domain"] is None:
         peer_name = endpoint["server_name"] or endpoint["host"]
-    report = evaluate(presented[0], level=level, purpose=endpoint["purpose"], chain=tuple(presented[1:]),
+    report = _checks.evaluate(presented[0], level=level, purpose=endpoint["purpose"], chain=tuple(presented[1:]),
                       trusted=tuple(state.trusted_certificates()),
-                      identity=peer_identity(state, after, endpoint["setting"]),
+                      identity=own_identities(state),
                       peer_name=peer_name, sip_domain=endpoint["sip_domain"], at=at)
-    verdict = report_as_dict(report)
+    verdict = _checks.report_as_dict(report)
     result.update({"passed": bool(verdict["passed"]), "reachable": True,
                    "certificate": _certs.cert_info(presented[0]),
                    "chain": [_certs.fingerprint(c) for c in presented[1:]],
                    "findings": verdict["findings"], "codes": sorted(verdict["codes"]),
                    "peer_name": peer_name})
     return result
+
+
+def _unreachable_message(exc, endpoint):
+    # fetch_chain's advice names certificate_verify's options; here the fix is in the preflight entry.
+    what = exc.message.split(" Check the ")[0]
+    return ("%s The new level cannot be shown to be safe for an endpoint that does not answer: check 'host' and "
+            "'port' of this 'preflight' entry, or remove the entry." % what)
 
 
 def run_preflight(state, after, changes, endpoints, timeout=DEFAULT_PREFLIGHT_TIMEOUT, at=None):
@@ -299,7 +302,7 @@ def run_preflight(state, after, changes, endpoints, timeout=DEFAULT_PREFLIGHT_TI
                           "reason": "the level of %s is not raised" % endpoint["setting"]})
             results.append(entry)
             continue
-        results.append(evaluate_endpoint(state, after, endpoint, level, timeout=timeout, at=at))
+        results.append(evaluate_endpoint(state, endpoint, level, timeout=timeout, at=at))
     return results
 
 

@@ -35,7 +35,7 @@ def test_every_level_has_a_check_set_and_each_basic_level_includes_the_one_befor
     assert cs.checks_of("medium") < cs.checks_of("medium_remote")
     assert cs.checks_of("high") < cs.checks_of("high_remote")
     assert cs.checks_of("medium_remote") < cs.checks_of("high_remote")
-    assert cs.checks_of("none") == {"in_date"}
+    assert cs.checks_of("none") == {"validity"}
 
 
 @pytest.mark.parametrize("old,new", list(itertools.combinations(BASIC, 2)))
@@ -63,14 +63,14 @@ def test_medium_remote_is_at_least_medium(old):
 
 
 def test_high_and_medium_remote_each_add_checks_the_other_lacks():
-    assert cs.added_checks("high", "medium_remote") == ["hostname_matches", "sip_domain_authoritative"]
-    assert "pinned_in_tcs" in cs.added_checks("medium_remote", "high")
+    assert cs.added_checks("high", "medium_remote") == ["peer_name", "sip_domain"]
+    assert cs.added_checks("medium_remote", "high") == ["key_size_2048_bits", "pinned", "reflected", "self_signed"]
     assert cs.raises("high", "medium_remote") and cs.raises("medium_remote", "high")
 
 
 def test_added_checks_names_what_high_adds_over_medium():
-    assert cs.added_checks("medium", "high") == ["not_reflected", "not_self_signed", "pinned_in_tcs",
-                                                 "public_key_2048_bits"]
+    assert cs.added_checks("medium", "high") == ["key_size_2048_bits", "pinned", "reflected", "self_signed"]
+    assert cs.added_checks("none", "low") == ["key_size_1024_bits"]
 
 
 # ------------------------------------------------------------------------------------- desired settings
@@ -156,7 +156,7 @@ def test_level_changes_for_settings_and_lines():
     changes = dict((c["setting"], c) for c in cs.level_changes(before, after))
     assert set(changes) == {"management", "telephony", "line:gone", "line:kept", "line:new"}
     assert changes["management"]["raises"] is False
-    assert changes["telephony"]["raises"] is True and "hostname_matches" in changes["telephony"]["added_checks"]
+    assert changes["telephony"]["raises"] is True and "peer_name" in changes["telephony"]["added_checks"]
     assert changes["line:gone"] == {"setting": "line:gone", "before": "high", "after": None, "raises": False,
                                     "added_checks": []}
     assert changes["line:kept"]["raises"] is False

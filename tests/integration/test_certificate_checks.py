@@ -1,0 +1,151 @@
+"""certificate_checks through real ansible-playbook runs: every option, check mode, diff, errors."""
+
+import helpers
+
+# A new value for every option (a new system starts with the REFERENCE 1.3 defaults).
+CHANGES = [
+    ("certificate_expiry_warning_days", 30),
+    ("sip_telephony_certificate", "sip_and_sm_trunks"),
+    ("management_interfaces", "low"),
+    ("telephony_endpoints", "medium"),
+    ("h323_security_level", "low"),
+    ("sip_security_level", "medium"),
+    ("ip_office_lines", [{"name": "branch2", "check_level": "medium", "transport": "websocket_server"},
+                         {"name": "branch1"}]),
+]
+CANONICAL_LINES = [{"name": "branch1", "transport": "websocket_client", "check_level": "none"},
+                   {"name": "branch2", "transport": "websocket_server", "check_level": "medium"}]
+
+
+def _store_args(tmp_path, **extra):
+    args = {"store_path": str(tmp_path / "store"), "system_name": "ipo1.example.com", "system_addresses": []}
+    args.update(extra)
+    return args
+
+
+def _task(args, check=False, diff=False):
+    task = {"ipoffice.security.certificate_checks": args}
+    if check:
+        task["check_mode"] = True
+    if diff:
+        task["diff"] = True
+    return task
+
+
+def test_every_option_check_mode_diff_and_idempotence(tmp_path):
+    base = _store_args(tmp_path)
+    tasks = [{"ipoffice.security.security_info": base}]
+    for option, value in CHANGES:
+        args = dict(base, **{option: value})
+        tasks += [_task(args, check=True, diff=True), _task(args, diff=True), _task(args)]
+    everything = dict(base, **dict(CHANGES))
+    tasks += [_task(everything, check=True, diff=True), {"ipoffice.security.security_info": base}]
+    results = helpers.run_tasks(tasks, tmp_path).results
+    assert results[0]["changed"] is True and results[0]["generation"] == 1
+    for index, (option, value) in enumerate(CHANGES):
+        predicted, real, again = results[1 + 3 * index: 4 + 3 * index]
+        expected = CANONICAL_LINES if option == "ip_office_lines" else value
+        for result in (predicted, real, again):
+            assert not result.get("failed"), result
+        assert predicted["changed"] is True, option
+        assert predicted["after"][option] == expected and predicted["before"][option] != expected
+        assert predicted["diff"]["before"][option] == predicted["before"][option]
+        assert predicted["diff"]["after"][option] == expected
+        assert predicted["changes"] == [{"setting": option, "before": predicted["before"][option],
+                                         "after": expected}]
+        assert real["changed"] is True and real["after"] == predicted["after"]
+        assert real["diff"]["after"] == real["after"]
+        assert again["changed"] is False and again["changes"] == [] and again["before"] == again["after"]
+    # Check mode also predicts "no change" exactly, with an empty diff.
+    assert results[-2]["changed"] is False and results[-2]["diff"]["before"] == results[-2]["diff"]["after"]
+    final = results[-1]
+    # One generation written per option: the check-mode runs wrote nothing.
+    assert final["generation"] == 1 + len(CHANGES)
+    checks = final["settings"]["checks"]
+    for option, value in CHANGES:
+        assert checks[option] == (CANONICAL_LINES if option == "ip_office_lines" else value)
+    # sip_telephony_certificate without a telephony identity: a warning, not a refusal.
+    assert any("no telephony identity" in w for w in results[4]["warnings"])
+
+
+def test_lines_are_the_full_set_and_left_out_options_stay(tmp_path):
+    base = _store_args(tmp_path)
+    two = [{"name": "a", "check_level": "high"}, {"name": "b"}]
+    tasks = [
+        _task(dict(base, ip_office_lines=two, certificate_expiry_warning_days=45)),
+        _task(dict(base, ip_office_lines=list(reversed(two)))),              # order does not matter
+        _task(dict(base, ip_office_lines=[{"name": "b"}])),                  # a removed
+        _task(dict(base, management_interfaces="medium")),                   # lines left as they are
+        _task(dict(base, ip_office_lines=[])),                               # all removed
+        _task(dict(base, ip_office_lines=[]), check=True),
+    ]
+    results = helpers.run_tasks(tasks, tmp_path).results
+    assert results[0]["changed"] is True
+    assert results[1]["changed"] is False
+    assert results[2]["changed"] is True
+    assert results[2]["after"]["ip_office_lines"] == [{"name": "b", "transport": "websocket_client",
+                                                      "check_level": "none"}]
+    assert results[2]["level_changes"] == [{"setting": "line:a", "before": "high", "after": None,
+                                            "raises": False, "added_checks": []}]
+    assert results[3]["after"]["ip_office_lines"] == results[2]["after"]["ip_office_lines"]
+    assert results[3]["after"]["certificate_expiry_warning_days"] == 45
+    assert results[4]["changed"] is True and results[4]["after"]["ip_office_lines"] == []
+    assert results[5]["changed"] is False
+
+
+def test_bad_input_is_refused_clearly_and_leaves_the_store_byte_identical(tmp_path):
+    base = _store_args(tmp_path)
+    helpers.run_module("certificate_checks", dict(base, ip_office_lines=[{"name": "l1"}]), tmp_path)
+    digest = helpers.tree_digest(str(tmp_path / "store"))
+    cases = [
+        (dict(base, certificate_expiry_warning_days=29), "out_of_range", "certificate_expiry_warning_days"),
+        (dict(base, certificate_expiry_warning_days=181), "out_of_range", "certificate_expiry_warning_days"),
+        (dict(base, management_interfaces="high", certificate_expiry_warning_days=500),
+         "out_of_range", "certificate_expiry_warning_days"),
+        (dict(base, ip_office_lines=[{"name": "l1", "check_level": "high_remote"}]), "invalid_choice",
+         "ip_office_lines"),
+        (dict(base, ip_office_lines=[{"name": "l1", "check_level": "medium_remote"}]), "invalid_choice",
+         "ip_office_lines"),
+        (dict(base, ip_office_lines=[{"name": "l1", "transport": "sip"}]), "invalid_choice", "ip_office_lines"),
+        (dict(base, ip_office_lines=[{"name": "l1"}, {"name": "l1"}]), "invalid_setting", "ip_office_lines"),
+        (dict(base, ip_office_lines=[{"name": "l1", "check_level": "high"}],
+              preflight=[{"host": "127.0.0.1", "setting": "line:l2"}]), "unknown_line", "preflight"),
+        (dict(base, management_interfaces="high", preflight=[{"host": "127.0.0.1", "setting": "web"}]),
+         "invalid_setting", "preflight"),
+        (dict(base, management_interfaces="high", preflight=[{"host": "127.0.0.1", "port": 70000,
+                                                             "setting": "management"}]),
+         "out_of_range", "preflight"),
+        (dict(base, management_interfaces="high", preflight_timeout=0), "out_of_range", "preflight_timeout"),
+    ]
+    choice_cases = [
+        (dict(base, management_interfaces="highest"), "management_interfaces"),
+        (dict(base, telephony_endpoints="remote"), "telephony_endpoints"),
+        (dict(base, sip_telephony_certificate="all"), "sip_telephony_certificate"),
+        (dict(base, h323_security_level="none"), "h323_security_level"),
+        (dict(base, sip_security_level="maximum"), "sip_security_level"),
+        (dict(base, preflight_mode="ignore"), "preflight_mode"),
+    ]
+    tasks = [_task(args) for args, _, _ in cases] + [_task(args) for args, _ in choice_cases]
+    checked_cases = [cases[0], cases[3], cases[7]]  # check mode refuses the same way
+    tasks += [_task(args, check=True) for args, _, _ in checked_cases]
+    results = helpers.run_tasks(tasks, tmp_path).results
+    outcomes = list(zip(cases, results)) + list(zip(checked_cases, results[len(cases) + len(choice_cases):]))
+    for (args, code, option), outcome in outcomes:
+        assert outcome["failed"] is True, (args, outcome)
+        assert outcome["error"] == code, outcome
+        assert outcome["option"] == option and ("'%s'" % option) in outcome["msg"], outcome
+    for (_args, option), result in zip(choice_cases, results[len(cases):]):
+        assert result["failed"] is True and option in result["msg"] and "must be one of" in result["msg"]
+    assert helpers.tree_digest(str(tmp_path / "store")) == digest
+
+
+def test_platform_defaults_for_security_levels(tmp_path):
+    results = helpers.run_tasks([
+        _task(_store_args(tmp_path, platform="ip500v2", store_path=str(tmp_path / "v2"))),
+        _task(_store_args(tmp_path, platform="server")),
+    ], tmp_path).results
+    assert results[0]["before"]["h323_security_level"] == "medium"
+    assert results[0]["before"]["sip_security_level"] == "medium"
+    assert results[1]["before"]["h323_security_level"] == "high"
+    assert results[1]["before"]["sip_security_level"] == "high"
+    assert results[1]["before"]["certificate_expiry_warning_days"] == 60
