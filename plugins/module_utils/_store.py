@@ -334,6 +334,9 @@ class DirectoryStore(Store):
             raise SecurityError("corrupt_store", "The store at %s is corrupt: 'current' is not a symlink. It was left "
                                 "as it is; restore it from a backup or point 'store_path' elsewhere." % self.path,
                                 option="store_path")
+        if os.path.islink(self.generations_dir):
+            raise SecurityError("corrupt_store", "The store at %s is corrupt: 'generations' is a symlink, and the "
+                                "store never follows symlinks. It was left as it is." % self.path, option="store_path")
         target = os.readlink(link)
         parts = target.split("/")
         if len(parts) != 2 or parts[0] != "generations" or not GENERATION_NAME.match(parts[1]):
@@ -372,7 +375,7 @@ class DirectoryStore(Store):
                     credentials[slot] = None
                     continue
                 cert = _certs.load_certificate(_read_file(directory, slot, "cert.pem"), option=slot + "/cert.pem")
-                key = _certs.load_private_key(_read_file(directory, slot, "key.pem"), option=slot + "/key.pem")
+                key = _load_stored_key(_read_file(directory, slot, "key.pem"), option=slot + "/key.pem")
                 if not _certs.key_matches(cert, key):
                     raise ValueError("%s/key.pem does not match %s/cert.pem" % (slot, slot))
                 if _certs.fingerprint(cert) != meta.get("sha256"):
@@ -505,6 +508,7 @@ class DirectoryStore(Store):
                 chain = state.chain_for(cred)
                 _write_file(directory, "chain.pem", _certs.certs_pem(chain), 0o644)
                 _write_file(directory, "fullchain.pem", _certs.certs_pem(state.offered_chain(cred)), 0o644)
+            _fsync_dir(directory)
         tcs = _mkdir(root, "tcs")
         used = {}
         for fp in sorted(state.trusted):
@@ -530,7 +534,10 @@ class DirectoryStore(Store):
     def _existing_numbers(self, gen_dir):
         numbers = []
         for entry in os.listdir(gen_dir):
-            if GENERATION_NAME.match(entry):
+            # Only real directories are generations: anything else (a planted symlink) is never followed,
+            # never counted, and replaced when its name comes up.
+            full = os.path.join(gen_dir, entry)
+            if GENERATION_NAME.match(entry) and not os.path.islink(full) and os.path.isdir(full):
                 numbers.append(int(entry))
         return sorted(numbers)
 
@@ -571,7 +578,8 @@ class DirectoryStore(Store):
             written = None
             try:
                 with open(os.path.join(self.generations_dir, name, "settings.json"), "rb") as handle:
-                    written = json.loads(handle.read().decode("utf-8")).get("written")
+                    document = json.loads(handle.read().decode("utf-8"))
+                written = document.get("written") if isinstance(document, dict) else None
             except (OSError, IOError, ValueError):
                 pass
             result.append({"generation": number, "written": written, "current": name == current,
@@ -589,6 +597,22 @@ class DirectoryStore(Store):
 def _corrupt(path, detail):
     return SecurityError("corrupt_store", "The store at %s is corrupt (%s). It was left exactly as it is; restore a "
                          "previous generation or point 'store_path' elsewhere." % (path, detail), option="store_path")
+
+
+def _load_stored_key(data, option):
+    """A key the store wrote itself (unencrypted PKCS#8 PEM, 0600, checked against its certificate).
+
+    OpenSSL's RSA consistency check costs ~0.1 s per key and dominated every store read; the key is
+    ours and key_matches() proves it belongs to its certificate, so skip it.  Anything unexpected goes
+    through the toolkit's loader for its error message.
+    """
+    try:
+        from cryptography.hazmat.primitives import serialization
+        return serialization.load_pem_private_key(data, password=None, unsafe_skip_rsa_key_validation=True)
+    except (TypeError, ValueError):  # encrypted, malformed: let the toolkit explain
+        return _certs.load_private_key(data, option=option)
+    except Exception:  # an older cryptography without the keyword
+        return _certs.load_private_key(data, option=option)
 
 
 def _tcs_file_name(fp):
