@@ -1,0 +1,286 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: ipoffice.security contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: certificate_verify
+short_description: Check a certificate or a live TLS endpoint against an IP Office check level
+version_added: 0.1.0
+description:
+  - Runs the received-certificate checks of an IP Office system on a certificate (with its chain) or on
+    what a live TLS endpoint presents, exactly as the system would at the given level, and returns every
+    failing check with a stable code and a message that says what to do.
+  - Levels are cumulative. V(none) checks the dates; V(low) adds a public key of at least 1024 bits;
+    V(medium) adds a trust chain to a self-signed root in the trusted certificate store, a key usage
+    extension, an extended key usage that fits O(purpose), no unknown critical extension and no SHA-1/MD5
+    signature; V(high) adds a key of at least 2048 bits (EC P-256 and Ed25519 count as strong enough),
+    not self-signed, not this system's own identity (reflected) and an exact copy in the trusted store
+    (pinning). V(medium_remote) and V(high_remote) add host name validation (RFC 9525) against
+    O(peer_name) and SIP domain authority (RFC 5922) for O(sip_domain).
+  - Failure codes are C(expired), C(not_yet_valid), C(key_too_small), C(untrusted_chain),
+    C(no_key_usage), C(purpose_mismatch), C(unknown_critical_extension), C(weak_signature),
+    C(self_signed), C(reflected), C(not_pinned), C(name_mismatch) and C(sip_domain_mismatch).
+  - Trust is the store's trusted certificate store (and its identity certificates for the reflected
+    check) unless O(trusted) is given. The store is only read, never written; a store that does not exist
+    yet is read as a new system would start.
+author:
+  - ipoffice.security maintainers
+extends_documentation_fragment:
+  - ipoffice.security.store
+options:
+  certificate:
+    description:
+      - The certificate to check, PEM or DER (binary forms base64 encoded in O(certificate.content)).
+      - Exactly one of O(certificate) and O(endpoint) is required.
+    type: dict
+    suboptions:
+      path:
+        description: Path of a file on the managed node holding the certificate.
+        type: path
+      content:
+        description: The certificate itself.
+        type: str
+  chain:
+    description:
+      - Intermediate certificates that came with O(certificate) (each item may be a bundle). Only with O(certificate).
+    type: list
+    elements: dict
+    suboptions:
+      path:
+        description: Path of a file on the managed node.
+        type: path
+      content:
+        description: The certificate(s) as text.
+        type: str
+  endpoint:
+    description:
+      - A live TLS endpoint whose presented certificate and chain are checked. The handshake itself verifies
+        nothing, so that a certificate the level refuses is still fetched and explained.
+    type: dict
+    suboptions:
+      host:
+        description: Host name or IP address to connect to. It is also the default O(peer_name).
+        type: str
+        required: true
+      port:
+        description: TCP port.
+        type: int
+        default: 443
+      server_name:
+        description: The name sent as SNI. Defaults to O(endpoint.host) unless that is an IP address.
+        type: str
+      timeout:
+        description: Seconds to wait for the connection and the handshake.
+        type: float
+        default: 10
+  level:
+    description: The received-certificate check level to apply.
+    type: str
+    required: true
+    choices: [none, low, medium, high, medium_remote, high_remote]
+  purpose:
+    description:
+      - What the peer is. V(server) needs extended key usage serverAuth, V(client) clientAuth; on SIP links
+        (V(sip_server), V(sip_client)) id-kp-sipDomain is accepted as well. anyExtendedKeyUsage, or no
+        extended key usage extension at all, fits every purpose.
+    type: str
+    default: server
+    choices: [server, client, sip_server, sip_client]
+  peer_name:
+    description:
+      - The host name or IP address the connection is made to, validated at the remote levels (RFC 9525,
+        subjectAltName only, no common name fallback).
+      - Defaults to O(endpoint.host) when O(endpoint) is given.
+    type: str
+  sip_domain:
+    description: The SIP domain the peer must be authoritative for at the remote levels (RFC 5922).
+    type: str
+  trusted:
+    description:
+      - Trust these certificates instead of the store's trusted certificate store (each item may be a bundle).
+    type: list
+    elements: dict
+    suboptions:
+      path:
+        description: Path of a file on the managed node.
+        type: path
+      content:
+        description: The certificate(s) as text.
+        type: str
+  fail_on_reject:
+    description: Fail the task (C(error=certificate_rejected)) when the certificate does not pass the level.
+    type: bool
+    default: false
+attributes:
+  check_mode:
+    support: full
+    description: Reads only; it behaves the same in check mode.
+  diff_mode:
+    support: none
+  action_group:
+    support: full
+    membership:
+      - ipoffice.security.all
+seealso:
+  - module: ipoffice.security.certificate_checks
+  - module: ipoffice.security.trusted_certificate
+"""
+
+EXAMPLES = r"""
+- name: Would the SIP trunk provider pass high_remote?
+  ipoffice.security.certificate_verify:
+    endpoint:
+      host: sbc.provider.example
+      port: 5061
+    level: high_remote
+    purpose: sip_server
+    sip_domain: provider.example
+  register: trunk
+
+- name: Show what is wrong
+  ansible.builtin.debug:
+    msg: "{{ trunk.findings | map(attribute='message') | list }}"
+  when: not trunk.passed
+
+- name: Refuse to go on unless the file server certificate passes medium
+  ipoffice.security.certificate_verify:
+    certificate:
+      path: /etc/pki/fileserver.pem
+    chain:
+      - path: /etc/pki/issuing-ca.pem
+    level: medium
+    fail_on_reject: true
+
+- name: Check against a given root instead of the store
+  ipoffice.security.certificate_verify:
+    endpoint:
+      host: 192.0.2.20
+      server_name: sm1.example.com
+    peer_name: sm1.example.com
+    level: medium_remote
+    trusted:
+      - path: /etc/pki/enterprise-root.pem
+"""
+
+RETURN = r"""
+passed:
+  description: Whether the certificate passes every check of the level.
+  returned: always
+  type: bool
+findings:
+  description: Every failing check, in check order.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    code:
+      description: The stable failure code.
+      type: str
+      sample: untrusted_chain
+    message:
+      description: What is wrong and what to do about it.
+      type: str
+codes:
+  description: The failure codes, sorted.
+  returned: always
+  type: list
+  elements: str
+level:
+  description: The level applied.
+  returned: always
+  type: str
+purpose:
+  description: The purpose applied.
+  returned: always
+  type: str
+peer_name:
+  description: The peer name validated at the remote levels (the endpoint host by default), or null.
+  returned: always
+  type: str
+sip_domain:
+  description: The SIP domain validated at the remote levels, or null.
+  returned: always
+  type: str
+trust_source:
+  description: C(store) when the store's trusted certificate store was used, C(trusted) when O(trusted) was.
+  returned: always
+  type: str
+trusted_count:
+  description: Number of trusted certificates the chain was built against.
+  returned: always
+  type: int
+certificate:
+  description:
+    - The checked certificate as parsed fields (subject, common_name, issuer, serial_number, not_before,
+      not_after, days_left, expired, subject_alt_names, key_type, key_bits, signature_algorithm, is_ca,
+      self_signed, sha256).
+  returned: always
+  type: dict
+chain:
+  description: The certificates presented after the leaf (from O(chain) or the endpoint), as parsed fields.
+  returned: always
+  type: list
+  elements: dict
+validated_chain:
+  description: SHA-256 fingerprints of the validated path, leaf first, ending at the trusted root; empty when
+    no path was validated (levels below medium, or no trusted path).
+  returned: always
+  type: list
+  elements: str
+endpoint:
+  description: The endpoint checked, as host:port.
+  returned: when O(endpoint) is given
+  type: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.ipoffice.security.plugins.module_utils._checks import LEVELS, PURPOSES
+from ansible_collections.ipoffice.security.plugins.module_utils._module import (
+    argument_spec,
+    run_module,
+    store_from_params,
+)
+from ansible_collections.ipoffice.security.plugins.module_utils._verify import verify
+
+SOURCE = dict(path=dict(type="path"), content=dict(type="str"))
+
+
+def work(module):
+    return verify(module.params, store_from_params(module.params))
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=argument_spec(
+            certificate=dict(type="dict", options=SOURCE, mutually_exclusive=[("path", "content")],
+                             required_one_of=[("path", "content")]),
+            chain=dict(type="list", elements="dict", options=SOURCE, mutually_exclusive=[("path", "content")],
+                       required_one_of=[("path", "content")]),
+            endpoint=dict(type="dict", options=dict(
+                host=dict(type="str", required=True),
+                port=dict(type="int", default=443),
+                server_name=dict(type="str"),
+                timeout=dict(type="float", default=10),
+            )),
+            level=dict(type="str", required=True, choices=list(LEVELS)),
+            purpose=dict(type="str", default="server", choices=list(PURPOSES)),
+            peer_name=dict(type="str"),
+            sip_domain=dict(type="str"),
+            trusted=dict(type="list", elements="dict", options=SOURCE, mutually_exclusive=[("path", "content")],
+                         required_one_of=[("path", "content")]),
+            fail_on_reject=dict(type="bool", default=False),
+        ),
+        mutually_exclusive=[("certificate", "endpoint"), ("chain", "endpoint")],
+        required_one_of=[("certificate", "endpoint")],
+        supports_check_mode=True,
+    )
+    run_module(module, work)
+
+
+if __name__ == "__main__":
+    main()
