@@ -27,6 +27,28 @@ def audit_report(systems, policy=None, generated=None, fail_on=None):
     return _audit.build_report(systems, policy=policy, generated=generated, fail_on=fail_on)
 
 
+def audit_collect(hosts, hostvars, variable="audit_system"):
+    """[host] + hostvars -> {host: {info, verify}} from each host's fact (empty for hosts that never set it)."""
+    systems = {}
+    for host in hosts:
+        try:
+            value = hostvars[host][variable]
+        except (KeyError, TypeError):
+            value = None
+        systems[str(host)] = dict(value) if isinstance(value, dict) else {}
+    return systems
+
+
+def audit_render(report, format, fail_on=None):
+    """The report as 'json', 'junit' or 'html' text."""
+    renderers = {"json": _audit.to_json, "html": _audit.to_html,
+                 "junit": lambda r: _audit.to_junit(r, fail_on=fail_on)}
+    if format not in renderers:
+        raise _audit.AuditError("audit_render: format must be one of %s, got %r." % (", ".join(sorted(renderers)),
+                                                                                      format))
+    return renderers[format](report)
+
+
 def audit_findings(report, selectors=None):
     """Every finding of a report, or those matching selectors (codes, checks, severities, 'any')."""
     return _audit.report_findings(report, selectors)
@@ -68,6 +90,6 @@ class FilterModule(object):
     """ipoffice.security audit filters."""
 
     def filters(self):
-        return dict((f.__name__, _wrap(f)) for f in (audit_report, audit_findings, audit_failures,
-                                                     audit_failure_message, audit_json, audit_junit,
-                                                     audit_html, audit_timeline))
+        return dict((f.__name__, _wrap(f)) for f in (audit_report, audit_collect, audit_render, audit_findings,
+                                                     audit_failures, audit_failure_message, audit_json,
+                                                     audit_junit, audit_html, audit_timeline))

@@ -382,6 +382,8 @@ def endpoint_name(result):
     host, port = definition.get("host"), definition.get("port")
     if host:
         return "%s:%s" % (host, port) if port else str(host)
+    if isinstance(result.get("endpoint"), str) and result["endpoint"]:
+        return result["endpoint"]  # certificate_verify's own "host:port"
     return "endpoint"
 
 
@@ -409,7 +411,8 @@ def check_endpoint(system, result):
     if result.get("skipped"):
         summary["status"] = "skipped"
         return summary, []
-    if result.get("failed") and "passed" not in result:
+    # No verdict: the module failed (refused, timed out, not TLS); under failed_when: false 'failed' is false.
+    if "passed" not in result:
         summary["status"] = "unreachable"
         summary["error"] = result.get("error")
         return summary, [_finding(system, "endpoint_unreachable", "Endpoint %s could not be checked: %s"

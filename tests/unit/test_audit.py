@@ -192,6 +192,9 @@ def endpoint_results():
                       {"code": "expired", "message": "expired on 2020-01-01"}]},
         {"item": {"host": "db.example.com", "port": 443}, "failed": True, "error": "connection_refused",
          "msg": "Connection refused by db.example.com:443"},
+        # The role registers with failed_when: false, so a failure arrives with failed=false and no verdict.
+        {"item": {"name": "pbx", "host": "10.0.0.9", "port": 5061}, "failed": False, "changed": False,
+         "error": "timeout", "msg": "No answer from 10.0.0.9:5061 within 10 s"},
     ]
 
 
@@ -204,7 +207,9 @@ def test_endpoint_results_become_checks(fleet):
     assert "untrusted_chain: no path to a trusted root" in checks["endpoint:web"][0]["message"]
     assert codes(checks["endpoint:db.example.com:443"]) == ["endpoint_unreachable"]
     assert "Connection refused" in checks["endpoint:db.example.com:443"][0]["message"]
-    assert [e["status"] for e in system["endpoints"]] == ["passed", "rejected", "unreachable"]
+    assert codes(checks["endpoint:pbx"]) == ["endpoint_unreachable"]
+    assert checks["endpoint:pbx"][0]["error"] == "timeout"
+    assert [e["status"] for e in system["endpoints"]] == ["passed", "rejected", "unreachable", "unreachable"]
 
 
 def test_unreachable_system_is_one_finding(fleet):
@@ -237,11 +242,12 @@ def test_report_summary_and_fail_on(fleet):
     failing = fleet_report(fleet, fail_on=["certificate_expired", "endpoint"])
     assert failing["summary"]["passed"] is False
     found = _audit.report_findings(failing, ["certificate_expired", "endpoint"])
-    assert sorted(f["code"] for f in found) == ["certificate_expired", "endpoint_rejected", "endpoint_unreachable"]
+    assert sorted(f["code"] for f in found) == ["certificate_expired", "endpoint_rejected", "endpoint_unreachable",
+                                                "endpoint_unreachable"]
     assert len(_audit.report_findings(report, "warning")) == report["summary"]["by_severity"]["warning"]
     assert len(_audit.report_findings(report, ["any"])) == total
     message = _audit.failure_message(found)
-    assert message.startswith("The audit found 3 finding(s)") and "trouble [expiry/certificate_expired]" in message
+    assert message.startswith("The audit found 4 finding(s)") and "trouble [expiry/certificate_expired]" in message
 
 
 def test_small_platform_default_levels_are_below_policy(fleet):
