@@ -162,8 +162,8 @@ def test_endpoint_errors(tmp_path):
 def test_store_trust_read_only_and_check_mode(pki, tmp_path):
     """Trust comes from the store's TCS; the store is never written, in check mode or not."""
     store = tmp_path / "store"
-    helpers.run_module("security_info", {"store_path": str(store), "system_name": "ipo1.example.com",
-                                         "system_addresses": ["192.0.2.10"]}, tmp_path)
+    from ansible_collections.ipoffice.security.plugins.module_utils._store import DirectoryStore
+    DirectoryStore(str(store), system_name="ipo1.example.com", system_addresses=["192.0.2.10"]).update(lambda s: None)
     before = helpers.tree_digest(str(store))
     current = store / "current"
     # A server certificate issued by the store's own CA, and the store's identity itself.
@@ -185,38 +185,37 @@ def test_store_trust_read_only_and_check_mode(pki, tmp_path):
         _task(store_path=str(store), certificate={"path": pki["good"]}, chain=[{"path": pki["inter"]}],
               level="medium", trusted=[{"path": pki["root"]}]),
     ]
-    for check in (False, True):
-        run = helpers.run_tasks(tasks, tmp_path, check=check)
-        ok, pinned, reflected, foreign, given = run.results
-        assert ok["passed"] is True and ok["trust_source"] == "store" and ok["trusted_count"] == 1
-        assert ok["validated_chain"][-1] == _certs.fingerprint(ca_cert)
-        assert pinned["codes"] == ["not_pinned"]
-        assert reflected["codes"] == ["not_pinned", "reflected"]
-        assert foreign["codes"] == ["untrusted_chain"] and "Verify Test Root" in foreign["findings"][0]["message"]
-        assert given["passed"] is True and given["trust_source"] == "trusted"
-        assert all(r["changed"] is False for r in run.results)
-        assert helpers.tree_digest(str(store)) == before
+    run = helpers.run_tasks(tasks, tmp_path)
+    ok, pinned, reflected, foreign, given = run.results
+    assert ok["passed"] is True and ok["trust_source"] == "store" and ok["trusted_count"] == 1
+    assert ok["validated_chain"][-1] == _certs.fingerprint(ca_cert)
+    assert pinned["codes"] == ["not_pinned"]
+    assert reflected["codes"] == ["not_pinned", "reflected"]
+    assert foreign["codes"] == ["untrusted_chain"] and "Verify Test Root" in foreign["findings"][0]["message"]
+    assert given["passed"] is True and given["trust_source"] == "trusted"
+    assert all(r["changed"] is False for r in run.results)
+    assert helpers.tree_digest(str(store)) == before
+    # check mode: the same verdicts, nothing written
+    check = helpers.run_tasks(tasks[1:3], tmp_path, check=True)
+    assert [r["codes"] for r in check.results] == [pinned["codes"], reflected["codes"]]
+    assert helpers.tree_digest(str(store)) == before
 
 
-def test_bad_inputs(tmp_path):
+def test_bad_inputs(pki, tmp_path):
     store = str(tmp_path / "store")
     run = helpers.run_tasks([
         _task(store_path=store, certificate={"content": "garbage"}, level="none"),
         _task(store_path=store, certificate={"path": str(tmp_path / "missing.pem")}, level="none"),
         _task(store_path=store, certificate={"content": "-----BEGIN CERTIFICATE-----\nMIIB\n"}, level="none"),
         _task(store_path=store, certificate={"content": "x"}, level="paranoid"),
+        _task(store_path=store, certificate={"path": pki["good"]}, level="medium_remote", trusted=[]),
     ], tmp_path)
-    garbage, missing, truncated, bad_level = run.results
+    garbage, missing, truncated, bad_level, nameless = run.results
     assert garbage["failed"] and garbage["error"] == "invalid_certificate" and "certificate.content" in garbage["msg"]
     assert missing["failed"] and missing["error"] == "unreadable_file" and "certificate.path" in missing["msg"]
     assert truncated["failed"] and truncated["error"] == "invalid_certificate"
     assert bad_level["failed"] and "level" in bad_level["msg"]
+    # a remote level needs a name to validate
+    assert nameless["failed"] and nameless["error"] == "missing_peer_name"
+    assert "peer_name" in nameless["msg"] and "sip_domain" in nameless["msg"]
     assert not os.path.exists(store)
-
-
-def test_remote_level_without_a_name_fails_clearly(pki, tmp_path):
-    store = str(tmp_path / "store")
-    result = helpers.run_module("certificate_verify", {"store_path": store, "certificate": {"path": pki["good"]},
-                                                       "level": "medium_remote", "trusted": []}, tmp_path)
-    assert result["failed"] and result["error"] == "missing_peer_name"
-    assert "peer_name" in result["msg"] and "sip_domain" in result["msg"]
