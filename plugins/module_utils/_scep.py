@@ -41,17 +41,20 @@ try:
 except ImportError:  # pragma: no cover - depends on the managed node
     HAS_ASN1CRYPTO = False
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-from cryptography.hazmat.primitives.serialization import pkcs7
-from cryptography.x509.oid import AttributeOID, NameOID
-
 try:
-    from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
-except ImportError:  # pragma: no cover - cryptography < 43
-    TripleDES = algorithms.TripleDES
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+    from cryptography.hazmat.primitives.serialization import pkcs7
+    from cryptography.x509.oid import AttributeOID, NameOID
+    try:
+        from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
+    except ImportError:  # pragma: no cover - cryptography < 43
+        TripleDES = algorithms.TripleDES
+    _HASHES = {"sha1": hashes.SHA1, "sha256": hashes.SHA256, "sha384": hashes.SHA384, "sha512": hashes.SHA512}
+except ImportError:  # pragma: no cover - reported by the modules (require_libraries)
+    _HASHES = {}
 
 # SCEP signed attributes (RFC 8894 section 3.2.1).
 OID_MESSAGE_TYPE = "2.16.840.1.113733.1.9.2"
@@ -85,7 +88,6 @@ FAIL_INFO = {
     "4": ("badCertID", "the CA does not know the certificate the request names"),
 }
 
-_HASHES = {"sha1": hashes.SHA1, "sha256": hashes.SHA256, "sha384": hashes.SHA384, "sha512": hashes.SHA512}
 # Preference order among what a CA offers (GetCACaps names).  MD5 is never sent.
 _HASH_CAPS = (("SHA-256", "sha256"), ("SHA-512", "sha512"), ("SHA-1", "sha1"))
 
@@ -340,24 +342,25 @@ def sign_message(content, signer_cert, signer_key, message_type, transaction_id,
     _require_asn1crypto()
     hash_class = _HASHES[digest]
     message_digest = hashlib.new(digest, content or b"").digest()
+    # SCEP's own attributes are unknown to asn1crypto: their values go in as typed ANY values.
     attributes = [
-        ("content_type", None, cms.ContentType("data")),
-        ("signing_time", None, cms.Time(name="utc_time", value=core.UTCTime(
+        ("content_type", cms.ContentType("data")),
+        ("signing_time", cms.Time(name="utc_time", value=core.UTCTime(
             datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)))),
-        ("message_digest", None, core.OctetString(message_digest)),
-        (OID_MESSAGE_TYPE, True, core.PrintableString(str(message_type))),
-        (OID_TRANSACTION_ID, True, core.PrintableString(transaction_id)),
+        ("message_digest", core.OctetString(message_digest)),
+        (OID_MESSAGE_TYPE, core.PrintableString(str(message_type))),
+        (OID_TRANSACTION_ID, core.PrintableString(transaction_id)),
     ]
     if sender_nonce is not None:
-        attributes.append((OID_SENDER_NONCE, True, core.OctetString(sender_nonce)))
+        attributes.append((OID_SENDER_NONCE, core.OctetString(sender_nonce)))
     if recipient_nonce is not None:
-        attributes.append((OID_RECIPIENT_NONCE, True, core.OctetString(recipient_nonce)))
+        attributes.append((OID_RECIPIENT_NONCE, core.OctetString(recipient_nonce)))
     if pki_status is not None:
-        attributes.append((OID_PKI_STATUS, True, core.PrintableString(PKI_STATUS_CODE[pki_status])))
+        attributes.append((OID_PKI_STATUS, core.PrintableString(PKI_STATUS_CODE[pki_status])))
     if fail_info is not None:
-        attributes.append((OID_FAIL_INFO, True, core.PrintableString(str(fail_info))))
+        attributes.append((OID_FAIL_INFO, core.PrintableString(str(fail_info))))
     signed_attrs = cms.CMSAttributes([cms.CMSAttribute({"type": name, "values": [value]})
-                                      for name, _scep, value in attributes])
+                                      for name, value in attributes])
     # The signature covers the DER of the attributes as a SET OF (RFC 5652 section 5.4).
     to_sign = b"\x31" + signed_attrs.dump()[1:]
     if isinstance(signer_key, rsa.RSAPrivateKey):
@@ -506,8 +509,8 @@ def verify_message(message, trusted_signers, digest_allowed=("sha1", "sha256", "
                             "RA certificate GetCACert returned; it was refused.", option="server")
     digest = message.digest_algorithm
     if digest not in digest_allowed:
-        raise SecurityError("scep_untrusted_reply", "The SCEP reply uses the digest %s, which is not accepted." % digest,
-                            option="server")
+        raise SecurityError("scep_untrusted_reply", "The SCEP reply uses the digest %s, which is not accepted."
+                            % digest, option="server")
     signed_attrs = signer_info["signed_attrs"]
     attrs = dict((a["type"].dotted, a["values"][0]) for a in signed_attrs)
     expected_digest = hashlib.new(digest, message.content or b"").digest()
@@ -562,7 +565,7 @@ def open_envelope(der, key, certificate=None):
             raise ValueError("unsupported content encryption %s" % name)
         kind, size = _CIPHERS[name]
         iv = algorithm["parameters"].native
-        if isinstance(iv, bytes) is False:
+        if not isinstance(iv, bytes):
             iv = _octets(algorithm["parameters"])
         # encryptedContent is [0] IMPLICIT OCTET STRING; servers send it primitive or BER constructed,
         # which asn1crypto's typed parsing rejects: walk the raw TLV instead.

@@ -23,7 +23,10 @@ __metaclass__ = type
 import base64
 import time
 
-from cryptography.hazmat.primitives import serialization
+try:
+    from cryptography.hazmat.primitives import serialization
+except ImportError:  # pragma: no cover - reported by the modules (require_libraries)
+    serialization = None
 
 from ansible_collections.ipoffice.security.plugins.module_utils import _certs
 from ansible_collections.ipoffice.security.plugins.module_utils import _scep

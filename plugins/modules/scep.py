@@ -28,10 +28,10 @@ description:
   - A FAILURE reply fails the task with the SCEP failInfo and leaves the store unchanged (a rejected
     pending transaction is discarded). Connection errors, timeouts and HTTP 5xx are retried with bounded
     backoff (O(retries)); FAILURE replies are never retried.
-  - In check mode no certificate request is sent; RV(changed) predicts whether an enrollment would
+  - In check mode no certificate request is sent; C(changed) predicts whether an enrollment would
     happen. When O(ca_fingerprint) is set, check mode reads GetCACert to refuse a wrong CA early.
 author:
-  - ipoffice.security maintainers
+  - ipoffice.security maintainers (!UNKNOWN)
 extends_documentation_fragment:
   - ipoffice.security.store
 options:
@@ -157,6 +157,7 @@ attributes:
       pending transaction ID. Never keys or the password.
   action_group:
     support: full
+    description: Use C(group/ipoffice.security.all) in C(module_defaults) to set the store options once.
     membership:
       - ipoffice.security.all
 notes:

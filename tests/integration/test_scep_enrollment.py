@@ -279,7 +279,8 @@ def test_check_mode_sends_no_request_and_writes_nothing(tmp_path):
 
 
 def test_3des_only_server_and_get_requests(tmp_path):
-    responder = scep_servers.PendingResponder(polls_before_issue=1, caps=("SHA-1", "DES3"), reply_cipher="tripledes_3key")
+    responder = scep_servers.PendingResponder(polls_before_issue=1, caps=("SHA-1", "DES3"),
+                                              reply_cipher="tripledes_3key")
     store = new_store(tmp_path)
     with responder.serve() as port:
         params = dict(active=True, server="127.0.0.1", port=port, uri="/scep", password="pw", enroll=True,
