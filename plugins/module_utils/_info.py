@@ -9,7 +9,7 @@ __metaclass__ = type
 
 import os
 
-from ansible_collections.ipoffice.security.plugins.module_utils import _certs
+from ansible_collections.ipoffice.security.plugins.module_utils import _certs, _checks
 from ansible_collections.ipoffice.security.plugins.module_utils._model import SecurityError
 
 # Metadata keys a credential may carry that are safe to show.
@@ -87,6 +87,26 @@ def snapshot(store, state, now=None):
         "generations": [dict((k, v) for k, v in g.items()) for g in store.generations()],
         "files": files_info(store),
     }
+
+
+def identity_findings(state, now=None):
+    """How a peer would judge this system's identities at high_remote (the strictest level).
+
+    The peer is assumed to trust what this system trusts (its TCS), to receive the offered chain, and to
+    connect to the identity's common name (the system name when there is none); purpose server.
+    One dict per failing check: where (identity or telephony), code, message.
+    """
+    result = []
+    for where, credential in (("identity", state.identity), ("telephony", state.telephony)):
+        if credential is None:
+            continue
+        report = _checks.evaluate(credential.cert, level="high_remote", purpose="server",
+                                  chain=tuple(state.offered_chain(credential)[1:]),
+                                  trusted=tuple(state.trusted_certificates()),
+                                  peer_name=_certs.common_name(credential.cert) or state.system_name, at=now)
+        for code, message in report.findings:
+            result.append({"where": where, "code": code, "message": message})
+    return result
 
 
 def apply_query(data, expression, option="query"):

@@ -154,6 +154,24 @@ files:
   description: Paths of the files TLS services on the host can use (through the C(current) link).
   returned: always
   type: dict
+findings:
+  description:
+    - How a peer would judge the identity (and the telephony identity) at C(high_remote), trusting this
+      system's trusted certificate store and connecting to the identity's common name; one entry per failing check.
+    - For example C(not_pinned) while the identity itself is not in the trusted certificate store.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    where:
+      description: C(identity) or C(telephony).
+      type: str
+    code:
+      description: The check engine's stable failure code.
+      type: str
+    message:
+      description: What failed and what to do about it.
+      type: str
 query_result:
   description: The value of the O(query) expression.
   returned: when O(query) is set
@@ -161,7 +179,7 @@ query_result:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.ipoffice.security.plugins.module_utils._info import apply_query, snapshot
+from ansible_collections.ipoffice.security.plugins.module_utils._info import apply_query, identity_findings, snapshot
 from ansible_collections.ipoffice.security.plugins.module_utils._module import (
     argument_spec,
     run_module,
@@ -174,6 +192,7 @@ def work(module):
     update = store.update(lambda state: None, check_mode=module.check_mode)
     result = snapshot(store, update.after)
     result["changed"] = update.changed
+    result["findings"] = identity_findings(update.after)
     if module.params["query"]:
         result["query_result"] = apply_query(result, module.params["query"])
     return result

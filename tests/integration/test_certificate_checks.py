@@ -61,6 +61,8 @@ def test_every_option_check_mode_diff_and_idempotence(tmp_path):
     final = results[-1]
     # One generation written per option: the check-mode runs wrote nothing.
     assert final["generation"] == 1 + len(CHANGES)
+    # security_info judges the system's own identity as a peer at high_remote would: not pinned yet.
+    assert [(f["where"], f["code"]) for f in final["findings"]] == [("identity", "not_pinned")]
     checks = final["settings"]["checks"]
     for option, value in CHANGES:
         assert checks[option] == (CANONICAL_LINES if option == "ip_office_lines" else value)
