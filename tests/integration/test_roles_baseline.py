@@ -1,0 +1,220 @@
+"""roles/baseline through real ansible-playbook runs on several local systems (playbooks/site.yml).
+
+One variable per system applies the whole state in the safe order; a second run and a check-mode run
+change nothing; check mode on new systems writes nothing; a typo'd key and a refused preflight are clear
+errors that leave the stores as they were.
+"""
+
+import json
+import os
+import re
+import subprocess
+
+import pytest
+import yaml
+
+import helpers
+from ansible_collections.ipoffice.security.plugins.module_utils import _certs
+
+SITE = os.path.join(helpers.REPO, "playbooks", "site.yml")
+HOSTS = ("ipo-a", "ipo-b")
+SCEP_PASSWORD = "Sc3p-Challenge-71"
+ORDER = [
+    "Trusted certificate store | trust the listed certificates",
+    "Trusted certificate store | remove the certificates listed as absent",
+    "Identity certificate | system identity",
+    "Identity certificate | separate SIP telephony identity",
+    "SCEP | settings and enrollment",
+    "Trusted certificate store | exactly the listed certificates",
+    "Certificate checks | levels, lines and preflight",
+]
+RECAP = re.compile(r"^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
+
+
+def write_pem(path, data):
+    with open(path, "wb") as handle:
+        handle.write(data)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    """A root CA and a SIP trunk endpoint certificate it issued, served by a real openssl s_server."""
+    base = tmp_path_factory.mktemp("pki")
+    root_key = _certs.generate_private_key("sha256_rsa2048")
+    root = _certs.build_certificate("CN=Baseline Test Root", root_key, 3650, ca=True)
+    trunk_key = _certs.generate_private_key("sha256_rsa2048")
+    trunk = _certs.build_certificate("CN=trunk.example.com", trunk_key, 365,
+                                     subject_alt_names=["DNS:trunk.example.com", "IP:127.0.0.1"],
+                                     issuer_cert=root, issuer_key=root_key)
+    files = {"root": write_pem(base / "root.pem", _certs.cert_pem(root)),
+             "trunk": write_pem(base / "trunk.pem", _certs.cert_pem(trunk)),
+             "trunk_key": write_pem(base / "trunk.key", _certs.key_pem(trunk_key))}
+    with helpers.openssl_server(files["trunk"], files["trunk_key"]) as port:
+        yield dict(files, port=port, root_fp=_certs.fingerprint(root), trunk_fp=_certs.fingerprint(trunk),
+                   root_subject=root.subject.rfc4514_string())
+
+
+def desired(pki, stores, trust_trunk=True, **override):
+    state = {
+        "store": {"path": str(stores) + "/{{ inventory_hostname }}",
+                  "system_name": "{{ inventory_hostname }}.example.com", "system_addresses": []},
+        "trusted": {"certificates": [{"path": pki["root"]}] + ([{"path": pki["trunk"]}] if trust_trunk else [])},
+        "identity": {"source": "ca", "subject_name": "{{ inventory_hostname }}.example.com",
+                     "subject_alt_names": ["DNS:{{ inventory_hostname }}.example.com", "IP:127.0.0.1"],
+                     "offer_id_certificate_chain": True},
+        "telephony_identity": {"source": "generate", "subject_name": "sip-{{ inventory_hostname }}.example.com",
+                               "subject_alt_names": ["URI:sip:example.com"]},
+        "scep": {"server": "scep.example.com", "request_interval": 300, "password": SCEP_PASSWORD,
+                 "update_password": "on_create"},
+        "checks": {"certificate_expiry_warning_days": 90, "management_interfaces": "medium",
+                   "telephony_endpoints": "high", "sip_telephony_certificate": "sip_trunks",
+                   "preflight": [{"host": "127.0.0.1", "port": pki["port"], "setting": "telephony",
+                                  "purpose": "sip_server"}]},
+        "lines": [{"name": "branch", "transport": "websocket_client", "check_level": "medium"}],
+    }
+    state.update(override)
+    return state
+
+
+def inventory(tmp_path, state, name="inventory.yml"):
+    data = {"all": {"children": {"ipoffice": {
+        "hosts": dict((h, {}) for h in HOSTS),
+        "vars": {"ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}",
+                 "ipoffice_security": state}}}}}
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return str(path)
+
+
+def playbook(playbook_path, inventory_path, *args):
+    run = subprocess.run([os.path.join(helpers.VENV_BIN, "ansible-playbook"), "-i", inventory_path, playbook_path]
+                         + list(args), capture_output=True, text=True, env=helpers.ansible_env(), timeout=600)
+    run.recap = dict((m.group(1), {"ok": int(m.group(2)), "changed": int(m.group(3)),
+                                   "unreachable": int(m.group(4)), "failed": int(m.group(5))})
+                     for m in RECAP.finditer(run.stdout))
+    names = re.findall(r"^TASK \[ipoffice\.security\.baseline : (.+?)\] \**$", run.stdout, re.M)
+    run.validated = any(n.startswith("Validating arguments against arg spec") for n in names)
+    run.tasks = [n for n in names if not n.startswith("Validating arguments against arg spec")]
+    return run
+
+
+def read_back(tmp_path, inventory_path):
+    """security_info of every system, through ansible-playbook, as {host: result}."""
+    out = tmp_path / "info"
+    out.mkdir(exist_ok=True)
+    play = [{"name": "Read back", "hosts": "ipoffice", "gather_facts": False, "tasks": [
+        {"name": "Read", "ipoffice.security.security_info": {"store_path": "{{ ipoffice_security.store.path }}"},
+         "register": "info"},
+        {"name": "Save", "ansible.builtin.copy": {"content": "{{ info | to_json }}",
+                                                   "dest": str(out) + "/{{ inventory_hostname }}.json",
+                                                   "mode": "0600"}}]}]
+    path = tmp_path / "read_back.yml"
+    path.write_text(yaml.safe_dump(play, sort_keys=False))
+    run = playbook(str(path), inventory_path)
+    assert run.returncode == 0, run.stdout + run.stderr
+    return dict((h, json.loads((out / (h + ".json")).read_text())) for h in HOSTS)
+
+
+def test_baseline_applies_everything_idempotently(pki, tmp_path):
+    stores = tmp_path / "stores"
+    inv = inventory(tmp_path, desired(pki, stores))
+    first = playbook(SITE, inv)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert first.validated and first.tasks == ORDER, "the steps must run in the safe order"
+    for host in HOSTS:
+        # trusted, identity, telephony identity, scep, checks changed; absent and exclusive skipped
+        assert first.recap[host]["changed"] == 5, first.stdout
+    assert SCEP_PASSWORD not in first.stdout + first.stderr
+
+    info = read_back(tmp_path, inv)
+    for host in HOSTS:
+        system = info[host]
+        trusted = [c["sha256"] for c in system["trusted"]]
+        assert pki["root_fp"] in trusted and pki["trunk_fp"] in trusted
+        assert system["identity"]["common_name"] == host + ".example.com"
+        assert system["identity"]["issuer"] == system["ca"]["subject"]
+        assert "IP:127.0.0.1" in system["identity"]["subject_alt_names"]
+        assert system["telephony_identity"]["common_name"] == "sip-%s.example.com" % host
+        assert system["telephony_identity"]["subject_alt_names"] == ["URI:sip:example.com"]
+        checks = system["settings"]["checks"]
+        assert (checks["management_interfaces"], checks["telephony_endpoints"]) == ("medium", "high")
+        assert checks["certificate_expiry_warning_days"] == 90
+        assert checks["sip_telephony_certificate"] == "sip_trunks"
+        assert checks["ip_office_lines"] == [{"name": "branch", "transport": "websocket_client",
+                                              "check_level": "medium"}]
+        scep = system["settings"]["scep"]
+        assert (scep["server"], scep["request_interval"], scep["password_set"]) == ("scep.example.com", 300, True)
+    assert info["ipo-a"]["identity"]["sha256"] != info["ipo-b"]["identity"]["sha256"]
+
+    again = playbook(SITE, inv)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert all(again.recap[h]["changed"] == 0 for h in HOSTS), again.stdout
+
+    # Drift: one system's level lowered behind Ansible's back; check mode reports it and writes nothing.
+    drift = tmp_path / "drift.yml"
+    drift.write_text(yaml.safe_dump([{"name": "Drift", "hosts": "ipo-b", "gather_facts": False, "tasks": [
+        {"name": "Lower the management level", "ipoffice.security.certificate_checks": {
+            "store_path": "{{ ipoffice_security.store.path }}", "management_interfaces": "none"}}]}]))
+    assert playbook(str(drift), inv).returncode == 0
+    digest = helpers.tree_digest(str(stores))
+    check = playbook(SITE, inv, "--check", "--diff")
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert (check.recap["ipo-a"]["changed"], check.recap["ipo-b"]["changed"]) == (0, 1), check.stdout
+    assert '-    "management_interfaces": "none"' in check.stdout or '"management_interfaces": "none"' in check.stdout
+    assert helpers.tree_digest(str(stores)) == digest
+
+
+def test_check_mode_on_new_systems_predicts_and_writes_nothing(pki, tmp_path):
+    stores = tmp_path / "stores"
+    inv = inventory(tmp_path, desired(pki, stores))
+    run = playbook(SITE, inv, "--check")
+    assert run.returncode == 0, run.stdout + run.stderr
+    # trusted, identity, telephony identity, scep and checks would all change
+    assert all(run.recap[h]["changed"] == 5 for h in HOSTS), run.stdout
+    # The preflight cannot see the trust the run would add first: it warns instead of refusing.
+    assert "would fail the new level" in run.stdout + run.stderr and "preflight_mode: warn" in run.stderr
+    assert helpers.tree_digest(str(stores)) == "absent"
+
+
+def test_typo_in_a_key_is_a_clear_error_before_anything_runs(pki, tmp_path):
+    stores = tmp_path / "stores"
+    state = desired(pki, stores)
+    state["checks"]["managment_interfaces"] = "high"
+    state["identiy"] = {"source": "generate"}
+    run = playbook(SITE, inventory(tmp_path, state))
+    assert run.returncode != 0
+    output = run.stdout + run.stderr
+    assert "ipoffice_security.checks.managment_interfaces" in output
+    assert "ipoffice_security.identiy" in output
+    assert "Validation of arguments failed" in output
+    assert SCEP_PASSWORD not in output
+    assert run.tasks == [], "nothing may run after a failed validation"
+    assert helpers.tree_digest(str(stores)) == "absent"
+
+
+def test_wrong_choice_names_the_key(pki, tmp_path):
+    stores = tmp_path / "stores"
+    state = desired(pki, stores)
+    state["lines"] = [{"name": "branch", "check_level": "high_remote"}]
+    run = playbook(SITE, inventory(tmp_path, state))
+    assert run.returncode != 0
+    assert "check_level" in run.stdout and "high_remote" in run.stdout
+    assert helpers.tree_digest(str(stores)) == "absent"
+
+
+def test_preflight_refuses_raising_a_level_the_endpoint_would_fail(pki, tmp_path):
+    """Trust and identity are applied first; the level raise is refused, so the checks stay as they were."""
+    stores = tmp_path / "stores"
+    inv = inventory(tmp_path, desired(pki, stores, trust_trunk=False))
+    run = playbook(SITE, inv)
+    assert run.returncode != 0
+    assert run.tasks == ORDER
+    assert "preflight_failed" in run.stdout and "not_pinned" in run.stdout, run.stdout
+    assert all(run.recap[h]["failed"] == 1 for h in HOSTS)
+    info = read_back(tmp_path, inv)
+    for host in HOSTS:
+        assert info[host]["settings"]["checks"]["telephony_endpoints"] == "none"
+        assert info[host]["settings"]["checks"]["management_interfaces"] == "none"
+        assert pki["root_fp"] in [c["sha256"] for c in info[host]["trusted"]]
+        assert info[host]["identity"]["issuer"] == info[host]["ca"]["subject"]
