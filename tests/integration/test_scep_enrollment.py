@@ -301,3 +301,28 @@ def test_poll_gives_up_after_wait_timeout(tmp_path):
                       request_interval=5, wait_timeout=12, retries=0)
         result = _scep_settings.converge(store, params, sleep=slept.append)
     assert result["status"] == "pending" and slept == [5, 5]
+
+
+def test_identity_changed_by_another_writer_meanwhile_is_not_overwritten(tmp_path):
+    """Network I/O runs outside the lock; the install re-checks that nobody changed the identity."""
+    from ansible_collections.ipoffice.security.plugins.module_utils._store import Credential
+
+    responder = scep_servers.PendingResponder(polls_before_issue=1)
+    store = new_store(tmp_path)
+    store.update(lambda state: None)
+
+    def other_writer(_seconds):  # runs while the module waits between polls
+        def replace_identity(state):
+            key = _certs.generate_private_key()
+            cert = _certs.build_certificate("other.example.com", key, 30, issuer_cert=state.ca.cert,
+                                            issuer_key=state.ca.key)
+            state.identity = Credential(cert, key, {"source": "import"})
+        store.update(replace_identity)
+
+    with responder.serve() as port:
+        params = dict(active=True, server="127.0.0.1", port=port, uri="/scep", password="pw", enroll=True,
+                      request_interval=5, wait_timeout=5, retries=0)
+        with pytest.raises(SecurityError) as caught:
+            _scep_settings.converge(store, params, sleep=other_writer)
+    assert caught.value.code == "concurrent_change"
+    assert store.read().identity.meta["source"] == "import"
