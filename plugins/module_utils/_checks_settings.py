@@ -197,9 +197,8 @@ def validate_endpoints(endpoints, after):
         entry = dict((k, v) for k, v in raw.items() if v is not None)
         unknown = sorted(set(entry) - set(ENDPOINT_FIELDS))
         if unknown:
-            raise _endpoint_error(index, "unknown key(s) %s; entries take %s." % (", ".join(unknown),
-                                                                                    ", ".join(ENDPOINT_FIELDS)),
-                                  code="unknown_setting")
+            raise _endpoint_error(index, "unknown key(s) %s; entries take %s."
+                                  % (", ".join(unknown), ", ".join(ENDPOINT_FIELDS)), code="unknown_setting")
         host = entry.get("host")
         if not host or not isinstance(host, str) or not _HOST.match(host):
             raise _endpoint_error(index, "'host' must be a host name or IP address, got %r." % (host,))
@@ -259,7 +258,7 @@ def evaluate_endpoint(state, endpoint, level, timeout=DEFAULT_PREFLIGHT_TIMEOUT,
     result.update({"endpoint": endpoint_label(endpoint), "level": level, "evaluated": True})
     try:
         presented = _tls.fetch_chain(endpoint["host"], endpoint["port"], server_name=endpoint["server_name"],
-                                timeout=timeout)
+                                     timeout=timeout)
     except SecurityError as exc:
         result.update({"passed": False, "reachable": False, "certificate": None,
                        "findings": [{"code": exc.code, "message": _unreachable_message(exc, endpoint)}],
@@ -269,9 +268,8 @@ def evaluate_endpoint(state, endpoint, level, timeout=DEFAULT_PREFLIGHT_TIMEOUT,
     if peer_name is None and endpoint["sip_domain"] is None:
         peer_name = endpoint["server_name"] or endpoint["host"]
     report = _checks.evaluate(presented[0], level=level, purpose=endpoint["purpose"], chain=tuple(presented[1:]),
-                      trusted=tuple(state.trusted_certificates()),
-                      identity=own_identities(state),
-                      peer_name=peer_name, sip_domain=endpoint["sip_domain"], at=at)
+                              trusted=tuple(state.trusted_certificates()), identity=own_identities(state),
+                              peer_name=peer_name, sip_domain=endpoint["sip_domain"], at=at)
     verdict = _checks.report_as_dict(report)
     result.update({"passed": bool(verdict["passed"]), "reachable": True,
                    "certificate": _certs.cert_info(presented[0]),

@@ -27,7 +27,7 @@ description:
     and each failure is reported as a warning. Lowering a level never needs a preflight. Check mode runs
     the preflight too.
 author:
-  - ipoffice.security maintainers
+  - ipoffice.security maintainers (@ipoffice)
 extends_documentation_fragment:
   - ipoffice.security.store
 options:
@@ -72,7 +72,7 @@ options:
   ip_office_lines:
     description:
       - The IP Office lines with WebSocket transport (port 443) and their own received-certificate check level.
-      - The list is the B(complete) desired set of lines: lines not listed are removed, a listed line's
+      - The list is the B(complete) desired set of lines. Lines not listed are removed; a listed line's
         left-out fields take their defaults. An empty list removes every line. Order does not matter.
       - Raising a line's level (a new line counts as coming from V(none)) runs the preflight of the
         O(preflight) endpoints whose C(setting) is C(line:<name>).
@@ -151,6 +151,7 @@ attributes:
     description: Shows the certificate checks settings before and after.
   action_group:
     support: full
+    description: Use C(group/ipoffice.security.all) in C(module_defaults) to set the store options once.
     membership:
       - ipoffice.security.all
 seealso:
