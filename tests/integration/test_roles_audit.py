@@ -1,0 +1,198 @@
+"""roles/audit through real ansible-playbook runs (playbooks/audit.yml) on several local systems.
+
+Real stores, real openssl s_server endpoints, one unreadable system; the reports written on the
+controller are parsed back (JSON, JUnit XML, HTML) and must show every system and every finding.
+"""
+
+import datetime
+import html.parser
+import json
+import os
+import re
+import subprocess
+import xml.etree.ElementTree as ET
+
+import pytest
+import yaml
+
+import helpers
+from ansible_collections.ipoffice.security.plugins.module_utils import _certs
+from ansible_collections.ipoffice.security.plugins.module_utils._store import DirectoryStore
+
+AUDIT = os.path.join(helpers.REPO, "playbooks", "audit.yml")
+RECAP = re.compile(r"^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
+
+
+def write(path, data):
+    with open(str(path), "wb") as handle:
+        handle.write(data)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory):
+    base = tmp_path_factory.mktemp("audit")
+    now = _certs.utcnow()
+    root_key = _certs.generate_private_key("sha256_rsa2048")
+    root = _certs.build_certificate("CN=Audit Root", root_key, 3650, ca=True)
+    web_key = _certs.generate_private_key("sha256_rsa2048")
+    web = _certs.build_certificate("CN=web.example.com", web_key, 365, subject_alt_names=["IP:127.0.0.1"],
+                                   issuer_cert=root, issuer_key=root_key)
+    rogue_key = _certs.generate_private_key("sha256_rsa2048")
+    rogue = _certs.build_certificate("CN=rogue.example.com", rogue_key, 365, subject_alt_names=["IP:127.0.0.1"])
+    expired = _certs.build_certificate("CN=old-partner.example.com", _certs.generate_private_key(), 30,
+                                       issuer_cert=root, issuer_key=root_key,
+                                       not_before=now - datetime.timedelta(days=90))
+    weak = _certs.build_certificate("CN=legacy.example.com", _certs.generate_private_key("sha1_rsa1024"), 400,
+                                    signature="sha1_rsa1024", issuer_cert=root, issuer_key=root_key)
+    stores = base / "stores"
+
+    def make(host, mutate):
+        store = DirectoryStore(path=str(stores / host), system_name=host + ".example.com", system_addresses=[])
+        store.update(mutate)
+
+    def good(state):
+        state.settings["checks"].update(management_interfaces="high_remote", telephony_endpoints="medium")
+        state.add_trusted([root])
+
+    def bad(state):
+        state.add_trusted([root, expired, weak])
+
+    make("ipo-a", good)
+    make("ipo-b", bad)
+    make("ipo-c", good)
+    (stores / "ipo-d").parent.mkdir(parents=True, exist_ok=True)
+    (stores / "ipo-d").write_text("not a store\n")  # a path that is a file: security_info fails
+    files = {"web": write(base / "web.pem", _certs.cert_pem(web)),
+             "web_key": write(base / "web.key", _certs.key_pem(web_key)),
+             "rogue": write(base / "rogue.pem", _certs.cert_pem(rogue)),
+             "rogue_key": write(base / "rogue.key", _certs.key_pem(rogue_key))}
+    with helpers.openssl_server(files["web"], files["web_key"]) as web_port, \
+            helpers.openssl_server(files["rogue"], files["rogue_key"]) as rogue_port:
+        closed = helpers.free_port()
+        host_vars = {
+            "ipo-a": {"audit_endpoints": [{"name": "web", "host": "127.0.0.1", "port": web_port,
+                                           "level": "medium_remote", "purpose": "server"}]},
+            "ipo-b": {"audit_endpoints": [{"name": "rogue", "host": "127.0.0.1", "port": rogue_port,
+                                           "level": "medium", "purpose": "server"}]},
+            "ipo-c": {"audit_endpoints": [{"name": "down", "host": "127.0.0.1", "port": closed, "level": "low",
+                                           "timeout": 3}]},
+            "ipo-d": {},
+        }
+        inventory = {"all": {"children": {"ipoffice": {
+            "hosts": host_vars,
+            "vars": {"ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}",
+                     "ipoffice_security": {"store": {"path": str(stores) + "/{{ inventory_hostname }}"}}}}}}}
+        path = base / "inventory.yml"
+        path.write_text(yaml.safe_dump(inventory, sort_keys=False))
+        yield {"base": base, "inventory": str(path), "stores": stores,
+               "expired": _certs.fingerprint(expired), "weak": _certs.fingerprint(weak)}
+
+
+def audit(fleet, reports, *extra):
+    args = [os.path.join(helpers.VENV_BIN, "ansible-playbook"), "-i", fleet["inventory"], AUDIT,
+            "-e", "audit_report_dir=%s" % reports] + list(extra)
+    run = subprocess.run(args, capture_output=True, text=True, env=helpers.ansible_env(), timeout=600)
+    run.recap = dict((m.group(1), {"changed": int(m.group(3)), "failed": int(m.group(5))})
+                     for m in RECAP.finditer(run.stdout))
+    return run
+
+
+class Page(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.sections, self.current, self.findings, self.external, self.marks = {}, None, [], [], []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag in ("script", "link", "img", "iframe") or any(
+                attrs.get(a) and not attrs[a].startswith("#") for a in ("src", "href")):
+            self.external.append((tag, attrs))
+        if tag == "section":
+            self.current = attrs.get("data-system")
+            self.sections[self.current] = ""
+        if tag == "span" and attrs.get("class") == "finding":
+            self.findings.append((self.current, attrs.get("data-code")))
+        if "cert" in (attrs.get("class") or "").split():
+            self.marks.append(attrs.get("data-system"))
+
+    def handle_endtag(self, tag):
+        if tag == "section":
+            self.current = None
+
+    def handle_data(self, data):
+        if self.current is not None:
+            self.sections[self.current] += data
+
+
+def test_audit_writes_reports_that_show_every_system_and_finding(fleet, tmp_path):
+    reports = tmp_path / "reports"
+    run = audit(fleet, reports, "-e", json.dumps({"audit_fail_on": ["certificate_expired", "endpoint_unreachable"]}))
+    # The play fails on the findings audit_fail_on names, after writing the reports.
+    assert run.returncode != 0, run.stdout
+    assert "The audit found 2 finding(s) that audit_fail_on names" in run.stdout
+    assert "ipo-b [expiry/certificate_expired]" in run.stdout and "ipo-c [endpoint:down/endpoint_unreachable]" in run.stdout
+    assert "HTML report: %s/ipoffice-security-audit.html" % reports in run.stdout
+
+    report = json.loads((reports / "ipoffice-security-audit.json").read_text())
+    systems = dict((s["name"], s) for s in report["systems"])
+    assert sorted(systems) == ["ipo-a", "ipo-b", "ipo-c", "ipo-d"]
+    codes = dict((name, sorted(f["code"] for f in s["findings"])) for name, s in systems.items())
+    assert codes["ipo-a"] == []
+    assert codes["ipo-b"] == ["certificate_expired", "endpoint_rejected", "level_below_minimum",
+                              "level_below_minimum", "weak_key", "weak_signature"]
+    assert codes["ipo-c"] == ["endpoint_unreachable"]
+    assert codes["ipo-d"] == ["info_unavailable"]
+    assert [f["sha256"] for f in systems["ipo-b"]["findings"] if f["code"] == "certificate_expired"] == \
+        [fleet["expired"]]
+    assert [f["sha256"] for f in systems["ipo-b"]["findings"] if f["code"] == "weak_key"] == [fleet["weak"]]
+    rejected = [f for f in systems["ipo-b"]["findings"] if f["code"] == "endpoint_rejected"][0]
+    assert "untrusted_chain" in rejected["codes"]
+    assert systems["ipo-a"]["endpoints"][0]["status"] == "passed"
+    assert report["summary"]["passed"] is False and report["summary"]["failures"] == 2
+
+    junit = ET.fromstring((reports / "ipoffice-security-audit.junit.xml").read_text())
+    cases = dict(((s.get("name"), c.get("name")), c) for s in junit.findall("testsuite") for c in s.findall("testcase"))
+    for name, system in systems.items():
+        for check in system["checks"]:
+            assert (name, check["name"]) in cases
+    failing = sorted(key for key, case in cases.items() if case.find("failure") is not None)
+    assert failing == [("ipo-b", "expiry"), ("ipo-c", "endpoint:down")]
+    assert junit.get("tests") == str(len(cases))
+
+    page = Page()
+    page.feed((reports / "ipoffice-security-audit.html").read_text())
+    assert page.external == []
+    assert sorted(page.sections) == sorted(systems)
+    for name, system in systems.items():
+        for finding in system["findings"]:
+            assert finding["message"] in page.sections[name]
+            assert (name, finding["code"]) in page.findings
+    assert sorted(set(page.marks)) == ["ipo-a", "ipo-b", "ipo-c"]  # ipo-d has no certificates to draw
+
+
+def test_audit_passes_reads_only_and_is_repeatable(fleet, tmp_path):
+    reports = tmp_path / "reports"
+    digest = helpers.tree_digest(str(fleet["stores"]))
+    run = audit(fleet, reports, "--limit", "ipo-a")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.recap["ipo-a"]["changed"] == 0
+    report = json.loads((reports / "ipoffice-security-audit.json").read_text())
+    assert [s["name"] for s in report["systems"]] == ["ipo-a"] and report["summary"]["findings"] == 0
+    # Check mode still writes the reports (they describe the systems, never change them).
+    (reports / "ipoffice-security-audit.json").unlink()
+    check = audit(fleet, reports, "--limit", "ipo-a", "--check")
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert check.recap["ipo-a"]["changed"] == 0
+    assert (reports / "ipoffice-security-audit.json").exists()
+    assert helpers.tree_digest(str(fleet["stores"])) == digest
+
+
+def test_bad_policy_and_fail_on_are_clear_errors(fleet, tmp_path):
+    run = audit(fleet, tmp_path / "r", "--limit", "ipo-a", "-e",
+                json.dumps({"audit_policy": {"minimum_levels": {"management_interface": "high"}}}))
+    assert run.returncode != 0
+    assert "audit_policy.minimum_levels.management_interface" in run.stdout
+    run = audit(fleet, tmp_path / "r", "--limit", "ipo-a", "-e", json.dumps({"audit_fail_on": ["expired"]}))
+    assert run.returncode != 0
+    assert "audit_fail_on: unknown value 'expired'" in run.stdout
