@@ -3,6 +3,8 @@
 import json
 import os
 
+import pytest
+
 import helpers
 from ansible_collections.ipoffice.security.plugins.module_utils import _certs
 from ansible_collections.ipoffice.security.plugins.module_utils._store import Credential, DirectoryStore
@@ -15,83 +17,6 @@ def base_args(path, **extra):
     args = {"store_path": str(path), "system_name": NAME, "system_addresses": ["192.0.2.10"]}
     args.update(extra)
     return args
-
-
-def test_fresh_store_check_mode_idempotence_and_query(tmp_path):
-    store = tmp_path / "store"
-    small = tmp_path / "ip500"
-
-    # check mode on a new system: predicts the initialisation, writes nothing
-    check = helpers.run_module("security_info", base_args(store), tmp_path, check=True)
-    assert check["changed"] is True and check["generation"] == 0
-    assert check["issued_to"] == NAME
-    assert not os.path.lexists(str(store))
-
-    run = helpers.run_tasks([
-        {"ipoffice.security.security_info": base_args(store)},
-        {"ipoffice.security.security_info": base_args(store)},
-        {"ipoffice.security.security_info": base_args(store, query="identity.subject_alt_names")},
-        {"ipoffice.security.security_info": base_args(store, query="trusted[?is_ca].sha256 | [0]")},
-        {"ipoffice.security.security_info": base_args(store, query="identity[?")},
-        {"ipoffice.security.security_info": base_args(small, platform="ip500v2")},
-        # the action group lets a play set the store once
-        {"ipoffice.security.security_info": {"query": "generation"},
-         "module_defaults": {"group/ipoffice.security.all": base_args(store)}},
-    ], tmp_path)
-    first, second, sans, ca_query, bad, ip500, grouped = run.results
-
-    assert first["changed"] is True and first["generation"] == 1
-    assert first["platform"] == "server" and first["system_name"] == NAME
-    assert first["offer_certificate"] is True
-    assert first["issued_to"] == NAME and first["identity"]["common_name"] == NAME
-    assert first["identity"]["source"] == "initial"
-    assert first["identity"]["issuer"] == first["ca"]["subject"]
-    assert first["identity"]["offered_chain"] == [first["identity"]["sha256"], first["ca"]["sha256"]]
-    assert [c["sha256"] for c in first["identity"]["chain"]] == [first["ca"]["sha256"]]
-    assert first["trusted_count"] == 1 and first["trusted"][0]["sha256"] == first["ca"]["sha256"]
-    assert first["telephony_identity"] is None
-    assert first["expiring"] == []
-    assert first["settings"]["checks"]["certificate_expiry_warning_days"] == 60
-    assert first["settings"]["checks"]["h323_security_level"] == "high"
-    assert first["settings"]["scep"]["password_set"] is False and "password" not in first["settings"]["scep"]
-    assert [g["generation"] for g in first["generations"]] == [1] and first["generations"][0]["current"]
-    assert first["files"]["identity_fullchain"] == os.path.join(str(store), "current", "identity", "fullchain.pem")
-    assert os.path.isfile(first["files"]["identity_fullchain"])
-
-    assert second["changed"] is False and second["generation"] == 1
-    assert second["identity"]["sha256"] == first["identity"]["sha256"]
-    assert sans["changed"] is False and sans["query_result"] == ["DNS:" + NAME, "IP:192.0.2.10"]
-    assert ca_query["query_result"] == first["ca"]["sha256"]
-
-    assert bad["failed"] is True and bad["error"] == "invalid_query" and bad["option"] == "query"
-    assert "identity[?" in bad["msg"] and "'query' option" in bad["msg"]
-
-    assert ip500["changed"] is True and ip500["platform"] == "ip500v2" and ip500["ca"] is None
-    assert ip500["identity"]["self_signed"] is True and ip500["trusted_count"] == 0
-    assert ip500["settings"]["checks"]["h323_security_level"] == "medium"
-    assert ip500["settings"]["checks"]["sip_security_level"] == "medium"
-
-    assert grouped["changed"] is False and grouped["query_result"] == 1
-
-    # check mode on an existing store: nothing changes, nothing is written
-    before = helpers.tree_digest(str(store))
-    again = helpers.run_module("security_info", base_args(store), tmp_path, check=True)
-    assert again["changed"] is False and again["generation"] == 1
-    assert helpers.tree_digest(str(store)) == before
-
-
-def test_corrupt_store_error_through_ansible(tmp_path):
-    store = tmp_path / "store"
-    DirectoryStore(str(store), system_name=NAME, system_addresses=[]).update(lambda state: None)
-    settings = store / "current" / "settings.json"
-    document = json.loads(settings.read_text())
-    document["schema_version"] = 99
-    settings.write_text(json.dumps(document))
-    before = helpers.tree_digest(str(store))
-    result = helpers.run_module("security_info", base_args(store), tmp_path)
-    assert result["failed"] is True and result["error"] == "unsupported_store_version"
-    assert "99" in result["msg"] and result["option"] == "store_path"
-    assert helpers.tree_digest(str(store)) == before
 
 
 def _populate(path, warning_days):
@@ -118,44 +43,151 @@ def _populate(path, warning_days):
     return soon, later, tel, keys
 
 
-def test_expiring_telephony_and_no_secrets(tmp_path):
-    default_days = tmp_path / "default"
-    long_days = tmp_path / "long"
-    soon, later, tel, keys = _populate(default_days, 60)
-    _populate(long_days, 180)
-    keys += [open(os.path.join(str(p), "current", slot, "key.pem")).read()
-             for p in (default_days, long_days) for slot in ("identity", "ca", "telephony")]
-    run = helpers.run_tasks([
-        {"ipoffice.security.security_info": base_args(default_days)},
-        {"ipoffice.security.security_info": base_args(long_days)},
-        {"ipoffice.security.security_info": base_args(default_days, query="expiring[].where")},
-    ], tmp_path, env={"ANSIBLE_VERBOSITY": "3"}, diff=True)
-    default, longer, query = run.results
+@pytest.fixture(scope="module")
+def play(tmp_path_factory):
+    """One real ansible-playbook run with every scenario (each ansible-playbook start costs seconds).
 
-    assert default["changed"] is False
-    expiring = default["expiring"]
-    assert [e["sha256"] for e in expiring] == [_certs.fingerprint(soon)]
+    Stores prepared beforehand through the store API: one with an expiring TCS entry, a telephony identity
+    and a SCEP password (default and 180 warning days), one with an unknown schema version.
+    """
+    tmp = tmp_path_factory.mktemp("security_info")
+    paths = dict((name, tmp / name) for name in ("fresh", "unwritten", "ip500", "populated", "long", "future"))
+    soon, later, tel, keys = _populate(paths["populated"], 60)
+    _populate(paths["long"], 180)
+    keys += [open(os.path.join(str(p), "current", slot, "key.pem")).read()
+             for p in (paths["populated"], paths["long"]) for slot in ("identity", "ca", "telephony")]
+    DirectoryStore(str(paths["future"]), system_name=NAME, system_addresses=[]).update(lambda state: None)
+    settings = paths["future"] / "current" / "settings.json"
+    document = json.loads(settings.read_text())
+    document["schema_version"] = 99
+    settings.write_text(json.dumps(document))
+    digests = {"future": helpers.tree_digest(str(paths["future"])),
+               "populated": helpers.tree_digest(str(paths["populated"]))}
+
+    fresh = base_args(paths["fresh"])
+    tasks = [
+        # check mode on a new system: predicts the initialisation, writes nothing
+        ("check_new", {"ipoffice.security.security_info": base_args(paths["unwritten"]), "check_mode": True}),
+        ("first", {"ipoffice.security.security_info": fresh}),
+        ("second", {"ipoffice.security.security_info": fresh}),
+        ("check_existing", {"ipoffice.security.security_info": fresh, "check_mode": True}),
+        ("sans", {"ipoffice.security.security_info": dict(fresh, query="identity.subject_alt_names")}),
+        ("ca_query", {"ipoffice.security.security_info": dict(fresh, query="trusted[?is_ca].sha256 | [0]")}),
+        ("bad_query", {"ipoffice.security.security_info": dict(fresh, query="identity[?")}),
+        ("ip500", {"ipoffice.security.security_info": base_args(paths["ip500"], platform="ip500v2")}),
+        # the action group lets a play set the store once
+        ("grouped", {"ipoffice.security.security_info": {"query": "generation"},
+                     "module_defaults": {"group/ipoffice.security.all": fresh}}),
+        ("future", {"ipoffice.security.security_info": base_args(paths["future"])}),
+        ("populated", {"ipoffice.security.security_info": base_args(paths["populated"])}),
+        ("long", {"ipoffice.security.security_info": base_args(paths["long"])}),
+        ("populated_query", {"ipoffice.security.security_info": base_args(paths["populated"],
+                                                                          query="expiring[].where")}),
+    ]
+    run = helpers.run_tasks([task for _name, task in tasks], tmp, env={"ANSIBLE_VERBOSITY": "3"}, diff=True)
+    results = dict((name, result) for (name, _task), result in zip(tasks, run.results))
+    return {"run": run, "results": results, "paths": paths, "digests": digests, "soon": soon, "later": later,
+            "tel": tel, "keys": keys}
+
+
+def test_check_mode_on_a_new_system_writes_nothing(play):
+    check = play["results"]["check_new"]
+    assert check["changed"] is True and check["generation"] == 0
+    assert check["issued_to"] == NAME and check["identity"]["common_name"] == NAME
+    assert check["generations"] == []
+    assert not os.path.lexists(str(play["paths"]["unwritten"]))
+
+
+def test_first_run_initialises_the_server_system(play):
+    first = play["results"]["first"]
+    assert first["changed"] is True and first["generation"] == 1
+    assert first["platform"] == "server" and first["system_name"] == NAME
+    assert first["offer_certificate"] is True
+    assert first["issued_to"] == NAME and first["identity"]["common_name"] == NAME
+    assert first["identity"]["source"] == "initial"
+    assert first["identity"]["subject_alt_names"] == ["DNS:" + NAME, "IP:192.0.2.10"]
+    assert first["identity"]["issuer"] == first["ca"]["subject"]
+    assert first["identity"]["offered_chain"] == [first["identity"]["sha256"], first["ca"]["sha256"]]
+    assert [c["sha256"] for c in first["identity"]["chain"]] == [first["ca"]["sha256"]]
+    assert first["trusted_count"] == 1 and first["trusted"][0]["sha256"] == first["ca"]["sha256"]
+    assert first["telephony_identity"] is None
+    assert first["expiring"] == []
+    assert first["settings"]["checks"]["certificate_expiry_warning_days"] == 60
+    assert first["settings"]["checks"]["h323_security_level"] == "high"
+    assert first["settings"]["scep"]["password_set"] is False and "password" not in first["settings"]["scep"]
+    assert [g["generation"] for g in first["generations"]] == [1] and first["generations"][0]["current"]
+    store = str(play["paths"]["fresh"])
+    assert first["files"]["identity_fullchain"] == os.path.join(store, "current", "identity", "fullchain.pem")
+    assert os.path.isfile(first["files"]["identity_fullchain"])
+
+
+def test_idempotent_and_check_mode_on_an_existing_store(play):
+    first, second, check = [play["results"][n] for n in ("first", "second", "check_existing")]
+    for result in (second, check):
+        assert result["changed"] is False and result["generation"] == 1
+        assert result["identity"]["sha256"] == first["identity"]["sha256"]
+        assert [g["generation"] for g in result["generations"]] == [1]
+    assert os.listdir(str(play["paths"]["fresh"] / "generations")) == ["000001"]
+
+
+def test_query(play):
+    results = play["results"]
+    assert results["sans"]["changed"] is False
+    assert results["sans"]["query_result"] == ["DNS:" + NAME, "IP:192.0.2.10"]
+    assert results["ca_query"]["query_result"] == results["first"]["ca"]["sha256"]
+    assert results["grouped"]["changed"] is False and results["grouped"]["query_result"] == 1
+    bad = results["bad_query"]
+    assert bad["failed"] is True and bad["error"] == "invalid_query" and bad["option"] == "query"
+    assert "identity[?" in bad["msg"] and "'query' option" in bad["msg"]
+
+
+def test_ip500v2_system(play):
+    ip500 = play["results"]["ip500"]
+    assert ip500["changed"] is True and ip500["platform"] == "ip500v2" and ip500["ca"] is None
+    assert ip500["identity"]["self_signed"] is True and ip500["trusted_count"] == 0
+    assert ip500["settings"]["checks"]["h323_security_level"] == "medium"
+    assert ip500["settings"]["checks"]["sip_security_level"] == "medium"
+
+
+def test_unknown_store_version_fails_and_is_untouched(play):
+    future = play["results"]["future"]
+    assert future["failed"] is True and future["error"] == "unsupported_store_version"
+    assert "99" in future["msg"] and future["option"] == "store_path"
+    assert helpers.tree_digest(str(play["paths"]["future"])) == play["digests"]["future"]
+
+
+def test_expiring_certificates(play):
+    populated, longer, query = [play["results"][n] for n in ("populated", "long", "populated_query")]
+    assert populated["changed"] is False
+    expiring = populated["expiring"]
+    assert [e["sha256"] for e in expiring] == [_certs.fingerprint(play["soon"])]
     assert expiring[0]["where"] == "trusted" and expiring[0]["subject"] == "CN=Partner Root Expiring"
     assert expiring[0]["days_left"] in (9, 10) and expiring[0]["expired"] is False
     assert query["query_result"] == ["trusted"]
     # with 180 warning days the 100-day certificate is reported as well, soonest first
     assert [e["subject"] for e in longer["expiring"]] == ["CN=Partner Root Expiring", "CN=Partner Root Later"]
+    assert helpers.tree_digest(str(play["paths"]["populated"])) == play["digests"]["populated"]
 
-    telephony = default["telephony_identity"]
-    assert telephony["sha256"] == _certs.fingerprint(tel)
+
+def test_telephony_identity_shown(play):
+    populated = play["results"]["populated"]
+    telephony = populated["telephony_identity"]
+    assert telephony["sha256"] == _certs.fingerprint(play["tel"])
     assert telephony["common_name"] == "sip." + NAME and telephony["source"] == "ca"
     assert telephony["subject_alt_names"] == ["DNS:sip." + NAME]
-    assert telephony["offered_chain"] == [telephony["sha256"], default["ca"]["sha256"]]
-    assert default["settings"]["checks"]["sip_telephony_certificate"] == "sip_trunks"
-    assert default["settings"]["scep"]["password_set"] is True
-    assert default["settings"]["scep"]["server"] == "ca.example.com"
-    assert "password" not in default["settings"]["scep"]
+    assert telephony["offered_chain"] == [telephony["sha256"], populated["ca"]["sha256"]]
+    assert populated["settings"]["checks"]["sip_telephony_certificate"] == "sip_trunks"
+    assert populated["settings"]["scep"]["password_set"] is True
+    assert populated["settings"]["scep"]["server"] == "ca.example.com"
+    assert "password" not in populated["settings"]["scep"]
 
-    # nothing secret anywhere: not in the registered results, not in the verbose output
+
+def test_no_private_key_or_password_anywhere(play):
+    run = play["run"]
     everything = run.stdout + run.stderr + json.dumps(run.results)
     assert "ok: [localhost]" in run.stdout and '"issued_to"' in run.stdout  # verbose output really shows results
     assert "PRIVATE KEY" not in everything
     assert SCEP_PASSWORD not in everything
-    for key in keys:
+    for key in play["keys"]:
         body = [line for line in key.splitlines() if line and not line.startswith("-----")]
         assert body and not any(line in everything for line in body)
