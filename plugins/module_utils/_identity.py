@@ -348,8 +348,8 @@ def partial_mismatches(cert, naming):
     if key_type == "ec" and (have_type != "EC" or have_curve != size):
         reasons.append("key is %s %s, requested EC %s" % (have_type, have_curve or have_bits, size))
     if cert.subject != naming.subject:
-        reasons.append("subject is '%s', requested '%s'" % (cert.subject.rfc4514_string(),
-                                                             naming.subject.rfc4514_string()))
+        reasons.append("subject is '%s', requested '%s'"
+                       % (cert.subject.rfc4514_string(), naming.subject.rfc4514_string()))
     if _alt_name_set(cert) != set(naming.alt_names):
         reasons.append("subject alternative names are %s, requested %s"
                        % (sorted(_certs.subject_alt_names(cert)),

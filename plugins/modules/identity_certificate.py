@@ -23,7 +23,7 @@ description:
   - Results and diffs describe certificates by parsed fields only; the private key is never returned.
   - Every failure leaves the store exactly as it was and reports a stable RV(error) code.
 author:
-  - ipoffice.security maintainers
+  - ipoffice.security maintainers (@ipoffice)
 extends_documentation_fragment:
   - ipoffice.security.store
 options:
@@ -109,14 +109,14 @@ options:
     type: int
   certificate_path:
     description:
-      - Path on the managed node of the identity to import (O(source=import)): PKCS#12 (.p12/.pfx,
+      - Path on the managed node of the identity to import (O(source=import)), a PKCS#12 (.p12/.pfx,
         modern AES or legacy 3DES/RC2 encryption), PEM (certificate, optionally followed by its key and
-        chain) or DER.
+        chain) or DER file.
       - Files over 1 MiB or that are not regular files are refused.
     type: path
   certificate_content:
     description:
-      - The identity to import as content instead of O(certificate_path): PEM text, or the base64 of a
+      - The identity to import as content instead of O(certificate_path), as PEM text or the base64 of a
         PKCS#12 or DER file (the C(content) that M(ansible.builtin.slurp) returns is already base64).
     type: str
   password:
@@ -177,6 +177,7 @@ attributes:
     description: Shows the parsed certificate, the identity settings and the trusted store fingerprints.
   action_group:
     support: full
+    description: Use C(group/ipoffice.security.all) in C(module_defaults) to set the store options once.
     membership:
       - ipoffice.security.all
 seealso:

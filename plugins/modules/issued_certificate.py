@@ -14,10 +14,10 @@ version_added: 0.1.0
 description:
   - The identity certificate action "For Different Machine". Creates a new key and a certificate with
     another server's names, signed by the system's internal CA, and writes them on the managed node as a
-    PKCS#12 file (O(format=pkcs12), protected by O(password)) or as PEM files (O(format=pem):
-    certificate, private key and, optionally, the CA chain). Every file is written atomically with mode
+    PKCS#12 file (O(format=pkcs12), protected by O(password)) or as PEM files (O(format=pem), the
+    certificate, the private key and, optionally, the CA chain). Every file is written atomically with mode
     C(0600).
-  - Idempotent: the existing output is read back and kept while it holds a key and a certificate issued
+  - Idempotent. The existing output is read back and kept while it holds a key and a certificate issued
     by the current internal CA with the requested subject, subject alternative names (as a set),
     signature and validity length, outside the renewal window (O(renew_before_days)). Otherwise a new
     key and certificate replace the files. A file mode other than C(0600) is corrected.
@@ -25,7 +25,7 @@ description:
     module of the collection does).
   - The V(ip500v2) platform has no internal CA; this module then fails with C(error=no_internal_ca).
 author:
-  - ipoffice.security maintainers
+  - ipoffice.security maintainers (@ipoffice)
 extends_documentation_fragment:
   - ipoffice.security.store
 options:
@@ -98,6 +98,7 @@ attributes:
     description: Shows the parsed existing and new certificate.
   action_group:
     support: full
+    description: Use C(group/ipoffice.security.all) in C(module_defaults) to set the store options once.
     membership:
       - ipoffice.security.all
 seealso:
