@@ -97,7 +97,8 @@ def policy_with_defaults(policy=None):
     result = copy.deepcopy(DEFAULT_POLICY)
     policy = policy or {}
     if not isinstance(policy, dict):
-        raise AuditError("The audit policy must be a dictionary, got %s. Change 'audit_policy'." % type(policy).__name__)
+        raise AuditError("The audit policy must be a dictionary, got %s. Change 'audit_policy'."
+                         % type(policy).__name__)
     unknown = sorted(set(policy) - set(DEFAULT_POLICY))
     if unknown:
         raise AuditError("Unknown audit policy key(s): %s; known keys: %s. Change 'audit_policy'."

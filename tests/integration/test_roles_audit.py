@@ -131,7 +131,8 @@ def test_audit_writes_reports_that_show_every_system_and_finding(fleet, tmp_path
     # The play fails on the findings audit_fail_on names, after writing the reports.
     assert run.returncode != 0, run.stdout
     assert "The audit found 2 finding(s) that audit_fail_on names" in run.stdout
-    assert "ipo-b [expiry/certificate_expired]" in run.stdout and "ipo-c [endpoint:down/endpoint_unreachable]" in run.stdout
+    assert "ipo-b [expiry/certificate_expired]" in run.stdout
+    assert "ipo-c [endpoint:down/endpoint_unreachable]" in run.stdout
     assert "HTML report: %s/ipoffice-security-audit.html" % reports in run.stdout
 
     report = json.loads((reports / "ipoffice-security-audit.json").read_text())
