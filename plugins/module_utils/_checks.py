@@ -200,6 +200,22 @@ def _eku_oids(cert):
     return [oid.dotted_string for oid in ext.value]
 
 
+_CA_EKUS = {}
+
+
+def _ca_eku_oids(cert):
+    """_eku_oids of a CA certificate, remembered (CAs and roots recur in every evaluation)."""
+    try:
+        return _CA_EKUS[cert]
+    except KeyError:
+        pass
+    result = _eku_oids(cert)
+    if len(_CA_EKUS) >= _SELF_SIGNED_LIMIT:
+        _CA_EKUS.clear()
+    _CA_EKUS[cert] = result
+    return result
+
+
 def _eku_text(oids):
     return ", ".join(EKU_NAMES.get(oid, oid) for oid in oids) or "(empty)"
 
@@ -224,6 +240,8 @@ def _utc(moment):
 def _as_list(value):
     if value is None:
         return []
+    if isinstance(value, (list, tuple)):
+        return [c for c in value if c is not None]
     if isinstance(value, x509.Certificate):
         return [value]
     return [c for c in value if c is not None]
@@ -268,10 +286,13 @@ class _Context(object):
         self.path = []
         self.names_checked = level in REMOTE_LEVELS and peer_name is not None
         self.malformed = None
+        self.extensions = {}
         try:
-            certificate.extensions  # noqa: B018 - parsed once here; every check relies on it
+            for ext in certificate.extensions:
+                self.extensions.setdefault(type(ext.value), ext)
         except Exception as exc:  # ValueError, DuplicateExtension, ...: the DER is not acceptable
             self.malformed = str(exc) or exc.__class__.__name__
+        self._weak = self._unknown = None
         self._trusted_set = None
         self._leaf_self_signed = None
 
@@ -288,20 +309,44 @@ class _Context(object):
             self._leaf_self_signed = cert.subject == cert.issuer and is_self_signed(cert)
         return self._leaf_self_signed
 
+    def ext(self, cls):
+        """The leaf's extension of that class, or None (looked up once per evaluation)."""
+        return self.extensions.get(cls)
+
+    @property
+    def weak_signature(self):
+        if self._weak is None:
+            self._weak = _weak_signature(self.certificate) or ""
+        return self._weak
+
+    @property
+    def unknown_critical(self):
+        if self._unknown is None:
+            self._unknown = [ext.oid.dotted_string for ext in self.extensions_list()
+                             if ext.critical and ext.oid.dotted_string not in KNOWN_EXTENSIONS]
+        return self._unknown
+
+    def extensions_list(self):
+        return self.certificate.extensions if not self.malformed else []
+
+    def is_ca(self):
+        bc = self.ext(x509.BasicConstraints)
+        return bool(bc is not None and bc.value.ca)
+
     def leaf_defects(self):
         """Defects of the leaf itself that make the path validator reject it; each has its own code."""
         cert = self.certificate
         defects = []
         if not (cert.not_valid_before_utc <= self.at <= cert.not_valid_after_utc):
             defects.append("validity")
-        if _weak_signature(cert):
+        if self.weak_signature:
             defects.append("signature")
-        if _unknown_critical(cert):
+        if self.unknown_critical:
             defects.append("critical_extensions")
-        usage = _extension(cert, x509.KeyUsage)
-        if usage is not None and usage.value.key_cert_sign and not _certs.is_ca(cert):
+        usage = self.ext(x509.KeyUsage)
+        if usage is not None and usage.value.key_cert_sign and not self.is_ca():
             defects.append("key_cert_sign")
-        if self.names_checked and _extension(cert, x509.SubjectAlternativeName) is None:
+        if self.names_checked and self.ext(x509.SubjectAlternativeName) is None:
             defects.append("peer_name")
         return defects
 
@@ -332,7 +377,7 @@ def check_key_size(ctx):
 def check_key_usage(ctx):
     if ctx.malformed:
         return
-    if _extension(ctx.certificate, x509.KeyUsage) is None:
+    if ctx.ext(x509.KeyUsage) is None:
         yield ("no_key_usage", "The certificate '%s' has no key usage extension; level %s requires one. Issue the "
                "peer a certificate with keyUsage (digitalSignature, plus keyEncipherment for RSA)."
                % (_subject(ctx.certificate), ctx.level))
@@ -341,21 +386,16 @@ def check_key_usage(ctx):
 def check_purpose(ctx):
     if ctx.malformed:
         return
-    cert = ctx.certificate
-    oids = _eku_oids(cert)
+    eku = ctx.ext(x509.ExtendedKeyUsage)
+    oids = [oid.dotted_string for oid in eku.value] if eku is not None else None
     if oids is not None and not _eku_fits(oids, ctx.purpose):
         yield ("purpose_mismatch", "The certificate's extended key usage (%s) does not allow purpose %s, which needs "
                "%s (or anyExtendedKeyUsage). Issue the peer a certificate with that usage, or check the 'purpose' "
                "option." % (_eku_text(oids), ctx.purpose, _purpose_text(ctx.purpose)))
-    usage = _extension(cert, x509.KeyUsage)
-    if usage is not None and usage.value.key_cert_sign and not _certs.is_ca(cert):
+    usage = ctx.ext(x509.KeyUsage)
+    if usage is not None and usage.value.key_cert_sign and not ctx.is_ca():
         yield ("purpose_mismatch", "The certificate's key usage asserts keyCertSign, which an end-entity certificate "
                "must not. Issue the peer a certificate without keyCertSign.")
-
-
-def _unknown_critical(cert):
-    return [ext.oid.dotted_string for ext in cert.extensions
-            if ext.critical and ext.oid.dotted_string not in KNOWN_EXTENSIONS]
 
 
 def check_critical_extensions(ctx):
@@ -364,7 +404,7 @@ def check_critical_extensions(ctx):
                "can be understood and it must be rejected. Issue the peer a well-formed certificate."
                % ctx.malformed[:160])
         return
-    unknown = _unknown_critical(ctx.certificate)
+    unknown = ctx.unknown_critical
     if unknown:
         yield ("unknown_critical_extension", "The certificate has extension(s) %s marked critical that are not "
                "understood, so it must be rejected. Issue the peer a certificate without them (or not critical)."
@@ -382,7 +422,7 @@ def _weak_signature(cert):
 
 
 def check_signature(ctx):
-    weak = _weak_signature(ctx.certificate)
+    weak = ctx.weak_signature
     if weak:
         yield ("weak_signature", "The certificate is signed with %s, a weak algorithm (SHA-1 and MD5 are refused from "
                "level medium up). Reissue it with SHA-256 or stronger." % weak)
@@ -454,7 +494,7 @@ def _verify(ctx, cert, anchors, intermediates, ee_policy, ca_policy):
 def _check_ca_purposes(ctx, cas):
     for ca in cas:
         try:
-            oids = _eku_oids(ca)
+            oids = _ca_eku_oids(ca)
         except Exception as exc:  # extensions the validator skipped but that do not parse
             yield ("untrusted_chain", "The CA certificate '%s' in the chain has malformed extensions (%s). Fix the "
                    "peer's certificate chain." % (_subject(ca), str(exc)[:160]))
@@ -586,11 +626,26 @@ def check_reflected(ctx):
                    "(a reflection). The peer must use its own certificate." % _subject(cert))
             return
         if key is None:
-            key = _certs.public_key_der(cert)
-        if _certs.public_key_der(identity) == key:
+            key = cert.public_key()
+        if _same_key(identity.public_key(), key):
             yield ("reflected", "The certificate '%s' carries this system's own identity key, presented back to it "
                    "(a reflection). The peer must use its own key and certificate." % _subject(cert))
             return
+
+
+def _same_key(one, other):
+    try:
+        return one == other
+    except TypeError:  # pragma: no cover - key types without comparison
+        return _certs.public_key_der(_Holder(one)) == _certs.public_key_der(_Holder(other))
+
+
+class _Holder(object):
+    def __init__(self, key):
+        self._key = key
+
+    def public_key(self):
+        return self._key
 
 
 def check_pinned(ctx):
@@ -605,9 +660,9 @@ def check_peer_name(ctx):
         return
     if ctx.peer_name is None:
         return
-    if not matches_peer_name(ctx.certificate, ctx.peer_name):
+    if not matches_peer_name(ctx.certificate, ctx.peer_name, ctx.ext(x509.SubjectAlternativeName)):
         presented = _certs.subject_alt_names(ctx.certificate)
-        if _extension(ctx.certificate, x509.SubjectAlternativeName) is None:
+        if ctx.ext(x509.SubjectAlternativeName) is None:
             presented = ["no subjectAltName (a common name alone is not used, RFC 9525)"]
         yield ("name_mismatch", "The certificate does not match the peer name '%s' (RFC 9525); it names %s. Connect "
                "with a name the certificate holds (the 'peer_name' option), or reissue the certificate with that "
@@ -619,7 +674,7 @@ def check_sip_domain(ctx):
         return
     if ctx.sip_domain is None:
         return
-    if not matches_sip_domain(ctx.certificate, ctx.sip_domain):
+    if not matches_sip_domain(ctx.certificate, ctx.sip_domain, ctx.ext(x509.SubjectAlternativeName)):
         identities = sip_identities(ctx.certificate)
         yield ("sip_domain_mismatch", "The certificate is not authoritative for SIP domain '%s' (RFC 5922); its SIP "
                "domain identities are %s. Check the 'sip_domain' option, or reissue the certificate with "
@@ -662,8 +717,13 @@ def _dns_reference(name):
     return text.lower()
 
 
+_HOST_NAME_ONLY = re.compile(r"^[^:]*[g-zG-Z_\-][^:]*$")
+
+
 def _ip_reference(name):
     text = name.strip()
+    if _HOST_NAME_ONLY.match(text):  # a letter beyond hex digits and no colon: not an IP literal
+        return None
     if text.startswith("[") and text.endswith("]"):
         text = text[1:-1]
     try:
@@ -693,9 +753,9 @@ def dns_name_matches(presented, reference):
     return bool(dot) and bool(label) and rest == suffix
 
 
-def matches_peer_name(cert, peer_name):
+def matches_peer_name(cert, peer_name, _san=False):
     """Whether cert is valid for the host name or IP literal peer_name (RFC 9525)."""
-    ext = _extension(cert, x509.SubjectAlternativeName)
+    ext = _extension(cert, x509.SubjectAlternativeName) if _san is False else _san
     address = _ip_reference(peer_name)
     if address is not None:
         if ext is None:
@@ -729,9 +789,9 @@ def _sip_uri_domain(uri):
     return host or None
 
 
-def sip_identities(cert):
+def sip_identities(cert, _san=False):
     """The SIP domain identities of a certificate per RFC 5922 section 7.1 (lowercase)."""
-    ext = _extension(cert, x509.SubjectAlternativeName)
+    ext = _extension(cert, x509.SubjectAlternativeName) if _san is False else _san
     if ext is None:
         return [cn.strip().rstrip(".").lower() for cn in _common_names(cert)]
     uris = [d for d in (_sip_uri_domain(u) for u in ext.value.get_values_for_type(x509.UniformResourceIdentifier))
@@ -741,12 +801,12 @@ def sip_identities(cert):
     return [d.strip().rstrip(".").lower() for d in ext.value.get_values_for_type(x509.DNSName)]
 
 
-def matches_sip_domain(cert, sip_domain):
+def matches_sip_domain(cert, sip_domain, _san=False):
     """Exact, case-insensitive match of the SIP domain against the identities; wildcards never match."""
     reference = _dns_reference(sip_domain)
     if reference is None:
         return False
-    return any(identity == reference and "*" not in identity for identity in sip_identities(cert))
+    return any(identity == reference and "*" not in identity for identity in sip_identities(cert, _san))
 
 
 # ------------------------------------------------------------------------------------------ evaluate
