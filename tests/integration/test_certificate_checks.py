@@ -80,8 +80,13 @@ def test_lines_are_the_full_set_and_left_out_options_stay(tmp_path):
         _task(dict(base, management_interfaces="medium")),                   # lines left as they are
         _task(dict(base, ip_office_lines=[])),                               # all removed
         _task(dict(base, ip_office_lines=[]), check=True),
+        # The security levels' defaults depend on the platform.
+        _task(_store_args(tmp_path, platform="ip500v2", store_path=str(tmp_path / "v2"))),
     ]
     results = helpers.run_tasks(tasks, tmp_path).results
+    for option in ("h323_security_level", "sip_security_level"):
+        assert results[0]["before"][option] == "high" and results[6]["before"][option] == "medium"
+    assert results[0]["before"]["certificate_expiry_warning_days"] == 60
     assert results[0]["changed"] is True
     assert results[1]["changed"] is False
     assert results[2]["changed"] is True
@@ -139,15 +144,3 @@ def test_bad_input_is_refused_clearly_and_leaves_the_store_byte_identical(tmp_pa
     for (_args, option), result in zip(choice_cases, results[len(cases):]):
         assert result["failed"] is True and option in result["msg"] and "must be one of" in result["msg"]
     assert helpers.tree_digest(str(tmp_path / "store")) == digest
-
-
-def test_platform_defaults_for_security_levels(tmp_path):
-    results = helpers.run_tasks([
-        _task(_store_args(tmp_path, platform="ip500v2", store_path=str(tmp_path / "v2"))),
-        _task(_store_args(tmp_path, platform="server")),
-    ], tmp_path).results
-    assert results[0]["before"]["h323_security_level"] == "medium"
-    assert results[0]["before"]["sip_security_level"] == "medium"
-    assert results[1]["before"]["h323_security_level"] == "high"
-    assert results[1]["before"]["sip_security_level"] == "high"
-    assert results[1]["before"]["certificate_expiry_warning_days"] == 60
