@@ -29,7 +29,7 @@ description:
     check) unless O(trusted) is given. The store is only read, never written; a store that does not exist
     yet is read as a new system would start.
 author:
-  - ipoffice.security maintainers
+  - ipoffice.security maintainers (@ipoffice)
 extends_documentation_fragment:
   - ipoffice.security.store
 options:
@@ -122,8 +122,10 @@ attributes:
     description: Reads only; it behaves the same in check mode.
   diff_mode:
     support: none
+    description: Nothing changes, so there is nothing to diff.
   action_group:
     support: full
+    description: Use C(group/ipoffice.security.all) in C(module_defaults) to set the store options once.
     membership:
       - ipoffice.security.all
 seealso:
