@@ -326,7 +326,7 @@ def preflight_verdict(results, mode):
             % (len(failed), " | ".join(_describe_failure(r) for r in failed)),
             option="preflight", preflight=results,
             failed_endpoints=[r["endpoint"] for r in failed])
-    return ["Preflight: %s would fail the new level; the level was changed anyway (preflight_mode: warn)."
+    return ["Preflight: %s would fail the new level; the level is changed anyway (preflight_mode: warn)."
             % _describe_failure(r) for r in failed]
 
 
