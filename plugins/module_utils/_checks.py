@@ -28,7 +28,7 @@ try:
     from cryptography import x509
     from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
     from cryptography.x509 import verification
-    from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, NameOID
+    from cryptography.x509.oid import NameOID
     HAS_VERIFICATION = True
 except ImportError:  # pragma: no cover - reported by the modules (cryptography < 43 has no verification)
     HAS_VERIFICATION = False
@@ -114,8 +114,8 @@ class Report(object):
         self.chain = chain
 
     def __repr__(self):
-        return "Report(level=%r, purpose=%r, passed=%r, codes=%r)" % (self.level, self.purpose, self.passed,
-                                                                       sorted(self.codes))
+        return "Report(level=%r, purpose=%r, passed=%r, codes=%r)" % (
+            self.level, self.purpose, self.passed, sorted(self.codes))
 
 
 def report_as_dict(report):
@@ -444,16 +444,14 @@ def check_trust_chain(ctx):
     if defects:
         # The validator would stop at the leaf's own defects, which their checks report with exact codes;
         # judge the rest of the path from the leaf's issuer so an untrusted chain is still reported.
-        for finding in _check_path_from_issuer(ctx):
-            yield finding
+        yield from _check_path_from_issuer(ctx)
         return
     try:
         ctx.path = _validate_path(ctx, cert)
     except verification.VerificationError as exc:
         yield ("untrusted_chain", _explain_failure(ctx, exc))
         return
-    for finding in _check_ca_purposes(ctx, ctx.path[1:]):
-        yield finding
+    yield from _check_ca_purposes(ctx, ctx.path[1:])
 
 
 def _validate_path(ctx, cert, ee_policy=None):
@@ -536,8 +534,7 @@ def _check_path_from_issuer(ctx):
             errors.append(_verifier_text(exc))
             continue
         ctx.path = [cert] + path
-        for finding in _check_ca_purposes(ctx, path):
-            yield finding
+        yield from _check_ca_purposes(ctx, path)
         return
     yield ("untrusted_chain", "No trusted path from '%s' to a root CA in the trusted certificate store: %s. Add the "
            "issuing root CA with ipoffice.security.trusted_certificate, or make the peer send its intermediate "
@@ -600,8 +597,8 @@ def _explain_failure(ctx, exc):
     if not is_self_signed(last):
         return ("The chain of '%s' stops at '%s': its issuer '%s' is neither in the presented chain nor in the "
                 "trusted certificate store. Make the peer send its intermediate certificates, or add the issuing "
-                "root CA with ipoffice.security.trusted_certificate." % (_subject(cert), _subject(last),
-                                                                           _issuer(last)))
+                "root CA with ipoffice.security.trusted_certificate."
+                % (_subject(cert), _subject(last), _issuer(last)))
     if last not in ctx.trusted_set:
         return ("The chain of '%s' ends at the root CA '%s', which is not in the trusted certificate store. Add "
                 "that root with ipoffice.security.trusted_certificate if you trust it."
