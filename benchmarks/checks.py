@@ -74,13 +74,13 @@ def main():
         root, inter, leaf, identity = make_chain(signature)
         name = verification.DNSName("sip.example.com")
 
-        def bare():
+        def bare(root=root, name=name, leaf=leaf, inter=inter):
             verifier = (verification.PolicyBuilder().store(verification.Store([root])).time(at)
                         .build_server_verifier(name))
             verifier.verify(leaf, [inter])
 
         for level, trusted in (("medium", [root]), ("high_remote", [root, leaf])):
-            def engine():
+            def engine(leaf=leaf, level=level, inter=inter, trusted=trusted, identity=identity):
                 report = evaluate(leaf, level=level, purpose="sip_server", chain=[inter], trusted=trusted,
                                   identity=identity, peer_name="sip.example.com", sip_domain="example.com", at=at)
                 assert report.passed, report.findings

@@ -526,7 +526,8 @@ def _check_path_from_issuer(ctx):
             if issuer in ctx.trusted_set:
                 ctx.path = [cert, issuer]
                 return
-            errors.append("its issuer '%s' is a root CA that is not in the trusted certificate store" % _subject(issuer))
+            errors.append("its issuer '%s' is a root CA that is not in the trusted certificate store"
+                          % _subject(issuer))
             continue
         try:
             path = _validate_path(ctx, issuer, ee_policy=issuer_policy)
@@ -777,7 +778,7 @@ def _sip_uri_domain(uri):
     rest = uri[4:]
     if "@" in rest:
         return None
-    host = re.split(r"[;?]", rest, 1)[0]
+    host = re.split(r"[;?]", rest, maxsplit=1)[0]
     if host.startswith("["):
         host = host[:host.find("]") + 1] if "]" in host else host
     elif ":" in host:

@@ -128,7 +128,8 @@ def test_live_endpoints_verdicts_and_codes(pki, tmp_path):
     assert "intermediate" in missing_r["findings"][0]["message"]
 
     assert wrong_r["codes"] == ["name_mismatch"]
-    assert "127.0.0.1" in wrong_r["findings"][0]["message"] and "elsewhere.example.com" in wrong_r["findings"][0]["message"]
+    wrong_message = wrong_r["findings"][0]["message"]
+    assert "127.0.0.1" in wrong_message and "elsewhere.example.com" in wrong_message
 
     assert self_r["codes"] == ["not_pinned", "self_signed", "untrusted_chain"]
 

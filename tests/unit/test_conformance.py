@@ -12,7 +12,6 @@ import json
 import os
 
 import helpers
-import pytest
 from ansible_collections.ipoffice.security.plugins.module_utils._checks import evaluate
 from cryptography import x509
 
