@@ -129,22 +129,138 @@ def report_as_dict(report):
 
 # ------------------------------------------------------------------------------------------ helpers
 
-# Whether a certificate is self-signed (its own key verifies its signature) is asked again and again
-# of the same trust anchors; remember the answer per certificate (bounded).
-_SELF_SIGNED = {}
-_SELF_SIGNED_LIMIT = 1024
+# ------------------------------------------------------------------------------ per-certificate facts
+#
+# Certificates are immutable, and the same objects recur: the TCS roots and issuing CAs in every
+# evaluation, a leaf at several levels.  What the checks derive from a certificate alone (its extension
+# map, key strength, self-signed status, EKU fit, SAN name tables, SIP identities) is remembered per
+# certificate object.  Keyed by id() with the object itself held in the entry, so an id is never reused
+# while its entry exists (the Rust certificate objects take no weak references, and hashing one costs
+# microseconds); bounded: the map is emptied when it reaches _FACTS_LIMIT entries.
+_FACTS = {}
+_FACTS_LIMIT = 1024
+_UNSET = object()
+
+
+class _Facts(object):
+    """Facts about one certificate object, each derived on first use (a failure is not remembered)."""
+
+    __slots__ = ("cert", "extensions", "ext_error", "malformed", "_validity", "_strength", "_self_signed",
+                 "_weak", "_unknown", "_eku", "_purpose_ok", "_cert_sign_not_ca", "_static_defect", "_names",
+                 "_sip", "_spki")
+
+    def __init__(self, cert):
+        self.cert = cert
+        self.extensions = {}
+        self.ext_error = self.malformed = None
+        try:
+            for ext in cert.extensions:
+                self.extensions.setdefault(type(ext.value), ext)
+        except Exception as exc:  # ValueError, DuplicateExtension, ...: the DER is not acceptable
+            self.ext_error = exc
+            self.malformed = str(exc) or exc.__class__.__name__
+        self._validity = self._strength = self._self_signed = self._weak = self._unknown = None
+        self._cert_sign_not_ca = self._static_defect = self._spki = None
+        self._eku = self._names = self._sip = _UNSET
+        self._purpose_ok = {}
+
+    def validity(self):
+        """(not_valid_before_utc, not_valid_after_utc)."""
+        if self._validity is None:
+            self._validity = (self.cert.not_valid_before_utc, self.cert.not_valid_after_utc)
+        return self._validity
+
+    def strength(self):
+        if self._strength is None:
+            self._strength = key_strength(self.cert.public_key())
+        return self._strength
+
+    def self_signed(self):
+        if self._self_signed is None:
+            self._self_signed = _certs.is_self_signed(self.cert)
+        return self._self_signed
+
+    def weak(self):
+        """The weak signature algorithm's name, or ''."""
+        if self._weak is None:
+            self._weak = _weak_signature(self.cert) or ""
+        return self._weak
+
+    def unknown_critical(self):
+        """Dotted OIDs of the critical extensions nobody here understands ([] when malformed)."""
+        if self._unknown is None:
+            exts = self.cert.extensions if not self.malformed else []
+            self._unknown = [ext.oid.dotted_string for ext in exts
+                             if ext.critical and ext.oid.dotted_string not in KNOWN_EXTENSIONS]
+        return self._unknown
+
+    def eku_oids(self):
+        """The extended key usage OIDs (dotted), or None without the extension; raises when malformed."""
+        if self._eku is _UNSET:
+            if self.ext_error is not None:
+                raise self.ext_error
+            eku = self.extensions.get(x509.ExtendedKeyUsage)
+            self._eku = [oid.dotted_string for oid in eku.value] if eku is not None else None
+        return self._eku
+
+    def purpose_ok(self, purpose):
+        """No extended key usage, or one that fits the purpose; raises when malformed."""
+        try:
+            return self._purpose_ok[purpose]
+        except KeyError:
+            pass
+        oids = self.eku_oids()
+        result = self._purpose_ok[purpose] = oids is None or _eku_fits(oids, purpose)
+        return result
+
+    def cert_sign_not_ca(self):
+        """keyUsage asserts keyCertSign, but basicConstraints does not say CA."""
+        if self._cert_sign_not_ca is None:
+            usage = self.extensions.get(x509.KeyUsage)
+            bc = self.extensions.get(x509.BasicConstraints)
+            self._cert_sign_not_ca = bool(usage is not None and usage.value.key_cert_sign
+                                          and not (bc is not None and bc.value.ca))
+        return self._cert_sign_not_ca
+
+    def static_defect(self):
+        """A defect of the certificate itself (at any time) that makes the path validator reject it as leaf."""
+        if self._static_defect is None:
+            self._static_defect = bool(self.weak() or self.unknown_critical() or self.cert_sign_not_ca())
+        return self._static_defect
+
+    def names(self):
+        """The SAN's RFC 9525 name tables (see _name_tables), or None without a SAN."""
+        if self._names is _UNSET:
+            self._names = _name_tables(self.extensions.get(x509.SubjectAlternativeName))
+        return self._names
+
+    def sip(self):
+        """The RFC 5922 SIP domain identities."""
+        if self._sip is _UNSET:
+            self._sip = sip_identities(self.cert, self.extensions.get(x509.SubjectAlternativeName))
+        return self._sip
+
+    def spki(self):
+        """The public key as SubjectPublicKeyInfo DER."""
+        if self._spki is None:
+            self._spki = _certs.public_key_der(self.cert)
+        return self._spki
+
+
+def _facts(cert):
+    facts = _FACTS.get(id(cert))
+    if facts is not None and facts.cert is cert:
+        return facts
+    facts = _Facts(cert)
+    if len(_FACTS) >= _FACTS_LIMIT:
+        _FACTS.clear()
+    _FACTS[id(cert)] = facts
+    return facts
 
 
 def is_self_signed(cert):
-    try:
-        return _SELF_SIGNED[cert]
-    except KeyError:
-        pass
-    result = _certs.is_self_signed(cert)
-    if len(_SELF_SIGNED) >= _SELF_SIGNED_LIMIT:
-        _SELF_SIGNED.clear()
-    _SELF_SIGNED[cert] = result
-    return result
+    """Subject equals issuer and its own key verifies its signature (remembered per certificate object)."""
+    return _facts(cert).self_signed()
 
 
 def _subject(cert):
@@ -191,29 +307,6 @@ def _extension(cert, cls):
         return cert.extensions.get_extension_for_class(cls)
     except x509.ExtensionNotFound:
         return None
-
-
-def _eku_oids(cert):
-    ext = _extension(cert, x509.ExtendedKeyUsage)
-    if ext is None:
-        return None
-    return [oid.dotted_string for oid in ext.value]
-
-
-_CA_EKUS = {}
-
-
-def _ca_eku_oids(cert):
-    """_eku_oids of a CA certificate, remembered (CAs and roots recur in every evaluation)."""
-    try:
-        return _CA_EKUS[cert]
-    except KeyError:
-        pass
-    result = _eku_oids(cert)
-    if len(_CA_EKUS) >= _SELF_SIGNED_LIMIT:
-        _CA_EKUS.clear()
-    _CA_EKUS[cert] = result
-    return result
 
 
 def _eku_text(oids):
@@ -271,7 +364,10 @@ def _policies():
 
 
 class _Context(object):
-    """One evaluation's inputs and the facts several checks share (computed once per call)."""
+    """One evaluation's inputs, and the leaf's facts (``facts``, remembered per certificate object)."""
+
+    __slots__ = ("certificate", "level", "purpose", "chain", "trusted", "identities", "peer_name", "sip_domain",
+                 "at", "path", "names_checked", "facts", "malformed")
 
     def __init__(self, certificate, level, purpose, chain, trusted, identities, peer_name, sip_domain, at):
         self.certificate = certificate
@@ -285,70 +381,21 @@ class _Context(object):
         self.at = at
         self.path = []
         self.names_checked = level in REMOTE_LEVELS and peer_name is not None
-        self.malformed = None
-        self.extensions = {}
-        try:
-            for ext in certificate.extensions:
-                self.extensions.setdefault(type(ext.value), ext)
-        except Exception as exc:  # ValueError, DuplicateExtension, ...: the DER is not acceptable
-            self.malformed = str(exc) or exc.__class__.__name__
-        self._weak = self._unknown = None
-        self._trusted_set = None
-        self._leaf_self_signed = None
-
-    @property
-    def trusted_set(self):
-        if self._trusted_set is None:
-            self._trusted_set = set(self.trusted)
-        return self._trusted_set
-
-    @property
-    def leaf_self_signed(self):
-        if self._leaf_self_signed is None:
-            cert = self.certificate
-            self._leaf_self_signed = cert.subject == cert.issuer and is_self_signed(cert)
-        return self._leaf_self_signed
+        self.facts = _facts(certificate)
+        self.malformed = self.facts.malformed
 
     def ext(self, cls):
-        """The leaf's extension of that class, or None (looked up once per evaluation)."""
-        return self.extensions.get(cls)
+        """The leaf's extension of that class, or None."""
+        return self.facts.extensions.get(cls)
 
-    @property
-    def weak_signature(self):
-        if self._weak is None:
-            self._weak = _weak_signature(self.certificate) or ""
-        return self._weak
-
-    @property
-    def unknown_critical(self):
-        if self._unknown is None:
-            self._unknown = [ext.oid.dotted_string for ext in self.extensions_list()
-                             if ext.critical and ext.oid.dotted_string not in KNOWN_EXTENSIONS]
-        return self._unknown
-
-    def extensions_list(self):
-        return self.certificate.extensions if not self.malformed else []
-
-    def is_ca(self):
-        bc = self.ext(x509.BasicConstraints)
-        return bool(bc is not None and bc.value.ca)
-
-    def leaf_defects(self):
-        """Defects of the leaf itself that make the path validator reject it; each has its own code."""
-        cert = self.certificate
-        defects = []
-        if not (cert.not_valid_before_utc <= self.at <= cert.not_valid_after_utc):
-            defects.append("validity")
-        if self.weak_signature:
-            defects.append("signature")
-        if self.unknown_critical:
-            defects.append("critical_extensions")
-        usage = self.ext(x509.KeyUsage)
-        if usage is not None and usage.value.key_cert_sign and not self.is_ca():
-            defects.append("key_cert_sign")
-        if self.names_checked and self.ext(x509.SubjectAlternativeName) is None:
-            defects.append("peer_name")
-        return defects
+    def has_defects(self):
+        """Whether the leaf itself has defects that make the path validator reject it (each has its own code):
+        outside its validity, a weak signature, an unknown critical extension, keyCertSign without CA, or
+        no SAN when the peer name is validated."""
+        facts = self.facts
+        not_before, not_after = facts.validity()
+        return bool(not (not_before <= self.at <= not_after) or facts.static_defect()
+                    or (self.names_checked and x509.SubjectAlternativeName not in facts.extensions))
 
 
 # ----------------------------------------------------------------------------------------------- checks
@@ -356,19 +403,20 @@ class _Context(object):
 
 def check_validity(ctx):
     cert = ctx.certificate
-    if ctx.at < cert.not_valid_before_utc:
+    not_before, not_after = ctx.facts.validity()
+    if ctx.at < not_before:
         yield ("not_yet_valid", "The certificate '%s' is not valid before %s (checked at %s). Check the peer's clock "
-               "and certificate, or wait until it becomes valid." % (_subject(cert), _when(cert.not_valid_before_utc),
+               "and certificate, or wait until it becomes valid." % (_subject(cert), _when(not_before),
                                                                      _when(ctx.at)))
-    elif ctx.at > cert.not_valid_after_utc:
+    elif ctx.at > not_after:
         yield ("expired", "The certificate '%s' expired on %s (checked at %s). Renew it on the peer."
-               % (_subject(cert), _when(cert.not_valid_after_utc), _when(ctx.at)))
+               % (_subject(cert), _when(not_after), _when(ctx.at)))
 
 
 def check_key_size(ctx):
     minimum = MINIMUM_KEY_BITS[ctx.level]
-    public_key = ctx.certificate.public_key()
-    if key_strength(public_key) < minimum:
+    if ctx.facts.strength() < minimum:
+        public_key = ctx.certificate.public_key()
         yield ("key_too_small", "The certificate has %s; level %s needs at least %d-bit RSA or DSA, or EC P-256 or "
                "larger, or Ed25519/Ed448. Issue the peer a certificate with a stronger key, or lower the level."
                % (_key_text(public_key), ctx.level, minimum))
@@ -377,7 +425,7 @@ def check_key_size(ctx):
 def check_key_usage(ctx):
     if ctx.malformed:
         return
-    if ctx.ext(x509.KeyUsage) is None:
+    if x509.KeyUsage not in ctx.facts.extensions:
         yield ("no_key_usage", "The certificate '%s' has no key usage extension; level %s requires one. Issue the "
                "peer a certificate with keyUsage (digitalSignature, plus keyEncipherment for RSA)."
                % (_subject(ctx.certificate), ctx.level))
@@ -386,14 +434,13 @@ def check_key_usage(ctx):
 def check_purpose(ctx):
     if ctx.malformed:
         return
-    eku = ctx.ext(x509.ExtendedKeyUsage)
-    oids = [oid.dotted_string for oid in eku.value] if eku is not None else None
-    if oids is not None and not _eku_fits(oids, ctx.purpose):
+    facts = ctx.facts
+    if not facts.purpose_ok(ctx.purpose):
+        oids = facts.eku_oids()
         yield ("purpose_mismatch", "The certificate's extended key usage (%s) does not allow purpose %s, which needs "
                "%s (or anyExtendedKeyUsage). Issue the peer a certificate with that usage, or check the 'purpose' "
                "option." % (_eku_text(oids), ctx.purpose, _purpose_text(ctx.purpose)))
-    usage = ctx.ext(x509.KeyUsage)
-    if usage is not None and usage.value.key_cert_sign and not ctx.is_ca():
+    if facts.cert_sign_not_ca():
         yield ("purpose_mismatch", "The certificate's key usage asserts keyCertSign, which an end-entity certificate "
                "must not. Issue the peer a certificate without keyCertSign.")
 
@@ -404,7 +451,7 @@ def check_critical_extensions(ctx):
                "can be understood and it must be rejected. Issue the peer a well-formed certificate."
                % ctx.malformed[:160])
         return
-    unknown = ctx.unknown_critical
+    unknown = ctx.facts.unknown_critical()
     if unknown:
         yield ("unknown_critical_extension", "The certificate has extension(s) %s marked critical that are not "
                "understood, so it must be rejected. Issue the peer a certificate without them (or not critical)."
@@ -422,7 +469,7 @@ def _weak_signature(cert):
 
 
 def check_signature(ctx):
-    weak = ctx.weak_signature
+    weak = ctx.facts.weak()
     if weak:
         yield ("weak_signature", "The certificate is signed with %s, a weak algorithm (SHA-1 and MD5 are refused from "
                "level medium up). Reissue it with SHA-256 or stronger." % weak)
@@ -432,16 +479,15 @@ def check_trust_chain(ctx):
     if ctx.malformed:
         return
     cert = ctx.certificate
-    if ctx.leaf_self_signed:
-        if cert in ctx.trusted_set:
+    if ctx.facts.self_signed():
+        if cert in ctx.trusted:
             ctx.path = [cert]
             return
         yield ("untrusted_chain", "The certificate '%s' is self-signed and not in the trusted certificate store. Add "
                "it to the store (ipoffice.security.trusted_certificate) or give the peer a certificate issued by a CA "
                "whose root is in the store." % _subject(cert))
         return
-    defects = ctx.leaf_defects()
-    if defects:
+    if ctx.has_defects():
         # The validator would stop at the leaf's own defects, which their checks report with exact codes;
         # judge the rest of the path from the leaf's issuer so an untrusted chain is still reported.
         yield from _check_path_from_issuer(ctx)
@@ -490,18 +536,20 @@ def _verify(ctx, cert, anchors, intermediates, ee_policy, ca_policy):
 
 
 def _check_ca_purposes(ctx, cas):
+    purpose = ctx.purpose
     for ca in cas:
+        facts = _facts(ca)
         try:
-            oids = _ca_eku_oids(ca)
+            if facts.purpose_ok(purpose):
+                continue
         except Exception as exc:  # extensions the validator skipped but that do not parse
             yield ("untrusted_chain", "The CA certificate '%s' in the chain has malformed extensions (%s). Fix the "
                    "peer's certificate chain." % (_subject(ca), str(exc)[:160]))
             continue
-        if oids is not None and not _eku_fits(oids, ctx.purpose):
-            yield ("purpose_mismatch", "The CA certificate '%s' in the chain restricts extended key usage to %s, so "
-                   "it cannot vouch for purpose %s (needs %s). Use a certificate from a CA allowed to issue for that "
-                   "purpose, or check the 'purpose' option." % (_subject(ca), _eku_text(oids), ctx.purpose,
-                                                                _purpose_text(ctx.purpose)))
+        yield ("purpose_mismatch", "The CA certificate '%s' in the chain restricts extended key usage to %s, so "
+               "it cannot vouch for purpose %s (needs %s). Use a certificate from a CA allowed to issue for that "
+               "purpose, or check the 'purpose' option." % (_subject(ca), _eku_text(facts.eku_oids()), purpose,
+                                                            _purpose_text(purpose)))
 
 
 def _issuers_of(ctx, cert):
@@ -523,7 +571,7 @@ def _check_path_from_issuer(ctx):
     errors = []
     for issuer in issuers:
         if is_self_signed(issuer):
-            if issuer in ctx.trusted_set:
+            if issuer in ctx.trusted:
                 ctx.path = [cert, issuer]
                 return
             errors.append("its issuer '%s' is a root CA that is not in the trusted certificate store"
@@ -600,7 +648,7 @@ def _explain_failure(ctx, exc):
                 "trusted certificate store. Make the peer send its intermediate certificates, or add the issuing "
                 "root CA with ipoffice.security.trusted_certificate."
                 % (_subject(cert), _subject(last), _issuer(last)))
-    if last not in ctx.trusted_set:
+    if last not in ctx.trusted:
         return ("The chain of '%s' ends at the root CA '%s', which is not in the trusted certificate store. Add "
                 "that root with ipoffice.security.trusted_certificate if you trust it."
                 % (_subject(cert), _subject(last)))
@@ -608,7 +656,7 @@ def _explain_failure(ctx, exc):
 
 
 def check_self_signed(ctx):
-    if ctx.leaf_self_signed:
+    if ctx.facts.self_signed():
         yield ("self_signed", "The certificate '%s' is self-signed; level %s needs one issued by a CA. Give the peer "
                "a CA-issued certificate, or lower the level." % (_subject(ctx.certificate), ctx.level))
 
@@ -647,7 +695,7 @@ class _Holder(object):
 
 
 def check_pinned(ctx):
-    if ctx.certificate not in ctx.trusted_set:
+    if ctx.certificate not in ctx.trusted:
         yield ("not_pinned", "Level %s needs an exact copy of the certificate '%s' (SHA-256 %s) in the trusted "
                "certificate store. Add it with ipoffice.security.trusted_certificate, or lower the level."
                % (ctx.level, _subject(ctx.certificate), _certs.fingerprint(ctx.certificate)))
@@ -658,7 +706,7 @@ def check_peer_name(ctx):
         return
     if ctx.peer_name is None:
         return
-    if not matches_peer_name(ctx.certificate, ctx.peer_name, ctx.ext(x509.SubjectAlternativeName)):
+    if not _names_match(ctx.facts.names(), ctx.peer_name):
         presented = _certs.subject_alt_names(ctx.certificate)
         if ctx.ext(x509.SubjectAlternativeName) is None:
             presented = ["no subjectAltName (a common name alone is not used, RFC 9525)"]
@@ -672,8 +720,9 @@ def check_sip_domain(ctx):
         return
     if ctx.sip_domain is None:
         return
-    if not matches_sip_domain(ctx.certificate, ctx.sip_domain, ctx.ext(x509.SubjectAlternativeName)):
-        identities = sip_identities(ctx.certificate)
+    identities = ctx.facts.sip()
+    reference = _sip_reference(ctx.sip_domain)
+    if reference is None or reference not in identities:
         yield ("sip_domain_mismatch", "The certificate is not authoritative for SIP domain '%s' (RFC 5922); its SIP "
                "domain identities are %s. Check the 'sip_domain' option, or reissue the certificate with "
                "subjectAltName URI:sip:%s." % (ctx.sip_domain, ", ".join(identities) or "none", ctx.sip_domain))
@@ -751,21 +800,80 @@ def dns_name_matches(presented, reference):
     return bool(dot) and bool(label) and rest == suffix
 
 
+_NameTables = collections.namedtuple("_NameTables", "exact wildcard ips")
+
+
+def _name_tables(ext):
+    """A SAN's names ready for RFC 9525 matching (dns_name_matches, folded into sets), or None without a SAN:
+    ``exact`` the valid presented DNS names in comparable form, ``wildcard`` the parent domains of the valid
+    '*.' wildcards (at least two labels, no other '*'), ``ips`` the IP addresses."""
+    if ext is None:
+        return None
+    exact, wildcard = set(), set()
+    for presented in ext.value.get_values_for_type(x509.DNSName):
+        pattern = presented.strip().rstrip(".").lower()
+        if not pattern or not _PRESENTED_DNS.match(pattern):
+            continue  # not a host name: never matches
+        exact.add(pattern)
+        if pattern.startswith("*."):
+            suffix = pattern[2:]
+            if "*" not in suffix and "." in suffix:
+                wildcard.add(suffix)
+    return _NameTables(frozenset(exact), frozenset(wildcard), tuple(ext.value.get_values_for_type(x509.IPAddress)))
+
+
+# peer_name / sip_domain -> its reference identity: the same few names recur (bounded like _FACTS).
+_PEER_REFERENCES = {}
+_SIP_REFERENCES = {}
+
+
+def _peer_reference(peer_name):
+    """(IP address, None) for an IP literal, else (None, DNS reference identity or None)."""
+    try:
+        return _PEER_REFERENCES[peer_name]
+    except (KeyError, TypeError):
+        pass
+    address = _ip_reference(peer_name)
+    reference = (address, _dns_reference(peer_name) if address is None else None)
+    _remember(_PEER_REFERENCES, peer_name, reference)
+    return reference
+
+
+def _sip_reference(sip_domain):
+    """The DNS reference identity of a SIP domain, or None."""
+    try:
+        return _SIP_REFERENCES[sip_domain]
+    except (KeyError, TypeError):
+        pass
+    reference = _dns_reference(sip_domain)
+    _remember(_SIP_REFERENCES, sip_domain, reference)
+    return reference
+
+
+def _remember(table, name, value):
+    if type(name) is str:
+        if len(table) >= _FACTS_LIMIT:
+            table.clear()
+        table[name] = value
+
+
+def _names_match(tables, peer_name):
+    address, reference = _peer_reference(peer_name)
+    if address is not None:
+        return tables is not None and address in tables.ips
+    if reference is None or tables is None:
+        # RFC 9525 drops the common name as an identifier: without a SAN nothing can match.
+        return False
+    if reference in tables.exact:
+        return True
+    label, dot, rest = reference.partition(".")
+    return bool(dot) and bool(label) and rest in tables.wildcard
+
+
 def matches_peer_name(cert, peer_name, _san=False):
     """Whether cert is valid for the host name or IP literal peer_name (RFC 9525)."""
     ext = _extension(cert, x509.SubjectAlternativeName) if _san is False else _san
-    address = _ip_reference(peer_name)
-    if address is not None:
-        if ext is None:
-            return False
-        return any(ip == address for ip in ext.value.get_values_for_type(x509.IPAddress))
-    reference = _dns_reference(peer_name)
-    if reference is None:
-        return False
-    if ext is None:
-        # RFC 9525 drops the common name as an identifier: without a SAN nothing can match.
-        return False
-    return any(dns_name_matches(name, reference) for name in ext.value.get_values_for_type(x509.DNSName))
+    return _names_match(_name_tables(ext), peer_name)
 
 
 # ----------------------------------------------------------------------------------- SIP (RFC 5922)
@@ -801,10 +909,9 @@ def sip_identities(cert, _san=False):
 
 def matches_sip_domain(cert, sip_domain, _san=False):
     """Exact, case-insensitive match of the SIP domain against the identities; wildcards never match."""
-    reference = _dns_reference(sip_domain)
-    if reference is None:
-        return False
-    return any(identity == reference and "*" not in identity for identity in sip_identities(cert, _san))
+    reference = _sip_reference(sip_domain)
+    # a reference never holds '*', so a wildcard identity never equals it
+    return reference is not None and reference in sip_identities(cert, _san)
 
 
 # ------------------------------------------------------------------------------------------ evaluate
