@@ -7,8 +7,8 @@ PYTHON ?= python3
 VENV = .venv
 BIN = $(CURDIR)/$(VENV)/bin
 PYTEST_WORKERS ?= 2
+MOLECULE_WORKERS ?= 2
 COLLECTIONS = $(CURDIR)/.build/collections
-MOLECULE_DIR = extensions/molecule
 
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -31,7 +31,7 @@ define pytest
 	exit $$rc
 endef
 
-.PHONY: help setup lint unit integration molecule sanity ansible-lint test demo changelog clean distclean
+.PHONY: help setup lint unit integration molecule sanity ansible-lint test demo docs changelog clean distclean
 
 help: ## Show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -49,24 +49,11 @@ unit: setup ## Unit tests of the core (tests/unit)
 integration: setup ## Integration tests through real ansible-playbook runs and local servers (tests/integration)
 	$(call pytest,-n $(PYTEST_WORKERS) tests/integration)
 
-molecule: setup ## Every molecule scenario (each extensions/molecule/*/ with a molecule.yml)
-	@scenarios="$$(find $(MOLECULE_DIR) -mindepth 2 -name molecule.yml -printf '%h\n' | sed 's|^$(MOLECULE_DIR)/||' | sort)"; \
-	[ -n "$$scenarios" ] || { echo "make: no molecule scenarios under $(MOLECULE_DIR)"; exit 1; }; \
-	failed=""; \
-	for scenario in $$scenarios; do \
-	  echo "== molecule test -s $$scenario"; \
-	  molecule test -s "$$scenario" || failed="$$failed $$scenario"; \
-	done; \
-	if [ -n "$$failed" ]; then echo "make: molecule scenarios failed:$$failed"; exit 1; fi; \
-	echo "molecule: all scenarios passed:" $$scenarios
+molecule: setup ## Every molecule scenario (extensions/molecule/*/molecule.yml); SCENARIOS="a b" to narrow
+	MOLECULE_WORKERS=$(MOLECULE_WORKERS) bash tools/molecule.sh $(SCENARIOS)
 
-sanity: setup ## ansible-test sanity on a mirror of the collection (.build/ansible-test)
-	@tree="$$($(BIN)/python tools/ansible_test_tree.py)"; \
-	pyver="$$($(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')"; \
-	cd "$$tree"; \
-	echo "== ansible-test sanity --requirements --python $$pyver (in $$tree)"; \
-	$(BIN)/ansible-test sanity --requirements --python "$$pyver" --color no 2>&1 \
-	  | { grep -v -E "is ignored: it is neither a file nor a directory" || true; }
+sanity: setup ## ansible-test sanity on a mirror of the collection (.build/ansible-test); SANITY_ARGS=... to narrow
+	VENV="$(VENV)" bash tools/sanity.sh $(SANITY_ARGS)
 
 ansible-lint: setup ## ansible-lint, production profile (.ansible-lint)
 	ansible-lint --offline
@@ -74,8 +61,11 @@ ansible-lint: setup ## ansible-lint, production profile (.ansible-lint)
 test: setup lint unit integration molecule sanity ansible-lint ## Everything CI runs, in order, stopping at the first failure
 	@echo "make test: all steps passed"
 
-demo: setup ## Initialise three local demo systems under .demo/ and print their identities
+demo: setup ## Three local demo systems under .demo/: their identities, then the baseline and the audit
 	ANSIBLE_CALLBACK_RESULT_FORMAT=yaml ansible-playbook -i playbooks/inventory/demo.yml playbooks/demo.yml
+
+docs: setup ## Regenerate the module reference docs/modules/ from the modules' documentation
+	$(BIN)/python tools/gen_module_docs.py
 
 changelog: setup ## Render CHANGELOG.md from changelogs/ (pending fragments shown as the unreleased version)
 	bash tools/changelog.sh
