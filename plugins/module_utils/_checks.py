@@ -108,7 +108,7 @@ class Report(object):
         self.level = level
         self.purpose = purpose
         self.findings = findings
-        self.codes = set(f.code for f in findings)
+        self.codes = set([f.code for f in findings]) if findings else set()
         self.passed = not findings
         self.checks = checks
         self.chain = chain
@@ -742,6 +742,8 @@ CHECKS = {
     "peer_name": check_peer_name,
     "sip_domain": check_sip_domain,
 }
+# The check functions of each level, in LEVEL_CHECKS order (looked up once, not per evaluation).
+_LEVEL_FUNCTIONS = dict((level, tuple(CHECKS[name] for name in names)) for level, names in LEVEL_CHECKS.items())
 
 
 # ------------------------------------------------------------------------------------ names (RFC 9525)
@@ -938,9 +940,8 @@ def evaluate(certificate, level="high_remote", purpose="sip_server", chain=(), t
                          "without remote checks." % level)
     ctx = _Context(certificate, level, purpose, _as_list(chain), _as_list(trusted), _as_list(identity),
                    peer_name or None, sip_domain or None, _utc(at))
-    findings = []
-    names = LEVEL_CHECKS[level]
-    for name in names:
-        for code, message in CHECKS[name](ctx):
-            findings.append(Finding(code, message))
-    return Report(level, purpose, findings, names, ctx.path)
+    found = []
+    for check in _LEVEL_FUNCTIONS[level]:
+        found.extend(check(ctx))
+    findings = [Finding(code, message) for code, message in found] if found else found
+    return Report(level, purpose, findings, LEVEL_CHECKS[level], ctx.path)
