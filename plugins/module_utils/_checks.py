@@ -136,8 +136,9 @@ def report_as_dict(report):
 # map, key strength, self-signed status, EKU fit, SAN name tables, SIP identities) is remembered per
 # certificate object.  Keyed by id() with the object itself held in the entry, so an id is never reused
 # while its entry exists (the Rust certificate objects take no weak references, and hashing one costs
-# microseconds); bounded: the map is emptied when it reaches _FACTS_LIMIT entries.
-_FACTS = {}
+# microseconds), then by value; bounded: a map is emptied when it reaches _FACTS_LIMIT entries.
+_FACTS = {}           # id(certificate) -> (certificate, facts)
+_FACTS_BY_VALUE = {}  # certificate (hashed and compared by content) -> facts
 _FACTS_LIMIT = 1024
 _UNSET = object()
 
@@ -248,14 +249,24 @@ class _Facts(object):
 
 
 def _facts(cert):
-    facts = _FACTS.get(id(cert))
-    if facts is not None and facts.cert is cert:
-        return facts
-    facts = _Facts(cert)
-    if len(_FACTS) >= _FACTS_LIMIT:
-        _FACTS.clear()
-    _FACTS[id(cert)] = facts
+    entry = _FACTS.get(id(cert))
+    if entry is not None and entry[0] is cert:
+        return entry[1]
+    # A new object.  Facts depend on the certificate's content only, so an equal certificate seen before
+    # (a TCS or chain loaded again) shares them: hashing one costs less than parsing its extensions and
+    # verifying its self-signature again.
+    facts = _FACTS_BY_VALUE.get(cert)
+    if facts is None:
+        facts = _Facts(cert)
+        _bounded_put(_FACTS_BY_VALUE, cert, facts)
+    _bounded_put(_FACTS, id(cert), (cert, facts))
     return facts
+
+
+def _bounded_put(table, key, value):
+    if len(table) >= _FACTS_LIMIT:
+        table.clear()
+    table[key] = value
 
 
 def is_self_signed(cert):
@@ -854,9 +865,7 @@ def _sip_reference(sip_domain):
 
 def _remember(table, name, value):
     if type(name) is str:
-        if len(table) >= _FACTS_LIMIT:
-            table.clear()
-        table[name] = value
+        _bounded_put(table, name, value)
 
 
 def _names_match(tables, peer_name):
