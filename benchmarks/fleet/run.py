@@ -11,7 +11,9 @@ On one inventory of N systems (`ansible_connection: local`, one store each) and 
      module tasks per system, on the same inventory with the same forks (the strict floor), and one with
      as many pings as the baseline ran tasks of any kind per system (its argument validation included;
      skipped tasks are not counted in either).
-The no-op and ping runs alternate for --rounds rounds and the medians are compared, so that load on the
+  5. the same four module calls as plain tasks (no role, no argument validation, no skipped steps), to
+     tell the modules' own cost from the role's.
+The no-op, bare and ping runs alternate for --rounds rounds and the medians are compared, so that load on the
 machine hits all alike. Target: no-op re-converge <= 1.3x the ping floor. Prints times and ratios
 (--markdown prints the docs/performance.md section). A benchmark, not a test: nothing is asserted on time.
 """
@@ -85,6 +87,29 @@ def write_ping(directory, tasks):
     return path
 
 
+def write_bare(directory):
+    """The same four module calls as the baseline's no-op, as plain tasks: no role, validation or skipped steps."""
+    state = "ipoffice_security"
+    play = [{"name": "Bare module tasks", "hosts": "ipoffice", "gather_facts": False,
+             "module_defaults": {"group/ipoffice.security.all": {"store_path": "{{ %s.store.path }}" % state}},
+             "tasks": [
+                 {"name": "trusted", "ipoffice.security.trusted_certificate": {
+                     "certificates": "{{ %s.trusted.certificates }}" % state}},
+                 {"name": "identity", "ipoffice.security.identity_certificate": {
+                     "source": "ca", "subject_name": "{{ %s.identity.subject_name }}" % state,
+                     "subject_alt_names": "{{ %s.identity.subject_alt_names }}" % state}},
+                 {"name": "scep", "ipoffice.security.scep": {"server": "{{ %s.scep.server }}" % state,
+                                                            "request_interval": 300}},
+                 {"name": "checks", "ipoffice.security.certificate_checks": {
+                     "management_interfaces": "medium", "telephony_endpoints": "medium",
+                     "certificate_expiry_warning_days": 90, "ip_office_lines": "{{ %s.lines }}" % state}},
+             ]}]
+    path = os.path.join(directory, "bare.yml")
+    with open(path, "w") as handle:
+        yaml.safe_dump(play, handle, sort_keys=False)
+    return path
+
+
 def env(forks):
     result = dict(os.environ)
     result.update({"ANSIBLE_COLLECTIONS_PATH": COLLECTIONS, "ANSIBLE_COLLECTIONS_SCAN_SYS_PATH": "false",
@@ -130,11 +155,15 @@ def main(argv=None):
         ping = write_ping(work, module_tasks)
         os.makedirs(os.path.join(work, "all"))
         ping_all = write_ping(os.path.join(work, "all"), ran_tasks)
-        noop, floor, floor_all = [], [], []
+        bare = write_bare(work)
+        noop, floor, floor_all, bare_runs = [], [], [], []
         for _ in range(args.rounds):
             elapsed, recap = play(site, inventory, args.forks)
             assert total(recap, "changed") == 0, "the re-converge changed something: %s" % recap
             noop.append(elapsed)
+            elapsed, recap = play(bare, inventory, args.forks)
+            assert total(recap, "changed") == 0, "the bare tasks changed something: %s" % recap
+            bare_runs.append(elapsed)
             floor.append(play(ping, inventory, args.forks)[0])
             floor_all.append(play(ping_all, inventory, args.forks)[0])
         drift, recap = play(site, inventory, args.forks, "--check", "--diff")
@@ -144,6 +173,7 @@ def main(argv=None):
             shutil.rmtree(work, ignore_errors=True)
     floor_s, noop_s, floor_all_s = statistics.median(floor), statistics.median(noop), statistics.median(floor_all)
     rows = [("first converge", first), ("no-op re-converge (median)", noop_s), ("check-mode drift run", drift),
+            ("same module calls, no role (median)", statistics.median(bare_runs)),
             ("ping floor, %d pings (median)" % module_tasks, floor_s),
             ("ping floor, %d pings (median)" % ran_tasks, floor_all_s)]
     machine = "%s, Python %s, %d CPUs, load %s" % (platform.platform(), platform.python_version(), os.cpu_count(),
@@ -151,16 +181,16 @@ def main(argv=None):
     print("Fleet: %d local systems, %d module tasks per system, forks %d, %d rounds (%s)"
           % (args.systems, module_tasks, args.forks, args.rounds, machine))
     for name, seconds in rows:
-        print("  %-28s %7.2f s  %5.2fx ping floor  (%.0f ms per system-task)"
+        print("  %-36s %7.2f s  %5.2fx ping floor  (%.0f ms per system-task)"
               % (name, seconds, seconds / floor_s, 1000.0 * seconds / (args.systems * module_tasks)))
     for label, base in (("%d pings = module tasks" % module_tasks, floor_s),
                         ("%d pings = tasks run, validation included" % ran_tasks, floor_all_s)):
         ratio = noop_s / base
         print("no-op re-converge / ping floor (%s) = %.2fx (target <= %.1fx): %s"
               % (label, ratio, TARGET, "met" if ratio <= TARGET else "NOT met"))
-    print("raw seconds: no-op %s; ping x%d %s; ping x%d %s" % (
-        ", ".join("%.2f" % s for s in noop), module_tasks, ", ".join("%.2f" % s for s in floor),
-        ran_tasks, ", ".join("%.2f" % s for s in floor_all)))
+    print("raw seconds: no-op %s; bare %s; ping x%d %s; ping x%d %s" % (
+        ", ".join("%.2f" % s for s in noop), ", ".join("%.2f" % s for s in bare_runs), module_tasks,
+        ", ".join("%.2f" % s for s in floor), ran_tasks, ", ".join("%.2f" % s for s in floor_all)))
     if args.markdown:
         print()
         print("| Run | Time (s) | vs %d-ping floor |" % module_tasks)
