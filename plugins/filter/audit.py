@@ -39,14 +39,14 @@ def audit_collect(hosts, hostvars, variable="audit_system"):
     return systems
 
 
-def audit_render(report, format, fail_on=None):
+def audit_render(report, kind, fail_on=None):
     """The report as 'json', 'junit' or 'html' text."""
     renderers = {"json": _audit.to_json, "html": _audit.to_html,
                  "junit": lambda r: _audit.to_junit(r, fail_on=fail_on)}
-    if format not in renderers:
-        raise _audit.AuditError("audit_render: format must be one of %s, got %r." % (", ".join(sorted(renderers)),
-                                                                                      format))
-    return renderers[format](report)
+    if kind not in renderers:
+        raise _audit.AuditError("audit_render: the kind must be one of %s, got %r."
+                                % (", ".join(sorted(renderers)), kind))
+    return renderers[kind](report)
 
 
 def audit_findings(report, selectors=None):

@@ -231,6 +231,11 @@ def _finding(system, code, message, check=None, **extra):
     return item
 
 
+# What the report keeps of each certificate (security_info's parsed fields).
+CERTIFICATE_FIELDS = ("subject", "common_name", "issuer", "not_before", "not_after", "key_type", "key_bits",
+                      "key_curve", "signature_algorithm", "self_signed", "is_ca", "sha256")
+
+
 def system_certificates(info, generated):
     """Every certificate a system stores, once per place: identity, telephony, ca, trusted."""
     result = []
@@ -243,9 +248,7 @@ def system_certificates(info, generated):
         if key in seen:
             return
         seen.add(key)
-        entry = dict((k, cert.get(k)) for k in ("subject", "common_name", "issuer", "not_before", "not_after",
-                                               "key_type", "key_bits", "key_curve", "signature_algorithm",
-                                               "self_signed", "is_ca", "sha256"))
+        entry = dict((k, cert.get(k)) for k in CERTIFICATE_FIELDS)
         entry["where"] = where
         try:
             entry["days_left"] = days_between(generated, parse_time(cert["not_after"]))
@@ -420,7 +423,7 @@ def check_endpoint(system, result):
                                   % (name, result.get("msg") or result.get("error") or "unknown error"),
                                   check=check, endpoint=name, error=result.get("error"))]
     codes = _finding_codes(result.get("findings"))
-    summary["codes"] = sorted(set(code for code, _ in codes if code))
+    summary["codes"] = sorted(set(code for code, _message in codes if code))
     if result.get("passed"):
         summary["status"] = "passed"
         return summary, []
@@ -647,7 +650,7 @@ def _timeline_svg(report):
             except (KeyError, TypeError, ValueError):
                 continue
         rows.append((system, marks))
-    moments = [m for _, marks in rows for m, _ in marks]
+    moments = [moment for _system, marks in rows for moment, _cert in marks]
     start = min(moments + [generated]) - datetime.timedelta(days=30)
     end = max(moments + [generated + datetime.timedelta(days=365)]) + datetime.timedelta(days=30)
     span = (end - start).total_seconds() or 1.0
