@@ -63,7 +63,7 @@ def same_kind(role_entry, module_entry, where):
 
 @pytest.mark.parametrize("section", sorted(SECTIONS))
 def test_baseline_sections_match_their_module(section, monkeypatch):
-    module, _ = SECTIONS[section]
+    module = SECTIONS[section][0]
     spec = module_spec(module, monkeypatch)
     options = baseline()[section]["options"]
     for key, entry in options.items():
