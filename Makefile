@@ -44,10 +44,10 @@ lint: setup ## ruff, and the changelog fragments (antsibull-changelog lint)
 	antsibull-changelog lint
 
 unit: setup ## Unit tests of the core (tests/unit)
-	$(call pytest,tests/unit)
+	$(call pytest,--durations=5 tests/unit)
 
 integration: setup ## Integration tests through real ansible-playbook runs and local servers (tests/integration)
-	$(call pytest,-n $(PYTEST_WORKERS) tests/integration)
+	$(call pytest,--durations=10 -n $(PYTEST_WORKERS) tests/integration)
 
 molecule: setup ## Every molecule scenario (extensions/molecule/*/molecule.yml); SCENARIOS="a b" to narrow
 	MOLECULE_WORKERS=$(MOLECULE_WORKERS) bash tools/molecule.sh $(SCENARIOS)
