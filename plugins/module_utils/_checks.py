@@ -6,9 +6,9 @@
 ``evaluate(certificate, level, purpose, ...)`` runs every check of a level on a certificate and reports
 each failing check with a stable code and a message a person can act on.
 
-Each check is a small named function ``check_<name>(ctx)`` yielding ``(code, message)`` pairs; which
-checks a level runs is data (``LEVEL_CHECKS``).  Path validation is done by
-``cryptography.x509.verification``; everything the levels need beyond it (leaf key size, keyUsage
+Each check is a small named function ``check_<name>(ctx)`` that reports each failure with
+``ctx.fail(code, message)``; which checks a level runs is data (``LEVEL_CHECKS``).  Path validation
+is done by ``cryptography.x509.verification``; everything the levels need beyond it (leaf key size, keyUsage
 present, EKU purposes incl. id-kp-sipDomain and anyExtendedKeyUsage, weak signatures, self-signed,
 reflected, pinned, "the chain ends at a self-signed root that is in the TCS", RFC 9525 host names and
 RFC 5922 SIP domains) is ours.  Our precise checks run first, so the important codes are exact; the
@@ -199,7 +199,7 @@ class _Facts(object):
         """The extended key usage OIDs (dotted), or None without the extension; raises when malformed."""
         if self._eku is _UNSET:
             if self.ext_error is not None:
-                raise self.ext_error
+                raise self.ext_error.with_traceback(None)
             eku = self.extensions.get(x509.ExtendedKeyUsage)
             self._eku = [oid.dotted_string for oid in eku.value] if eku is not None else None
         return self._eku
@@ -378,7 +378,7 @@ class _Context(object):
     """One evaluation's inputs, and the leaf's facts (``facts``, remembered per certificate object)."""
 
     __slots__ = ("certificate", "level", "purpose", "chain", "trusted", "identities", "peer_name", "sip_domain",
-                 "at", "path", "names_checked", "facts", "malformed")
+                 "at", "path", "names_checked", "facts", "malformed", "found")
 
     def __init__(self, certificate, level, purpose, chain, trusted, identities, peer_name, sip_domain, at):
         self.certificate = certificate
@@ -391,9 +391,14 @@ class _Context(object):
         self.sip_domain = sip_domain
         self.at = at
         self.path = []
+        self.found = []
         self.names_checked = level in REMOTE_LEVELS and peer_name is not None
         self.facts = _facts(certificate)
         self.malformed = self.facts.malformed
+
+    def fail(self, code, message):
+        """Report a failing check."""
+        self.found.append(Finding(code, message))
 
     def ext(self, cls):
         """The leaf's extension of that class, or None."""
@@ -416,30 +421,30 @@ def check_validity(ctx):
     cert = ctx.certificate
     not_before, not_after = ctx.facts.validity()
     if ctx.at < not_before:
-        yield ("not_yet_valid", "The certificate '%s' is not valid before %s (checked at %s). Check the peer's clock "
-               "and certificate, or wait until it becomes valid." % (_subject(cert), _when(not_before),
-                                                                     _when(ctx.at)))
+        ctx.fail("not_yet_valid", "The certificate '%s' is not valid before %s (checked at %s). Check the peer's clock "
+                 "and certificate, or wait until it becomes valid." % (_subject(cert), _when(not_before),
+                                                                       _when(ctx.at)))
     elif ctx.at > not_after:
-        yield ("expired", "The certificate '%s' expired on %s (checked at %s). Renew it on the peer."
-               % (_subject(cert), _when(not_after), _when(ctx.at)))
+        ctx.fail("expired", "The certificate '%s' expired on %s (checked at %s). Renew it on the peer."
+                 % (_subject(cert), _when(not_after), _when(ctx.at)))
 
 
 def check_key_size(ctx):
     minimum = MINIMUM_KEY_BITS[ctx.level]
     if ctx.facts.strength() < minimum:
         public_key = ctx.certificate.public_key()
-        yield ("key_too_small", "The certificate has %s; level %s needs at least %d-bit RSA or DSA, or EC P-256 or "
-               "larger, or Ed25519/Ed448. Issue the peer a certificate with a stronger key, or lower the level."
-               % (_key_text(public_key), ctx.level, minimum))
+        ctx.fail("key_too_small", "The certificate has %s; level %s needs at least %d-bit RSA or DSA, or EC P-256 or "
+                 "larger, or Ed25519/Ed448. Issue the peer a certificate with a stronger key, or lower the level."
+                 % (_key_text(public_key), ctx.level, minimum))
 
 
 def check_key_usage(ctx):
     if ctx.malformed:
         return
     if x509.KeyUsage not in ctx.facts.extensions:
-        yield ("no_key_usage", "The certificate '%s' has no key usage extension; level %s requires one. Issue the "
-               "peer a certificate with keyUsage (digitalSignature, plus keyEncipherment for RSA)."
-               % (_subject(ctx.certificate), ctx.level))
+        ctx.fail("no_key_usage", "The certificate '%s' has no key usage extension; level %s requires one. Issue the "
+                 "peer a certificate with keyUsage (digitalSignature, plus keyEncipherment for RSA)."
+                 % (_subject(ctx.certificate), ctx.level))
 
 
 def check_purpose(ctx):
@@ -448,25 +453,25 @@ def check_purpose(ctx):
     facts = ctx.facts
     if not facts.purpose_ok(ctx.purpose):
         oids = facts.eku_oids()
-        yield ("purpose_mismatch", "The certificate's extended key usage (%s) does not allow purpose %s, which needs "
-               "%s (or anyExtendedKeyUsage). Issue the peer a certificate with that usage, or check the 'purpose' "
-               "option." % (_eku_text(oids), ctx.purpose, _purpose_text(ctx.purpose)))
+        ctx.fail("purpose_mismatch", "The certificate's extended key usage (%s) does not allow purpose %s, which needs "
+                 "%s (or anyExtendedKeyUsage). Issue the peer a certificate with that usage, or check the 'purpose' "
+                 "option." % (_eku_text(oids), ctx.purpose, _purpose_text(ctx.purpose)))
     if facts.cert_sign_not_ca():
-        yield ("purpose_mismatch", "The certificate's key usage asserts keyCertSign, which an end-entity certificate "
-               "must not. Issue the peer a certificate without keyCertSign.")
+        ctx.fail("purpose_mismatch", "The certificate's key usage asserts keyCertSign, which an end-entity certificate "
+                 "must not. Issue the peer a certificate without keyCertSign.")
 
 
 def check_critical_extensions(ctx):
     if ctx.malformed:
-        yield ("unknown_critical_extension", "The certificate's extensions cannot be parsed (%s), so none of them "
-               "can be understood and it must be rejected. Issue the peer a well-formed certificate."
-               % ctx.malformed[:160])
+        ctx.fail("unknown_critical_extension", "The certificate's extensions cannot be parsed (%s), so none of them "
+                 "can be understood and it must be rejected. Issue the peer a well-formed certificate."
+                 % ctx.malformed[:160])
         return
     unknown = ctx.facts.unknown_critical()
     if unknown:
-        yield ("unknown_critical_extension", "The certificate has extension(s) %s marked critical that are not "
-               "understood, so it must be rejected. Issue the peer a certificate without them (or not critical)."
-               % ", ".join(unknown))
+        ctx.fail("unknown_critical_extension", "The certificate has extension(s) %s marked critical that are not "
+                 "understood, so it must be rejected. Issue the peer a certificate without them (or not critical)."
+                 % ", ".join(unknown))
 
 
 def _weak_signature(cert):
@@ -482,8 +487,8 @@ def _weak_signature(cert):
 def check_signature(ctx):
     weak = ctx.facts.weak()
     if weak:
-        yield ("weak_signature", "The certificate is signed with %s, a weak algorithm (SHA-1 and MD5 are refused from "
-               "level medium up). Reissue it with SHA-256 or stronger." % weak)
+        ctx.fail("weak_signature", "The certificate is signed with %s, a weak algorithm (SHA-1 and MD5 are refused "
+                 "from level medium up). Reissue it with SHA-256 or stronger." % weak)
 
 
 def check_trust_chain(ctx):
@@ -494,21 +499,21 @@ def check_trust_chain(ctx):
         if cert in ctx.trusted:
             ctx.path = [cert]
             return
-        yield ("untrusted_chain", "The certificate '%s' is self-signed and not in the trusted certificate store. Add "
-               "it to the store (ipoffice.security.trusted_certificate) or give the peer a certificate issued by a CA "
-               "whose root is in the store." % _subject(cert))
+        ctx.fail("untrusted_chain", "The certificate '%s' is self-signed and not in the trusted certificate store. Add "
+                 "it to the store (ipoffice.security.trusted_certificate) or give the peer a certificate issued by a "
+                 "CA whose root is in the store." % _subject(cert))
         return
     if ctx.has_defects():
         # The validator would stop at the leaf's own defects, which their checks report with exact codes;
         # judge the rest of the path from the leaf's issuer so an untrusted chain is still reported.
-        yield from _check_path_from_issuer(ctx)
+        _check_path_from_issuer(ctx)
         return
     try:
         ctx.path = _validate_path(ctx, cert)
     except verification.VerificationError as exc:
-        yield ("untrusted_chain", _explain_failure(ctx, exc))
+        ctx.fail("untrusted_chain", _explain_failure(ctx, exc))
         return
-    yield from _check_ca_purposes(ctx, ctx.path[1:])
+    _check_ca_purposes(ctx, ctx.path[1:])
 
 
 def _validate_path(ctx, cert, ee_policy=None):
@@ -550,17 +555,16 @@ def _check_ca_purposes(ctx, cas):
     purpose = ctx.purpose
     for ca in cas:
         facts = _facts(ca)
-        try:
-            if facts.purpose_ok(purpose):
-                continue
-        except Exception as exc:  # extensions the validator skipped but that do not parse
-            yield ("untrusted_chain", "The CA certificate '%s' in the chain has malformed extensions (%s). Fix the "
-                   "peer's certificate chain." % (_subject(ca), str(exc)[:160]))
+        if facts.ext_error is not None:  # extensions the validator skipped but that do not parse
+            ctx.fail("untrusted_chain", "The CA certificate '%s' in the chain has malformed extensions (%s). Fix the "
+                     "peer's certificate chain." % (_subject(ca), str(facts.ext_error)[:160]))
             continue
-        yield ("purpose_mismatch", "The CA certificate '%s' in the chain restricts extended key usage to %s, so "
-               "it cannot vouch for purpose %s (needs %s). Use a certificate from a CA allowed to issue for that "
-               "purpose, or check the 'purpose' option." % (_subject(ca), _eku_text(facts.eku_oids()), purpose,
-                                                            _purpose_text(purpose)))
+        if facts.purpose_ok(purpose):
+            continue
+        ctx.fail("purpose_mismatch", "The CA certificate '%s' in the chain restricts extended key usage to %s, so "
+                 "it cannot vouch for purpose %s (needs %s). Use a certificate from a CA allowed to issue for that "
+                 "purpose, or check the 'purpose' option." % (_subject(ca), _eku_text(facts.eku_oids()), purpose,
+                                                              _purpose_text(purpose)))
 
 
 def _issuers_of(ctx, cert):
@@ -576,7 +580,7 @@ def _check_path_from_issuer(ctx):
     named = _issuers_of(ctx, cert)
     issuers = [c for c in named if _certs.signature_verifies(cert, c.public_key())]
     if not issuers:
-        yield ("untrusted_chain", _missing_issuer_message(cert, named))
+        ctx.fail("untrusted_chain", _missing_issuer_message(cert, named))
         return
     issuer_policy = _policies()["ca"]
     errors = []
@@ -594,11 +598,11 @@ def _check_path_from_issuer(ctx):
             errors.append(_verifier_text(exc))
             continue
         ctx.path = [cert] + path
-        yield from _check_ca_purposes(ctx, path)
+        _check_ca_purposes(ctx, path)
         return
-    yield ("untrusted_chain", "No trusted path from '%s' to a root CA in the trusted certificate store: %s. Add the "
-           "issuing root CA with ipoffice.security.trusted_certificate, or make the peer send its intermediate "
-           "certificates." % (_subject(cert), "; ".join(errors)))
+    ctx.fail("untrusted_chain", "No trusted path from '%s' to a root CA in the trusted certificate store: %s. Add the "
+             "issuing root CA with ipoffice.security.trusted_certificate, or make the peer send its intermediate "
+             "certificates." % (_subject(cert), "; ".join(errors)))
 
 
 def _missing_issuer_message(cert, named):
@@ -668,8 +672,8 @@ def _explain_failure(ctx, exc):
 
 def check_self_signed(ctx):
     if ctx.facts.self_signed():
-        yield ("self_signed", "The certificate '%s' is self-signed; level %s needs one issued by a CA. Give the peer "
-               "a CA-issued certificate, or lower the level." % (_subject(ctx.certificate), ctx.level))
+        ctx.fail("self_signed", "The certificate '%s' is self-signed; level %s needs one issued by a CA. Give the peer "
+                 "a CA-issued certificate, or lower the level." % (_subject(ctx.certificate), ctx.level))
 
 
 def check_reflected(ctx):
@@ -679,14 +683,14 @@ def check_reflected(ctx):
     key = None
     for identity in ctx.identities:
         if identity == cert:
-            yield ("reflected", "The certificate '%s' is this system's own identity certificate, presented back to it "
-                   "(a reflection). The peer must use its own certificate." % _subject(cert))
+            ctx.fail("reflected", "The certificate '%s' is this system's own identity certificate, presented back to "
+                     "it (a reflection). The peer must use its own certificate." % _subject(cert))
             return
         if key is None:
             key = cert.public_key()
         if _same_key(identity.public_key(), key):
-            yield ("reflected", "The certificate '%s' carries this system's own identity key, presented back to it "
-                   "(a reflection). The peer must use its own key and certificate." % _subject(cert))
+            ctx.fail("reflected", "The certificate '%s' carries this system's own identity key, presented back to it "
+                     "(a reflection). The peer must use its own key and certificate." % _subject(cert))
             return
 
 
@@ -707,9 +711,9 @@ class _Holder(object):
 
 def check_pinned(ctx):
     if ctx.certificate not in ctx.trusted:
-        yield ("not_pinned", "Level %s needs an exact copy of the certificate '%s' (SHA-256 %s) in the trusted "
-               "certificate store. Add it with ipoffice.security.trusted_certificate, or lower the level."
-               % (ctx.level, _subject(ctx.certificate), _certs.fingerprint(ctx.certificate)))
+        ctx.fail("not_pinned", "Level %s needs an exact copy of the certificate '%s' (SHA-256 %s) in the trusted "
+                 "certificate store. Add it with ipoffice.security.trusted_certificate, or lower the level."
+                 % (ctx.level, _subject(ctx.certificate), _certs.fingerprint(ctx.certificate)))
 
 
 def check_peer_name(ctx):
@@ -721,9 +725,9 @@ def check_peer_name(ctx):
         presented = _certs.subject_alt_names(ctx.certificate)
         if ctx.ext(x509.SubjectAlternativeName) is None:
             presented = ["no subjectAltName (a common name alone is not used, RFC 9525)"]
-        yield ("name_mismatch", "The certificate does not match the peer name '%s' (RFC 9525); it names %s. Connect "
-               "with a name the certificate holds (the 'peer_name' option), or reissue the certificate with that "
-               "name in its subjectAltName." % (ctx.peer_name, ", ".join(presented) or "nothing usable"))
+        ctx.fail("name_mismatch", "The certificate does not match the peer name '%s' (RFC 9525); it names %s. Connect "
+                 "with a name the certificate holds (the 'peer_name' option), or reissue the certificate with that "
+                 "name in its subjectAltName." % (ctx.peer_name, ", ".join(presented) or "nothing usable"))
 
 
 def check_sip_domain(ctx):
@@ -734,9 +738,9 @@ def check_sip_domain(ctx):
     identities = ctx.facts.sip()
     reference = _sip_reference(ctx.sip_domain)
     if reference is None or reference not in identities:
-        yield ("sip_domain_mismatch", "The certificate is not authoritative for SIP domain '%s' (RFC 5922); its SIP "
-               "domain identities are %s. Check the 'sip_domain' option, or reissue the certificate with "
-               "subjectAltName URI:sip:%s." % (ctx.sip_domain, ", ".join(identities) or "none", ctx.sip_domain))
+        ctx.fail("sip_domain_mismatch", "The certificate is not authoritative for SIP domain '%s' (RFC 5922); its SIP "
+                 "domain identities are %s. Check the 'sip_domain' option, or reissue the certificate with "
+                 "subjectAltName URI:sip:%s." % (ctx.sip_domain, ", ".join(identities) or "none", ctx.sip_domain))
 
 
 CHECKS = {
@@ -949,8 +953,6 @@ def evaluate(certificate, level="high_remote", purpose="sip_server", chain=(), t
                          "without remote checks." % level)
     ctx = _Context(certificate, level, purpose, _as_list(chain), _as_list(trusted), _as_list(identity),
                    peer_name or None, sip_domain or None, _utc(at))
-    found = []
     for check in _LEVEL_FUNCTIONS[level]:
-        found.extend(check(ctx))
-    findings = [Finding(code, message) for code, message in found] if found else found
-    return Report(level, purpose, findings, LEVEL_CHECKS[level], ctx.path)
+        check(ctx)
+    return Report(level, purpose, ctx.found, LEVEL_CHECKS[level], ctx.path)
