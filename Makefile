@@ -26,6 +26,7 @@ export PY_COLORS := 0
 
 # pytest, failing when nothing was collected (exit 5): an empty run must never look like a pass.
 define pytest
+	@echo "pytest $(1)"; \
 	rc=0; $(BIN)/python -m pytest $(1) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make: pytest collected no tests in $(lastword $(1)): failing"; exit 1; fi; \
 	exit $$rc

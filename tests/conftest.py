@@ -1,8 +1,62 @@
 import os
+import signal
 import sys
+
+import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import helpers  # noqa: E402
 
 helpers.ensure_collection_path()
+
+# Helper processes that outlive the interpreter by design and are not servers a test started.
+_EXPECTED_CHILDREN = ("multiprocessing", "resource_tracker", "forkserver")
+
+
+def _live_descendants(root_pid):
+    """(pid, command line) of every live (not zombie) descendant of root_pid, read from /proc."""
+    parents = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % entry) as handle:
+                stat = handle.read()
+        except OSError:
+            continue
+        # "pid (comm) state ppid ...": comm may contain spaces, so split after the last ')'.
+        fields = stat[stat.rfind(")") + 2:].split()
+        if fields and fields[0] != "Z":
+            parents[int(entry)] = int(fields[1])
+    found, frontier = [], [root_pid]
+    while frontier:
+        parent = frontier.pop()
+        for pid, ppid in parents.items():
+            if ppid == parent:
+                frontier.append(pid)
+                try:
+                    with open("/proc/%d/cmdline" % pid, "rb") as handle:
+                        cmdline = handle.read().replace(b"\0", b" ").decode(errors="replace").strip()
+                except OSError:
+                    continue
+                found.append((pid, cmdline))
+    return [(pid, cmd) for pid, cmd in found if not any(word in cmd for word in _EXPECTED_CHILDREN)]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_process_left_running():
+    """Tests must stop every server and tool they start: anything still running at the end is killed and
+    reported as an error (on each pytest-xdist worker, for the processes that worker started)."""
+    yield
+    if not os.path.isdir("/proc"):
+        return
+    left = _live_descendants(os.getpid())
+    for pid, _cmdline in left:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    if left:
+        pytest.fail("processes left running by the tests (now killed): %s"
+                    % "; ".join("%d %s" % (pid, cmd[:120]) for pid, cmd in left), pytrace=False)

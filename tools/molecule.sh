@@ -5,6 +5,7 @@
 # Arguments narrow the run to the named scenarios: `make molecule SCENARIOS="scep security_info"`.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+REPO="$(pwd -P)"
 WORKERS="${MOLECULE_WORKERS:-2}"
 LOGS=".build/molecule"
 
@@ -24,7 +25,13 @@ echo "molecule: ${#scenarios[@]} scenarios, $WORKERS at a time: ${scenarios[*]}"
 
 run_one() {
     local scenario="$1" log="$LOGS/${1//\//_}.log" start=$SECONDS
-    if molecule test -s "$scenario" >"$log" 2>&1; then
+    # molecule's default ephemeral directory is ~/.ansible/tmp/molecule.<hash of the checkout's
+    # *basename*>.<scenario>: two checkouts named alike would share stores. Give each checkout and
+    # scenario its own, emptied before the run.
+    local ephemeral="$REPO/$LOGS/ephemeral/${1//\//_}"
+    rm -rf "$ephemeral"
+    mkdir -p "$ephemeral"
+    if MOLECULE_EPHEMERAL_DIRECTORY="$ephemeral" molecule test -s "$scenario" >"$log" 2>&1; then
         echo "molecule: PASS $scenario ($((SECONDS - start)) s)"
     else
         echo "molecule: FAIL $scenario ($((SECONDS - start)) s), log $log:"
@@ -33,7 +40,7 @@ run_one() {
     fi
 }
 export -f run_one
-export LOGS
+export LOGS REPO
 # shellcheck disable=SC2016  # $1 is expanded by the child bash, on purpose
 printf '%s\n' "${scenarios[@]}" | xargs -P "$WORKERS" -I{} bash -c 'run_one "$1"' _ {}
 
