@@ -868,7 +868,7 @@ def _sip_reference(sip_domain):
 
 
 def _remember(table, name, value):
-    if type(name) is str:
+    if isinstance(name, str):
         _bounded_put(table, name, value)
 
 
