@@ -9,7 +9,7 @@ __metaclass__ = type
 
 import os
 
-from ansible_collections.ipoffice.security.plugins.module_utils import _certs, _checks
+from ansible_collections.ipoffice.security.plugins.module_utils import _certs
 from ansible_collections.ipoffice.security.plugins.module_utils._model import SecurityError
 
 # Metadata keys a credential may carry that are safe to show.
@@ -96,6 +96,10 @@ def identity_findings(state, now=None):
     connect to the identity's common name (the system name when there is none); purpose server.
     One dict per failing check: where (identity or telephony), code, message.
     """
+    # Imported here: identity_certificate and scep import this module for credential_info only, and a
+    # module process pays to compile _checks (~40 KB) from the AnsiballZ zip on every run.
+    from ansible_collections.ipoffice.security.plugins.module_utils import _checks
+
     result = []
     for where, credential in (("identity", state.identity), ("telephony", state.telephony)):
         if credential is None:
