@@ -29,7 +29,6 @@ except ImportError:  # pragma: no cover - reported by the modules (require_libra
     serialization = None
 
 from ansible_collections.ipoffice.security.plugins.module_utils import _certs
-from ansible_collections.ipoffice.security.plugins.module_utils import _scep
 from ansible_collections.ipoffice.security.plugins.module_utils._info import credential_info
 from ansible_collections.ipoffice.security.plugins.module_utils._model import (
     SETTINGS_BY_AREA,
@@ -44,7 +43,10 @@ SETTING_NAMES = tuple(n for n, s in SETTINGS_BY_AREA[AREA].items() if not s.secr
 PASSWORD_SECRET = "scep_password"
 PENDING_DATA = "scep_pending"
 PENDING_KEY_SECRET = "scep_pending_key"
-RENEWAL_MESSAGES = {"pkcsreq": _scep.PKCS_REQ, "renewalreq": _scep.RENEWAL_REQ}
+# The SCEP messageType values of _scep.PKCS_REQ and _scep.RENEWAL_REQ (RFC 8894 3.2.1.2). _scep, the protocol
+# client (asn1crypto, ssl, http.client), is imported only by the functions that talk to a server: a run that
+# enrolls nothing does not pay to import it.
+RENEWAL_MESSAGES = {"pkcsreq": 19, "renewalreq": 17}
 DEFAULT_RENEW_BEFORE_DAYS = 30
 
 
@@ -187,6 +189,7 @@ def check_pin(ca, ca_fingerprint):
 
 
 def make_client(state, params, url=None):
+    from ansible_collections.ipoffice.security.plugins.module_utils import _scep  # lazily: see RENEWAL_MESSAGES
     settings = state.settings[AREA]
     url = url or server_url(settings)
     cadata = None
@@ -206,6 +209,7 @@ def make_client(state, params, url=None):
 
 
 def failure_error(reply, what="request"):
+    from ansible_collections.ipoffice.security.plugins.module_utils import _scep  # lazily: see RENEWAL_MESSAGES
     name, text = _scep.fail_info_message(reply)
     outcome = ("The pending transaction was discarded; the next run sends a new request." if what == "poll"
                else "Nothing was changed.")
@@ -246,6 +250,7 @@ class Outcome(object):
 
 def _start(state, request, renewal_message):
     """A new transaction: fresh key, CSR with the challenge, the signer (current SCEP identity to renew)."""
+    from ansible_collections.ipoffice.security.plugins.module_utils import _scep  # lazily: see RENEWAL_MESSAGES
     key = _certs.generate_private_key(request.signature)
     password = state.secrets.get(PASSWORD_SECRET, b"").decode("utf-8")
     csr = _scep.build_csr(key, request.subject, request.general_names, password or None)
@@ -351,6 +356,7 @@ def _check_unchanged(first, state):
 
 
 def _enroll(first, preview, params, request, reason, check_mode, sleep):
+    from ansible_collections.ipoffice.security.plugins.module_utils import _scep  # lazily: see RENEWAL_MESSAGES
     client = make_client(preview, params)
     try:
         if check_mode:
