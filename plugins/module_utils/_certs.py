@@ -36,8 +36,9 @@ try:
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
-    from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+    # serialization.pkcs7 / pkcs12 (pkcs7 pulls in the email package) are imported by the functions that
+    # read or write those containers: every module process imports this file, few of them need those.
     HAS_CRYPTOGRAPHY = True
     CRYPTOGRAPHY_IMPORT_ERROR = None
 except ImportError as exc:  # pragma: no cover - reported by the modules
@@ -215,6 +216,7 @@ def load_bundle(data, password=None, option="content", allow_key=False):
 
 
 def _load_pkcs12(der, password, option):
+    from cryptography.hazmat.primitives.serialization import pkcs12  # lazily: see the imports above
     try:
         p12 = pkcs12.load_pkcs12(der, _password_bytes(password))
     except ValueError as exc:
@@ -287,6 +289,8 @@ def _pkcs7_certificates(der):
     parses that with a warning today and plans to refuse it, so fall back to asn1crypto then.
     """
     import warnings
+
+    from cryptography.hazmat.primitives.serialization import pkcs7
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -883,6 +887,7 @@ def _sign_legacy_sha1(builder, signing_key):
 
 def export_pkcs12(name, key, cert, cas=(), password=None):
     """PKCS#12 with modern encryption (AES-256, PBKDF2, SHA-256 MAC) when a password is given."""
+    from cryptography.hazmat.primitives.serialization import pkcs12  # lazily: see the imports above
     if password:
         encryption = serialization.BestAvailableEncryption(_as_bytes(password))
     else:
