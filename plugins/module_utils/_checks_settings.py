@@ -23,7 +23,7 @@ __metaclass__ = type
 import copy
 import re
 
-from ansible_collections.ipoffice.security.plugins.module_utils import _certs, _checks, _tls
+from ansible_collections.ipoffice.security.plugins.module_utils import _certs, _checks
 from ansible_collections.ipoffice.security.plugins.module_utils._model import (
     CHECK_LEVELS,
     SETTINGS_BY_AREA,
@@ -254,6 +254,9 @@ def evaluate_endpoint(state, endpoint, level, timeout=DEFAULT_PREFLIGHT_TIMEOUT,
     The peer name for the remote levels defaults to server_name, then host (the name the system
     connects to).
     """
+    # Imported here: only a preflight connects (_tls imports ssl); a run that raises no level does not.
+    from ansible_collections.ipoffice.security.plugins.module_utils import _tls
+
     result = dict(endpoint)
     result.update({"endpoint": endpoint_label(endpoint), "level": level, "evaluated": True})
     try:
