@@ -291,6 +291,7 @@ def _pkcs7_certificates(der):
     import warnings
 
     from cryptography.hazmat.primitives.serialization import pkcs7
+    error = None  # cryptography's own error, re-raised when the asn1crypto fallback fails too
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
