@@ -63,7 +63,7 @@ test: setup lint unit integration molecule sanity ansible-lint ## Everything CI 
 	@echo "make test: all steps passed"
 
 demo: setup ## Three local demo systems under .demo/: their identities, then the baseline and the audit
-	ANSIBLE_CALLBACK_RESULT_FORMAT=yaml ansible-playbook -i playbooks/inventory/demo.yml playbooks/demo.yml
+	ansible-playbook -i playbooks/inventory/demo.yml playbooks/demo.yml
 
 docs: setup ## Regenerate the module reference docs/modules/ from the modules' documentation
 	$(BIN)/python tools/gen_module_docs.py
