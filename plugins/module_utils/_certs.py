@@ -480,30 +480,14 @@ def common_name(cert):
 
 
 def subject_alt_names(cert):
-    """SAN entries as 'DNS:x', 'IP:x', 'URI:x', 'email:x', 'dirName:x', 'RID:x'."""
+    """SAN entries as text (see format_general_names)."""
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
         return []
     except ValueError:
         return ["<malformed subjectAltName>"]
-    result = []
-    for name in san:
-        if isinstance(name, x509.DNSName):
-            result.append("DNS:" + name.value)
-        elif isinstance(name, x509.IPAddress):
-            result.append("IP:" + str(name.value))
-        elif isinstance(name, x509.UniformResourceIdentifier):
-            result.append("URI:" + name.value)
-        elif isinstance(name, x509.RFC822Name):
-            result.append("email:" + name.value)
-        elif isinstance(name, x509.DirectoryName):
-            result.append("dirName:" + name.value.rfc4514_string())
-        elif isinstance(name, x509.RegisteredID):
-            result.append("RID:" + name.value.dotted_string)
-        else:
-            result.append("othername:" + name.type_id.dotted_string)
-    return result
+    return format_general_names(san)
 
 
 def signature_algorithm_name(cert):
@@ -708,7 +692,7 @@ def parse_subject_alt_names(values, option="subject_alt_names"):
 
 
 def format_general_names(names):
-    """GeneralName objects back to the 'DNS:x' text form (same as subject_alt_names())."""
+    """GeneralName objects as text: 'DNS:x', 'IP:x', 'URI:x', 'email:x', 'dirName:x', 'RID:x', 'othername:oid'."""
     result = []
     for name in names:
         if isinstance(name, x509.DNSName):
@@ -719,6 +703,12 @@ def format_general_names(names):
             result.append("URI:" + name.value)
         elif isinstance(name, x509.RFC822Name):
             result.append("email:" + name.value)
+        elif isinstance(name, x509.DirectoryName):
+            result.append("dirName:" + name.value.rfc4514_string())
+        elif isinstance(name, x509.RegisteredID):
+            result.append("RID:" + name.value.dotted_string)
+        else:
+            result.append("othername:" + name.type_id.dotted_string)
     return result
 
 
