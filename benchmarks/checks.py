@@ -89,7 +89,7 @@ def _calls_in(func, seconds):
 
 def _timed(func, calls):
     start = CLOCK()
-    for _ in range(calls):
+    for _index in range(calls):
         func()
     return CLOCK() - start
 
@@ -127,8 +127,8 @@ def main():
     print("load average before: %.2f %.2f %.2f on %d CPUs" % (os.getloadavg() + (os.cpu_count(),)))
     print("%d alternating rounds x %.2f CPU-s per side; chains per CPU-second of this thread, median round; "
           "ratio = median of per-round ratios (engine/bare)" % (args.rounds, args.round_seconds))
-    print("%-9s %-12s %-15s %13s %15s %6s %11s" % ("chain", "level", "certificates", "bare chains/s",
-                                                  "engine chains/s", "ratio", "ratio range"))
+    header = ("chain", "level", "certificates", "bare chains/s", "engine chains/s", "ratio", "ratio range")
+    print("%-9s %-12s %-15s %13s %15s %6s %11s" % header)
     worst = None
     for label, signature in (("RSA-2048", "sha256_rsa2048"), ("EC P-256", "sha256_ecdsa_p256")):
         root, inter, leaf, identity = make_chain(signature)
@@ -147,7 +147,7 @@ def main():
             verifier.verify(leaf, [inter])
 
         for level in ("medium", "high_remote"):
-            trusted = [root, leaf] if level == "high_remote" else [root]
+            trusted = (root, leaf) if level == "high_remote" else (root,)
 
             def engine(leaf=leaf, level=level, inter=inter, trusted=trusted, identity=identity):
                 report = evaluate(leaf, level=level, purpose="sip_server", chain=[inter], trusted=trusted,
@@ -175,8 +175,8 @@ def main():
                                                                    args.round_seconds)
                 if counted:
                     worst = ratio if worst is None else min(worst, ratio)
-                print("%-9s %-12s %-15s %13.0f %15.0f %6.2f %5.2f-%.2f" % (label, level, what, bare_rate,
-                                                                          engine_rate, ratio, low, high))
+                row = (label, level, what, bare_rate, engine_rate, ratio, low, high)
+                print("%-9s %-12s %-15s %13.0f %15.0f %6.2f %5.2f-%.2f" % row)
                 sys.stdout.flush()
     print("load average after: %.2f %.2f %.2f" % os.getloadavg())
     print("worst median ratio (parsed once) %.2f (target >= %.2f): %s"

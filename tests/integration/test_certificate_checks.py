@@ -132,9 +132,9 @@ def test_bad_input_is_refused_clearly_and_leaves_the_store_byte_identical(tmp_pa
         (dict(base, sip_security_level="maximum"), "sip_security_level"),
         (dict(base, preflight_mode="ignore"), "preflight_mode"),
     ]
-    tasks = [_task(args) for args, _, _ in cases] + [_task(args) for args, _ in choice_cases]
+    tasks = [_task(args) for args, _code, _message in cases] + [_task(args) for args, _choice in choice_cases]
     checked_cases = [cases[0], cases[3], cases[7]]  # check mode refuses the same way
-    tasks += [_task(args, check=True) for args, _, _ in checked_cases]
+    tasks += [_task(args, check=True) for args, _code, _message in checked_cases]
     results = helpers.run_tasks(tasks, tmp_path).results
     outcomes = list(zip(cases, results)) + list(zip(checked_cases, results[len(cases) + len(choice_cases):]))
     for (args, code, option), outcome in outcomes:

@@ -60,7 +60,7 @@ def plain_server(reply):
     def serve():
         while not stop.is_set():
             try:
-                conn, _ = sock.accept()
+                conn, _peer = sock.accept()
             except OSError:
                 return
             if reply:

@@ -129,10 +129,10 @@ CODE_CASES = [
     ("self_signed", "high", lambda p, k: dict(cert=p.leaf(self_signed=True))),
     ("reflected", "high", lambda p, k: dict(cert=p.leaf(), identity="self")),
     ("not_pinned", "high", lambda p, k: dict(cert=p.leaf(), pin=False)),
-    ("name_mismatch", "medium_remote", lambda p, k: dict(cert=p.leaf(sans=("DNS:other.example.com",
-                                                                             "URI:sip:example.com")))),
-    ("sip_domain_mismatch", "medium_remote", lambda p, k: dict(cert=p.leaf(sans=("DNS:sip.example.com",
-                                                                                   "URI:sip:other.example.net")))),
+    ("name_mismatch", "medium_remote",
+     lambda p, k: dict(cert=p.leaf(sans=("DNS:other.example.com", "URI:sip:example.com")))),
+    ("sip_domain_mismatch", "medium_remote",
+     lambda p, k: dict(cert=p.leaf(sans=("DNS:sip.example.com", "URI:sip:other.example.net")))),
 ]
 
 
@@ -390,7 +390,7 @@ def test_report_as_dict(pki, weak_key):
     (["IP:192.0.2.10"], "192.0.2.11", False),
     (["DNS:*.example.com"], "*.example.com", False),                # a wildcard is not a reference identity
     (["URI:sip:sip.example.com"], "sip.example.com", False),
-], ids=lambda v: str(v))
+], ids=str)
 def test_rfc9525_host_names(pki, sans, peer, expected):
     assert matches_peer_name(pki.leaf(sans=tuple(sans)), peer) is expected
 
@@ -427,7 +427,7 @@ def test_rfc9525_idn(pki):
     ("example.com", ["DNS:other.example"], "example.com", False),    # CN only without any SAN
     ("example.com", [], "example.com", True),
     ("Example.COM", [], "example.com", True),
-], ids=lambda v: str(v))
+], ids=str)
 def test_rfc5922_sip_domains(pki, cn, sans, domain, expected):
     cert = pki.leaf(cn=cn, sans=tuple(sans))
     assert matches_sip_domain(cert, domain) is expected

@@ -34,7 +34,7 @@ def test_a_remembered_certificate_does_not_leak_into_another():
     pki = Pki()
     a = pki.leaf(cn="a.example.com", sans=("DNS:a.example.com",))
     b = pki.leaf(cn="b.example.com", sans=("DNS:b.example.com",))
-    for _ in range(3):
+    for _index in range(3):
         assert evaluate(a, level="medium_remote", purpose="server", chain=[pki.inter], trusted=[pki.root], at=NOW,
                         peer_name="a.example.com").passed
         report = evaluate(b, level="medium_remote", purpose="server", chain=[pki.inter], trusted=[pki.root],

@@ -101,5 +101,5 @@ def test_builders_make_a_verifiable_chain():
     leaf, key = make_leaf(ca)
     assert _certs.is_issued_by(leaf, ca[0]) and _certs.key_matches(leaf, key)
     past = now() - datetime.timedelta(days=10)
-    old, _ = make_leaf(ca, days=5, not_before=past)
+    old, _old_key = make_leaf(ca, days=5, not_before=past)
     assert old.not_valid_after_utc < now()

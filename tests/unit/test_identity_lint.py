@@ -49,7 +49,8 @@ def findings(cert):
     return result
 
 
-def generated(source, signature, subject="ipo1.example.com", alt_names=SANS, purpose="system"):
+def generated(source, signature, subject="ipo1.example.com", alt_names=None, purpose="system"):
+    alt_names = SANS if alt_names is None else alt_names
     state = initial_state("server", NAME, ADDRESSES)
     params = {"source": source, "signature": signature, "subject_name": subject, "subject_alt_names": alt_names,
               "valid_days": 397, "purpose": purpose}

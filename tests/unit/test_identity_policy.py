@@ -4,7 +4,7 @@ import datetime
 
 import pytest
 
-import helpers  # noqa: F401
+import helpers  # noqa: F401  # pylint: disable=unused-import
 from test_identity_fixtures import ADDRESSES, NAME, make_ca, now
 
 from ansible_collections.ipoffice.security.plugins.module_utils import _certs

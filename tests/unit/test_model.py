@@ -6,7 +6,8 @@ the reference, these fail.
 
 import pytest
 
-import helpers  # noqa: F401  (puts the collection on sys.path)
+# helpers puts the collection on sys.path
+import helpers  # noqa: F401  # pylint: disable=unused-import
 from ansible_collections.ipoffice.security.plugins.module_utils import _model
 from ansible_collections.ipoffice.security.plugins.module_utils._model import SecurityError
 

@@ -305,7 +305,7 @@ def test_backoff_is_bounded():
 
 @pytest.mark.parametrize("content_type,make", [
     ("application/x-x509-ca-cert", lambda certs: certs[0].public_bytes(serialization.Encoding.DER)),
-    ("application/x-x509-ca-ra-cert", lambda certs: _scep.certs_only(certs)),
+    ("application/x-x509-ca-ra-cert", _scep.certs_only),
 ])
 def test_get_ca_cert_accepts_der_and_degenerate_pkcs7_with_an_ra(ca, content_type, make):
     ca_cert, ca_key = ca
