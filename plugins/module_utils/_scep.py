@@ -425,14 +425,7 @@ def parse_message(der):
                 certificates.append(x509.load_der_x509_certificate(choice.chosen.dump()))
         message_type = int(_text(attrs[OID_MESSAGE_TYPE]))
         sid = signer_info["sid"]
-        signer_cert = None
-        if sid.name == "issuer_and_serial_number":
-            serial = sid.chosen["serial_number"].native
-            issuer = sid.chosen["issuer"].dump()
-            for cert in certificates:
-                if cert.serial_number == serial and cert.issuer.public_bytes() == issuer:
-                    signer_cert = cert
-                    break
+        signer_cert = find_signer(sid, certificates) if sid.name == "issuer_and_serial_number" else None
         message = Message(
             message_type=message_type,
             transaction_id=_text(attrs[OID_TRANSACTION_ID]),
@@ -482,28 +475,29 @@ def _join_chunks(contents):
     return b"".join(_octets_from_ber(element) for element in _elements(contents))
 
 
-def verify_message(message, trusted_signers, digest_allowed=("sha1", "sha256", "sha384", "sha512")):
-    """Check the signature of a parsed message with one of trusted_signers; return the signer used."""
-    signer_info = message._signer_info
-    candidates = list(trusted_signers)
-    sid = message._sid
-    signer = None
+def find_signer(sid, certificates):
+    """The certificate a CMS SignerIdentifier names (issuer and serial, or subject key identifier), or None."""
     if sid.name == "issuer_and_serial_number":
         serial = sid.chosen["serial_number"].native
         issuer = sid.chosen["issuer"].dump()
-        for cert in candidates:
+        for cert in certificates:
             if cert.serial_number == serial and cert.issuer.public_bytes() == issuer:
-                signer = cert
-                break
-    else:
-        ski = sid.chosen.native
-        for cert in candidates:
-            try:
-                if cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest == ski:
-                    signer = cert
-                    break
-            except x509.ExtensionNotFound:
-                continue
+                return cert
+        return None
+    ski = sid.chosen.native
+    for cert in certificates:
+        try:
+            if cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest == ski:
+                return cert
+        except x509.ExtensionNotFound:
+            continue
+    return None
+
+
+def verify_message(message, trusted_signers, digest_allowed=("sha1", "sha256", "sha384", "sha512")):
+    """Check the signature of a parsed message with one of trusted_signers; return the signer used."""
+    signer_info = message._signer_info
+    signer = find_signer(message._sid, trusted_signers)
     if signer is None:
         raise SecurityError("scep_untrusted_reply", "The SCEP reply is signed by a certificate that is not the CA or "
                             "RA certificate GetCACert returned; it was refused.", option="server")
