@@ -24,6 +24,7 @@ import copy
 import re
 
 from ansible_collections.ipoffice.security.plugins.module_utils import _certs, _checks
+from ansible_collections.ipoffice.security.plugins.module_utils._module import diff
 from ansible_collections.ipoffice.security.plugins.module_utils._model import (
     CHECK_LEVELS,
     SETTINGS_BY_AREA,
@@ -393,3 +394,32 @@ def still_valid(planned, state):
     preflight) saw; otherwise the caller plans again, preflight included.
     """
     return state.settings[AREA] == planned.before and preflight_basis(state) == planned.basis
+
+
+def run(store, params, check_mode=False, want_diff=False):
+    """The certificate_checks module: plan against the store, preflight, apply in one store update."""
+    options = dict((name, params[name]) for name in OPTION_NAMES)
+
+    def make_plan(state):
+        timeout = params.get("preflight_timeout")
+        return plan(state, options, params.get("preflight"), params.get("preflight_mode") or "enforce",
+                    DEFAULT_PREFLIGHT_TIMEOUT if timeout is None else timeout)
+
+    # The preflight runs before the store lock is taken; under the lock it is redone only if the
+    # settings, the trusted store or the identities changed in between.
+    first = store.read()
+    early = make_plan(first) if first.initialised else None
+
+    def mutate(state):
+        planned = early if early is not None and still_valid(early, state) else make_plan(state)
+        apply(state, planned)
+        return planned
+
+    update = store.update(mutate, check_mode=check_mode)
+    planned = update.value
+    result = planned.as_result()
+    result["changed"] = update.changed
+    result["warnings"] = planned.warnings
+    if want_diff:
+        result["diff"] = diff(planned.before, planned.after, header="certificate checks")
+    return result

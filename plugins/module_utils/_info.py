@@ -125,3 +125,14 @@ def apply_query(data, expression, option="query"):
     except jmespath.exceptions.JMESPathError as exc:
         raise SecurityError("invalid_query", "The JMESPath expression %r is invalid: %s. Change the '%s' option."
                             % (expression, str(exc).splitlines()[0], option), option=option)
+
+
+def run(store, params, check_mode=False, want_diff=False):
+    """The security_info module: a read-only snapshot of one store (initialising a new one as it starts)."""
+    update = store.update(lambda state: None, check_mode=check_mode)
+    result = snapshot(store, update.after)
+    result["changed"] = update.changed
+    result["findings"] = identity_findings(update.after)
+    if params.get("query"):
+        result["query_result"] = apply_query(result, params["query"])
+    return result

@@ -54,11 +54,15 @@ def require_libraries(module):
                          exception=CRYPTOGRAPHY_ERROR)
 
 
-def run_module(module, work):
-    """Run work(module) -> result dict and exit; SecurityError becomes a failure with its code."""
+def run_module(module, run):
+    """Every module's main(): one call run(store, params, check_mode, want_diff) -> result dict, then exit.
+
+    ``run`` is the function of the module_utils file that owns the module; a SecurityError it raises
+    becomes a failure with its stable code, and the result's "warnings" become Ansible warnings.
+    """
     require_libraries(module)
     try:
-        result = work(module)
+        result = run(store_from_params(module.params), module.params, module.check_mode, module._diff)
     except SecurityError as exc:
         module.fail_json(**exc.as_result())
     warnings = result.pop("warnings", None) or []

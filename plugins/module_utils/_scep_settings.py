@@ -403,3 +403,12 @@ def _enroll(first, preview, params, request, reason, check_mode, sleep):
                        request=request)
     finally:
         client.close()
+
+
+def run(store, params, check_mode=False, want_diff=False):
+    """The scep module: SCEP settings and, with enroll, the identity over SCEP."""
+    result = converge(store, params, check_mode=check_mode)
+    diff = result.pop("diff")
+    if want_diff:
+        result["diff"] = diff
+    return result

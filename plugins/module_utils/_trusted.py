@@ -248,8 +248,14 @@ def result(update, outcome, now=None):
     }
 
 
-def run(store, items, desired="present", exclusive=False, check_mode=False, want_diff=False, now=None):
-    """The whole trusted_certificate action against a store; the module is only this call plus wiring.
+def run(store, params, check_mode=False, want_diff=False):
+    """The trusted_certificate module."""
+    return converge(store, params["certificates"], desired=params.get("state") or "present",
+                    exclusive=bool(params.get("exclusive")), check_mode=check_mode, want_diff=want_diff)
+
+
+def converge(store, items, desired="present", exclusive=False, check_mode=False, want_diff=False, now=None):
+    """The whole trusted_certificate action against a store.
 
     Inputs are parsed before the store is touched, so a bad input never reaches it.
     """

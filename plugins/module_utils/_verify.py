@@ -122,3 +122,8 @@ def verify(params, store, at=None):
                                level, "; ".join("%s: %s" % (f["code"], f["message"]) for f in result["findings"])),
                             option="fail_on_reject", **dict((k, v) for k, v in result.items() if k != "changed"))
     return result
+
+
+def run(store, params, check_mode=False, want_diff=False):
+    """The certificate_verify module: read only, the same in check mode."""
+    return verify(params, store)

@@ -302,12 +302,7 @@ error:
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.ipoffice.security.plugins.module_utils import _checks_settings as checks_settings
 from ansible_collections.ipoffice.security.plugins.module_utils._model import argspec_for
-from ansible_collections.ipoffice.security.plugins.module_utils._module import (
-    argument_spec,
-    diff,
-    run_module,
-    store_from_params,
-)
+from ansible_collections.ipoffice.security.plugins.module_utils._module import argument_spec, run_module
 
 
 def module_argument_spec():
@@ -331,38 +326,9 @@ def module_argument_spec():
     return argument_spec(**spec)
 
 
-def work(module):
-    params = module.params
-    store = store_from_params(params)
-    options = dict((name, params[name]) for name in checks_settings.OPTION_NAMES)
-
-    def make_plan(state):
-        return checks_settings.plan(state, options, params["preflight"], params["preflight_mode"],
-                                    params["preflight_timeout"])
-
-    # The preflight runs before the store lock is taken; under the lock it is redone only if the
-    # settings, the trusted store or the identities changed in between.
-    first = store.read()
-    early = make_plan(first) if first.initialised else None
-
-    def mutate(state):
-        planned = early if early is not None and checks_settings.still_valid(early, state) else make_plan(state)
-        checks_settings.apply(state, planned)
-        return planned
-
-    update = store.update(mutate, check_mode=module.check_mode)
-    planned = update.value
-    result = planned.as_result()
-    result["changed"] = update.changed
-    result["warnings"] = planned.warnings
-    if module._diff:
-        result["diff"] = diff(planned.before, planned.after, header="certificate checks")
-    return result
-
-
 def main():
     module = AnsibleModule(argument_spec=module_argument_spec(), supports_check_mode=True)
-    run_module(module, work)
+    run_module(module, checks_settings.run)
 
 
 if __name__ == "__main__":

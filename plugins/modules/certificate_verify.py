@@ -242,18 +242,10 @@ endpoint:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.ipoffice.security.plugins.module_utils._checks import LEVELS, PURPOSES
-from ansible_collections.ipoffice.security.plugins.module_utils._module import (
-    argument_spec,
-    run_module,
-    store_from_params,
-)
-from ansible_collections.ipoffice.security.plugins.module_utils._verify import verify
+from ansible_collections.ipoffice.security.plugins.module_utils._module import argument_spec, run_module
+from ansible_collections.ipoffice.security.plugins.module_utils._verify import run
 
 SOURCE = dict(path=dict(type="path"), content=dict(type="str"))
-
-
-def work(module):
-    return verify(module.params, store_from_params(module.params))
 
 
 def main():
@@ -281,7 +273,7 @@ def main():
         required_one_of=[("certificate", "endpoint")],
         supports_check_mode=True,
     )
-    run_module(module, work)
+    run_module(module, run)
 
 
 if __name__ == "__main__":

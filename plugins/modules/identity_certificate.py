@@ -282,43 +282,13 @@ error:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.ipoffice.security.plugins.module_utils._certs import utcnow
-from ansible_collections.ipoffice.security.plugins.module_utils._identity import (
-    PURPOSES,
-    SOURCES,
-    apply_identity,
-    identity_files,
-    identity_request,
-    identity_result,
-    identity_view,
-)
+from ansible_collections.ipoffice.security.plugins.module_utils._identity import PURPOSES, SOURCES, run
 from ansible_collections.ipoffice.security.plugins.module_utils._model import (
     REGENERATE_CHOICES,
     SIGNATURES,
     argspec_for,
 )
-from ansible_collections.ipoffice.security.plugins.module_utils._module import (
-    argument_spec,
-    diff,
-    run_module,
-    store_from_params,
-)
-
-
-def work(module):
-    request = identity_request(module.params)
-    store = store_from_params(module.params)
-    now = utcnow()
-    update = store.update(lambda state: apply_identity(state, request, now), check_mode=module.check_mode)
-    outcome = update.value
-    result = identity_result(identity_files(store.path, request.purpose), update.after, request.purpose, outcome,
-                             now)
-    result["changed"] = update.changed
-    result["warnings"] = outcome.warnings
-    if module._diff:
-        result["diff"] = diff(identity_view(update.before, request.purpose, now),
-                              identity_view(update.after, request.purpose, now))
-    return result
+from ansible_collections.ipoffice.security.plugins.module_utils._module import argument_spec, run_module
 
 
 def main():
@@ -349,7 +319,7 @@ def main():
                             ("chain_path", "chain_content")],
         required_if=[("source", "import", ("certificate_path", "certificate_content"), True)],
     )
-    run_module(module, work)
+    run_module(module, run)
 
 
 if __name__ == "__main__":

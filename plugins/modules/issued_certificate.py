@@ -150,44 +150,9 @@ error:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.ipoffice.security.plugins.module_utils._certs import utcnow
-from ansible_collections.ipoffice.security.plugins.module_utils._identity import (
-    ISSUED_FORMATS,
-    SHA1_WARNING,
-    issued_request,
-    issued_view,
-    plan_issued,
-    write_issued,
-)
-from ansible_collections.ipoffice.security.plugins.module_utils._model import SIGNATURES, WEAK_SIGNATURES
-from ansible_collections.ipoffice.security.plugins.module_utils._module import (
-    argument_spec,
-    diff,
-    run_module,
-    store_from_params,
-)
-
-
-def work(module):
-    request = issued_request(module.params)
-    store = store_from_params(module.params)
-    now = utcnow()
-    update = store.update(lambda state: plan_issued(state, request, now), check_mode=module.check_mode)
-    plan = update.value
-    if plan.changed and not module.check_mode:
-        write_issued(plan)
-    result = {
-        "changed": update.changed or plan.changed,
-        "certificate": issued_view(plan.cert, plan.chain, now),
-        "reasons": plan.reasons,
-        "files": {"path": request.path, "private_key_path": request.private_key_path,
-                  "chain_path": request.chain_path},
-        "warnings": [SHA1_WARNING] if request.naming.signature in WEAK_SIGNATURES else [],
-    }
-    if module._diff:
-        result["diff"] = diff(issued_view(plan.existing, plan.chain, now) or {},
-                              issued_view(plan.cert, plan.chain, now) or {})
-    return result
+from ansible_collections.ipoffice.security.plugins.module_utils._issued import ISSUED_FORMATS, run
+from ansible_collections.ipoffice.security.plugins.module_utils._model import SIGNATURES
+from ansible_collections.ipoffice.security.plugins.module_utils._module import argument_spec, run_module
 
 
 def main():
@@ -206,7 +171,7 @@ def main():
         ),
         supports_check_mode=True,
     )
-    run_module(module, work)
+    run_module(module, run)
 
 
 if __name__ == "__main__":

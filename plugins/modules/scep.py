@@ -233,11 +233,7 @@ identity:
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.ipoffice.security.plugins.module_utils import _scep_settings
 from ansible_collections.ipoffice.security.plugins.module_utils._model import argspec_for
-from ansible_collections.ipoffice.security.plugins.module_utils._module import (
-    argument_spec,
-    run_module,
-    store_from_params,
-)
+from ansible_collections.ipoffice.security.plugins.module_utils._module import argument_spec, run_module
 
 RSA_SIGNATURES = ["sha256_rsa2048", "sha256_rsa3072", "sha256_rsa4096", "sha384_rsa3072"]
 
@@ -263,18 +259,9 @@ def module_argument_spec():
     return argument_spec(**options)
 
 
-def work(module):
-    store = store_from_params(module.params)
-    result = _scep_settings.converge(store, module.params, check_mode=module.check_mode)
-    diff = result.pop("diff")
-    if module._diff:
-        result["diff"] = diff
-    return result
-
-
 def main():
     module = AnsibleModule(argument_spec=module_argument_spec(), supports_check_mode=True)
-    run_module(module, work)
+    run_module(module, _scep_settings.run)
 
 
 if __name__ == "__main__":

@@ -179,28 +179,13 @@ query_result:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.ipoffice.security.plugins.module_utils._info import apply_query, identity_findings, snapshot
-from ansible_collections.ipoffice.security.plugins.module_utils._module import (
-    argument_spec,
-    run_module,
-    store_from_params,
-)
-
-
-def work(module):
-    store = store_from_params(module.params)
-    update = store.update(lambda state: None, check_mode=module.check_mode)
-    result = snapshot(store, update.after)
-    result["changed"] = update.changed
-    result["findings"] = identity_findings(update.after)
-    if module.params["query"]:
-        result["query_result"] = apply_query(result, module.params["query"])
-    return result
+from ansible_collections.ipoffice.security.plugins.module_utils._info import run
+from ansible_collections.ipoffice.security.plugins.module_utils._module import argument_spec, run_module
 
 
 def main():
     module = AnsibleModule(argument_spec=argument_spec(query=dict(type="str")), supports_check_mode=True)
-    run_module(module, work)
+    run_module(module, run)
 
 
 if __name__ == "__main__":

@@ -267,17 +267,8 @@ count:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.ipoffice.security.plugins.module_utils._module import (
-    argument_spec,
-    run_module,
-    store_from_params,
-)
+from ansible_collections.ipoffice.security.plugins.module_utils._module import argument_spec, run_module
 from ansible_collections.ipoffice.security.plugins.module_utils._trusted import run
-
-
-def work(module):
-    return run(store_from_params(module.params), module.params["certificates"], desired=module.params["state"],
-               exclusive=module.params["exclusive"], check_mode=module.check_mode, want_diff=module._diff)
 
 
 def main():
@@ -294,7 +285,7 @@ def main():
         ),
         supports_check_mode=True,
     )
-    run_module(module, work)
+    run_module(module, run)
 
 
 if __name__ == "__main__":

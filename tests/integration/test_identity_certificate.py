@@ -12,7 +12,7 @@ import sys
 
 import helpers
 
-sys.path.insert(0, os.path.join(helpers.REPO, "tests", "unit"))
+sys.path.insert(0, os.path.join(helpers.REPO, "tests", "unit", "plugins", "module_utils"))
 from test_identity_fixtures import key_pem, make_ca, make_leaf, openssl_pkcs12, pem, write  # noqa: E402
 
 MODULE = "ipoffice.security.identity_certificate"

@@ -8,7 +8,7 @@ import sys
 
 import helpers
 
-sys.path.insert(0, os.path.join(helpers.REPO, "tests", "unit"))
+sys.path.insert(0, os.path.join(helpers.REPO, "tests", "unit", "plugins", "module_utils"))
 from test_identity_fixtures import make_ca, make_leaf, openssl_pkcs12  # noqa: E402
 
 from ansible_collections.ipoffice.security.plugins.module_utils import _certs  # noqa: E402

@@ -197,7 +197,7 @@ def test_tcs_is_an_openssl_capath_and_bundle_matches(files, tmp_path):
         bundle = _certs.load_certificates(handle.read())
     assert sorted(_certs.fingerprint(c) for c in bundle) == [e["sha256"] for e in result["entries"]]
     # the same CApath once root A is removed (a new generation, links rebuilt): its leaf is refused
-    removed = _trusted.run(DirectoryStore(store, **STORE_ARGS), [{"path": files.path("root_a.der")}],
+    removed = _trusted.converge(DirectoryStore(store, **STORE_ARGS), [{"path": files.path("root_a.der")}],
                            desired="absent")
     assert removed["changed"] is True
     assert verify("leaf_a.pem").returncode != 0 and verify("leaf_via_inter.pem").returncode != 0
@@ -210,7 +210,7 @@ def test_bad_inputs_fail_with_a_code_and_leave_the_store_byte_identical(files, t
     for index in range(24):
         key = _certs.generate_private_key("sha256_ecdsa_p256")
         fillers.append(_certs.build_certificate("CN=Filler %02d" % index, key, 3650, "sha256_ecdsa_p256", ca=True))
-    _trusted.run(store, [{"content": _certs.certs_pem(fillers).decode()}])
+    _trusted.converge(store, [{"content": _certs.certs_pem(fillers).decode()}])
     assert len(store.read().trusted) == 25
     digest = helpers.tree_digest(store_path)
     base = dict(STORE_ARGS, store_path=store_path)

@@ -6,6 +6,7 @@ import helpers
 from test_identity_fixtures import ADDRESSES, NAME, der
 
 from ansible_collections.ipoffice.security.plugins.module_utils import _identity as identity
+from ansible_collections.ipoffice.security.plugins.module_utils import _issued as issued
 from ansible_collections.ipoffice.security.plugins.module_utils._model import SIGNATURES
 from ansible_collections.ipoffice.security.plugins.module_utils._store import initial_state
 
@@ -89,11 +90,11 @@ def test_the_sip_allowance_is_narrow():
 def test_issued_certificates_lint_clean(tmp_path):
     state = initial_state("server", NAME, ADDRESSES)
     for signature in ("sha256_rsa2048", "sha256_ecdsa_p256", "sha1_rsa1024"):
-        request = identity.issued_request({"subject_name": "sbc.example.com", "format": "pem",
+        request = issued.issued_request({"subject_name": "sbc.example.com", "format": "pem",
                                            "subject_alt_names": ["DNS:sbc.example.com", "IP:192.0.2.20"],
                                            "signature": signature, "path": str(tmp_path / "c.pem"),
                                            "private_key_path": str(tmp_path / "k.pem")})
-        plan = identity.plan_issued(state, request)
+        plan = issued.plan_issued(state, request)
         assert findings(plan.cert) == [], signature
 
 

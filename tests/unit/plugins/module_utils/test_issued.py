@@ -12,6 +12,7 @@ from test_identity_fixtures import ADDRESSES, NAME, make_ca, now
 
 from ansible_collections.ipoffice.security.plugins.module_utils import _certs
 from ansible_collections.ipoffice.security.plugins.module_utils import _identity as identity
+from ansible_collections.ipoffice.security.plugins.module_utils import _issued as issued
 from ansible_collections.ipoffice.security.plugins.module_utils._model import SecurityError
 from ansible_collections.ipoffice.security.plugins.module_utils._store import Credential, initial_state
 
@@ -36,9 +37,9 @@ def pem_params(tmp_path, **extra):
 
 
 def issue(state, params, at=None, write=True):
-    plan = identity.plan_issued(state, identity.issued_request(params), at)
+    plan = issued.plan_issued(state, issued.issued_request(params), at)
     if write:
-        identity.write_issued(plan)
+        issued.write_issued(plan)
     return plan
 
 
@@ -102,7 +103,7 @@ def test_a_changed_request_replaces_the_files(tmp_path, state, change, reason):
     issue(state, p12_params(tmp_path))
     plan = issue(state, p12_params(tmp_path, **change), write=False)
     assert plan.changed and any(reason in r for r in plan.reasons), plan.reasons
-    identity.write_issued(plan)
+    issued.write_issued(plan)
     assert not issue(state, p12_params(tmp_path, **change)).changed
 
 
@@ -136,7 +137,7 @@ def test_tampered_outputs_are_replaced_and_modes_corrected(tmp_path, state):
     os.chmod(params["chain_path"], 0o644)
     plan = issue(state, params, write=False)
     assert plan.changed and plan.files == {} and plan.modes == [params["chain_path"]]
-    identity.write_issued(plan)
+    issued.write_issued(plan)
     assert mode(params["chain_path"]) == 0o600 and not issue(state, params).changed
     os.unlink(params["chain_path"])
     assert issue(state, params).reasons == ["the output files do not all exist yet"]
@@ -155,23 +156,23 @@ def test_tampered_outputs_are_replaced_and_modes_corrected(tmp_path, state):
 ])
 def test_bad_requests(tmp_path, params, code, option):
     with pytest.raises(SecurityError) as info:
-        identity.issued_request(p12_params(tmp_path, **params))
+        issued.issued_request(p12_params(tmp_path, **params))
     assert info.value.code == code and info.value.option == option
     assert not os.path.exists(str(tmp_path / "sbc1.p12"))
 
 
 def test_more_than_825_days_names_the_limit(tmp_path):
     with pytest.raises(SecurityError) as info:
-        identity.issued_request(p12_params(tmp_path, valid_days=1000))
+        issued.issued_request(p12_params(tmp_path, valid_days=1000))
     assert "825" in info.value.message and "'valid_days'" in info.value.message
 
 
 def test_pem_needs_a_key_path_and_distinct_files(tmp_path):
     with pytest.raises(SecurityError) as info:
-        identity.issued_request(pem_params(tmp_path, private_key_path=None))
+        issued.issued_request(pem_params(tmp_path, private_key_path=None))
     assert info.value.option == "private_key_path"
     with pytest.raises(SecurityError) as info:
-        identity.issued_request(pem_params(tmp_path, chain_path=str(tmp_path / "web.crt")))
+        issued.issued_request(pem_params(tmp_path, chain_path=str(tmp_path / "web.crt")))
     assert info.value.code == "invalid_argument"
 
 
@@ -209,6 +210,6 @@ def test_validity_must_fit_in_the_ca(tmp_path):
 def test_plan_without_write_touches_nothing(tmp_path, state):
     plan = issue(state, pem_params(tmp_path), write=False)
     assert plan.changed and sorted(os.listdir(str(tmp_path))) == []
-    view = identity.issued_view(plan.cert, plan.chain)
+    view = issued.issued_view(plan.cert, plan.chain)
     assert view["common_name"] == "web.example.com" and view["chain"][0]["is_ca"]
     assert "PRIVATE KEY" not in repr(view)

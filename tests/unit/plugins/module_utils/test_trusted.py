@@ -341,9 +341,9 @@ def store(tmp_path):
 def test_run_check_mode_predicts_and_writes_nothing_then_real_run_matches(pki, store):
     items = [{"content": pem(pki.root, pki.inter)}]
     digest = helpers.tree_digest(store.path)
-    check = _trusted.run(store, items, check_mode=True, want_diff=True)
+    check = _trusted.converge(store, items, check_mode=True, want_diff=True)
     assert check["changed"] is True and helpers.tree_digest(store.path) == digest
-    real = _trusted.run(store, items, want_diff=True)
+    real = _trusted.converge(store, items, want_diff=True)
     assert real["changed"] is True and helpers.tree_digest(store.path) != digest
     for key in ("entries", "added", "removed", "diff", "trusted_count"):
         assert check[key] == real[key], key
@@ -353,16 +353,16 @@ def test_run_check_mode_predicts_and_writes_nothing_then_real_run_matches(pki, s
     assert len(real["diff"]["before"]["trusted_certificates"]) == 1
     assert "PRIVATE" not in repr(real) and "BEGIN" not in repr(real)
     digest = helpers.tree_digest(store.path)
-    again = _trusted.run(store, list(reversed(items)), want_diff=True)
+    again = _trusted.converge(store, list(reversed(items)), want_diff=True)
     assert again["changed"] is False and again["added"] == [] and helpers.tree_digest(store.path) == digest
     assert again["diff"]["before"] == again["diff"]["after"]
-    assert _trusted.run(store, items, check_mode=True)["changed"] is False
+    assert _trusted.converge(store, items, check_mode=True)["changed"] is False
 
 
 @pytest.mark.parametrize("case", ["key_in_bundle", "garbage", "truncated_der", "wrong_password", "26th"])
 def test_bad_inputs_leave_the_store_byte_identical(pki, store, tmp_path, case):
     fillers = pki.roots(24)
-    _trusted.run(store, [{"content": pem(*fillers)}])
+    _trusted.converge(store, [{"content": pem(*fillers)}])
     assert len(store.read().trusted) == 25
     p12 = openssl_pkcs12(tmp_path, [pki.root], password="right")
     bad = {
@@ -375,14 +375,14 @@ def test_bad_inputs_leave_the_store_byte_identical(pki, store, tmp_path, case):
     digest = helpers.tree_digest(store.path)
     with pytest.raises(SecurityError) as info:
         # a good item first: nothing of it may be written either
-        _trusted.run(store, [{"content": pem(fillers[0])}, bad[0]])
+        _trusted.converge(store, [{"content": pem(fillers[0])}, bad[0]])
     assert info.value.code == bad[1]
     assert helpers.tree_digest(store.path) == digest
 
 
 def test_store_files_match_entries_and_carry_no_key(pki, store, tmp_path):
     p12 = openssl_pkcs12(tmp_path, [pki.leaf, pki.inter, pki.root], key=pki.leaf_key)
-    result = _trusted.run(store, [{"path": str(p12), "password": "secret"}])
+    result = _trusted.converge(store, [{"path": str(p12), "password": "secret"}])
     assert any("private key" in w for w in result["warnings"])
     tcs = os.path.join(store.path, "current", "tcs")
     with open(os.path.join(tcs, "bundle.pem"), "rb") as handle:
