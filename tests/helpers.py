@@ -113,6 +113,89 @@ def tree_digest(path):
     return digest.hexdigest()
 
 
+UNPRIVILEGED = 65534  # nobody / nogroup
+
+
+def unprivileged_ready(path, chown_tree):
+    """Hand a tree to the unprivileged user as_unprivileged() runs as (nothing to do when not root)."""
+    if os.geteuid() == 0:
+        chown_tree(path, UNPRIVILEGED, UNPRIVILEGED)
+
+
+def as_unprivileged(call):
+    """call() as an unprivileged user (a forked child that drops root; root ignores file permissions).
+
+    Returns ("ok", value) or ("raised", "<ExceptionClass>: <code or text>"); values must be JSON-able.
+    When the tests do not run as root, call() runs in this process as the current (unprivileged) user.
+    """
+    if os.geteuid() != 0:
+        try:
+            return ("ok", call())
+        except Exception as exc:  # pylint: disable=broad-except
+            return ("raised", "%s: %s" % (exc.__class__.__name__, getattr(exc, "code", None) or exc))
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - child
+        os.close(read_fd)
+        try:
+            os.setgroups([])
+            os.setgid(UNPRIVILEGED)
+            os.setuid(UNPRIVILEGED)
+            try:
+                outcome = ["ok", call()]
+            except Exception as exc:  # pylint: disable=broad-except
+                outcome = ["raised", "%s: %s" % (exc.__class__.__name__, getattr(exc, "code", None) or exc)]
+            os.write(write_fd, json.dumps(outcome).encode())
+        finally:
+            os._exit(0)
+    os.close(write_fd)
+    chunks = []
+    while True:
+        chunk = os.read(read_fd, 65536)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(read_fd)
+    os.waitpid(pid, 0)
+    outcome = json.loads(b"".join(chunks).decode() or '["raised", "child died"]')
+    return (outcome[0], outcome[1] if not isinstance(outcome[1], list) else tuple(outcome[1]))
+
+
+def store_secret_leaks(path, secrets):
+    """Where any of ``secrets`` (str or bytes) appears in a store directory, all generations included.
+
+    Files under a generation's ``secrets/`` (0600 by design, where the store keeps secrets on purpose)
+    are skipped; every other file and symlink target is searched, as text and base64 (PEM/JSON
+    embeddings).  Returns a list of "relative/path: secret" strings: assert it is empty.
+    """
+    import base64
+    needles = []
+    for secret in secrets:
+        raw = secret.encode() if isinstance(secret, str) else secret
+        if not raw:
+            continue
+        needles.append((raw, raw))
+        for shift in range(3):  # base64 of the secret at any alignment inside a larger encoded blob
+            encoded = base64.b64encode(b"\0" * shift + raw)[4 * ((shift + 2) // 3) if shift else 0:]
+            needles.append((raw, encoded[:-4] if len(encoded) > 8 else encoded))
+    found = []
+    for root, dirs, files in os.walk(path):
+        for name in dirs + files:
+            full = os.path.join(root, name)
+            rel = os.path.relpath(full, path)
+            if os.path.islink(full):
+                data = os.readlink(full).encode()
+            elif os.path.isfile(full) and "secrets" not in rel.split(os.sep)[:-1]:
+                with open(full, "rb") as handle:
+                    data = handle.read()
+            else:
+                continue
+            for raw, needle in needles:
+                if needle and needle in data:
+                    found.append("%s: %r" % (rel, raw))
+    return sorted(set(found))
+
+
 def ansible_env(extra=None):
     env = dict(os.environ)
     env.update({

@@ -127,12 +127,28 @@ def apply_query(data, expression, option="query"):
                             % (expression, str(exc).splitlines()[0], option), option=option)
 
 
+def uninitialised(store):
+    """What security_info returns for a store that does not exist yet: nothing but its path."""
+    return {"store_path": store.path, "initialised": False, "platform": None, "system_name": None, "generation": 0,
+            "offer_certificate": None, "issued_to": None, "settings": None, "identity": None,
+            "telephony_identity": None, "ca": None, "trusted": [], "trusted_count": 0, "expiring": [],
+            "generations": [], "files": None, "findings": []}
+
+
 def run(store, params, check_mode=False, want_diff=False):
-    """The security_info module: a read-only snapshot of one store (initialising a new one as it starts)."""
-    update = store.update(lambda state: None, check_mode=check_mode)
-    result = snapshot(store, update.after)
-    result["changed"] = update.changed
-    result["findings"] = identity_findings(update.after)
+    """The security_info module: a read-only snapshot of one store.
+
+    Reads one generation without the writer lock and never writes: a store that does not exist is
+    reported as ``initialised: false`` and left absent (check mode or not).
+    """
+    state = store.read(initial=False)
+    if state is None:
+        result = uninitialised(store)
+    else:
+        result = snapshot(store, state)
+        result["initialised"] = True
+        result["findings"] = identity_findings(state)
+    result["changed"] = False
     if params.get("query"):
         result["query_result"] = apply_query(result, params["query"])
     return result
