@@ -196,6 +196,122 @@ def store_secret_leaks(path, secrets):
     return sorted(set(found))
 
 
+class HostileServer(object):
+    """A TCP server on 127.0.0.1 that misbehaves on purpose, one thread per connection.
+
+    Behaviours: ``endless_plain`` (HTTP 200, no length, body never ends), ``endless_chunked`` (chunks
+    forever), ``huge_length`` (announces a 1 GB body), ``trickle_body`` (a byte of body every
+    ``interval``), ``trickle_headers`` (a byte of header every ``interval``), ``trickle_tls`` (after the
+    client speaks, a byte every ``interval``: a TLS handshake that never completes).  Use as a context
+    manager; ``url`` / ``port``; ``connections`` counts accepted connections.
+    """
+
+    def __init__(self, behaviour, interval=0.2):
+        import threading
+        self.behaviour = behaviour
+        self.interval = interval
+        self.stop = threading.Event()
+        self.connections = 0
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.url = "http://127.0.0.1:%d/scep" % self.port
+        self.threads = [threading.Thread(target=self._accept, daemon=True)]
+
+    def __enter__(self):
+        self.threads[0].start()
+        return self
+
+    def __exit__(self, *exc_info):
+        self.stop.set()
+        for thread in list(self.threads):
+            thread.join(5)
+        self.sock.close()
+        return False
+
+    def _accept(self):
+        import threading
+        while not self.stop.is_set():
+            try:
+                conn, _addr = self.sock.accept()
+            except (socket.timeout, OSError):
+                continue
+            self.connections += 1
+            thread = threading.Thread(target=self._serve, args=(conn,), daemon=True)
+            self.threads.append(thread)
+            thread.start()
+
+    def _send(self, conn, data):
+        conn.sendall(data)
+
+    def _serve(self, conn):
+        conn.settimeout(1.0)
+        try:
+            try:
+                conn.recv(65536)  # the request (or the ClientHello)
+            except socket.timeout:
+                pass
+            b = self.behaviour
+            if b == "trickle_headers":
+                line = b"HTTP/1.1 200 OK\r\nX-Slow: "
+                while not self.stop.is_set():
+                    self._send(conn, line[:1] if line else b"a")
+                    line = line[1:]
+                    self.stop.wait(self.interval)
+                return
+            if b == "trickle_tls":
+                self._send(conn, b"\x16\x03\x03\x40\x00")  # a handshake record of 16 KiB, sent a byte at a time
+                while not self.stop.is_set():
+                    self._send(conn, b"\x02")
+                    self.stop.wait(self.interval)
+                return
+            head = {"endless_plain": b"HTTP/1.1 200 OK\r\nContent-Type: application/x-x509-ca-cert\r\n"
+                                     b"Connection: close\r\n\r\n",
+                    "endless_chunked": b"HTTP/1.1 200 OK\r\nContent-Type: application/x-x509-ca-cert\r\n"
+                                       b"Transfer-Encoding: chunked\r\n\r\n",
+                    "huge_length": b"HTTP/1.1 200 OK\r\nContent-Length: 1000000000\r\n\r\n",
+                    "trickle_body": b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n"}[b]
+            self._send(conn, head)
+            block = b"A" * 65536
+            while not self.stop.is_set():
+                if b == "endless_plain" or b == "huge_length":
+                    self._send(conn, block)
+                elif b == "endless_chunked":
+                    self._send(conn, b"%x\r\n%s\r\n" % (len(block), block))
+                else:
+                    self._send(conn, b"A")
+                    self.stop.wait(self.interval)
+        except OSError:
+            pass  # the client gave up: what a bounded client does
+        finally:
+            conn.close()
+
+
+def bounded_call(call, seconds):
+    """(outcome, elapsed): call() in a thread, given ``seconds`` to return; outcome ("ok"|"raised"|"stuck", value)."""
+    import threading
+    box = {}
+
+    def target():
+        try:
+            box["ok"] = call()
+        except BaseException as exc:  # pylint: disable=broad-except
+            box["raised"] = exc
+
+    started = time.monotonic()
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    elapsed = time.monotonic() - started
+    if thread.is_alive():
+        return ("stuck", None), elapsed
+    kind = "ok" if "ok" in box else "raised"
+    return (kind, box[kind]), elapsed
+
+
 def ansible_env(extra=None):
     env = dict(os.environ)
     env.update({
