@@ -20,13 +20,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import base64
 import time
-
-try:
-    from cryptography.hazmat.primitives import serialization
-except ImportError:  # pragma: no cover - reported by the modules (require_libraries)
-    serialization = None
 
 from ansible_collections.ipoffice.security.plugins.module_utils import _certs
 from ansible_collections.ipoffice.security.plugins.module_utils._info import credential_info
@@ -264,11 +258,12 @@ def _start(state, request, renewal_message):
         signer_cert, signer_key = _scep.self_signed_signer(key, request.subject), key
         message_type = _scep.PKCS_REQ
     transaction_id = _scep.transaction_id_for(key)
+    # What a poll needs, and nothing secret: the CSR carries the challenge password, so it is not kept
+    # (settings.json is not a secret file, and kept generations would retain it).
     pending = {"transaction_id": transaction_id, "subject": request.subject.rfc4514_string(),
                "subject_alt_names": _certs.format_general_names(request.general_names),
                "signature": request.signature, "renewal": renewal,
-               "signer_certificate": _certs.cert_pem(signer_cert).decode("ascii"),
-               "request": base64.b64encode(csr.public_bytes(serialization.Encoding.DER)).decode("ascii")}
+               "signer_certificate": _certs.cert_pem(signer_cert).decode("ascii")}
     return key, csr, signer_cert, signer_key, message_type, transaction_id, pending
 
 
@@ -316,6 +311,9 @@ def converge(store, params, check_mode=False, sleep=time.sleep, now=None):
         elif outcome.status == "failed":
             state.data.pop(PENDING_DATA, None)
             state.secrets.pop(PENDING_KEY_SECRET, None)
+        if isinstance(state.data.get(PENDING_DATA), dict) and "request" in state.data[PENDING_DATA]:
+            # saved by an earlier version with the CSR (and so the challenge) inside: drop it
+            state.data[PENDING_DATA] = dict((k, v) for k, v in state.data[PENDING_DATA].items() if k != "request")
 
     update = store.update(mutate, check_mode=check_mode)
     if outcome.status == "failed":

@@ -99,6 +99,7 @@ def test_import_of_an_openssl_pkcs12_adds_its_cas(tmp_path):
     assert real2["added_to_trusted_store"] == []
     assert len(real1["diff"]["after"]["trusted_store"]) == len(real1["diff"]["before"]["trusted_store"]) + 1
     assert "Pkcs12-Secret-9" not in json.dumps([check1, real1, real2])
+    assert helpers.store_secret_leaks(store_args(tmp_path)["store_path"], ["Pkcs12-Secret-9"]) == []
 
 
 def test_import_of_pem_certificate_and_encrypted_key(tmp_path):

@@ -46,6 +46,7 @@ def test_pkcs12_and_pem_outputs_follow_the_contract(tmp_path):
         assert stat.S_IMODE(os.stat(str(out / name)).st_mode) == 0o600
     text = json.dumps(r) + run.stdout
     assert "PRIVATE KEY" not in text and "Issued-P12-Secret" not in text
+    assert helpers.store_secret_leaks(base(tmp_path)["store_path"], ["Issued-P12-Secret"]) == []
 
 
 def test_failures_report_a_code_and_write_nothing(tmp_path):

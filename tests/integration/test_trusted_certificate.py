@@ -165,6 +165,7 @@ def test_pkcs12_exclusive_and_remove_with_warnings(files, tmp_path):
         task(dict(base, state="absent", certificates=[{"sha256": files.fingerprint("root_b.pem")}])),     # 7
     ], tmp_path)
     init, add, add_again, excl_check, excl, excl_again, absent, absent_again = run.results[1:]
+    assert helpers.store_secret_leaks(store, ["p12secret", "changeit"]) == []
     ca_fp = init["ca"]["sha256"]
     leaf, root_a, root_b = (files.fingerprint(n) for n in ("leaf_a.pem", "root_a.pem", "root_b.pem"))
     assert add["changed"] is True and set(a["sha256"] for a in add["added"]) == {leaf, root_a, root_b}
