@@ -493,9 +493,13 @@ class DirectoryStore(Store):
                     raise SecurityError("store_unwritable", "Cannot create the store at %s: %s. Change the "
                                         "'store_path' option or run with privileges." % (self.path, exc.strerror),
                                         option="store_path")
-        mode = stat.S_IMODE(os.stat(self.path).st_mode)
-        if mode & 0o077:
-            os.chmod(self.path, 0o700)
+        # through the directory itself (store_path may be a symlink to the store, followed once)
+        fd = os.open(self.path, os.O_RDONLY | _O_DIRECTORY | _O_NONBLOCK | _O_CLOEXEC)
+        try:
+            if stat.S_IMODE(os.fstat(fd).st_mode) & 0o077:
+                os.fchmod(fd, 0o700)
+        finally:
+            os.close(fd)
 
     def _write(self, state):
         gen_dir = self.generations_dir
