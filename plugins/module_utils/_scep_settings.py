@@ -27,6 +27,7 @@ from ansible_collections.ipoffice.security.plugins.module_utils._info import cre
 from ansible_collections.ipoffice.security.plugins.module_utils._model import (
     SETTINGS_BY_AREA,
     SecurityError,
+    check_text,
     scep_port,
     validate_value,
 )
@@ -54,6 +55,7 @@ def apply_settings(state, params):
         value = params.get(name)
         if value is None:
             continue
+        check_text(value, name)  # before any stripping: "ca.example.com\n" is not a host name
         if name == "uri":
             value = value.strip()
             if not value.startswith("/"):
