@@ -54,20 +54,29 @@ def require_libraries(module):
                          exception=CRYPTOGRAPHY_ERROR)
 
 
+def system_label(store, result):
+    """How a warning names its system: the system name (the option, else the one the result reports),
+    else the store path."""
+    return store.system_name or result.get("system_name") or store.path
+
+
 def run_module(module, run):
     """Every module's main(): one call run(store, params, check_mode, want_diff) -> result dict, then exit.
 
     ``run`` is the function of the module_utils file that owns the module; a SecurityError it raises
-    becomes a failure with its stable code, and the result's "warnings" become Ansible warnings.
+    becomes a failure with its stable code, and the result's "warnings" become Ansible warnings, each
+    prefixed with the system it is about (Ansible merges identical warning lines from different hosts).
     """
     require_libraries(module)
+    store = store_from_params(module.params)
     try:
-        result = run(store_from_params(module.params), module.params, module.check_mode, module._diff)
+        result = run(store, module.params, module.check_mode, module._diff)
     except SecurityError as exc:
         module.fail_json(**exc.as_result())
     warnings = result.pop("warnings", None) or []
+    label = system_label(store, result)
     for warning in warnings:
-        module.warn(warning)
+        module.warn("%s: %s" % (label, warning))
     module.exit_json(**result)
 
 
