@@ -217,3 +217,25 @@ def test_preflight_refuses_raising_a_level_the_endpoint_would_fail(pki, tmp_path
         assert info[host]["settings"]["checks"]["management_interfaces"] == "none"
         assert pki["root_fp"] in [c["sha256"] for c in info[host]["trusted"]]
         assert info[host]["identity"]["issuer"] == info[host]["ca"]["subject"]
+
+
+@pytest.mark.parametrize("state,missing", [
+    (None, "missing required arguments: ipoffice_security"),
+    ({"checks": {"management_interfaces": "medium"}}, "missing required arguments: store found in ipoffice_security"),
+    ({"store": {"system_name": "ipo.example.com"}},
+     "missing required arguments: path found in ipoffice_security -> store"),
+])
+def test_a_host_without_its_store_path_fails_naming_the_variable(tmp_path, state, missing):
+    """No silent default: the site playbook never acts on a default store path for a whole fleet."""
+    data = {"all": {"children": {"ipoffice": {"hosts": dict((h, {}) for h in HOSTS), "vars": {
+        "ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}"}}}}}
+    if state is not None:
+        data["all"]["children"]["ipoffice"]["vars"]["ipoffice_security"] = state
+    path = tmp_path / "inventory.yml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    run = playbook(SITE, str(path))
+    assert run.returncode != 0
+    output = run.stdout + run.stderr
+    assert missing in output, output
+    assert run.validated and run.tasks == [], "nothing may run without the store path"
+    assert all(run.recap[h]["failed"] == 1 for h in HOSTS)
