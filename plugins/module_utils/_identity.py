@@ -474,11 +474,43 @@ def apply_identity(state, request, now=None):
         option = "chain_path" if request.imported.ca_certificates() else "certificate_path"
         outcome.added = state.add_trusted(request.imported.ca_certificates(), option=option)
     if decision.replace:
+        new = credential()
         if request.purpose == "telephony":
-            state.telephony = credential()
+            state.telephony = new
         else:
-            state.identity = credential()
+            state.identity = new
+        if request.source == "import":
+            notice = chain_warning(state, new, label, "Give the issuer chain ('chain_path' or 'chain_content') or "
+                                   "trust the issuing CA first (ipoffice.security.trusted_certificate).")
+            if notice:
+                outcome.warnings.append(notice)
     return outcome
+
+
+def chain_warning(state, credential, label, fix):
+    """A warning when peers cannot build an identity's chain from what the system has, else None.
+
+    The system offers its identity with the issuers found in the trusted store (Offer ID Certificate
+    Chain).  A peer checking at medium or above must build a chain to a root it trusts: when the issuer
+    is neither given nor in the trusted store, it cannot (unless it happens to hold that issuer itself).
+    Used for imported and SCEP-enrolled identities.
+    """
+    if _certs.is_self_signed(credential.cert):
+        return None
+    chain = state.chain_for(credential)
+    last = chain[-1] if chain else credential.cert
+    if _certs.is_self_signed(last):
+        return None
+    subject = credential.cert.subject.rfc4514_string()
+    missing = last.issuer.rfc4514_string()
+    if not chain:
+        return ("The %s '%s' is issued by '%s', which is neither in the chain given nor in the trusted certificate "
+                "store: peers that check received certificates at medium and above cannot build its chain. %s"
+                % (label, subject, missing, fix))
+    return ("The chain of the %s '%s' ends at '%s', whose issuer '%s' is neither given nor in the trusted "
+            "certificate store: peers that check received certificates at medium and above can build its chain "
+            "only if they hold that issuer themselves. %s" % (label, subject, last.subject.rfc4514_string(), missing,
+                                                              fix))
 
 
 def _decide_import(state, request, current, label):

@@ -29,6 +29,7 @@ except ImportError:  # pragma: no cover - reported by the modules (require_libra
     serialization = None
 
 from ansible_collections.ipoffice.security.plugins.module_utils import _certs
+from ansible_collections.ipoffice.security.plugins.module_utils._identity import chain_warning
 from ansible_collections.ipoffice.security.plugins.module_utils._info import credential_info
 from ansible_collections.ipoffice.security.plugins.module_utils._model import (
     SETTINGS_BY_AREA,
@@ -299,7 +300,10 @@ def converge(store, params, check_mode=False, sleep=time.sleep, now=None):
         if reason is not None:
             outcome = _enroll(first, preview, params, request, reason, check_mode, sleep)
 
+    warnings = []
+
     def mutate(state):
+        del warnings[:]  # the store may run the mutation again on a fresher state
         apply_settings(state, params)
         if outcome.status in ("issued", "pending", "failed"):
             _check_unchanged(first, state)
@@ -310,6 +314,11 @@ def converge(store, params, check_mode=False, sleep=time.sleep, now=None):
             state.secrets.pop(PENDING_KEY_SECRET, None)
             if params.get("install_ca_certificate"):
                 state.add_trusted(outcome.ca.ca_certificates, option="install_ca_certificate")
+            notice = chain_warning(state, state.identity, "system identity enrolled over SCEP",
+                                   "Set 'install_ca_certificate: true' (with 'ca_fingerprint') or trust the SCEP "
+                                   "CA's certificates first (ipoffice.security.trusted_certificate).")
+            if notice:
+                warnings.append(notice)
         elif outcome.status == "pending":
             state.data[PENDING_DATA] = outcome.pending
             state.secrets[PENDING_KEY_SECRET] = _certs.key_pem(outcome.pending_key)
@@ -322,7 +331,8 @@ def converge(store, params, check_mode=False, sleep=time.sleep, now=None):
         raise outcome.pending
     changed = update.changed or (check_mode and outcome.status == "enrollment_needed")
     result = {"changed": changed, "status": outcome.status, "reason": outcome.reason,
-              "settings": settings_view(update.after), "server_url": server_url(update.after.settings[AREA])}
+              "settings": settings_view(update.after), "server_url": server_url(update.after.settings[AREA]),
+              "warnings": warnings}
     if outcome.transaction_id:
         result["transaction_id"] = outcome.transaction_id
     if outcome.ca is not None:
