@@ -43,7 +43,7 @@ import os
 
 from ansible_collections.ipoffice.security.plugins.module_utils import _certs
 from ansible_collections.ipoffice.security.plugins.module_utils._info import credential_info
-from ansible_collections.ipoffice.security.plugins.module_utils._module import diff
+from ansible_collections.ipoffice.security.plugins.module_utils._module import diff, judged_today
 from ansible_collections.ipoffice.security.plugins.module_utils._model import (
     DEFAULT_SIGNATURE,
     REGENERATE_CHOICES,
@@ -427,6 +427,9 @@ class IdentityOutcome(object):
         self.decision = decision
         self.added = list(added or [])
         self.warnings = list(warnings or [])
+        # Warnings judged on the store's trusted certificates (the chain warning).
+        self.state_warnings = []
+
 
 
 def _label(purpose):
@@ -484,6 +487,7 @@ def apply_identity(state, request, now=None):
                                    "trust the issuing CA first (ipoffice.security.trusted_certificate).")
             if notice:
                 outcome.warnings.append(notice)
+                outcome.state_warnings.append(notice)
     return outcome
 
 
@@ -619,7 +623,7 @@ def run(store, params, check_mode=False, want_diff=False, now=None):
     result = identity_result(identity_files(store.path, request.purpose), update.after, request.purpose, outcome,
                              now)
     result["changed"] = update.changed
-    result["warnings"] = outcome.warnings
+    result["warnings"] = judged_today(outcome.warnings, check_mode, outcome.state_warnings)
     if want_diff:
         result["diff"] = diff(identity_view(update.before, request.purpose, now),
                               identity_view(update.after, request.purpose, now))

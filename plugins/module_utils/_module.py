@@ -54,6 +54,20 @@ def require_libraries(module):
                          exception=CRYPTOGRAPHY_ERROR)
 
 
+# Appended, in check mode, to a warning that depends on the store's state (its trusted certificates, its
+# identities): check mode writes nothing, so what an earlier task of the same run would change is not seen.
+CHECK_MODE_NOTE = ("(Check mode: judged on the system's state today; what earlier tasks of this run would change, "
+                   "such as trusted certificates or identities, is not seen.)")
+
+
+def judged_today(warnings, check_mode, state_warnings):
+    """The warnings to report: in check mode, those of ``state_warnings`` (judged on the store's state)
+    end with CHECK_MODE_NOTE."""
+    if not check_mode:
+        return list(warnings)
+    return ["%s %s" % (warning, CHECK_MODE_NOTE) if warning in state_warnings else warning for warning in warnings]
+
+
 def system_label(store, result):
     """How a warning names its system: the system name (the option, else the one the result reports),
     else the store path."""

@@ -171,8 +171,15 @@ def test_check_mode_on_new_systems_predicts_and_writes_nothing(pki, tmp_path):
     assert run.returncode == 0, run.stdout + run.stderr
     # trusted, identity, telephony identity, scep and checks would all change
     assert all(run.recap[h]["changed"] == 5 for h in HOSTS), run.stdout
-    # The preflight cannot see the trust the run would add first: it warns instead of refusing.
-    assert "would fail the new level" in run.stdout + run.stderr and "preflight_mode: warn" in run.stderr
+    # The preflight cannot see the trust the run would add first: it warns instead of refusing, and the
+    # warning says it was judged on today's state; each names its system.
+    shown = re.sub(r"\s+", " ", run.stdout + run.stderr)
+    assert "would fail the new level" in shown and "preflight_mode: warn" in shown
+    for host in HOSTS:
+        assert re.search(r"\[WARNING\]: %s\.example\.com: Preflight: .*? would fail the new level; the level is "
+                         r"changed anyway \(preflight_mode: warn\)\. \(Check mode: judged on the system's state "
+                         r"today; what earlier tasks of this run would change, such as trusted certificates or "
+                         r"identities, is not seen\.\)" % host, shown), shown
     assert helpers.tree_digest(str(stores)) == "absent"
 
 
