@@ -140,8 +140,12 @@ class PlaybookRun(object):
         return "PlaybookRun(rc=%s)\nSTDOUT:\n%s\nSTDERR:\n%s" % (self.rc, self.stdout[-6000:], self.stderr[-3000:])
 
 
-def run_tasks(tasks, tmp_path, check=False, diff=False, extra_vars=None, env=None, timeout=300):
+def run_tasks(tasks, tmp_path, check=False, diff=False, extra_vars=None, env=None, timeout=300, interpreter=None,
+              ansible_bin=None):
     """Run tasks in a real `ansible-playbook` on localhost; return every task's registered result.
+
+    ``interpreter``: the managed node's Python (default: this virtualenv's); ``ansible_bin``: the
+    directory of the ansible-playbook to run (default: this virtualenv's bin/).
 
     Each task is registered and made ignore_errors so that failures can be asserted; the results are
     written out by a final task that always runs (also in check mode).
@@ -161,11 +165,11 @@ def run_tasks(tasks, tmp_path, check=False, diff=False, extra_vars=None, env=Non
     dump_task = {"content": dump, "dest": results_file, "mode": "0600"}
     play_tasks.append({"name": "dump results", "ansible.builtin.copy": dump_task, "check_mode": False, "diff": False})
     play = [{"hosts": "localhost", "gather_facts": False, "tasks": play_tasks,
-             "vars": {"ansible_python_interpreter": sys.executable}}]
+             "vars": {"ansible_python_interpreter": interpreter or sys.executable}}]
     playbook = os.path.join(tmp_path, "play-%d.yml" % int(time.time() * 1e6))
     with open(playbook, "w") as handle:
         yaml.safe_dump(play, handle, sort_keys=False)
-    args = [os.path.join(VENV_BIN, "ansible-playbook"), "-i", "localhost,", "-c", "local", playbook]
+    args = [os.path.join(ansible_bin or VENV_BIN, "ansible-playbook"), "-i", "localhost,", "-c", "local", playbook]
     if check:
         args.append("--check")
     if diff:
@@ -181,6 +185,15 @@ def run_tasks(tasks, tmp_path, check=False, diff=False, extra_vars=None, env=Non
     run = PlaybookRun(process, results)
     assert process.returncode == 0 and results, repr(run)
     return run
+
+
+def extra_venv(name):
+    """The Python of the extra virtualenv .build/venvs/<name> (tools/venv.sh builds it from
+    tools/venvs/<name>.txt on first use, from PyPI; cached after)."""
+    process = subprocess.run(["bash", os.path.join(REPO, "tools", "venv.sh"), name], capture_output=True, text=True,
+                             check=False, timeout=1200)
+    need(process.returncode == 0, "cannot build the virtualenv %s (needs PyPI): %s" % (name, process.stderr[-800:]))
+    return os.path.join(process.stdout.strip().splitlines()[-1], "bin", "python")
 
 
 def run_module(module, args, tmp_path, check=False, diff=False):

@@ -69,6 +69,9 @@ SIGNATURES = {
 }
 DEFAULT_SIGNATURE = "sha256_rsa2048"
 WEAK_SIGNATURES = ("sha1_rsa1024",)
+# SCEP enrolls RSA keys only (the CA encrypts its reply to the requester's key), never the weak legacy one.
+SCEP_SIGNATURES = tuple(name for name, (_hash, kind, _size) in SIGNATURES.items()
+                        if kind == "rsa" and name not in WEAK_SIGNATURES)
 
 REGENERATE_CHOICES = ("never", "fail", "partial_idempotence", "full_idempotence", "always")
 UPDATE_PASSWORD_CHOICES = ("always", "on_create")

@@ -31,7 +31,9 @@ except ImportError:  # pragma: no cover - reported by the modules (require_libra
 from ansible_collections.ipoffice.security.plugins.module_utils import _certs
 from ansible_collections.ipoffice.security.plugins.module_utils._info import credential_info
 from ansible_collections.ipoffice.security.plugins.module_utils._model import (
+    DEFAULT_SIGNATURE,
     SETTINGS_BY_AREA,
+    UPDATE_PASSWORD_CHOICES,
     SecurityError,
     scep_port,
     validate_value,
@@ -77,7 +79,7 @@ def apply_settings(state, params):
                             option="server")
     password = params.get("password")
     if password is not None:
-        update = params.get("update_password") or "always"
+        update = params.get("update_password") or UPDATE_PASSWORD_CHOICES[0]
         if update == "always" or not state.secrets.get(PASSWORD_SECRET):
             if password:
                 state.secrets[PASSWORD_SECRET] = password.encode("utf-8")
@@ -142,7 +144,7 @@ def resolve_request(state, params):
             sans = _certs.subject_alt_names(identity.cert)
         else:
             sans = ["DNS:" + state.system_name]
-    signature = params.get("signature") or "sha256_rsa2048"
+    signature = params.get("signature") or DEFAULT_SIGNATURE
     _hash, key_type, _size = _certs.signature_choice(signature)
     if key_type != "rsa":
         raise SecurityError("scep_unsupported_key", "SCEP enrollment needs an RSA key (the CA encrypts its reply to "
