@@ -196,6 +196,35 @@ def extra_venv(name):
     return os.path.join(process.stdout.strip().splitlines()[-1], "bin", "python")
 
 
+# Every module of the collection, in the order of every_module_tasks().
+EVERY_MODULE = ("identity_certificate", "trusted_certificate", "certificate_checks", "scep", "security_info",
+                "certificate_verify", "issued_certificate")
+
+
+def every_module_tasks(store, work):
+    """One task per module (EVERY_MODULE order) against a new store, each with valid arguments: the first
+    four set the store's state (the second asks for the internal root CA, which a new store already trusts),
+    security_info reads it, certificate_verify judges the store's identity at medium,
+    issued_certificate writes sbc.crt and sbc.key into ``work``."""
+    root = os.path.join(store, "current", "ca", "cert.pem")
+    return [
+        {"ipoffice.security.identity_certificate": {"store_path": store, "source": "ca", "subject_name": "ipo.test",
+                                                    "subject_alt_names": ["DNS:ipo.test"]}},
+        {"ipoffice.security.trusted_certificate": {"store_path": store, "certificates": [{"path": root}]}},
+        {"ipoffice.security.certificate_checks": {"store_path": store, "certificate_expiry_warning_days": 45,
+                                                  "management_interfaces": "medium"}},
+        {"ipoffice.security.scep": {"store_path": store, "active": True, "server": "scep.test",
+                                    "password": "not-a-secret-here", "update_password": "on_create"}},
+        {"ipoffice.security.security_info": {"store_path": store}},
+        {"ipoffice.security.certificate_verify": {"store_path": store, "level": "medium", "purpose": "server",
+                                                  "certificate": {"path": os.path.join(store, "current", "identity",
+                                                                                       "cert.pem")}}},
+        {"ipoffice.security.issued_certificate": {"store_path": store, "subject_name": "sbc.test", "format": "pem",
+                                                  "path": os.path.join(work, "sbc.crt"),
+                                                  "private_key_path": os.path.join(work, "sbc.key")}},
+    ]
+
+
 def run_module(module, args, tmp_path, check=False, diff=False):
     """One task of ipoffice.security.<module> through ansible-playbook; its registered result."""
     run = run_tasks([{"ipoffice.security.%s" % module: args}], tmp_path, check=check, diff=diff)

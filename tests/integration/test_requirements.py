@@ -13,10 +13,6 @@ import helpers
 import pytest
 from ansible_collections.ipoffice.security.plugins.module_utils import _cryptography_dep
 
-MODULES = ("identity_certificate", "trusted_certificate", "certificate_checks", "scep", "security_info",
-           "certificate_verify", "issued_certificate")
-
-
 def _floor(requirement):
     """The version a requirements.txt line allows at least ('cryptography>=45.0' -> '45.0')."""
     with open(os.path.join(helpers.REPO, "requirements.txt")) as handle:
@@ -25,27 +21,6 @@ def _floor(requirement):
             if match:
                 return match.group(1)
     raise AssertionError("requirements.txt has no '%s>=' line" % requirement)
-
-
-def _tasks(store, work):
-    """One task per module against a new store, each with valid arguments (so only the libraries can fail)."""
-    root = os.path.join(store, "current", "ca", "cert.pem")
-    return [
-        {"ipoffice.security.identity_certificate": {"store_path": store, "source": "ca", "subject_name": "ipo.test",
-                                                    "subject_alt_names": ["DNS:ipo.test"]}},
-        {"ipoffice.security.trusted_certificate": {"store_path": store, "certificates": [{"path": root}]}},
-        {"ipoffice.security.certificate_checks": {"store_path": store, "certificate_expiry_warning_days": 45,
-                                                  "management_interfaces": "medium"}},
-        {"ipoffice.security.scep": {"store_path": store, "active": True, "server": "scep.test",
-                                    "password": "not-a-secret-here", "update_password": "on_create"}},
-        {"ipoffice.security.security_info": {"store_path": store}},
-        {"ipoffice.security.certificate_verify": {"store_path": store, "level": "medium", "purpose": "server",
-                                                  "certificate": {"path": os.path.join(store, "current", "identity",
-                                                                                       "cert.pem")}}},
-        {"ipoffice.security.issued_certificate": {"store_path": store, "subject_name": "sbc.test", "format": "pem",
-                                                  "path": os.path.join(work, "sbc.crt"),
-                                                  "private_key_path": os.path.join(work, "sbc.key")}},
-    ]
 
 
 def test_the_declared_floors_are_the_checked_ones():
@@ -63,8 +38,8 @@ def test_cryptography_below_the_floor_fails_cleanly_and_writes_nothing(tmp_path)
     store = str(tmp_path / "store")
     work = tmp_path / "out"
     work.mkdir()
-    run = helpers.run_tasks(_tasks(store, str(work)), tmp_path, interpreter=python)
-    for module, result in zip(MODULES, run.results):
+    run = helpers.run_tasks(helpers.every_module_tasks(store, str(work)), tmp_path, interpreter=python)
+    for module, result in zip(helpers.EVERY_MODULE, run.results):
         assert result.get("failed") is True, (module, result)
         assert result["error"] == "missing_library", (module, result)
         message = result["msg"]
@@ -87,8 +62,8 @@ def test_every_module_works_on_the_floor_releases(tmp_path):
     store = str(tmp_path / "store")
     work = tmp_path / "out"
     work.mkdir()
-    run = helpers.run_tasks(_tasks(store, str(work)), tmp_path, interpreter=python)
-    for module, result in zip(MODULES, run.results):
+    run = helpers.run_tasks(helpers.every_module_tasks(store, str(work)), tmp_path, interpreter=python)
+    for module, result in zip(helpers.EVERY_MODULE, run.results):
         assert not result.get("failed"), (module, result)
     identity, _trusted, _checks, _scep, info, verify, issued = run.results
     assert identity["changed"] is True
