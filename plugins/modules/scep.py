@@ -34,6 +34,7 @@ author:
   - ipoffice.security maintainers (!UNKNOWN)
 extends_documentation_fragment:
   - ipoffice.security.store
+  - ipoffice.security.attributes
 options:
   active:
     description:
@@ -150,16 +151,13 @@ options:
 attributes:
   check_mode:
     support: full
-    description: No certificate request is sent; O(ca_fingerprint) is checked against GetCACert when set.
+    details:
+      - No certificate request is sent; O(ca_fingerprint) is checked against GetCACert when set.
   diff_mode:
     support: full
-    description: Shows the SCEP settings (password only as C(password_set)), the identity's parsed fields and the
-      pending transaction ID. Never keys or the password.
-  action_group:
-    support: full
-    description: Use C(group/ipoffice.security.all) in C(module_defaults) to set the store options once.
-    membership:
-      - ipoffice.security.all
+    details:
+      - Shows the SCEP settings (password only as C(password_set)), the identity's parsed fields and the pending
+        transaction ID. Never keys or the password.
 notes:
   - EJBCA in CA mode needs the end entity to exist with status NEW, its username equal to the requested
     common name and the SCEP password as its enrollment code. See docs/scep.md.
