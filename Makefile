@@ -43,9 +43,10 @@ help: ## Show this help
 setup: ## Bootstrap: .venv, pinned Python packages, Debian packages, collection link (fast when up to date)
 	@PYTHON="$(PYTHON)" VENV="$(VENV)" bash tools/setup.sh
 
-lint: setup ## ruff, and the changelog fragments (antsibull-changelog lint)
+lint: setup ## ruff, the changelog fragments (antsibull-changelog lint), the plugin docs (antsibull-docs)
 	ruff check .
 	antsibull-changelog lint
+	bash tools/lint_docs.sh
 
 unit: setup ## Unit tests of the core (tests/unit)
 	$(call pytest,--durations=5 tests/unit)

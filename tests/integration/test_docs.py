@@ -119,3 +119,18 @@ def test_broken_module_documentation_is_named(tmp_path):
     run = run_tool("--check", "--repo", str(copy))
     assert run.returncode != 0
     assert "plugins/modules/security_info.py: ansible-doc cannot read its documentation" in run.stderr
+
+
+def test_no_changelog_fragment_announces_a_new_module_or_plugin():
+    """antsibull-changelog lists new modules and plugins itself (from version_added); a fragment for one is
+    against its rules."""
+    directory = os.path.join(REPO, "changelogs", "fragments")
+    modules = gen_module_docs.module_names(REPO)
+    for name in sorted(os.listdir(directory)):
+        with open(os.path.join(directory, name)) as handle:
+            fragment = yaml.safe_load(handle) or {}
+        for section, entries in fragment.items():
+            for entry in entries if isinstance(entries, list) else [entries]:
+                text = " ".join(str(entry).split())
+                assert " - new module" not in text and "new filter" not in text, (name, text[:120])
+                assert not any(text.startswith(module + " - new ") for module in modules), (name, text[:120])
