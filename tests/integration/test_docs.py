@@ -133,4 +133,4 @@ def test_no_changelog_fragment_announces_a_new_module_or_plugin():
             for entry in entries if isinstance(entries, list) else [entries]:
                 text = " ".join(str(entry).split())
                 assert " - new module" not in text and "new filter" not in text, (name, text[:120])
-                assert not any(text.startswith(module + " - new ") for module in modules), (name, text[:120])
+                assert not any(text.startswith(module + " - new module") for module in modules), (name, text[:120])
