@@ -129,7 +129,7 @@ def test_no_changelog_fragment_announces_a_new_module_or_plugin():
     for name in sorted(os.listdir(directory)):
         with open(os.path.join(directory, name)) as handle:
             fragment = yaml.safe_load(handle) or {}
-        for section, entries in fragment.items():
+        for entries in fragment.values():
             for entry in entries if isinstance(entries, list) else [entries]:
                 text = " ".join(str(entry).split())
                 assert " - new module" not in text and "new filter" not in text, (name, text[:120])

@@ -13,6 +13,7 @@ import helpers
 import pytest
 from ansible_collections.ipoffice.security.plugins.module_utils import _cryptography_dep
 
+
 def _floor(requirement):
     """The version a requirements.txt line allows at least ('cryptography>=45.0' -> '45.0')."""
     with open(os.path.join(helpers.REPO, "requirements.txt")) as handle:
