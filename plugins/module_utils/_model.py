@@ -39,6 +39,20 @@ class SecurityError(Exception):
         return result
 
 
+def given(params, name):
+    """Whether the option ``name`` was given (Ansible passes options left out as None)."""
+    return params.get(name) is not None
+
+
+def check_choice(value, choices, option, label=None):
+    """``value`` when it is one of ``choices``; otherwise the SecurityError ``invalid_choice`` naming the
+    option to change (``label``: how the message calls the value, default the option's name)."""
+    if value not in choices:
+        raise SecurityError("invalid_choice", "%s must be one of %s, got '%s'. Change the '%s' option."
+                            % (label or option, ", ".join(choices), value, option), option=option)
+    return value
+
+
 PLATFORMS = ("server", "ip500v2")
 DEFAULT_PLATFORM = "server"
 
@@ -222,9 +236,7 @@ def setting(area, name):
 
 def default_settings(platform=DEFAULT_PLATFORM):
     """The settings a new system starts with, by area (REFERENCE section 1).  Secrets are not included."""
-    if platform not in PLATFORMS:
-        raise SecurityError("invalid_choice", "platform must be one of %s, got '%s'. Change the 'platform' option."
-                            % (", ".join(PLATFORMS), platform), option="platform")
+    check_choice(platform, PLATFORMS, "platform")
     result = {}
     for area in STORED_AREAS:
         result[area] = {}
