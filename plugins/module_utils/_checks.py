@@ -609,16 +609,16 @@ def _defect(ctx, cert):
     if ctx.at < not_before:
         return "the certificate '%s' on the path is not valid before %s" % (_subject(cert), _when(not_before))
     if facts.malformed:
-        return "the certificate '%s' on the path has malformed extensions (%s)" % (_subject(cert),
-                                                                                   facts.malformed[:160])
+        return ("the certificate '%s' on the path has malformed extensions (%s)"
+                % (_subject(cert), facts.malformed[:160]))
     # The validator never checks an anchor's own signature, so a weak one only matters below the root.
     if facts.weak() and not facts.self_signed():
         return ("the certificate '%s' on the path is signed with %s, a forbidden signature algorithm (SHA-1 or "
                 "weaker)" % (_subject(cert), facts.weak()))
     unknown = facts.unknown_critical()
     if unknown:
-        return "the certificate '%s' on the path has unknown critical extension(s) %s" % (_subject(cert),
-                                                                                         ", ".join(unknown))
+        return ("the certificate '%s' on the path has unknown critical extension(s) %s"
+                % (_subject(cert), ", ".join(unknown)))
     return None
 
 
@@ -636,8 +636,8 @@ def _diagnosis(ctx, start, exc):
             return defect
     last = path[-1]
     if not is_self_signed(last):
-        return "the path stops at '%s', whose issuer '%s' is neither presented nor trusted" % (_subject(last),
-                                                                                             _issuer(last))
+        return ("the path stops at '%s', whose issuer '%s' is neither presented nor trusted"
+                % (_subject(last), _issuer(last)))
     if last not in ctx.trusted:
         return "the path ends at the root CA '%s', which is not in the trusted certificate store" % _subject(last)
     text = str(exc)
