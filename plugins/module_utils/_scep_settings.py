@@ -30,6 +30,7 @@ except ImportError:  # pragma: no cover - reported by the modules (require_libra
 
 from ansible_collections.ipoffice.security.plugins.module_utils import _certs
 from ansible_collections.ipoffice.security.plugins.module_utils._info import credential_info
+from ansible_collections.ipoffice.security.plugins.module_utils._module import diff
 from ansible_collections.ipoffice.security.plugins.module_utils._model import (
     DEFAULT_SIGNATURE,
     SETTINGS_BY_AREA,
@@ -331,7 +332,7 @@ def converge(store, params, check_mode=False, sleep=time.sleep, now=None):
         result["ca"] = _certs.cert_info(outcome.ca.ca)
     if params.get("enroll"):
         result["identity"] = credential_info(update.after, update.after.identity)
-    result["diff"] = {"before": diff_view(update.before), "after": diff_view(update.after)}
+    result["diff"] = diff(diff_view(update.before), diff_view(update.after))
     if check_mode and outcome.status == "enrollment_needed":
         result["diff"]["after"]["identity"] = "(enrolled over SCEP: %s)" % outcome.reason
     return result
@@ -410,7 +411,7 @@ def _enroll(first, preview, params, request, reason, check_mode, sleep):
 def run(store, params, check_mode=False, want_diff=False):
     """The scep module: SCEP settings and, with enroll, the identity over SCEP."""
     result = converge(store, params, check_mode=check_mode)
-    diff = result.pop("diff")
+    planned = result.pop("diff")
     if want_diff:
-        result["diff"] = diff
+        result["diff"] = planned
     return result

@@ -24,6 +24,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.ipoffice.security.plugins.module_utils import _certs
+from ansible_collections.ipoffice.security.plugins.module_utils._module import diff
 from ansible_collections.ipoffice.security.plugins.module_utils._model import (
     TRUSTED_STORE_LIMIT,
     SecurityError,
@@ -272,5 +273,5 @@ def converge(store, items, desired="present", exclusive=False, check_mode=False,
     outcome = box["outcome"]
     data = result(update, outcome, now)
     if want_diff:
-        data["diff"] = {"before": diff_view(update.before, now), "after": diff_view(update.after, now)}
+        data["diff"] = diff(diff_view(update.before, now), diff_view(update.after, now))
     return data
