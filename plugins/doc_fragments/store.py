@@ -46,8 +46,9 @@ options:
     type: int
     default: 60
 requirements:
-  - cryptography >= 42.0
-  - asn1crypto
+  - cryptography >= 45.0 (C(cryptography.x509.verification) extension policies, the PKCS#7 envelope builder);
+    the module fails with C(error=missing_library) before touching the store when it is older or absent
+  - asn1crypto >= 1.5.0
 notes:
   - Changes are written as a new whole generation of the store and switched atomically; the last five
     generations are kept as backups.

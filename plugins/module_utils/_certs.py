@@ -30,6 +30,7 @@ from ansible_collections.ipoffice.security.plugins.module_utils._model import (
     DEFAULT_SIGNATURE,
     SIGNATURES,
     SecurityError,
+    check_choice,
 )
 
 try:
@@ -735,10 +736,7 @@ def parse_subject(subject_name, option="subject_name"):
 
 
 def signature_choice(signature, option="signature"):
-    if signature not in SIGNATURES:
-        raise SecurityError("invalid_choice", "signature must be one of %s, got '%s'. Change the '%s' option."
-                            % (", ".join(SIGNATURES), signature, option), option=option)
-    return SIGNATURES[signature]
+    return SIGNATURES[check_choice(signature, SIGNATURES, option, label="signature")]
 
 
 def generate_private_key(signature=DEFAULT_SIGNATURE):
@@ -749,7 +747,8 @@ def generate_private_key(signature=DEFAULT_SIGNATURE):
 
 
 def signature_of_key(key, hash_name="sha256"):
-    """The SIGNATURES choice that describes an existing key (for 'partial_idempotence' comparisons)."""
+    """The SIGNATURES choice that describes an existing key, or a certificate's key (anything with
+    public_key()), for 'partial_idempotence' comparisons."""
     key_type, bits, curve = key_description(key.public_key())
     for name, (hname, ktype, size) in SIGNATURES.items():
         if hname != hash_name:
@@ -763,15 +762,7 @@ def signature_of_key(key, hash_name="sha256"):
 
 def certificate_signature_choice(cert):
     """The SIGNATURES choice a certificate matches (hash + key), or None."""
-    return signature_of_key(_PublicHolder(cert.public_key()), signature_hash_name(cert) or "")
-
-
-class _PublicHolder(object):
-    def __init__(self, public):
-        self._public = public
-
-    def public_key(self):
-        return self._public
+    return signature_of_key(cert, signature_hash_name(cert) or "")
 
 
 def _hash_for(name):

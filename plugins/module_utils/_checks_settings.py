@@ -29,6 +29,7 @@ from ansible_collections.ipoffice.security.plugins.module_utils._model import (
     CHECK_LEVELS,
     SETTINGS_BY_AREA,
     SecurityError,
+    check_choice,
     validate_value,
 )
 
@@ -321,9 +322,7 @@ def _describe_failure(result):
 
 def preflight_verdict(results, mode):
     """Warnings for warn mode; in enforce mode a SecurityError when any evaluated endpoint failed."""
-    if mode not in PREFLIGHT_MODES:
-        raise SecurityError("invalid_choice", "preflight_mode must be one of %s, got %r. Change the "
-                            "'preflight_mode' option." % (", ".join(PREFLIGHT_MODES), mode), option="preflight_mode")
+    check_choice(mode, PREFLIGHT_MODES, "preflight_mode")
     failed = [r for r in results if r["evaluated"] and not r["passed"]]
     if not failed or mode == "skip":
         return []

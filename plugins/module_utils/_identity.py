@@ -51,6 +51,8 @@ from ansible_collections.ipoffice.security.plugins.module_utils._model import (
     SIGNATURES,
     WEAK_SIGNATURES,
     SecurityError,
+    check_choice,
+    given,
     validate_value,
 )
 from ansible_collections.ipoffice.security.plugins.module_utils._store import Credential
@@ -130,17 +132,6 @@ class IdentityRequest(object):
         self.imported = imported
 
 
-def _given(params, name):
-    return params.get(name) is not None
-
-
-def _choice(value, choices, option, label=None):
-    if value not in choices:
-        raise SecurityError("invalid_choice", "%s must be one of %s, got '%s'. Change the '%s' option."
-                            % (label or option, ", ".join(choices), value, option), option=option)
-    return value
-
-
 def check_days(value, option, minimum, maximum, why=""):
     if isinstance(value, bool) or not isinstance(value, int):
         raise SecurityError("invalid_setting", "%s must be a whole number of days, got %r. Change the '%s' option."
@@ -153,22 +144,22 @@ def check_days(value, option, minimum, maximum, why=""):
 
 def identity_request(params):
     """Validate identity_certificate options; read and parse an import.  Touches no store."""
-    purpose = _choice(params.get("purpose") or "system", PURPOSES, "purpose")
+    purpose = check_choice(params.get("purpose") or "system", PURPOSES, "purpose")
     source = params.get("source")
     if source is not None:
-        _choice(source, SOURCES, "source")
-    regenerate = _choice(params.get("regenerate") or DEFAULT_REGENERATE, REGENERATE_CHOICES, "regenerate")
+        check_choice(source, SOURCES, "source")
+    regenerate = check_choice(params.get("regenerate") or DEFAULT_REGENERATE, REGENERATE_CHOICES, "regenerate")
     settings = {}
     for name in IDENTITY_SETTINGS:
-        if _given(params, name):
+        if given(params, name):
             settings[name] = validate_value("identity", name, params[name])
     if source != "import":
-        stray = [name for name in IMPORT_OPTIONS if _given(params, name)]
+        stray = [name for name in IMPORT_OPTIONS if given(params, name)]
         if stray:
             raise SecurityError("invalid_argument", "%s only apply to source: import (Set). Remove them or set "
                                 "'source: import'." % ", ".join(stray), option=stray[0])
     if source not in ("generate", "ca"):
-        stray = [name for name in NAMING_OPTIONS if _given(params, name)]
+        stray = [name for name in NAMING_OPTIONS if given(params, name)]
         if stray:
             raise SecurityError("invalid_argument", "%s only apply to source: generate or ca (Regenerate). Remove "
                                 "them or set the 'source' option." % ", ".join(stray), option=stray[0])
@@ -176,12 +167,12 @@ def identity_request(params):
     if source in ("generate", "ca"):
         request.signature = params.get("signature") or DEFAULT_SIGNATURE
         _certs.signature_choice(request.signature)
-        request.valid_days = check_days(params["valid_days"] if _given(params, "valid_days") else DEFAULT_VALID_DAYS,
+        request.valid_days = check_days(params["valid_days"] if given(params, "valid_days") else DEFAULT_VALID_DAYS,
                                         "valid_days", 1, IDENTITY_MAX_DAYS)
-        if _given(params, "subject_name"):
+        if given(params, "subject_name"):
             request.subject_name = params["subject_name"]
             _certs.parse_subject(request.subject_name)
-        if _given(params, "subject_alt_names"):
+        if given(params, "subject_alt_names"):
             request.subject_alt_names = parse_alt_names(params["subject_alt_names"])
         if request.renew_before_days is not None:
             check_days(request.renew_before_days, "renew_before_days", 0, IDENTITY_MAX_DAYS)
@@ -208,12 +199,12 @@ def parse_alt_names(values, option="subject_alt_names"):
 def _input(params, base, required=True):
     """Bytes and the option name of a <base>_path / <base>_content pair (or None)."""
     path_opt, content_opt = base + "_path", base + "_content"
-    if _given(params, path_opt) and _given(params, content_opt):
+    if given(params, path_opt) and given(params, content_opt):
         raise SecurityError("invalid_argument", "Give either '%s' or '%s', not both." % (path_opt, content_opt),
                             option=content_opt)
-    if _given(params, path_opt):
+    if given(params, path_opt):
         return _certs.read_input(path=params[path_opt], option=path_opt), path_opt
-    if _given(params, content_opt):
+    if given(params, content_opt):
         return _certs.read_input(content=params[content_opt], option=content_opt), content_opt
     if required:
         raise SecurityError("missing_certificate", "source: import needs the identity: set 'certificate_path' or "

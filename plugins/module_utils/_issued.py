@@ -18,8 +18,6 @@ import tempfile
 from ansible_collections.ipoffice.security.plugins.module_utils import _certs
 from ansible_collections.ipoffice.security.plugins.module_utils._identity import (
     SHA1_WARNING,
-    _choice,
-    _given,
     check_days,
     check_renewal_window,
     check_within_ca,
@@ -33,6 +31,8 @@ from ansible_collections.ipoffice.security.plugins.module_utils._model import (
     ISSUED_CERTIFICATE_MAX_DAYS,
     WEAK_SIGNATURES,
     SecurityError,
+    check_choice,
+    given,
 )
 from ansible_collections.ipoffice.security.plugins.module_utils._module import diff
 
@@ -61,17 +61,17 @@ class IssuedRequest(object):
 
 def issued_request(params):
     """Validate issued_certificate options (no store, no files touched)."""
-    output_format = _choice(params.get("format") or "pkcs12", ISSUED_FORMATS, "format")
+    output_format = check_choice(params.get("format") or "pkcs12", ISSUED_FORMATS, "format")
     signature = params.get("signature") or DEFAULT_SIGNATURE
     _certs.signature_choice(signature)
-    valid_days = params["valid_days"] if _given(params, "valid_days") else ISSUED_CERTIFICATE_MAX_DAYS
+    valid_days = params["valid_days"] if given(params, "valid_days") else ISSUED_CERTIFICATE_MAX_DAYS
     check_days(valid_days, "valid_days", 1, ISSUED_CERTIFICATE_MAX_DAYS,
                " (a certificate For Different Machine is valid at most %d days)" % ISSUED_CERTIFICATE_MAX_DAYS)
-    if not _given(params, "subject_name") or not str(params["subject_name"]).strip():
+    if not given(params, "subject_name") or not str(params["subject_name"]).strip():
         raise SecurityError("invalid_name", "Name the other server's certificate: set the 'subject_name' option.",
                             option="subject_name")
     alt_names = None
-    if _given(params, "subject_alt_names"):
+    if given(params, "subject_alt_names"):
         alt_names = parse_alt_names(params["subject_alt_names"])
     naming = resolve_naming(params["subject_name"], alt_names, signature, valid_days)
     path = params.get("path")

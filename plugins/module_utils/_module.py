@@ -7,22 +7,13 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import traceback
-
+from ansible_collections.ipoffice.security.plugins.module_utils import _cryptography_dep
 from ansible_collections.ipoffice.security.plugins.module_utils._model import PLATFORMS, SecurityError
 from ansible_collections.ipoffice.security.plugins.module_utils._store import (
     DEFAULT_LOCK_TIMEOUT,
     DEFAULT_STORE_PATH,
     DirectoryStore,
 )
-
-try:
-    import cryptography  # noqa: F401  # pylint: disable=unused-import
-    HAS_CRYPTOGRAPHY = True
-    CRYPTOGRAPHY_ERROR = None
-except ImportError:  # pragma: no cover - depends on the managed node
-    HAS_CRYPTOGRAPHY = False
-    CRYPTOGRAPHY_ERROR = traceback.format_exc()
 
 # The options of the 'ipoffice.security.store' doc fragment.
 STORE_ARGSPEC = dict(
@@ -47,11 +38,12 @@ def store_from_params(params):
                           lock_timeout=params.get("lock_timeout", DEFAULT_LOCK_TIMEOUT))
 
 
-def require_libraries(module):
-    if not HAS_CRYPTOGRAPHY:
-        from ansible.module_utils.basic import missing_required_lib
-        module.fail_json(msg=missing_required_lib("cryptography"), error="missing_library",
-                         exception=CRYPTOGRAPHY_ERROR)
+def require_libraries(module, features=_cryptography_dep.DEFAULT_FEATURES):
+    """Fail with the standard missing-library message unless this Python has the libraries (and versions,
+    and ``features``) the collection needs.  Runs before anything touches the store."""
+    found = _cryptography_dep.problems(features)
+    if found:
+        module.fail_json(**_cryptography_dep.failure(found))
 
 
 # Appended, in check mode, to a warning that depends on the store's state (its trusted certificates, its
@@ -74,16 +66,18 @@ def system_label(store, result):
     return store.system_name or result.get("system_name") or store.path
 
 
-def run_module(module, run):
+def run_module(module, run, features=_cryptography_dep.DEFAULT_FEATURES):
     """Every module's main(): one call run(store, params, check_mode, want_diff) -> result dict, then exit.
 
     ``run`` is the function of the module_utils file that owns the module; a SecurityError it raises
     becomes a failure with its stable code, and the result's "warnings" become Ansible warnings, each
     prefixed with the system it is about (Ansible merges identical warning lines from different hosts).
+    ``features``: the library features beyond the default that the module uses (_cryptography_dep.FEATURES),
+    checked with the library versions before the store is opened.
     """
-    require_libraries(module)
-    store = store_from_params(module.params)
+    require_libraries(module, features)
     try:
+        store = store_from_params(module.params)
         result = run(store, module.params, module.check_mode, module._diff)
     except SecurityError as exc:
         module.fail_json(**exc.as_result())

@@ -31,8 +31,11 @@ except ImportError:  # pragma: no cover - reported by the modules (require_libra
 from ansible_collections.ipoffice.security.plugins.module_utils import _certs
 from ansible_collections.ipoffice.security.plugins.module_utils._identity import chain_warning
 from ansible_collections.ipoffice.security.plugins.module_utils._info import credential_info
+from ansible_collections.ipoffice.security.plugins.module_utils._module import diff
 from ansible_collections.ipoffice.security.plugins.module_utils._model import (
+    DEFAULT_SIGNATURE,
     SETTINGS_BY_AREA,
+    UPDATE_PASSWORD_CHOICES,
     SecurityError,
     scep_port,
     validate_value,
@@ -78,7 +81,7 @@ def apply_settings(state, params):
                             option="server")
     password = params.get("password")
     if password is not None:
-        update = params.get("update_password") or "always"
+        update = params.get("update_password") or UPDATE_PASSWORD_CHOICES[0]
         if update == "always" or not state.secrets.get(PASSWORD_SECRET):
             if password:
                 state.secrets[PASSWORD_SECRET] = password.encode("utf-8")
@@ -143,7 +146,7 @@ def resolve_request(state, params):
             sans = _certs.subject_alt_names(identity.cert)
         else:
             sans = ["DNS:" + state.system_name]
-    signature = params.get("signature") or "sha256_rsa2048"
+    signature = params.get("signature") or DEFAULT_SIGNATURE
     _hash, key_type, _size = _certs.signature_choice(signature)
     if key_type != "rsa":
         raise SecurityError("scep_unsupported_key", "SCEP enrollment needs an RSA key (the CA encrypts its reply to "
@@ -339,7 +342,7 @@ def converge(store, params, check_mode=False, sleep=time.sleep, now=None):
         result["ca"] = _certs.cert_info(outcome.ca.ca)
     if params.get("enroll"):
         result["identity"] = credential_info(update.after, update.after.identity)
-    result["diff"] = {"before": diff_view(update.before), "after": diff_view(update.after)}
+    result["diff"] = diff(diff_view(update.before), diff_view(update.after))
     if check_mode and outcome.status == "enrollment_needed":
         result["diff"]["after"]["identity"] = "(enrolled over SCEP: %s)" % outcome.reason
     return result
@@ -418,7 +421,7 @@ def _enroll(first, preview, params, request, reason, check_mode, sleep):
 def run(store, params, check_mode=False, want_diff=False):
     """The scep module: SCEP settings and, with enroll, the identity over SCEP."""
     result = converge(store, params, check_mode=check_mode)
-    diff = result.pop("diff")
+    planned = result.pop("diff")
     if want_diff:
-        result["diff"] = diff
+        result["diff"] = planned
     return result

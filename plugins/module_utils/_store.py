@@ -43,6 +43,7 @@ from ansible_collections.ipoffice.security.plugins.module_utils._model import (
     PLATFORMS,
     TRUSTED_STORE_LIMIT,
     SecurityError,
+    check_choice,
     default_settings,
     validate_settings,
 )
@@ -228,9 +229,7 @@ def default_system_addresses():
 
 def initial_state(platform=DEFAULT_PLATFORM, system_name=None, system_addresses=None):
     """A new system exactly as the reference says one starts (REFERENCE section 1.1)."""
-    if platform not in PLATFORMS:
-        raise SecurityError("invalid_choice", "platform must be one of %s, got '%s'. Change the 'platform' option."
-                            % (", ".join(PLATFORMS), platform), option="platform")
+    check_choice(platform, PLATFORMS, "platform")
     name = system_name or default_system_name()
     addresses = default_system_addresses() if system_addresses is None else list(system_addresses)
     sans = ["DNS:" + name] + ["IP:" + a for a in addresses]

@@ -24,7 +24,12 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.ipoffice.security.plugins.module_utils import _certs
-from ansible_collections.ipoffice.security.plugins.module_utils._model import TRUSTED_STORE_LIMIT, SecurityError
+from ansible_collections.ipoffice.security.plugins.module_utils._module import diff
+from ansible_collections.ipoffice.security.plugins.module_utils._model import (
+    TRUSTED_STORE_LIMIT,
+    SecurityError,
+    check_choice,
+)
 
 STATES = ("present", "absent")
 ITEM_SOURCES = ("path", "content", "sha256")
@@ -99,9 +104,7 @@ def item_option(index, key=None):
 
 
 def validate_options(state="present", exclusive=False):
-    if state not in STATES:
-        raise SecurityError("invalid_choice", "state must be one of %s, got '%s'. Change the 'state' option."
-                            % (", ".join(STATES), state), option="state")
+    check_choice(state, STATES, "state")
     if exclusive and state == "absent":
         raise SecurityError("invalid_argument", "exclusive: true makes the store exactly the given certificates; it "
                             "only applies with state: present. Remove the 'exclusive' option or set 'state: present'.",
@@ -270,5 +273,5 @@ def converge(store, items, desired="present", exclusive=False, check_mode=False,
     outcome = box["outcome"]
     data = result(update, outcome, now)
     if want_diff:
-        data["diff"] = {"before": diff_view(update.before, now), "after": diff_view(update.after, now)}
+        data["diff"] = diff(diff_view(update.before, now), diff_view(update.after, now))
     return data

@@ -28,6 +28,7 @@ author:
   - ipoffice.security maintainers (@ipoffice)
 extends_documentation_fragment:
   - ipoffice.security.store
+  - ipoffice.security.attributes
 options:
   subject_name:
     description:
@@ -92,15 +93,12 @@ options:
 attributes:
   check_mode:
     support: full
-    description: Reads the existing files and predicts C(changed) exactly; nothing is written.
+    details:
+      - Reads the existing files and predicts C(changed) exactly; nothing is written.
   diff_mode:
     support: full
-    description: Shows the parsed existing and new certificate.
-  action_group:
-    support: full
-    description: Use C(group/ipoffice.security.all) in C(module_defaults) to set the store options once.
-    membership:
-      - ipoffice.security.all
+    details:
+      - Shows the parsed existing and new certificate.
 seealso:
   - module: ipoffice.security.identity_certificate
 """

@@ -22,6 +22,8 @@ author:
   - ipoffice.security maintainers (@ipoffice)
 extends_documentation_fragment:
   - ipoffice.security.store
+  - ipoffice.security.attributes
+  - ipoffice.security.attributes.info_module
 options:
   query:
     description:
@@ -31,15 +33,8 @@ options:
 attributes:
   check_mode:
     support: full
-    description: Reads only; on an uninitialised store, check mode reports the initial state without writing it.
-  diff_mode:
-    support: none
-    description: Reads only; there is nothing to show a difference of.
-  action_group:
-    support: full
-    description: Use C(group/ipoffice.security.all) in C(module_defaults) to set the store options once.
-    membership:
-      - ipoffice.security.all
+    details:
+      - Reads only; on an uninitialised store, check mode reports the initial state without writing it.
 """
 
 EXAMPLES = r"""
