@@ -340,6 +340,19 @@ def load_certificate(data, option="certificate"):
     return certs[0]
 
 
+def load_csr(data, option="csr"):
+    """A PKCS#10 certificate signing request from PEM or DER bytes (its signature is not checked here)."""
+    data = _as_bytes(data)
+    try:
+        if b"-----BEGIN" in data:
+            return x509.load_pem_x509_csr(data)
+        return x509.load_der_x509_csr(data)
+    except (ValueError, TypeError) as exc:
+        raise SecurityError("invalid_csr", "The %s is not a PKCS#10 certificate signing request (PEM 'BEGIN "
+                            "CERTIFICATE REQUEST' or DER): %s. Check the '%s' option." % (option, _short(exc), option),
+                            option=option)
+
+
 def load_private_key(data, password=None, option="private_key"):
     """A private key from PEM (plain or encrypted, PKCS#8 or traditional) or DER."""
     data = _as_bytes(data)
@@ -763,10 +776,12 @@ def signature_of_key(key, hash_name="sha256"):
 
 def certificate_signature_choice(cert):
     """The SIGNATURES choice a certificate matches (hash + key), or None."""
-    return signature_of_key(_PublicHolder(cert.public_key()), signature_hash_name(cert) or "")
+    return signature_of_key(PublicKeyHolder(cert.public_key()), signature_hash_name(cert) or "")
 
 
-class _PublicHolder(object):
+class PublicKeyHolder(object):
+    """A public key where a private key's public_key() is asked for (build_certificate of a CSR's key)."""
+
     def __init__(self, public):
         self._public = public
 
