@@ -39,7 +39,7 @@ options:
         store has one and C(sip_telephony_certificate) is not C(none).
       - The served chain must be what Offer ID Certificate Chain says the system sends (C(live_chain_mismatch)).
       - An endpoint that refuses, times out or does not speak TLS is C(live_unreachable).
-      - The served identity is judged by the check engine as the system's peers would: at C(medium) and at
+      - The served identity is judged by the check engine as the system's peers would, at C(medium) and at
         C(high_remote) with O(live_endpoints[].server_name) (default the store's system name) as the name,
         trusting the store's trusted certificate store. Each failing check is a finding with the engine's
         code and its C(level).
@@ -246,7 +246,7 @@ live:
         - What the endpoint presented and how it compares. C(reachable); C(error) (C(code), C(message)) when
           not; C(expected) (C(identity) or C(telephony)); C(expected_identity) (parsed); C(expected_chain)
           and C(presented_chain) (fingerprints, leaf first); C(presented) (parsed certificates);
-          C(identity_matches); C(chain_matches); C(checks) (per level C(medium) and C(high_remote):
+          C(identity_matches); C(chain_matches); C(checks) (per level C(medium) and C(high_remote), with
           C(passed), C(codes), C(findings), C(peer_name)).
       type: dict
     findings:
