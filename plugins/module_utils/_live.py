@@ -9,7 +9,7 @@ handshake.  For each listed endpoint this module fetches that (``_tls.fetch_chai
 the served identity is the store's (``live_identity_mismatch``), whether the served chain is what Offer
 ID Certificate Chain says the system sends (``live_chain_mismatch``), whether the endpoint answered TLS
 at all (``live_unreachable``), and how the store's peers would judge the served identity at ``medium``
-and ``high_remote`` (the engine's own codes, with ``level``).
+and ``high_remote`` (``live_fails_medium``, ``live_fails_high_remote``, with the engine's ``codes``).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -25,7 +25,8 @@ LINE_PREFIX = "line:"
 # The levels a peer of the system would apply to what it serves: a trust chain to the peer's trusted
 # store (medium) and the strictest one, with the system's name (high_remote).
 LIVE_LEVELS = ("medium", "high_remote")
-FINDING_CODES = ("live_identity_mismatch", "live_chain_mismatch", "live_unreachable")
+FINDING_CODES = ("live_identity_mismatch", "live_chain_mismatch", "live_unreachable", "live_fails_medium",
+                 "live_fails_high_remote")
 # What a peer connecting to the endpoint checks the certificate for.
 PURPOSE = {"management": "server", "telephony": "sip_server", "line": "server"}
 _KEYS = ("host", "port", "server_name", "serves")
@@ -187,9 +188,12 @@ def _judge(state, endpoint, kind, presented, now, live, finding):
         checked = _checks.report_as_dict(report)
         checked["peer_name"] = peer_name if level.endswith("_remote") else None
         live["checks"][level] = checked
-        for code, message in report.findings:
-            finding(code, "%s (serves %s of %s) would fail a peer's %s check: %s"
-                    % (_where(endpoint), endpoint["serves"], state.system_name, level, message), level=level)
+        if not report.passed:
+            finding("live_fails_" + level, "What %s (serves %s of %s) presents fails the %s checks a peer would "
+                    "apply%s: %s" % (_where(endpoint), endpoint["serves"], state.system_name, level,
+                                     " (as %s)" % peer_name if level.endswith("_remote") else "",
+                                     "; ".join("%s: %s" % (code, message) for code, message in report.findings)),
+                    level=level, codes=checked["codes"])
 
 
 def read_back_all(state, endpoints, timeout=_tls.DEFAULT_TIMEOUT, now=None):

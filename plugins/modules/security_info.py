@@ -41,8 +41,8 @@ options:
       - An endpoint that refuses, times out or does not speak TLS is C(live_unreachable).
       - The served identity is judged by the check engine as the system's peers would, at C(medium) and at
         C(high_remote) with O(live_endpoints[].server_name) (default the store's system name) as the name,
-        trusting the store's trusted certificate store. Each failing check is a finding with the engine's
-        code and its C(level).
+        trusting the store's trusted certificate store. A level that fails is a finding,
+        C(live_fails_medium) or C(live_fails_high_remote), with the engine's C(codes).
       - Connecting happens from the managed node. Nothing on the live system is changed.
     type: list
     elements: dict
@@ -207,8 +207,8 @@ findings:
       system's trusted certificate store and connecting to the identity's common name; one entry per failing check.
     - For example C(not_pinned) while the identity itself is not in the trusted certificate store.
     - With O(live_endpoints), also the live findings (C(where) is C(live)), each with C(endpoint) (host:port),
-      C(serves), C(code) (C(live_identity_mismatch), C(live_chain_mismatch), C(live_unreachable), or a check
-      engine code with the C(level) it fails) and C(message).
+      C(serves), C(code) (C(live_identity_mismatch), C(live_chain_mismatch), C(live_unreachable),
+      C(live_fails_medium), C(live_fails_high_remote) with C(level) and the engine's C(codes)) and C(message).
   returned: always
   type: list
   elements: dict

@@ -72,8 +72,8 @@ def test_live_endpoints_against_the_store(tmp_path):
     assert ok["live"]["checks"]["high_remote"]["peer_name"] == NAME
     # high_remote: the identity is not itself in the TCS, so a pinning peer would refuse it; nothing else.
     assert ok["live"]["checks"]["high_remote"]["codes"] == ["not_pinned"]
-    assert not [f for f in ok["findings"] if f["code"].startswith("live_")]
-    assert [(f["code"], f["level"]) for f in ok["findings"]] == [("not_pinned", "high_remote")]
+    assert [(f["code"], f["level"], f["codes"]) for f in ok["findings"]] == [
+        ("live_fails_high_remote", "high_remote", ["not_pinned"])]
 
     # Another certificate: live_identity_mismatch naming both, and the engine says why peers refuse it.
     wrong = live[1]
@@ -84,7 +84,8 @@ def test_live_endpoints_against_the_store(tmp_path):
     assert _certs.fingerprint(other) in finding["message"]
     assert not _by_code(wrong["findings"], "live_chain_mismatch")  # implied by the identity mismatch
     assert "untrusted_chain" in wrong["live"]["checks"]["medium"]["codes"]
-    assert any(f["code"] == "untrusted_chain" and f["level"] == "medium" for f in wrong["findings"])
+    (medium,) = _by_code(wrong["findings"], "live_fails_medium")
+    assert "untrusted_chain" in medium["codes"] and "untrusted_chain:" in medium["message"]
 
     # The leaf without its chain while Offer ID Certificate Chain is on (telephony: no separate identity).
     short = live[2]
