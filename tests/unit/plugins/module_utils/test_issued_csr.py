@@ -122,9 +122,9 @@ def test_bad_csrs_have_codes(tmp_path, state):
         issued.issued_request(csr_params(tmp_path, weak))
     assert info.value.code == "csr_weak_key" and "1024" in info.value.message
 
-    for extra, option in (({"format": "pkcs12"}, "format"), ({"private_key_path": str(tmp_path / "k")},
-                                                            "private_key_path"),
-                          ({"password": "x"}, "password"), ({"signature": "sha256_rsa2048"}, "signature")):
+    refused = (({"format": "pkcs12"}, "format"), ({"private_key_path": str(tmp_path / "k")}, "private_key_path"),
+               ({"password": "x"}, "password"), ({"signature": "sha256_rsa2048"}, "signature"))
+    for extra, option in refused:
         with pytest.raises(SecurityError) as info:
             issued.issued_request(csr_params(tmp_path, csr, **extra))
         assert info.value.code == "invalid_argument" and info.value.option == option
