@@ -362,8 +362,9 @@ def readme_text(state, manifest):
               "  %s/*.cer (%d) -> %s" % (TCS_DELETE, len(manifest["tcs_delete"]), ROUTES["tcs_delete"]),
               "  trusted/pem/*.cer, trusted/der/*.cer -> %s" % ROUTES["trusted"],
               "",
-              "Check levels and SCEP are entered in Manager by hand (see manifest.json 'routes');",
-              "verify the result with ipoffice.security.security_info live_endpoints.",
+              "Check levels and SCEP settings are entered in Manager by hand, from the store",
+              "(ipoffice.security.security_info: settings.checks, settings.scep).",
+              "Verify what the system then serves with ipoffice.security.security_info live_endpoints.",
               "The PKCS#12 files and key.pem hold private keys: keep this directory private."]
     return "\n".join(lines) + "\n"
 
