@@ -333,6 +333,12 @@ def partial_mismatches(cert, naming):
         reasons.append("key is %s %s, requested RSA %d" % (have_type, have_curve or have_bits, size))
     if key_type == "ec" and (have_type != "EC" or have_curve != size):
         reasons.append("key is %s %s, requested EC %s" % (have_type, have_curve or have_bits, size))
+    return reasons + name_mismatches(cert, naming)
+
+
+def name_mismatches(cert, naming):
+    """Why cert's subject or SAN set differs from naming's."""
+    reasons = []
     if cert.subject != naming.subject:
         reasons.append("subject is '%s', requested '%s'"
                        % (cert.subject.rfc4514_string(), naming.subject.rfc4514_string()))
@@ -345,7 +351,12 @@ def partial_mismatches(cert, naming):
 
 def full_mismatches(cert, naming, issuer=None):
     """partial_mismatches plus signature hash, validity length and issuer (None: self-signed)."""
-    reasons = partial_mismatches(cert, naming)
+    return partial_mismatches(cert, naming) + issue_mismatches(cert, naming, issuer)
+
+
+def issue_mismatches(cert, naming, issuer=None):
+    """Why cert's signature hash, validity length or issuer (None: self-signed) differs from the request."""
+    reasons = []
     have_hash = _certs.signature_hash_name(cert)
     if have_hash != naming.hash_name:
         reasons.append("signature hash is %s, requested %s" % (have_hash, naming.hash_name))
