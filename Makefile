@@ -65,8 +65,9 @@ test: setup lint unit integration molecule sanity ansible-lint ## Everything CI 
 demo: setup ## Three local demo systems under .demo/: their identities, then the baseline and the audit
 	ansible-playbook -i playbooks/inventory/demo.yml playbooks/demo.yml
 
-docs: setup ## Regenerate the module reference docs/modules/ from the modules' documentation
+docs: setup ## Regenerate the module reference docs/modules/ and the baseline role's spec from the modules
 	$(BIN)/python tools/gen_module_docs.py
+	$(BIN)/python tools/gen_role_specs.py
 
 changelog: setup ## Render CHANGELOG.md from changelogs/ (pending fragments shown as the unreleased version)
 	bash tools/changelog.sh

@@ -415,10 +415,10 @@ attributes:
     membership:
       - ipoffice.security.all
 seealso:
-  - "module: ipoffice.security.trusted_certificate"
-  - "module: ipoffice.security.identity_certificate"
-  - "module: ipoffice.security.scep"
-  - "module: ipoffice.security.certificate_checks"
+  - module: ipoffice.security.trusted_certificate
+  - module: ipoffice.security.identity_certificate
+  - module: ipoffice.security.scep
+  - module: ipoffice.security.certificate_checks
 notes:
   - The per-area modules remain for granular tasks; they run the same core functions one area at a time.
 """
