@@ -230,8 +230,9 @@ def main(argv=None):
         for figures, rows in tables:
             floor_s = statistics.median(figures["floor"])
             for name, seconds in rows:
-                print("| %d | %s | %.2f | %.0f | %.2fx |" % (figures["size"], name, seconds,
-                                                           1000.0 * seconds / figures["size"], seconds / floor_s))
+                per_system = 1000.0 * seconds / figures["size"]
+                print("| %d | %s | %.2f | %.0f | %.2fx |" % (figures["size"], name, seconds, per_system,
+                                                           seconds / floor_s))
     return 0
 
 
