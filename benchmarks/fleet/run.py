@@ -231,8 +231,8 @@ def main(argv=None):
             floor_s = statistics.median(figures["floor"])
             for name, seconds in rows:
                 per_system = 1000.0 * seconds / figures["size"]
-                print("| %d | %s | %.2f | %.0f | %.2fx |" % (figures["size"], name, seconds, per_system,
-                                                           seconds / floor_s))
+                ratio = seconds / floor_s
+                print("| %d | %s | %.2f | %.0f | %.2fx |" % (figures["size"], name, seconds, per_system, ratio))
     return 0
 
 
