@@ -98,7 +98,7 @@ options:
   identity:
     description:
       - The system identity certificate and its settings (as M(ipoffice.security.identity_certificate) manages
-        them with O(ipoffice.security.identity_certificate#module:purpose=system)).
+        them with C(purpose=system)).
     type: dict
     suboptions:
       source:
@@ -175,7 +175,7 @@ options:
   telephony_identity:
     description:
       - The separate SIP telephony identity (as M(ipoffice.security.identity_certificate) manages it with
-        O(ipoffice.security.identity_certificate#module:purpose=telephony)); the same keys as O(identity) but
+        C(purpose=telephony)); the same keys as O(identity) but
         the system-wide identity settings, which are set under O(identity).
     type: dict
     suboptions:
