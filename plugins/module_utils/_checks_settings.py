@@ -435,26 +435,32 @@ def still_valid(planned, state):
     return state.settings[AREA] == planned.before and preflight_basis(state) == planned.basis
 
 
+def plan_for(state, params):
+    """plan() with the module's options (certificate_checks params, or the checks and lines of security_settings)."""
+    options = dict((name, params.get(name)) for name in OPTION_NAMES)
+    timeout = params.get("preflight_timeout")
+    return plan(state, options, params.get("preflight"), params.get("preflight_mode") or "enforce",
+                DEFAULT_PREFLIGHT_TIMEOUT if timeout is None else timeout)
+
+
+def apply_checks(state, params, early=None):
+    """The checks area on a state: plan it (preflight included), apply it, return the plan.
+
+    ``early`` is a plan made on an earlier read of the store (outside the lock): it is reused when it
+    still holds for ``state`` (still_valid), so the preflight is not run again.
+    """
+    planned = early if early is not None and still_valid(early, state) else plan_for(state, params)
+    apply(state, planned)
+    return planned
+
+
 def run(store, params, check_mode=False, want_diff=False):
     """The certificate_checks module: plan against the store, preflight, apply in one store update."""
-    options = dict((name, params[name]) for name in OPTION_NAMES)
-
-    def make_plan(state):
-        timeout = params.get("preflight_timeout")
-        return plan(state, options, params.get("preflight"), params.get("preflight_mode") or "enforce",
-                    DEFAULT_PREFLIGHT_TIMEOUT if timeout is None else timeout)
-
     # The preflight runs before the store lock is taken; under the lock it is redone only if the
     # settings, the trusted store or the identities changed in between.
     first = store.read()
-    early = make_plan(first) if first.initialised else None
-
-    def mutate(state):
-        planned = early if early is not None and still_valid(early, state) else make_plan(state)
-        apply(state, planned)
-        return planned
-
-    update = store.update(mutate, check_mode=check_mode)
+    early = plan_for(first, params)
+    update = store.update(lambda state: apply_checks(state, params, early), check_mode=check_mode, start=first)
     planned = update.value
     result = planned.as_result()
     result["changed"] = update.changed
