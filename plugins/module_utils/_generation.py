@@ -169,6 +169,8 @@ def run(store, params, check_mode=False, want_diff=False):
         update = store.update(lambda state: None, check_mode=check_mode)
         box = {"number": None}
     else:
+        if not store.exists():  # refused before the store is touched: nothing is created
+            store.load_generation(target_number(store, store.read(), restore))
         box = {}
 
         def mutate(state):
