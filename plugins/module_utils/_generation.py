@@ -70,7 +70,7 @@ def summarize(before, after):
             parts.append("%s replaced: %s" % (label, _name(new.cert)))
     added = [after.trusted[fp] for fp in sorted(set(after.trusted) - set(before.trusted))]
     removed = [before.trusted[fp] for fp in sorted(set(before.trusted) - set(after.trusted))]
-    if added and before.initialised:
+    if added:
         parts.append("trusted +%s" % ", +".join(_name(c) for c in added))
     if removed:
         parts.append("trusted -%s" % ", -".join(_name(c) for c in removed))
