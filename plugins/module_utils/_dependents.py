@@ -65,6 +65,21 @@ def pinned_leaves(state):
     return [c for c in state.trusted_certificates() if not _certs.is_ca(c) and _certs.fingerprint(c) not in own]
 
 
+def leaf_purpose(cert):
+    """The purpose a pinned leaf is for, from its EKU (what re-verifying it against a new root uses)."""
+    from cryptography import x509
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+    try:
+        usages = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except x509.ExtensionNotFound:
+        return "server"
+    if ExtendedKeyUsageOID.SERVER_AUTH in usages or ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE in usages:
+        return "server"
+    if ExtendedKeyUsageOID.CLIENT_AUTH in usages:
+        return "client"
+    return "sip_server"
+
+
 def _add(result, fp, dependent):
     if fp in result and dependent not in result[fp]:
         result[fp].append(dependent)
@@ -87,7 +102,7 @@ def dependents(state, now=None):
     settings = pinning_settings(state)
     for leaf in pinned_leaves(state):
         dependent = {"kind": "pinned_peer", "subject": leaf.subject.rfc4514_string(),
-                     "sha256": _certs.fingerprint(leaf), "settings": settings}
+                     "sha256": _certs.fingerprint(leaf), "settings": settings, "purpose": leaf_purpose(leaf)}
         dependent["description"] = "the pinned peer certificate %s (sha256 %s) checked at %s" % (
             dependent["subject"], dependent["sha256"], ", ".join(settings))
         for cert in [leaf] + _certs.build_chain(leaf, trusted):
@@ -99,7 +114,9 @@ def dependents(state, now=None):
             continue  # the setting no longer checks chains (or the line is gone): nothing relies on the entry
         dependent = {"kind": "preflight_endpoint", "endpoint": record.get("endpoint"),
                      "setting": record.get("setting"), "level": option_level[1], "subject": record.get("subject"),
-                     "sha256": record.get("sha256"), "verified": record.get("verified")}
+                     "sha256": record.get("sha256"), "verified": record.get("verified"),
+                     "host": record.get("host"), "port": record.get("port"),
+                     "server_name": record.get("server_name"), "purpose": record.get("purpose") or "server"}
         dependent["description"] = "the preflight endpoint %s presenting %s, verified through this store on %s" % (
             dependent["endpoint"], dependent["subject"], dependent["verified"])
         for fp in record.get("trust_path") or []:
@@ -133,7 +150,8 @@ def record_preflight(state, results, now=None):
         if not item.get("evaluated") or not item.get("passed") or not item.get("trust_path"):
             continue
         record = {"endpoint": item["endpoint"], "setting": item["setting"], "host": item["host"],
-                  "port": item["port"], "level": item["level"], "subject": item["certificate"]["subject"],
+                  "port": item["port"], "server_name": item.get("server_name"), "purpose": item.get("purpose"),
+                  "level": item["level"], "subject": item["certificate"]["subject"],
                   "sha256": item["certificate"]["sha256"], "chain": list(item.get("chain") or []),
                   "trust_path": list(item["trust_path"]), "verified": stamp}
         records = [r for r in records if r.get("endpoint") != record["endpoint"]] + [record]
