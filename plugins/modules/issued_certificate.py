@@ -22,7 +22,7 @@ description:
     signature and validity length, outside the renewal window (O(renew_before_days)). Otherwise a new
     key and certificate replace the files. A file mode other than C(0600) is corrected.
   - When a new certificate is issued, the store records it (subject, fingerprint, validity, output path) in a
-    new generation: while it is valid, the system CA's trusted store entry counts as in use
+    new generation. While it is valid, the system CA's trusted store entry counts as in use
     (ipoffice.security.trusted_certificate refuses to remove it, C(error=trusted_entry_in_use)). Otherwise
     the store is not changed (except that a new store is initialised on first use, as every module of the
     collection does).

@@ -75,8 +75,8 @@ def test_baseline_sections_match_their_module(section, monkeypatch):
             same_kind(sub_entry, spec[key]["options"][sub], "%s.%s" % (where, sub))
     # Everything the module offers (but the store options, set through 'store', and purpose/ip_office_lines,
     # set by the role) can be given through the variable.
-    handled = {"store_path", "platform", "system_name", "system_addresses", "lock_timeout", "purpose",
-               "ip_office_lines"}
+    handled = {"store_path", "platform", "system_name", "system_addresses", "lock_timeout", "keep_generations",
+               "purpose", "ip_office_lines"}
     if section == "telephony_identity":
         handled |= {"offer_id_certificate_chain", "automatic_certificate_management", "san_details_origin",
                     "automatic_phone_provisioning"}  # system-wide identity settings: under 'identity'
