@@ -145,7 +145,7 @@ def with_dependents(info, found):
 def record_preflight(state, results, now=None):
     """Remember what each endpoint that passed its preflight presented (replacing its earlier record)."""
     stamp = _stamp(now)
-    records = [r for r in state.verified_endpoints]
+    records = list(state.verified_endpoints)
     for item in results:
         if not item.get("evaluated") or not item.get("passed") or not item.get("trust_path"):
             continue

@@ -273,9 +273,10 @@ def issued_view(cert, chain, now=None):
 
 
 def run(store, params, check_mode=False, want_diff=False, now=None):
-    """The issued_certificate module: plan against the store's CA (read only), then write the files."""
+    """The issued_certificate module: plan against the store's CA, record what is issued, write the files."""
     request = issued_request(params)
     now = now or _certs.utcnow()
+
     def mutate(state):
         plan = plan_issued(state, request, now)
         if plan.reasons:  # a new certificate: recorded, so removing its CA from the TCS is refused

@@ -36,7 +36,7 @@ options:
       - V(previous) restores the newest kept generation before the current one; a number restores that
         generation (see RV(generations)).
       - Restoring the current generation changes nothing.
-      - Not idempotent by nature: V(previous) run twice undoes the first restore.
+      - Not idempotent by nature, V(previous) run twice undoes the first restore.
     type: str
 attributes:
   check_mode:

@@ -39,8 +39,8 @@ def test_pinned_peer_blocks_the_old_root_removal_until_allowed_then_restore(pki,
     store = str(tmp_path / "store")
     base = dict(STORE_ARGS, store_path=store)
     setup = helpers.run_tasks([
-        {"ipoffice.security.trusted_certificate": dict(base, certificates=[{"path": pki["old_root"]},
-                                                                            {"path": pki["sbc"]}])},
+        {"ipoffice.security.trusted_certificate": dict(
+            base, certificates=[{"path": pki["old_root"]}, {"path": pki["sbc"]}])},
         {"ipoffice.security.certificate_checks": dict(base, telephony_endpoints="high_remote")},
         {"ipoffice.security.security_info": base},
     ], tmp_path)
@@ -51,8 +51,8 @@ def test_pinned_peer_blocks_the_old_root_removal_until_allowed_then_restore(pki,
     assert by_fp[pki["sbc_sha256"]][0]["settings"] == ["telephony_endpoints (high_remote)"]
 
     digest = helpers.tree_digest(store)
-    remove = {"ipoffice.security.trusted_certificate": dict(base, state="absent",
-                                                             certificates=[{"path": pki["old_root"]}])}
+    remove = {"ipoffice.security.trusted_certificate": dict(
+        base, state="absent", certificates=[{"path": pki["old_root"]}])}
     refused = helpers.run_tasks([dict(remove, check_mode=True), remove], tmp_path)
     for result in refused.results:
         assert result["failed"] is True and result["error"] == "trusted_entry_in_use", result

@@ -199,7 +199,7 @@ def test_tcs_is_an_openssl_capath_and_bundle_matches(files, tmp_path):
     assert sorted(_certs.fingerprint(c) for c in bundle) == [e["sha256"] for e in result["entries"]]
     # the same CApath once root A is removed (a new generation, links rebuilt): its leaf is refused
     removed = _trusted.converge(DirectoryStore(store, **STORE_ARGS), [{"path": files.path("root_a.der")}],
-                           desired="absent")
+                                desired="absent")
     assert removed["changed"] is True
     assert verify("leaf_a.pem").returncode != 0 and verify("leaf_via_inter.pem").returncode != 0
 
