@@ -160,21 +160,10 @@ generations:
   type: list
   elements: dict
   contains:
-    generation:
-      description: Generation number.
-      type: int
-    written:
-      description: When it was written (UTC).
-      type: str
-    current:
-      description: Whether it is the current generation.
-      type: bool
-    path:
-      description: Its directory.
-      type: str
     made_by:
       description:
-        - What made it (null before records existed), as ipoffice.security.generation returns it.
+        - What made it (null before records existed), as ipoffice.security.generation returns it with
+          C(generation), C(written), C(current) and C(path).
           C(module), C(summary), C(time), C(note) (the C(ansible_target_log_info) variable).
       type: dict
 keep_generations:
