@@ -150,8 +150,8 @@ def test_pkcs12_exclusive_and_remove_with_warnings(files, tmp_path):
     base = dict(STORE_ARGS, store_path=store)
     p12 = dict(base, certificates=[{"path": files.path("leaf_a.p12"), "password": "p12secret"},
                                    {"path": files.path("truststore.p12"), "password": "changeit"}])
-    exclusive = dict(base, exclusive=True, certificates=[{"path": files.path("truststore.p12"),
-                                                          "password": "changeit"}])
+    exclusive = dict(base, exclusive=True, allow_in_use=True,  # the internal CA is the identity's chain
+                     certificates=[{"path": files.path("truststore.p12"), "password": "changeit"}])
     run = helpers.run_tasks([
         init_task(store),
         info_task(store),                                                    # 0
@@ -176,7 +176,8 @@ def test_pkcs12_exclusive_and_remove_with_warnings(files, tmp_path):
     needed = [r for r in excl["removed"] if r["needed_by"]]
     assert [r["sha256"] for r in needed] == [ca_fp] and needed[0]["needed_by"] == ["identity"]
     warning = [w for w in excl["warnings"] if ca_fp in w]
-    assert len(warning) == 1 and "IP Office Root CA" in warning[0]
+    assert len(warning) == 1 and "IP Office Root CA" in warning[0] and "allow_in_use" in warning[0]
+    assert [d["kind"] for d in needed[0]["dependents"]] == ["identity_chain"]
     assert set(e["sha256"] for e in excl["entries"]) == {root_a, root_b}
     assert excl_again["changed"] is False
     assert absent["changed"] is True and [r["sha256"] for r in absent["removed"]] == [root_b]
@@ -206,7 +207,7 @@ def test_tcs_is_an_openssl_capath_and_bundle_matches(files, tmp_path):
     assert sorted(_certs.fingerprint(c) for c in bundle) == [e["sha256"] for e in result["entries"]]
     # the same CApath once root A is removed (a new generation, links rebuilt): its leaf is refused
     removed = _trusted.converge(DirectoryStore(store, **STORE_ARGS), [{"path": files.path("root_a.der")}],
-                           desired="absent")
+                                desired="absent")
     assert removed["changed"] is True
     assert verify("leaf_a.pem").returncode != 0 and verify("leaf_via_inter.pem").returncode != 0
 

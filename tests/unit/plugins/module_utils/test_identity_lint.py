@@ -91,9 +91,9 @@ def test_issued_certificates_lint_clean(tmp_path):
     state = initial_state("server", NAME, ADDRESSES)
     for signature in ("sha256_rsa2048", "sha256_ecdsa_p256", "sha1_rsa1024"):
         request = issued.issued_request({"subject_name": "sbc.example.com", "format": "pem",
-                                           "subject_alt_names": ["DNS:sbc.example.com", "IP:192.0.2.20"],
-                                           "signature": signature, "path": str(tmp_path / "c.pem"),
-                                           "private_key_path": str(tmp_path / "k.pem")})
+                                         "subject_alt_names": ["DNS:sbc.example.com", "IP:192.0.2.20"],
+                                         "signature": signature, "path": str(tmp_path / "c.pem"),
+                                         "private_key_path": str(tmp_path / "k.pem")})
         plan = issued.plan_issued(state, request)
         assert findings(plan.cert) == [], signature
 
