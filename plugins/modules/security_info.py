@@ -73,8 +73,8 @@ options:
         required: true
   live_timeout:
     description:
-      - Seconds allowed for connecting to and for each read from one live endpoint; an endpoint that takes
-        longer is C(live_unreachable).
+      - Seconds allowed for the whole exchange with one live endpoint (connecting and the TLS handshake, not
+        each read); an endpoint that takes longer is C(live_unreachable).
     type: float
     default: 10
 attributes:
