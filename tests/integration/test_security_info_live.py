@@ -32,7 +32,7 @@ def test_live_endpoints_against_the_store(tmp_path):
     helpers.need_tool("openssl")
     store = str(tmp_path / "store")
     base = {"store_path": store, "system_name": NAME, "system_addresses": ["127.0.0.1"]}
-    helpers.run_module("security_info", base, tmp_path)  # initialise: a CA-signed identity, chain offered
+    helpers.run_module("certificate_checks", base, tmp_path)  # initialise: a CA-signed identity, chain offered
     identity_dir = os.path.join(store, "current", "identity")
     with open(os.path.join(identity_dir, "fullchain.pem"), "rb") as handle:
         fullchain = _certs.load_certificates(handle.read())
