@@ -488,17 +488,15 @@ def _drain(fd):
         chunks.append(chunk)
 
 
-def test_concurrent_writers_lose_no_update(store):
-    writers, each = 4, 8
-    start = store.read()
+def _in_children(bodies):
+    """Run each callable in its own forked process, all at once; every one must exit cleanly."""
     pids = []
-    for _index in range(writers):
+    for body in bodies:
         pid = os.fork()
         if pid == 0:  # pragma: no cover - child
             code = 1
             try:
-                for _index in range(each):
-                    store.update(increment)
+                body()
                 code = 0
             finally:
                 os._exit(code)
@@ -506,6 +504,19 @@ def test_concurrent_writers_lose_no_update(store):
     for pid in pids:
         _pid, status = os.waitpid(pid, 0)
         assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
+
+def _increments(store, each):
+    def body():
+        for _index in range(each):
+            store.update(increment)
+    return body
+
+
+def test_concurrent_writers_lose_no_update(store):
+    writers, each = 4, 8
+    start = store.read()
+    _in_children([_increments(store, each) for _index in range(writers)])
     state = store.read()
     assert state.data.get("counter", 0) == start.data.get("counter", 0) + writers * each
     assert state.generation == start.generation + writers * each
@@ -518,26 +529,13 @@ def test_concurrent_writers_include_security_settings(store):
     writers, each, settings_runs = 3, 6, 6
     start = store.read()
     days = [30 + (i % 2) for i in range(settings_runs)]  # alternating: every run is a change
-    pids = []
-    for index in range(writers + 1):
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - child
-            code = 1
-            try:
-                if index == writers:
-                    for value in days:
-                        params = {"store_path": store.path, "checks": {"certificate_expiry_warning_days": value}}
-                        assert _settings.run(make_store(store.path), params)["changed"] is True
-                else:
-                    for _index in range(each):
-                        store.update(increment)
-                code = 0
-            finally:
-                os._exit(code)
-        pids.append(pid)
-    for pid in pids:
-        _pid, status = os.waitpid(pid, 0)
-        assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
+    def settings_writer():
+        for value in days:
+            params = {"store_path": store.path, "checks": {"certificate_expiry_warning_days": value}}
+            assert _settings.run(make_store(store.path), params)["changed"] is True
+
+    _in_children([_increments(store, each) for _index in range(writers)] + [settings_writer])
     state = store.read()
     assert state.data.get("counter", 0) == start.data.get("counter", 0) + writers * each
     assert state.settings["checks"]["certificate_expiry_warning_days"] == days[-1]
