@@ -22,13 +22,14 @@ def test_keys_pasted_into_content_options_stay_out_of_verbose_output(tmp_path):
     leaf_text, root_text = _certs.cert_pem(leaf).decode(), _certs.cert_pem(root).decode()
     store = {"store_path": str(tmp_path / "store"), "system_name": "ipo1.example.com",
              "system_addresses": ["192.0.2.10"]}
+    verify = dict(store, level="medium", peer_name="ipo1.example.com")
     tasks = [
         {"ipoffice.security.certificate_checks": store},
-        {"ipoffice.security.certificate_verify": dict(
-            store, level="medium", peer_name="ipo1.example.com",
-            certificate={"content": leaf_text + key_text},
-            chain=[{"content": root_key_text + root_text}],
-            trusted=[{"content": root_text + root_key_text}])},
+        {"ipoffice.security.certificate_verify": dict(verify, certificate={"content": leaf_text + key_text})},
+        {"ipoffice.security.certificate_verify": dict(verify, certificate={"content": leaf_text},
+                                                      chain=[{"content": root_key_text + root_text}])},
+        {"ipoffice.security.certificate_verify": dict(verify, certificate={"content": leaf_text},
+                                                      trusted=[{"content": root_text + root_key_text}])},
         {"ipoffice.security.identity_certificate": dict(
             store, source="import", certificate_content=leaf_text + key_text,
             chain_content=root_text + root_key_text)},
@@ -36,13 +37,15 @@ def test_keys_pasted_into_content_options_stay_out_of_verbose_output(tmp_path):
             store, csr_content=key_text, path=str(tmp_path / "out.crt"))},
     ]
     run = helpers.run_tasks(tasks, tmp_path, env={"ANSIBLE_VERBOSITY": "3"}, diff=True)
-    verdict = run.results[1]
-    assert verdict.get("passed") is True, verdict  # the options were really used
-    assert run.results[2].get("changed") is True, run.results[2]
+    # each option was really read (the keys are refused or ignored, never echoed)
+    for result, option in zip(run.results[1:4], ("certificate.content", "chain[0].content", "trusted[0].content")):
+        assert result.get("failed") and result["error"] == "private_key_in_bundle", result
+        assert result["option"].replace("[0]", "") == option.replace("[0]", ""), result
+    assert "error" in run.results[4] or run.results[4].get("changed") is True, run.results[4]
+    assert run.results[5].get("failed"), run.results[5]
     everything = run.stdout + run.stderr + json.dumps(run.results)
     assert "ipoffice.security.certificate_verify" in everything  # -vvv really printed the invocations
     for text in (key_text, root_key_text):
         body = [line for line in text.splitlines() if line and not line.startswith("-----")]
         leaked = [line for line in body if line in everything]
         assert body and not leaked, "a private key line reached the output: %r" % leaked[:1]
-    assert "PRIVATE KEY" not in everything
