@@ -306,7 +306,7 @@ def main():
         private_key_content=dict(type="str", no_log=True),
         private_key_password=dict(type="str", no_log=True),
         chain_path=dict(type="path"),
-        chain_content=dict(type="str"),
+        chain_content=dict(type="str", no_log=True),
     )
     options.update(argspec_for("identity"))
     module = AnsibleModule(

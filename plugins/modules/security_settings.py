@@ -575,7 +575,7 @@ def identity_options(system):
         private_key_content=dict(type="str", no_log=True),
         private_key_password=dict(type="str", no_log=True),
         chain_path=dict(type="path"),
-        chain_content=dict(type="str"),
+        chain_content=dict(type="str", no_log=True),
     )
     if system:
         options.update(
