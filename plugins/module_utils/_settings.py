@@ -107,7 +107,7 @@ class Request(object):
         self.params = params
         self.given = [area for area in AREAS if params.get(area) is not None]
         self.present = self.absent = None
-        self.exclusive = False
+        self.exclusive = self.allow_in_use = False
         self.identity = self.telephony = None
         self.scep = self.checks = None
         trusted = params.get("trusted")
@@ -118,6 +118,7 @@ class Request(object):
                 if trusted.get("absent"):
                     self.absent = _trusted.load_request(trusted["absent"], "absent", option="absent")
                 self.exclusive = bool(trusted.get("exclusive"))
+                self.allow_in_use = bool(trusted.get("allow_in_use"))
                 if self.exclusive and self.present is None:
                     self.present = _trusted.Request([])
         for area, purpose in (("identity", "system"), ("telephony_identity", "telephony")):
@@ -172,7 +173,7 @@ def plan_state(state, request, check_mode=False, now=None, sleep=time.sleep, net
     plan = Plan()
 
     def trust(name, req, desired, exclusive=False):
-        outcome = _trusted.apply_request(state, req, desired, exclusive, now)
+        outcome = _trusted.apply_request(state, req, desired, exclusive, now, allow_in_use=request.allow_in_use)
         plan.trusted[name] = outcome
         plan.warnings.extend(("trusted", text) for text in outcome.warnings)
 
@@ -223,7 +224,7 @@ def _scep_step(plan, state, params, check_mode, now, sleep, network):
                                     "it now needs a SCEP enrollment; nothing was changed. Run the task again.",
                                     option="store_path")
     plan.scep = (outcome, basis)
-    _scep_settings.apply_scep(state, params, outcome, basis)
+    plan.warnings.extend(("scep", text) for text in _scep_settings.apply_scep(state, params, outcome, basis))
 
 
 def rejected_transaction(error):
@@ -283,7 +284,8 @@ def result(store, request, plan, update, check_mode, want_diff, now):
         "generation": after.generation if after.initialised else None,
         "areas": list(request.given),
         "steps": [{"step": step, "changed": plan.changed[step]} for step in STEPS if step in plan.changed],
-        "warnings": ["%s (%s): %s" % (after.system_name, area, text) for area, text in plan.warnings],
+        # run_module prefixes each warning with the system's name
+        "warnings": ["%s: %s" % (area, text) for area, text in plan.warnings],
     }
     if "trusted" in request.given:
         data["trusted"] = trusted_result(plan, after, now)
@@ -297,6 +299,7 @@ def result(store, request, plan, update, check_mode, want_diff, now):
         item = _scep_settings.area_result(update.before, after, plan.scep[0], request.scep, plan.changed["scep"],
                                           check_mode)
         item.pop("diff")
+        item.pop("warnings")  # already in plan.warnings
         data["scep"] = item
     if plan.checks is not None:
         item = plan.checks.as_result()

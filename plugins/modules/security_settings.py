@@ -95,6 +95,14 @@ options:
           sha256:
             description: SHA-256 fingerprint of the entry.
             type: str
+      allow_in_use:
+        description:
+          - Removing an entry (O(trusted.absent) or O(trusted.exclusive)) that something depends on (an identity
+            chain, a pinned peer certificate, a preflight endpoint last verified through it, a certificate issued
+            by the system CA) fails with C(trusted_entry_in_use), naming every dependent, and nothing is written.
+          - V(true) removes it anyway and warns, naming the dependents again.
+        type: bool
+        default: false
   identity:
     description:
       - The system identity certificate and its settings (as M(ipoffice.security.identity_certificate) manages
@@ -374,9 +382,10 @@ options:
             type: str
             required: true
       preflight_mode:
-        description: 'enforce: refuse the change if an endpoint would fail; warn: change and report.'
+        description: 'enforce: refuse the change if an endpoint would fail; warn: change and report; skip: contact
+          no endpoint and do not warn about a raised setting without one (no preflight is intended).'
         type: str
-        choices: [enforce, warn]
+        choices: [enforce, warn, skip]
         default: enforce
       preflight_timeout:
         description: Seconds to wait for each preflight endpoint.
@@ -525,7 +534,7 @@ area:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.ipoffice.security.plugins.module_utils import _settings
-from ansible_collections.ipoffice.security.plugins.module_utils._checks_settings import preflight_spec
+from ansible_collections.ipoffice.security.plugins.module_utils._checks_settings import PREFLIGHT_MODES, preflight_spec
 from ansible_collections.ipoffice.security.plugins.module_utils._identity import option_spec
 from ansible_collections.ipoffice.security.plugins.module_utils._model import (
     CHECK_LEVELS,
@@ -556,6 +565,7 @@ def module_argument_spec():
             certificates=dict(type="list", elements="dict", default=[], options=certificate_items()),
             exclusive=dict(type="bool", default=False),
             absent=dict(type="list", elements="dict", default=[], options=certificate_items(with_sha256=True)),
+            allow_in_use=dict(type="bool", default=False),
         )),
         identity=dict(type="dict", options=option_spec(settings=True)),
         telephony_identity=dict(type="dict", options=option_spec(settings=False)),
@@ -590,7 +600,7 @@ def module_argument_spec():
             h323_security_level=dict(type="str", choices=list(SECURITY_LEVELS)),
             sip_security_level=dict(type="str", choices=list(SECURITY_LEVELS)),
             preflight=preflight_spec(),
-            preflight_mode=dict(type="str", choices=["enforce", "warn"], default="enforce"),
+            preflight_mode=dict(type="str", choices=list(PREFLIGHT_MODES), default="enforce"),
             preflight_timeout=dict(type="float"),
         )),
         lines=dict(type="list", elements="dict", options=dict(
