@@ -197,6 +197,7 @@ def test_a_late_area_failure_writes_nothing_and_names_the_area_option(pki, endpo
         assert info.value.option == option, info.value.message
         assert code is None or info.value.code == code
         assert info.value.message.startswith(option + ":")
+        assert info.value.details["area"] == option.split(".")[0]
         assert helpers.tree_digest(str(path)) == digest
         if not existing:
             assert digest == "absent"
@@ -239,17 +240,20 @@ def test_a_root_rotation_in_one_call_has_no_false_warning_and_one_generation(pki
     again = _settings.run(store_at(path), rotation)
     assert again["changed"] is False and generation_numbers(path) == [2, 1]
 
-    # Removing the root the identity does need is refused (nothing written), and with allow_in_use warns.
-    keep = params(path, trusted={"absent": [{"sha256": new_fp}]})
+    # Removing the root the planned identity does need is refused (nothing written), or with allow_in_use
+    # done with a warning naming the system and the entry.
+    keep = params(path, trusted={"absent": [{"sha256": new_fp}], "allow_in_use": False})
     digest = helpers.tree_digest(str(path))
-    with pytest.raises(SecurityError) as refused:
-        _settings.run(store_at(path), keep)
-    assert refused.value.code == "trusted_entry_in_use" and "system identity" in refused.value.message
+    with pytest.raises(SecurityError) as info:
+        _settings.run(store_at(path), keep, check_mode=True)
+    assert info.value.code == "trusted_entry_in_use" and info.value.option == "trusted.allow_in_use"
+    assert info.value.details["area"] == "trusted" and info.value.details["in_use"][0]["sha256"] == new_fp
     assert helpers.tree_digest(str(path)) == digest
-    keep["trusted"]["allow_in_use"] = True
-    warned = _settings.run(store_at(path), keep, check_mode=True)
-    (warning,) = [w for w in warned["warnings"] if "system identity" in w]
-    assert warning.startswith("trusted: ")
+    allowed = params(path, trusted={"absent": [{"sha256": new_fp}], "allow_in_use": True})
+    warned = _settings.run(store_at(path), allowed, check_mode=True)
+    (warning,) = warned["warnings"]
+    assert warning.startswith("trusted: removed trusted certificate CN=Enterprise Root New")
+    assert warned["trusted"]["removed"][0]["needed_by"] == ["identity"]
 
 
 def test_cross_area_decisions_use_the_planned_checks(tmp_path):
@@ -327,17 +331,17 @@ def test_a_concurrent_write_is_planned_again_under_the_lock(pki, endpoint, tmp_p
     assert store_at(path).read().settings["checks"]["telephony_endpoints"] == "medium_remote"
 
 
-def test_exclusive_prunes_after_the_identity_and_warns_for_what_it_needs(pki, tmp_path):
+def test_exclusive_prunes_after_the_identity_and_refuses_what_it_needs(pki, tmp_path):
     path = tmp_path / "store"
-    asked = params(path, trusted={"certificates": [{"path": pki.files["root"]}], "exclusive": True, "absent": []},
-                   identity={"source": "ca", "subject_name": "ipo1.example.com"})
-    # The CA-issued identity needs the internal root the exclusive list leaves out: refused, nothing created.
-    with pytest.raises(SecurityError) as refused:
-        _settings.run(store_at(path), asked)
-    assert refused.value.code == "trusted_entry_in_use" and refused.value.option.startswith("trusted.")
-    assert not os.path.exists(str(path))
-    asked["trusted"]["allow_in_use"] = True
-    result = _settings.run(store_at(path), asked)
+    areas = dict(trusted={"certificates": [{"path": pki.files["root"]}], "exclusive": True, "absent": []},
+                 identity={"source": "ca", "subject_name": "ipo1.example.com"})
+    # The CA-issued identity chains to the internal root CA, which the prune would remove: refused.
+    with pytest.raises(SecurityError) as info:
+        _settings.run(store_at(path), params(path, **areas))
+    assert info.value.code == "trusted_entry_in_use" and info.value.option == "trusted.allow_in_use"
+    assert helpers.tree_digest(str(path)) == "absent"
+    areas["trusted"]["allow_in_use"] = True
+    result = _settings.run(store_at(path), params(path, **areas))
     state = store_at(path).read()
     assert sorted(state.trusted) == [_certs.fingerprint(pki.root)]
     (removed,) = result["trusted"]["removed"]
