@@ -143,8 +143,12 @@ class PlaybookRun(object):
         return "PlaybookRun(rc=%s)\nSTDOUT:\n%s\nSTDERR:\n%s" % (self.rc, self.stdout[-6000:], self.stderr[-3000:])
 
 
-def run_tasks(tasks, tmp_path, check=False, diff=False, extra_vars=None, env=None, timeout=300):
+def run_tasks(tasks, tmp_path, check=False, diff=False, extra_vars=None, env=None, timeout=300, interpreter=None,
+              ansible_bin=None):
     """Run tasks in a real `ansible-playbook` on localhost; return every task's registered result.
+
+    ``interpreter``: the managed node's Python (default: this virtualenv's); ``ansible_bin``: the
+    directory of the ansible-playbook to run (default: this virtualenv's bin/).
 
     Each task is registered and made ignore_errors so that failures can be asserted; the results are
     written out by a final task that always runs (also in check mode).
@@ -164,11 +168,11 @@ def run_tasks(tasks, tmp_path, check=False, diff=False, extra_vars=None, env=Non
     dump_task = {"content": dump, "dest": results_file, "mode": "0600"}
     play_tasks.append({"name": "dump results", "ansible.builtin.copy": dump_task, "check_mode": False, "diff": False})
     play = [{"hosts": "localhost", "gather_facts": False, "tasks": play_tasks,
-             "vars": {"ansible_python_interpreter": sys.executable}}]
+             "vars": {"ansible_python_interpreter": interpreter or sys.executable}}]
     playbook = os.path.join(tmp_path, "play-%d.yml" % int(time.time() * 1e6))
     with open(playbook, "w") as handle:
         yaml.safe_dump(play, handle, sort_keys=False)
-    args = [os.path.join(VENV_BIN, "ansible-playbook"), "-i", "localhost,", "-c", "local", playbook]
+    args = [os.path.join(ansible_bin or VENV_BIN, "ansible-playbook"), "-i", "localhost,", "-c", "local", playbook]
     if check:
         args.append("--check")
     if diff:
@@ -184,6 +188,44 @@ def run_tasks(tasks, tmp_path, check=False, diff=False, extra_vars=None, env=Non
     run = PlaybookRun(process, results)
     assert process.returncode == 0 and results, repr(run)
     return run
+
+
+def extra_venv(name):
+    """The Python of the extra virtualenv .build/venvs/<name> (tools/venv.sh builds it from
+    tools/venvs/<name>.txt on first use, from PyPI; cached after)."""
+    process = subprocess.run(["bash", os.path.join(REPO, "tools", "venv.sh"), name], capture_output=True, text=True,
+                             check=False, timeout=1200)
+    need(process.returncode == 0, "cannot build the virtualenv %s (needs PyPI): %s" % (name, process.stderr[-800:]))
+    return os.path.join(process.stdout.strip().splitlines()[-1], "bin", "python")
+
+
+# Every module of the collection, in the order of every_module_tasks().
+EVERY_MODULE = ("identity_certificate", "trusted_certificate", "certificate_checks", "scep", "security_info",
+                "certificate_verify", "issued_certificate")
+
+
+def every_module_tasks(store, work):
+    """One task per module (EVERY_MODULE order) against a new store, each with valid arguments: the first
+    four set the store's state (the second asks for the internal root CA, which a new store already trusts),
+    security_info reads it, certificate_verify judges the store's identity at medium,
+    issued_certificate writes sbc.crt and sbc.key into ``work``."""
+    root = os.path.join(store, "current", "ca", "cert.pem")
+    return [
+        {"ipoffice.security.identity_certificate": {"store_path": store, "source": "ca", "subject_name": "ipo.test",
+                                                    "subject_alt_names": ["DNS:ipo.test"]}},
+        {"ipoffice.security.trusted_certificate": {"store_path": store, "certificates": [{"path": root}]}},
+        {"ipoffice.security.certificate_checks": {"store_path": store, "certificate_expiry_warning_days": 45,
+                                                  "management_interfaces": "medium"}},
+        {"ipoffice.security.scep": {"store_path": store, "active": True, "server": "scep.test",
+                                    "password": "not-a-secret-here", "update_password": "on_create"}},
+        {"ipoffice.security.security_info": {"store_path": store}},
+        {"ipoffice.security.certificate_verify": {"store_path": store, "level": "medium", "purpose": "server",
+                                                  "certificate": {"path": os.path.join(store, "current", "identity",
+                                                                                       "cert.pem")}}},
+        {"ipoffice.security.issued_certificate": {"store_path": store, "subject_name": "sbc.test", "format": "pem",
+                                                  "path": os.path.join(work, "sbc.crt"),
+                                                  "private_key_path": os.path.join(work, "sbc.key")}},
+    ]
 
 
 def run_module(module, args, tmp_path, check=False, diff=False):

@@ -54,8 +54,9 @@ options:
       - ipoffice.security.generation lists the kept generations and restores one.
     type: int
 requirements:
-  - cryptography >= 42.0
-  - asn1crypto
+  - cryptography >= 45.0 (C(cryptography.x509.verification) extension policies, the PKCS#7 envelope builder);
+    the module fails with C(error=missing_library) before touching the store when it is older or absent
+  - asn1crypto >= 1.5.0
 notes:
   - Changes are written as a new whole generation of the store and switched atomically; the last
     O(keep_generations) generations are kept, each with a record of what made it (module, summary, time,

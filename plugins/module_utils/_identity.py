@@ -43,7 +43,7 @@ import os
 
 from ansible_collections.ipoffice.security.plugins.module_utils import _certs
 from ansible_collections.ipoffice.security.plugins.module_utils._info import credential_info
-from ansible_collections.ipoffice.security.plugins.module_utils._module import diff
+from ansible_collections.ipoffice.security.plugins.module_utils._module import diff, judged_today
 from ansible_collections.ipoffice.security.plugins.module_utils._model import (
     DEFAULT_SIGNATURE,
     REGENERATE_CHOICES,
@@ -51,6 +51,8 @@ from ansible_collections.ipoffice.security.plugins.module_utils._model import (
     SIGNATURES,
     WEAK_SIGNATURES,
     SecurityError,
+    check_choice,
+    given,
     validate_value,
 )
 from ansible_collections.ipoffice.security.plugins.module_utils._store import Credential
@@ -128,17 +130,12 @@ class IdentityRequest(object):
         self.signature = signature
         self.valid_days = valid_days
         self.imported = imported
+        # The certificate checks settings to decide with (renewal window, telephony certificate use):
+        # None means the state's; security_settings gives the ones its checks area is about to set.
+        self.planned_checks = None
 
-
-def _given(params, name):
-    return params.get(name) is not None
-
-
-def _choice(value, choices, option, label=None):
-    if value not in choices:
-        raise SecurityError("invalid_choice", "%s must be one of %s, got '%s'. Change the '%s' option."
-                            % (label or option, ", ".join(choices), value, option), option=option)
-    return value
+    def checks(self, state):
+        return self.planned_checks if self.planned_checks is not None else state.settings["checks"]
 
 
 def check_days(value, option, minimum, maximum, why=""):
@@ -153,22 +150,22 @@ def check_days(value, option, minimum, maximum, why=""):
 
 def identity_request(params):
     """Validate identity_certificate options; read and parse an import.  Touches no store."""
-    purpose = _choice(params.get("purpose") or "system", PURPOSES, "purpose")
+    purpose = check_choice(params.get("purpose") or "system", PURPOSES, "purpose")
     source = params.get("source")
     if source is not None:
-        _choice(source, SOURCES, "source")
-    regenerate = _choice(params.get("regenerate") or DEFAULT_REGENERATE, REGENERATE_CHOICES, "regenerate")
+        check_choice(source, SOURCES, "source")
+    regenerate = check_choice(params.get("regenerate") or DEFAULT_REGENERATE, REGENERATE_CHOICES, "regenerate")
     settings = {}
     for name in IDENTITY_SETTINGS:
-        if _given(params, name):
+        if given(params, name):
             settings[name] = validate_value("identity", name, params[name])
     if source != "import":
-        stray = [name for name in IMPORT_OPTIONS if _given(params, name)]
+        stray = [name for name in IMPORT_OPTIONS if given(params, name)]
         if stray:
             raise SecurityError("invalid_argument", "%s only apply to source: import (Set). Remove them or set "
                                 "'source: import'." % ", ".join(stray), option=stray[0])
     if source not in ("generate", "ca"):
-        stray = [name for name in NAMING_OPTIONS if _given(params, name)]
+        stray = [name for name in NAMING_OPTIONS if given(params, name)]
         if stray:
             raise SecurityError("invalid_argument", "%s only apply to source: generate or ca (Regenerate). Remove "
                                 "them or set the 'source' option." % ", ".join(stray), option=stray[0])
@@ -176,12 +173,12 @@ def identity_request(params):
     if source in ("generate", "ca"):
         request.signature = params.get("signature") or DEFAULT_SIGNATURE
         _certs.signature_choice(request.signature)
-        request.valid_days = check_days(params["valid_days"] if _given(params, "valid_days") else DEFAULT_VALID_DAYS,
+        request.valid_days = check_days(params["valid_days"] if given(params, "valid_days") else DEFAULT_VALID_DAYS,
                                         "valid_days", 1, IDENTITY_MAX_DAYS)
-        if _given(params, "subject_name"):
+        if given(params, "subject_name"):
             request.subject_name = params["subject_name"]
             _certs.parse_subject(request.subject_name)
-        if _given(params, "subject_alt_names"):
+        if given(params, "subject_alt_names"):
             request.subject_alt_names = parse_alt_names(params["subject_alt_names"])
         if request.renew_before_days is not None:
             check_days(request.renew_before_days, "renew_before_days", 0, IDENTITY_MAX_DAYS)
@@ -208,12 +205,12 @@ def parse_alt_names(values, option="subject_alt_names"):
 def _input(params, base, required=True):
     """Bytes and the option name of a <base>_path / <base>_content pair (or None)."""
     path_opt, content_opt = base + "_path", base + "_content"
-    if _given(params, path_opt) and _given(params, content_opt):
+    if given(params, path_opt) and given(params, content_opt):
         raise SecurityError("invalid_argument", "Give either '%s' or '%s', not both." % (path_opt, content_opt),
                             option=content_opt)
-    if _given(params, path_opt):
+    if given(params, path_opt):
         return _certs.read_input(path=params[path_opt], option=path_opt), path_opt
-    if _given(params, content_opt):
+    if given(params, content_opt):
         return _certs.read_input(content=params[content_opt], option=content_opt), content_opt
     if required:
         raise SecurityError("missing_certificate", "source: import needs the identity: set 'certificate_path' or "
@@ -342,6 +339,12 @@ def partial_mismatches(cert, naming):
         reasons.append("key is %s %s, requested RSA %d" % (have_type, have_curve or have_bits, size))
     if key_type == "ec" and (have_type != "EC" or have_curve != size):
         reasons.append("key is %s %s, requested EC %s" % (have_type, have_curve or have_bits, size))
+    return reasons + name_mismatches(cert, naming)
+
+
+def name_mismatches(cert, naming):
+    """Why cert's subject or SAN set differs from naming's."""
+    reasons = []
     if cert.subject != naming.subject:
         reasons.append("subject is '%s', requested '%s'"
                        % (cert.subject.rfc4514_string(), naming.subject.rfc4514_string()))
@@ -354,7 +357,12 @@ def partial_mismatches(cert, naming):
 
 def full_mismatches(cert, naming, issuer=None):
     """partial_mismatches plus signature hash, validity length and issuer (None: self-signed)."""
-    reasons = partial_mismatches(cert, naming)
+    return partial_mismatches(cert, naming) + issue_mismatches(cert, naming, issuer)
+
+
+def issue_mismatches(cert, naming, issuer=None):
+    """Why cert's signature hash, validity length or issuer (None: self-signed) differs from the request."""
+    reasons = []
     have_hash = _certs.signature_hash_name(cert)
     if have_hash != naming.hash_name:
         reasons.append("signature hash is %s, requested %s" % (have_hash, naming.hash_name))
@@ -427,6 +435,9 @@ class IdentityOutcome(object):
         self.decision = decision
         self.added = list(added or [])
         self.warnings = list(warnings or [])
+        # Warnings judged on the store's trusted certificates (the chain warning).
+        self.state_warnings = []
+
 
 
 def _label(purpose):
@@ -449,7 +460,7 @@ def apply_identity(state, request, now=None):
     if request.source is None:
         return outcome
     label = _label(request.purpose)
-    if request.purpose == "telephony" and state.settings["checks"]["sip_telephony_certificate"] == "none":
+    if request.purpose == "telephony" and request.checks(state)["sip_telephony_certificate"] == "none":
         outcome.warnings.append("The telephony identity is only used when sip_telephony_certificate (module "
                                 "certificate_checks) is not 'none'.")
     current = state.credential(request.purpose)
@@ -474,11 +485,44 @@ def apply_identity(state, request, now=None):
         option = "chain_path" if request.imported.ca_certificates() else "certificate_path"
         outcome.added = state.add_trusted(request.imported.ca_certificates(), option=option)
     if decision.replace:
+        new = credential()
         if request.purpose == "telephony":
-            state.telephony = credential()
+            state.telephony = new
         else:
-            state.identity = credential()
+            state.identity = new
+        if request.source == "import":
+            notice = chain_warning(state, new, label, "Give the issuer chain ('chain_path' or 'chain_content') or "
+                                   "trust the issuing CA first (ipoffice.security.trusted_certificate).")
+            if notice:
+                outcome.warnings.append(notice)
+                outcome.state_warnings.append(notice)
     return outcome
+
+
+def chain_warning(state, credential, label, fix):
+    """A warning when peers cannot build an identity's chain from what the system has, else None.
+
+    The system offers its identity with the issuers found in the trusted store (Offer ID Certificate
+    Chain).  A peer checking at medium or above must build a chain to a root it trusts: when the issuer
+    is neither given nor in the trusted store, it cannot (unless it happens to hold that issuer itself).
+    Used for imported and SCEP-enrolled identities.
+    """
+    if _certs.is_self_signed(credential.cert):
+        return None
+    chain = state.chain_for(credential)
+    last = chain[-1] if chain else credential.cert
+    if _certs.is_self_signed(last):
+        return None
+    subject = credential.cert.subject.rfc4514_string()
+    missing = last.issuer.rfc4514_string()
+    if not chain:
+        return ("The %s '%s' is issued by '%s', which is neither in the chain given nor in the trusted certificate "
+                "store: peers that check received certificates at medium and above cannot build its chain. %s"
+                % (label, subject, missing, fix))
+    return ("The chain of the %s '%s' ends at '%s', whose issuer '%s' is neither given nor in the trusted "
+            "certificate store: peers that check received certificates at medium and above can build its chain "
+            "only if they hold that issuer themselves. %s" % (label, subject, last.subject.rfc4514_string(), missing,
+                                                              fix))
 
 
 def _decide_import(state, request, current, label):
@@ -505,8 +549,7 @@ def _decide_generated(state, request, current, label, now, warnings):
     naming = resolve_naming(request.subject_name or default_subject_text(state), request.subject_alt_names,
                             request.signature, request.valid_days)
     explicit = request.renew_before_days is not None
-    renew_days = request.renew_before_days if explicit else \
-        state.settings["checks"]["certificate_expiry_warning_days"]
+    renew_days = request.renew_before_days if explicit else request.checks(state)["certificate_expiry_warning_days"]
     check_renewal_window(renew_days, naming.valid_days, explicit)
     if naming.signature in WEAK_SIGNATURES:
         warnings.append(SHA1_WARNING)
@@ -587,7 +630,7 @@ def run(store, params, check_mode=False, want_diff=False, now=None):
     result = identity_result(identity_files(store.path, request.purpose), update.after, request.purpose, outcome,
                              now)
     result["changed"] = update.changed
-    result["warnings"] = outcome.warnings
+    result["warnings"] = judged_today(outcome.warnings, check_mode, outcome.state_warnings)
     if want_diff:
         result["diff"] = diff(identity_view(update.before, request.purpose, now),
                               identity_view(update.after, request.purpose, now))

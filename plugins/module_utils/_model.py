@@ -39,6 +39,20 @@ class SecurityError(Exception):
         return result
 
 
+def given(params, name):
+    """Whether the option ``name`` was given (Ansible passes options left out as None)."""
+    return params.get(name) is not None
+
+
+def check_choice(value, choices, option, label=None):
+    """``value`` when it is one of ``choices``; otherwise the SecurityError ``invalid_choice`` naming the
+    option to change (``label``: how the message calls the value, default the option's name)."""
+    if value not in choices:
+        raise SecurityError("invalid_choice", "%s must be one of %s, got '%s'. Change the '%s' option."
+                            % (label or option, ", ".join(choices), value, option), option=option)
+    return value
+
+
 PLATFORMS = ("server", "ip500v2")
 DEFAULT_PLATFORM = "server"
 
@@ -69,6 +83,9 @@ SIGNATURES = {
 }
 DEFAULT_SIGNATURE = "sha256_rsa2048"
 WEAK_SIGNATURES = ("sha1_rsa1024",)
+# SCEP enrolls RSA keys only (the CA encrypts its reply to the requester's key), never the weak legacy one.
+SCEP_SIGNATURES = tuple(name for name, (_hash, kind, _size) in SIGNATURES.items()
+                        if kind == "rsa" and name not in WEAK_SIGNATURES)
 
 REGENERATE_CHOICES = ("never", "fail", "partial_idempotence", "full_idempotence", "always")
 UPDATE_PASSWORD_CHOICES = ("always", "on_create")
@@ -219,9 +236,7 @@ def setting(area, name):
 
 def default_settings(platform=DEFAULT_PLATFORM):
     """The settings a new system starts with, by area (REFERENCE section 1).  Secrets are not included."""
-    if platform not in PLATFORMS:
-        raise SecurityError("invalid_choice", "platform must be one of %s, got '%s'. Change the 'platform' option."
-                            % (", ".join(PLATFORMS), platform), option="platform")
+    check_choice(platform, PLATFORMS, "platform")
     result = {}
     for area in STORED_AREAS:
         result[area] = {}

@@ -7,22 +7,13 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import traceback
-
+from ansible_collections.ipoffice.security.plugins.module_utils import _cryptography_dep
 from ansible_collections.ipoffice.security.plugins.module_utils._model import PLATFORMS, SecurityError
 from ansible_collections.ipoffice.security.plugins.module_utils._store import (
     DEFAULT_LOCK_TIMEOUT,
     DEFAULT_STORE_PATH,
     DirectoryStore,
 )
-
-try:
-    import cryptography  # noqa: F401  # pylint: disable=unused-import
-    HAS_CRYPTOGRAPHY = True
-    CRYPTOGRAPHY_ERROR = None
-except ImportError:  # pragma: no cover - depends on the managed node
-    HAS_CRYPTOGRAPHY = False
-    CRYPTOGRAPHY_ERROR = traceback.format_exc()
 
 # The options of the 'ipoffice.security.store' doc fragment.
 STORE_ARGSPEC = dict(
@@ -49,20 +40,44 @@ def store_from_params(params):
                           keep=params.get("keep_generations"))
 
 
-def require_libraries(module):
-    if not HAS_CRYPTOGRAPHY:
-        from ansible.module_utils.basic import missing_required_lib
-        module.fail_json(msg=missing_required_lib("cryptography"), error="missing_library",
-                         exception=CRYPTOGRAPHY_ERROR)
+def require_libraries(module, features=_cryptography_dep.DEFAULT_FEATURES):
+    """Fail with the standard missing-library message unless this Python has the libraries (and versions,
+    and ``features``) the collection needs.  Runs before anything touches the store."""
+    found = _cryptography_dep.problems(features)
+    if found:
+        module.fail_json(**_cryptography_dep.failure(found))
 
 
-def run_module(module, run):
+# Appended, in check mode, to a warning that depends on the store's state (its trusted certificates, its
+# identities): check mode writes nothing, so what an earlier task of the same run would change is not seen.
+CHECK_MODE_NOTE = ("(Check mode: judged on the system's state today; what earlier tasks of this run would change, "
+                   "such as trusted certificates or identities, is not seen.)")
+
+
+def judged_today(warnings, check_mode, state_warnings):
+    """The warnings to report: in check mode, those of ``state_warnings`` (judged on the store's state)
+    end with CHECK_MODE_NOTE."""
+    if not check_mode:
+        return list(warnings)
+    return ["%s %s" % (warning, CHECK_MODE_NOTE) if warning in state_warnings else warning for warning in warnings]
+
+
+def system_label(store, result):
+    """How a warning names its system: the system name (the option, else the one the result reports),
+    else the store path."""
+    return store.system_name or result.get("system_name") or store.path
+
+
+def run_module(module, run, features=_cryptography_dep.DEFAULT_FEATURES):
     """Every module's main(): one call run(store, params, check_mode, want_diff) -> result dict, then exit.
 
     ``run`` is the function of the module_utils file that owns the module; a SecurityError it raises
-    becomes a failure with its stable code, and the result's "warnings" become Ansible warnings.
+    becomes a failure with its stable code, and the result's "warnings" become Ansible warnings, each
+    prefixed with the system it is about (Ansible merges identical warning lines from different hosts).
+    ``features``: the library features beyond the default that the module uses (_cryptography_dep.FEATURES),
+    checked with the library versions before the store is opened.
     """
-    require_libraries(module)
+    require_libraries(module, features)
     try:
         store = store_from_params(module.params)
         # Recorded in the generation a change writes.  Ansible passes a module its name and the
@@ -74,8 +89,9 @@ def run_module(module, run):
     except SecurityError as exc:
         module.fail_json(**exc.as_result())
     warnings = result.pop("warnings", None) or []
+    label = system_label(store, result)
     for warning in warnings:
-        module.warn(warning)
+        module.warn("%s: %s" % (label, warning))
     module.exit_json(**result)
 
 

@@ -25,13 +25,8 @@ import ssl
 import time
 import warnings
 
-try:  # Python 3
-    from http import client as http_client
-    from urllib.parse import quote, urlsplit
-except ImportError:  # pragma: no cover - Python 2 is not supported by the collection
-    import httplib as http_client  # noqa: F401
-    from urllib import quote  # noqa: F401
-    from urlparse import urlsplit  # noqa: F401
+from http import client as http_client
+from urllib.parse import quote, urlsplit
 
 from ansible_collections.ipoffice.security.plugins.module_utils._model import SecurityError
 
@@ -188,11 +183,6 @@ def _pick(certs, usage):
     return None
 
 
-def fingerprint(cert):
-    digest = hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
-    return ":".join(digest[i:i + 2] for i in range(0, len(digest), 2))
-
-
 # --------------------------------------------------------------------------------- algorithm choice
 
 
@@ -322,18 +312,9 @@ def _issuer_and_serial(cert):
 
 def issuer_and_subject(issuer, subject):
     """CertPoll content: IssuerAndSubject ::= SEQUENCE { issuer Name, subject Name }."""
-    body = issuer.public_bytes() + subject.public_bytes()
-    return _der(0x30, body)
-
-
-def _der(tag, content):
-    length = len(content)
-    if length < 0x80:
-        header = bytes([length])
-    else:
-        raw = length.to_bytes((length.bit_length() + 7) // 8, "big")
-        header = bytes([0x80 | len(raw)]) + raw
-    return bytes([tag]) + header + content
+    _require_asn1crypto()
+    # universal class (0), constructed (1), tag 16: a SEQUENCE around the two DER-encoded Names
+    return parser.emit(0, 1, 16, issuer.public_bytes() + subject.public_bytes())
 
 
 def sign_message(content, signer_cert, signer_key, message_type, transaction_id, sender_nonce, digest="sha256",

@@ -43,6 +43,7 @@ from ansible_collections.ipoffice.security.plugins.module_utils._model import (
     PLATFORMS,
     TRUSTED_STORE_LIMIT,
     SecurityError,
+    check_choice,
     default_settings,
     validate_settings,
 )
@@ -126,6 +127,10 @@ class State(object):
                       issued_certificates=copy.deepcopy(self.issued_certificates))
         other.trusted = dict(self.trusted)
         return other
+
+    def assign(self, other):
+        """Make this state hold what ``other`` holds (a state planned on a copy becomes the mutation)."""
+        self.__dict__.update(other.copy().__dict__)
 
     def snapshot(self):
         """A comparable description of everything persisted: equal snapshots mean nothing to write."""
@@ -256,9 +261,7 @@ def default_system_addresses():
 
 def initial_state(platform=DEFAULT_PLATFORM, system_name=None, system_addresses=None):
     """A new system exactly as the reference says one starts (REFERENCE section 1.1)."""
-    if platform not in PLATFORMS:
-        raise SecurityError("invalid_choice", "platform must be one of %s, got '%s'. Change the 'platform' option."
-                            % (", ".join(PLATFORMS), platform), option="platform")
+    check_choice(platform, PLATFORMS, "platform")
     name = system_name or default_system_name()
     addresses = default_system_addresses() if system_addresses is None else list(system_addresses)
     sans = ["DNS:" + name] + ["IP:" + a for a in addresses]
@@ -297,7 +300,7 @@ class Store(object):
     def read(self):
         raise NotImplementedError
 
-    def update(self, mutate, check_mode=False):
+    def update(self, mutate, check_mode=False, start=None):
         raise NotImplementedError
 
     def generations(self):
@@ -457,14 +460,17 @@ class DirectoryStore(Store):
 
     # -- writing
 
-    def update(self, mutate, check_mode=False):
+    def update(self, mutate, check_mode=False, start=None):
         """Apply mutate(state) to a copy of the current state; write a new generation if it changed.
 
         ``mutate`` may return a value (kept in the result).  Check mode runs the same comparison and
-        writes nothing; it does not take the lock, so it never waits for a writer.
+        writes nothing; it does not take the lock, so it never waits for a writer.  ``start`` is a state
+        the caller read earlier (read()): while the store has not been written since (the same current
+        generation, or still no store), the mutation starts from it instead of reading the store again,
+        so what was planned on it outside the lock holds, and a new store's initial keys are made once.
         """
         if check_mode:
-            before = self.read()
+            before = self._since(start)
             after = before.copy()
             self._apply_store_settings(after)
             value = mutate(after)
@@ -472,7 +478,7 @@ class DirectoryStore(Store):
             return UpdateResult(before, after, changed, False, value)
         self._prepare_root()
         with _Lock(os.path.join(self.path, ".lock"), self.lock_timeout):
-            before = self.read()
+            before = self._since(start)
             after = before.copy()
             self._apply_store_settings(after)
             value = mutate(after)
@@ -482,6 +488,17 @@ class DirectoryStore(Store):
                 after.generation = self._write(after)
                 after.initialised = True
             return UpdateResult(before, after, changed, changed, value)
+
+    def _since(self, start):
+        """``start`` if the store was not written since it was read, else the store read anew."""
+        if start is not None:
+            if not start.initialised and not self.exists():
+                return start
+            if start.initialised and os.path.islink(self.current_link):
+                match = re.match(r"^generations/([0-9]{6})$", os.readlink(self.current_link))
+                if match and int(match.group(1)) == start.generation:
+                    return start
+        return self.read()
 
     def _apply_store_settings(self, state):
         if self.keep_option is not None:

@@ -26,6 +26,7 @@ author:
   - ipoffice.security maintainers (@ipoffice)
 extends_documentation_fragment:
   - ipoffice.security.store
+  - ipoffice.security.attributes
 options:
   purpose:
     description:
@@ -171,15 +172,12 @@ options:
 attributes:
   check_mode:
     support: full
-    description: Runs the same comparison and predicts C(changed) exactly; nothing is written.
+    details:
+      - Runs the same comparison and predicts C(changed) exactly; nothing is written.
   diff_mode:
     support: full
-    description: Shows the parsed certificate, the identity settings and the trusted store fingerprints.
-  action_group:
-    support: full
-    description: Use C(group/ipoffice.security.all) in C(module_defaults) to set the store options once.
-    membership:
-      - ipoffice.security.all
+    details:
+      - Shows the parsed certificate, the identity settings and the trusted store fingerprints.
 seealso:
   - module: ipoffice.security.issued_certificate
   - module: ipoffice.security.security_info

@@ -38,6 +38,7 @@ author:
   - ipoffice.security maintainers (@ipoffice)
 extends_documentation_fragment:
   - ipoffice.security.store
+  - ipoffice.security.attributes
 options:
   certificates:
     description:
@@ -98,15 +99,12 @@ options:
 attributes:
   check_mode:
     support: full
-    description: Runs the same comparison as a real run and predicts C(changed) exactly; nothing is written.
+    details:
+      - Runs the same comparison as a real run and predicts C(changed) exactly; nothing is written.
   diff_mode:
     support: full
-    description: The diff is the list of entries as parsed certificate fields, before and after.
-  action_group:
-    support: full
-    description: Use C(group/ipoffice.security.all) in C(module_defaults) to set the store options once.
-    membership:
-      - ipoffice.security.all
+    details:
+      - The diff is the list of entries as parsed certificate fields, before and after.
 seealso:
   - module: ipoffice.security.security_info
 """
