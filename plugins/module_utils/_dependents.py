@@ -190,6 +190,8 @@ def check_removal(state, removing, allow_in_use=False, option="certificates"):
     ``removing`` is the certificates about to be removed from ``state`` (not yet removed).  Returns
     (in_use, warnings): in_use is [{sha256, subject, dependents}] for the entries in use.
     """
+    if not removing:
+        return [], []
     found = dependents(state)
     in_use = []
     for cert in sorted(removing, key=_certs.fingerprint):
