@@ -114,8 +114,11 @@ def test_audit_endpoints_match_certificate_verify(monkeypatch):
 
 
 def test_audit_policy_keys_are_the_cores():
-    from ansible_collections.ipoffice.security.plugins.plugin_utils import _audit
+    from ansible_collections.ipoffice.security.plugins.plugin_utils import _audit_findings as _audit
 
     policy = role_options("audit")["audit_policy"]["options"]
     assert sorted(policy) == sorted(_audit.DEFAULT_POLICY)
     assert sorted(policy["minimum_levels"]["options"]) == sorted(_audit.LEVEL_SETTINGS)
+    # The role documents the model's levels for each minimum.
+    for name, entry in policy["minimum_levels"]["options"].items():
+        assert tuple(entry["choices"]) == _audit.LEVEL_SETTINGS[name].choices, name
