@@ -409,7 +409,6 @@ class Plan(object):
         # The warnings judged on the store's trusted certificates and identities (preflight, telephony).
         self.state_warnings = list(state_warnings or [])
 
-
     def as_result(self):
         return {"before": self.before, "after": self.after, "changes": self.changes,
                 "level_changes": self.levels, "preflight": self.preflight}

@@ -479,7 +479,6 @@ class IdentityOutcome(object):
         self.state_warnings = []
 
 
-
 def _label(purpose):
     return "telephony identity" if purpose == "telephony" else "system identity"
 
