@@ -202,6 +202,7 @@ def html_context(report):
             "certificates": [dict(cert, status=cert_status(cert, expiry_days))
                              for cert in system.get("certificates", [])],
             "endpoints": system.get("endpoints", []),
+            "live": system.get("live", []),
             "checks": system.get("checks", []),
             "findings": system.get("findings", []),
         })
