@@ -23,7 +23,7 @@ __metaclass__ = type
 import copy
 import re
 
-from ansible_collections.ipoffice.security.plugins.module_utils import _certs, _checks
+from ansible_collections.ipoffice.security.plugins.module_utils import _certs, _checks, _dependents
 from ansible_collections.ipoffice.security.plugins.module_utils._module import diff, judged_today
 from ansible_collections.ipoffice.security.plugins.module_utils._model import (
     CHECK_LEVELS,
@@ -281,6 +281,7 @@ def evaluate_endpoint(state, endpoint, level, timeout=DEFAULT_PREFLIGHT_TIMEOUT,
     result.update({"passed": bool(verdict["passed"]), "reachable": True,
                    "certificate": _certs.cert_info(presented[0]),
                    "chain": [_certs.fingerprint(c) for c in presented[1:]],
+                   "trust_path": _dependents.trust_path(presented, state.trusted_certificates()),
                    "findings": verdict["findings"], "codes": sorted(verdict["codes"]),
                    "peer_name": peer_name})
     return result
@@ -422,8 +423,12 @@ def plan(state, options, endpoints=None, mode="enforce", timeout=DEFAULT_PREFLIG
 
 
 def apply(state, planned):
-    """Write a plan's settings into a state (the mutation of Store.update)."""
+    """Write a plan's settings into a state (the mutation of Store.update).
+
+    Endpoints that passed their preflight are recorded: what they presented now depends on the TCS.
+    """
     state.settings[AREA] = copy.deepcopy(planned.after)
+    _dependents.record_preflight(state, planned.preflight)
 
 
 def still_valid(planned, state):
@@ -435,26 +440,32 @@ def still_valid(planned, state):
     return state.settings[AREA] == planned.before and preflight_basis(state) == planned.basis
 
 
+def plan_for(state, params):
+    """plan() with the module's options (certificate_checks params, or the checks and lines of security_settings)."""
+    options = dict((name, params.get(name)) for name in OPTION_NAMES)
+    timeout = params.get("preflight_timeout")
+    return plan(state, options, params.get("preflight"), params.get("preflight_mode") or "enforce",
+                DEFAULT_PREFLIGHT_TIMEOUT if timeout is None else timeout)
+
+
+def apply_checks(state, params, early=None):
+    """The checks area on a state: plan it (preflight included), apply it, return the plan.
+
+    ``early`` is a plan made on an earlier read of the store (outside the lock): it is reused when it
+    still holds for ``state`` (still_valid), so the preflight is not run again.
+    """
+    planned = early if early is not None and still_valid(early, state) else plan_for(state, params)
+    apply(state, planned)
+    return planned
+
+
 def run(store, params, check_mode=False, want_diff=False):
     """The certificate_checks module: plan against the store, preflight, apply in one store update."""
-    options = dict((name, params[name]) for name in OPTION_NAMES)
-
-    def make_plan(state):
-        timeout = params.get("preflight_timeout")
-        return plan(state, options, params.get("preflight"), params.get("preflight_mode") or "enforce",
-                    DEFAULT_PREFLIGHT_TIMEOUT if timeout is None else timeout)
-
     # The preflight runs before the store lock is taken; under the lock it is redone only if the
     # settings, the trusted store or the identities changed in between.
     first = store.read()
-    early = make_plan(first) if first.initialised else None
-
-    def mutate(state):
-        planned = early if early is not None and still_valid(early, state) else make_plan(state)
-        apply(state, planned)
-        return planned
-
-    update = store.update(mutate, check_mode=check_mode)
+    early = plan_for(first, params)
+    update = store.update(lambda state: apply_checks(state, params, early), check_mode=check_mode, start=first)
     planned = update.value
     result = planned.as_result()
     result["changed"] = update.changed

@@ -130,6 +130,12 @@ class IdentityRequest(object):
         self.signature = signature
         self.valid_days = valid_days
         self.imported = imported
+        # The certificate checks settings to decide with (renewal window, telephony certificate use):
+        # None means the state's; security_settings gives the ones its checks area is about to set.
+        self.planned_checks = None
+
+    def checks(self, state):
+        return self.planned_checks if self.planned_checks is not None else state.settings["checks"]
 
 
 def check_days(value, option, minimum, maximum, why=""):
@@ -454,7 +460,7 @@ def apply_identity(state, request, now=None):
     if request.source is None:
         return outcome
     label = _label(request.purpose)
-    if request.purpose == "telephony" and state.settings["checks"]["sip_telephony_certificate"] == "none":
+    if request.purpose == "telephony" and request.checks(state)["sip_telephony_certificate"] == "none":
         outcome.warnings.append("The telephony identity is only used when sip_telephony_certificate (module "
                                 "certificate_checks) is not 'none'.")
     current = state.credential(request.purpose)
@@ -543,8 +549,7 @@ def _decide_generated(state, request, current, label, now, warnings):
     naming = resolve_naming(request.subject_name or default_subject_text(state), request.subject_alt_names,
                             request.signature, request.valid_days)
     explicit = request.renew_before_days is not None
-    renew_days = request.renew_before_days if explicit else \
-        state.settings["checks"]["certificate_expiry_warning_days"]
+    renew_days = request.renew_before_days if explicit else request.checks(state)["certificate_expiry_warning_days"]
     check_renewal_window(renew_days, naming.valid_days, explicit)
     if naming.signature in WEAK_SIGNATURES:
         warnings.append(SHA1_WARNING)
