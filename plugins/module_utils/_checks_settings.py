@@ -71,6 +71,19 @@ ENDPOINT_FIELDS = ("host", "port", "server_name", "purpose", "peer_name", "sip_d
 _HOST = re.compile(r"^[A-Za-z0-9_.:\-\[\]%]+$")
 
 
+def preflight_spec():
+    """The argument spec of the preflight option (certificate_checks, and the checks area of security_settings)."""
+    return dict(type="list", elements="dict", default=[], options=dict(
+        host=dict(type="str", required=True),
+        port=dict(type="int"),
+        server_name=dict(type="str"),
+        purpose=dict(type="str", choices=list(PURPOSES)),
+        peer_name=dict(type="str"),
+        sip_domain=dict(type="str"),
+        setting=dict(type="str", required=True),
+    ))
+
+
 def checks_of(level):
     """The set of checks a level runs (a ValueError for an unknown level is a programming error)."""
     return LEVEL_CHECKS[level]
@@ -395,7 +408,6 @@ class Plan(object):
         self.basis = basis
         # The warnings judged on the store's trusted certificates and identities (preflight, telephony).
         self.state_warnings = list(state_warnings or [])
-
 
     def as_result(self):
         return {"before": self.before, "after": self.after, "changes": self.changes,

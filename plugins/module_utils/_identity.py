@@ -51,6 +51,7 @@ from ansible_collections.ipoffice.security.plugins.module_utils._model import (
     SIGNATURES,
     WEAK_SIGNATURES,
     SecurityError,
+    argspec_for,
     check_choice,
     given,
     validate_value,
@@ -136,6 +137,31 @@ class IdentityRequest(object):
 
     def checks(self, state):
         return self.planned_checks if self.planned_checks is not None else state.settings["checks"]
+
+
+def option_spec(settings=True):
+    """The argument spec of one identity's options: identity_certificate's (but purpose), and each identity area
+    of security_settings (``settings``: with the system-wide identity settings)."""
+    spec = dict(
+        source=dict(type="str", choices=list(SOURCES)),
+        subject_name=dict(type="str"),
+        subject_alt_names=dict(type="list", elements="str"),
+        signature=dict(type="str", choices=list(SIGNATURES)),
+        valid_days=dict(type="int"),
+        regenerate=dict(type="str", choices=list(REGENERATE_CHOICES), default=DEFAULT_REGENERATE),
+        renew_before_days=dict(type="int"),
+        certificate_path=dict(type="path"),
+        certificate_content=dict(type="str", no_log=True),
+        password=dict(type="str", no_log=True),
+        private_key_path=dict(type="path", no_log=False),
+        private_key_content=dict(type="str", no_log=True),
+        private_key_password=dict(type="str", no_log=True),
+        chain_path=dict(type="path"),
+        chain_content=dict(type="str", no_log=True),
+    )
+    if settings:
+        spec.update(argspec_for("identity"))
+    return spec
 
 
 def check_days(value, option, minimum, maximum, why=""):
@@ -451,7 +477,6 @@ class IdentityOutcome(object):
         self.warnings = list(warnings or [])
         # Warnings judged on the store's trusted certificates (the chain warning).
         self.state_warnings = []
-
 
 
 def _label(purpose):
