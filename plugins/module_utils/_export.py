@@ -32,6 +32,7 @@ import stat
 from ansible_collections.ipoffice.security.plugins.module_utils import _certs
 from ansible_collections.ipoffice.security.plugins.module_utils._model import SecurityError
 from ansible_collections.ipoffice.security.plugins.module_utils._module import diff
+from ansible_collections.ipoffice.security.plugins.module_utils._store import replace_file
 
 try:
     from cryptography.hazmat.primitives import hashes, serialization
@@ -397,33 +398,6 @@ def _check_dirs(plan):
                                     "written. Remove it or change the 'path' option." % current, option="path")
 
 
-def _write_file(directory, name, data, mode):
-    """Write name in directory atomically: a new file (O_EXCL, O_NOFOLLOW), fchmod, fsync, rename."""
-    dir_fd = _open_dir(directory, create=True)
-    try:
-        tmp = ".%s.tmp-%d" % (name, os.getpid())
-        try:
-            os.unlink(tmp, dir_fd=dir_fd)
-        except OSError:
-            pass
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | _O_CLOEXEC, 0o600, dir_fd=dir_fd)
-        try:
-            os.fchmod(fd, mode)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
-        except BaseException:
-            os.close(fd)
-            os.unlink(tmp, dir_fd=dir_fd)
-            raise
-        os.close(fd)
-        os.rename(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
 def write_export(plan):
     _check_dirs(plan)
     root = plan.request.path
@@ -437,7 +411,7 @@ def write_export(plan):
         for part in parts[:-1]:
             directory = os.path.join(directory, part)
             os.close(_open_dir(directory, create=True))
-        _write_file(directory, parts[-1], data, mode)
+        replace_file(os.path.join(directory, parts[-1]), data, mode)
     for rel in plan.remove:
         os.unlink(os.path.join(root, rel))
 
