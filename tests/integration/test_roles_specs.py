@@ -132,6 +132,9 @@ def test_audit_policy_keys_are_the_cores():
     policy = role_options("audit")["audit_policy"]["options"]
     assert sorted(policy) == sorted(_audit.DEFAULT_POLICY)
     assert sorted(policy["minimum_levels"]["options"]) == sorted(_audit.LEVEL_SETTINGS)
+    # The role documents the model's levels for each minimum.
+    for name, entry in policy["minimum_levels"]["options"].items():
+        assert tuple(entry["choices"]) == _audit.LEVEL_SETTINGS[name].choices, name
 
 
 def same_schema(role_entry, module_entry, where):
