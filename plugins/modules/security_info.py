@@ -48,6 +48,7 @@ options:
         trusting the store's trusted certificate store. A level that fails is a finding,
         C(live_fails_medium) or C(live_fails_high_remote), with the engine's C(codes).
       - Connecting happens from the managed node. Nothing on the live system is changed.
+      - A store that does not exist has nothing to compare with; its endpoints are not read and RV(live) is empty.
     type: list
     elements: dict
     suboptions:
