@@ -74,8 +74,8 @@ options:
         required: true
   live_timeout:
     description:
-      - Seconds allowed for connecting to and for each read from one live endpoint; an endpoint that takes
-        longer is C(live_unreachable).
+      - Seconds allowed for the whole exchange with one live endpoint (connect, handshake, close); an endpoint
+        that takes longer is C(live_unreachable). Endpoints are read one after the other.
     type: float
     default: 10
 attributes:
