@@ -429,10 +429,16 @@ def file_list(plan):
 
 
 def run(store, params, check_mode=False, want_diff=False, now=None):
-    """The export module: read the store (initialising a new one as every module does), write the files."""
+    """The export module: read the store (never writing it), write the files."""
     request = export_request(params)
-    update = store.update(lambda state: None, check_mode=check_mode)
-    plan = plan_export(update.after, request, now)
+    state = store.read(initial=False)
+    if state is None:
+        # Exporting a new system's freshly generated keys would hand a real system something nobody asked
+        # for: most likely store_path is wrong.
+        raise SecurityError("store_not_initialised", "The store at %s does not exist, so there is nothing to "
+                            "export. Check the 'store_path' option, or set the system up first (the baseline role "
+                            "or ipoffice.security.security_settings)." % store.path, option="store_path")
+    plan = plan_export(state, request, now)
     _check_dirs(plan)
     if plan.changed and not check_mode:
         write_export(plan)
@@ -440,7 +446,7 @@ def run(store, params, check_mode=False, want_diff=False, now=None):
     for item in manifest["trusted"] + manifest["tcs_delete"]:
         item.pop("der", None)
     result = {
-        "changed": update.changed or plan.changed,
+        "changed": plan.changed,
         "path": request.path,
         "encryption": request.encryption,
         "files": file_list(plan),

@@ -18,7 +18,7 @@ def test_export_module_end_to_end(tmp_path):
     args = {"store_path": store, "system_name": "ipo1.example.com", "system_addresses": ["192.0.2.10"],
             "path": out, "password": PASSWORD}
     module = "ipoffice.security.export"
-    # A new store is initialised with fresh keys on first use; check mode on it could not predict names.
+    # export reads a store that exists (store_not_initialised otherwise).
     DirectoryStore(path=store, system_name="ipo1.example.com", system_addresses=["192.0.2.10"]).update(
         lambda state: None)
     run = helpers.run_tasks([

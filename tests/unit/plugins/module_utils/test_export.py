@@ -100,6 +100,7 @@ def test_export_files_read_by_openssl_and_idempotent(tmp_path, encryption):
 
 def test_password_and_keys_never_in_results(tmp_path):
     store = _store(tmp_path)
+    store.update(lambda state: None)
     result = _export.run(store, _params(tmp_path), want_diff=True)
     text = json.dumps(result)
     assert PASSWORD not in text
@@ -165,6 +166,9 @@ def _error(store, params):
 
 def test_bad_input_has_codes_and_writes_nothing(tmp_path):
     store = _store(tmp_path)
+    absent = _error(store, _params(tmp_path))
+    assert absent.code == "store_not_initialised" and absent.option == "store_path"
+    assert not os.path.exists(store.path) and not os.path.exists(str(tmp_path / "out"))
     store.update(lambda state: None)
     digest = helpers.tree_digest(store.path)
     missing = _error(store, _params(tmp_path, password=None))
