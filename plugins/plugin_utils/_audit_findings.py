@@ -464,11 +464,19 @@ def check_endpoint(system, result):
                               codes=summary["codes"])]
 
 
-def check_live(system, entry):
-    """security_info's read-back of one live endpoint (an item of its ``live``) -> (summary, findings)."""
+def live_name(entry):
+    host, port = entry.get("host"), entry.get("port")
+    return "%s:%s" % ("[%s]" % host if host and ":" in str(host) else host, port)
+
+
+def check_live(system, entry, name=None):
+    """security_info's read-back of one live endpoint (an item of its ``live``) -> (summary, findings).
+
+    ``name`` (default host:port) names the check 'live:<name>'.
+    """
     live = entry.get("live") if isinstance(entry.get("live"), dict) else {}
     host, port = entry.get("host"), entry.get("port")
-    name = "%s:%s" % ("[%s]" % host if host and ":" in str(host) else host, port)
+    name = name or live_name(entry)
     check = "live:" + name
     presented = live.get("presented") or []
     expected = live.get("expected_identity") or {}
@@ -582,8 +590,13 @@ def audit_system(name, info, verify=None, policy=None, generated=None):
         summary, findings = check_endpoint(name, result or {})
         system["endpoints"].append(summary)
         per_check.append(("endpoint:" + summary["name"], findings))
-    for entry in info.get("live") or []:
-        summary, findings = check_live(name, entry if isinstance(entry, dict) else {})
+    entries = [entry if isinstance(entry, dict) else {} for entry in info.get("live") or []]
+    names = [live_name(entry) for entry in entries]
+    for entry, label in zip(entries, names):
+        # One host:port may serve several things (management and a WebSocket line on 443): say which.
+        if names.count(label) > 1:
+            label = "%s (%s)" % (label, entry.get("serves"))
+        summary, findings = check_live(name, entry, label)
         system["live"].append(summary)
         per_check.append(("live:" + summary["name"], findings))
     for check, findings in per_check:
