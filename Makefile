@@ -15,6 +15,9 @@ SHELL := bash
 .NOTPARALLEL:
 .DEFAULT_GOAL := help
 
+# The user's own collections path (before the export below replaces it), for `make install`.
+USER_COLLECTIONS_PATH := $(ANSIBLE_COLLECTIONS_PATH)
+
 # Every tool runs from the virtualenv (molecule calls ansible-config through PATH) and finds the
 # collection through .build/collections (tools/setup.sh links the repository there).
 export PATH := $(BIN):$(PATH)
@@ -32,7 +35,7 @@ define pytest
 	exit $$rc
 endef
 
-.PHONY: help setup lint unit integration molecule sanity ansible-lint test demo docs changelog clean distclean
+.PHONY: help setup lint unit integration molecule sanity compat ansible-lint test demo install docs changelog clean distclean
 
 help: ## Show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -40,9 +43,10 @@ help: ## Show this help
 setup: ## Bootstrap: .venv, pinned Python packages, Debian packages, collection link (fast when up to date)
 	@PYTHON="$(PYTHON)" VENV="$(VENV)" bash tools/setup.sh
 
-lint: setup ## ruff, and the changelog fragments (antsibull-changelog lint)
+lint: setup ## ruff, the changelog fragments (antsibull-changelog lint), the plugin docs (antsibull-docs)
 	ruff check .
 	antsibull-changelog lint
+	bash tools/lint_docs.sh
 
 unit: setup ## Unit tests of the core (tests/unit)
 	$(call pytest,--durations=5 tests/unit)
@@ -59,14 +63,21 @@ sanity: setup ## ansible-test sanity on a mirror of the collection (.build/ansib
 ansible-lint: setup ## ansible-lint, production profile (.ansible-lint)
 	ansible-lint --offline
 
-test: setup lint unit integration molecule sanity ansible-lint ## Everything CI runs, in order, stopping at the first failure
+compat: setup ## Sanity and unit tests on every other ansible-core requires_ansible claims (.build/venvs/); VERSIONS="2.17" to narrow
+	PYTEST_WORKERS=$(PYTEST_WORKERS) bash tools/compat.sh $(VERSIONS)
+
+test: setup lint unit integration molecule sanity compat ansible-lint ## Everything CI runs, in order, stopping at the first failure
 	@echo "make test: all steps passed"
 
 demo: setup ## Three local demo systems under .demo/: their identities, then the baseline and the audit
 	ansible-playbook -i playbooks/inventory/demo.yml playbooks/demo.yml
 
-docs: setup ## Regenerate the module reference docs/modules/ from the modules' documentation
+install: setup ## Build the collection artifact and install it for your Ansible (~/.ansible/collections, or COLLECTIONS_PATH=...)
+	@ANSIBLE_COLLECTIONS_PATH="$(USER_COLLECTIONS_PATH)" bash tools/install.sh >/dev/null
+
+docs: setup ## Regenerate the module reference docs/modules/ and the baseline role's spec from the modules
 	$(BIN)/python tools/gen_module_docs.py
+	$(BIN)/python tools/gen_role_specs.py
 
 changelog: setup ## Render CHANGELOG.md from changelogs/ (pending fragments shown as the unreleased version)
 	bash tools/changelog.sh

@@ -43,7 +43,7 @@ import helpers  # noqa: E402
 helpers.ensure_collection_path()
 
 from ansible_collections.ipoffice.security.plugins.module_utils import _certs  # noqa: E402
-from ansible_collections.ipoffice.security.plugins.module_utils import _checks  # noqa: E402
+from ansible_collections.ipoffice.security.plugins.module_utils import _checks, _names  # noqa: E402
 from ansible_collections.ipoffice.security.plugins.module_utils._checks import evaluate  # noqa: E402
 from cryptography import x509  # noqa: E402
 from cryptography.hazmat.primitives import serialization  # noqa: E402
@@ -73,7 +73,7 @@ def make_chain(signature):
 
 def _forget():
     """Empty the engine's memos (facts per certificate object and value, reference identities)."""
-    for table in (_checks._FACTS, _checks._FACTS_BY_VALUE, _checks._PEER_REFERENCES, _checks._SIP_REFERENCES):
+    for table in (_checks._FACTS, _checks._FACTS_BY_VALUE, _names._PEER_REFERENCES, _names._SIP_REFERENCES):
         table.clear()
 
 

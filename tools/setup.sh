@@ -3,8 +3,9 @@
 #   1. the virtualenv .venv (recreated when the Python version changes),
 #   2. the pinned Python packages: requirements-dev.txt + requirements-dev.in.d/*.txt,
 #   3. the Debian packages: requirements-dev.in.d/*.apt (apt-get, as root only),
-#   4. the collection linked at .build/collections/ansible_collections/ipoffice/security,
-#   5. the get-pip stand-in ansible-test needs (tools/get_pip_standin.py).
+#   4. the collection linked at .build/collections/ansible_collections/ipoffice/security.
+# Nothing is written outside the checkout (the get-pip stand-in ansible-test needs is written by
+# tools/sanity.sh, for `make sanity` only).
 # Each step is skipped when already up to date: the package step is keyed on the sha256 of the
 # requirement files and the Python version, the Debian step on dpkg-query. FORCE=1 redoes steps 2 and 3.
 set -euo pipefail
@@ -100,6 +101,3 @@ if [ "$(readlink "$link" 2>/dev/null || true)" != "$REPO" ]; then
     ln -s "$REPO" "$link"
     say "linked $link -> $REPO"
 fi
-
-# 5. ansible-test's get-pip stand-in --------------------------------------------------------------
-"$VENV/bin/python" tools/get_pip_standin.py

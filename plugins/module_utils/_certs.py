@@ -30,6 +30,8 @@ from ansible_collections.ipoffice.security.plugins.module_utils._model import (
     DEFAULT_SIGNATURE,
     SIGNATURES,
     SecurityError,
+    check_choice,
+    check_text,
 )
 
 try:
@@ -338,6 +340,19 @@ def load_certificate(data, option="certificate"):
         raise SecurityError("invalid_certificate", "The %s holds %d certificates; exactly one is expected. Put the "
                             "others in the chain option." % (option, len(certs)), option=option)
     return certs[0]
+
+
+def load_csr(data, option="csr"):
+    """A PKCS#10 certificate signing request from PEM or DER bytes (its signature is not checked here)."""
+    data = _as_bytes(data)
+    try:
+        if b"-----BEGIN" in data:
+            return x509.load_pem_x509_csr(data)
+        return x509.load_der_x509_csr(data)
+    except (ValueError, TypeError) as exc:
+        raise SecurityError("invalid_csr", "The %s is not a PKCS#10 certificate signing request (PEM 'BEGIN "
+                            "CERTIFICATE REQUEST' or DER): %s. Check the '%s' option." % (option, _short(exc), option),
+                            option=option)
 
 
 def load_private_key(data, password=None, option="private_key"):
@@ -650,7 +665,7 @@ def parse_subject_alt_names(values, option="subject_alt_names"):
     """['DNS:x', 'IP:1.2.3.4', 'URI:sip:example.com', 'email:a@b'] -> list of GeneralName."""
     result = []
     for value in values or []:
-        text = str(value).strip()
+        text = check_text(str(value), option, "Subject alternative name").strip()
         if ":" not in text:
             raise SecurityError("invalid_san", "Subject alternative name '%s' needs a type prefix: DNS:, IP:, URI: or "
                                 "email:. Change the '%s' option." % (value, option), option=option)
@@ -714,7 +729,7 @@ def format_general_names(names):
 
 def parse_subject(subject_name, option="subject_name"):
     """A CN ('ipo1.example.com') or an RFC 4514 DN ('CN=ipo1,O=Example') -> x509.Name."""
-    text = (subject_name or "").strip()
+    text = check_text(subject_name or "", option, "The subject name").strip()
     if not text:
         raise SecurityError("invalid_name", "The subject name must not be empty. Set the '%s' option." % option,
                             option=option)
@@ -735,10 +750,7 @@ def parse_subject(subject_name, option="subject_name"):
 
 
 def signature_choice(signature, option="signature"):
-    if signature not in SIGNATURES:
-        raise SecurityError("invalid_choice", "signature must be one of %s, got '%s'. Change the '%s' option."
-                            % (", ".join(SIGNATURES), signature, option), option=option)
-    return SIGNATURES[signature]
+    return SIGNATURES[check_choice(signature, SIGNATURES, option, label="signature")]
 
 
 def generate_private_key(signature=DEFAULT_SIGNATURE):
@@ -749,7 +761,8 @@ def generate_private_key(signature=DEFAULT_SIGNATURE):
 
 
 def signature_of_key(key, hash_name="sha256"):
-    """The SIGNATURES choice that describes an existing key (for 'partial_idempotence' comparisons)."""
+    """The SIGNATURES choice that describes an existing key, or a certificate's key (anything with
+    public_key()), for 'partial_idempotence' comparisons."""
     key_type, bits, curve = key_description(key.public_key())
     for name, (hname, ktype, size) in SIGNATURES.items():
         if hname != hash_name:
@@ -763,15 +776,7 @@ def signature_of_key(key, hash_name="sha256"):
 
 def certificate_signature_choice(cert):
     """The SIGNATURES choice a certificate matches (hash + key), or None."""
-    return signature_of_key(_PublicHolder(cert.public_key()), signature_hash_name(cert) or "")
-
-
-class _PublicHolder(object):
-    def __init__(self, public):
-        self._public = public
-
-    def public_key(self):
-        return self._public
+    return signature_of_key(cert, signature_hash_name(cert) or "")
 
 
 def _hash_for(name):

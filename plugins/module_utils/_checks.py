@@ -11,8 +11,10 @@ Each check is a small named function ``check_<name>(ctx)`` that reports each fai
 is done by ``cryptography.x509.verification``; everything the levels need beyond it (leaf key size, keyUsage
 present, EKU purposes incl. id-kp-sipDomain and anyExtendedKeyUsage, weak signatures, self-signed,
 reflected, pinned, "the chain ends at a self-signed root that is in the TCS", RFC 9525 host names and
-RFC 5922 SIP domains) is ours.  Our precise checks run first, so the important codes are exact; the
-verifier's errors are only translated into ``untrusted_chain`` messages.
+RFC 5922 SIP domains, matched by ``_names``) is ours.  Our precise checks run first, so the important
+codes are exact; when the path validator still rejects a path, the engine tells why from the certificates
+on it (validity, signature algorithm, critical extensions, where the chain stops) and quotes the verifier
+only for what it alone knows.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -21,19 +23,15 @@ __metaclass__ = type
 
 import collections
 import datetime
-import ipaddress
-import re
 
 try:
     from cryptography import x509
     from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
     from cryptography.x509 import verification
-    from cryptography.x509.oid import NameOID
-    HAS_VERIFICATION = True
-except ImportError:  # pragma: no cover - reported by the modules (cryptography < 43 has no verification)
-    HAS_VERIFICATION = False
+except ImportError:  # pragma: no cover - reported at module start (_cryptography_dep)
+    pass
 
-from ansible_collections.ipoffice.security.plugins.module_utils import _certs
+from ansible_collections.ipoffice.security.plugins.module_utils import _certs, _names
 
 LEVELS = ("none", "low", "medium", "high", "medium_remote", "high_remote")
 REMOTE_LEVELS = ("medium_remote", "high_remote")
@@ -148,7 +146,7 @@ class _Facts(object):
 
     __slots__ = ("cert", "extensions", "ext_error", "malformed", "_validity", "_strength", "_self_signed",
                  "_weak", "_unknown", "_eku", "_purpose_ok", "_cert_sign_not_ca", "_static_defect", "_names",
-                 "_sip", "_spki")
+                 "_sip")
 
     def __init__(self, cert):
         self.cert = cert
@@ -161,7 +159,7 @@ class _Facts(object):
             self.ext_error = exc
             self.malformed = str(exc) or exc.__class__.__name__
         self._validity = self._strength = self._self_signed = self._weak = self._unknown = None
-        self._cert_sign_not_ca = self._static_defect = self._spki = None
+        self._cert_sign_not_ca = self._static_defect = None
         self._eku = self._names = self._sip = _UNSET
         self._purpose_ok = {}
 
@@ -230,22 +228,16 @@ class _Facts(object):
         return self._static_defect
 
     def names(self):
-        """The SAN's RFC 9525 name tables (see _name_tables), or None without a SAN."""
+        """The SAN's RFC 9525 name tables (_names.name_tables), or None without a SAN."""
         if self._names is _UNSET:
-            self._names = _name_tables(self.extensions.get(x509.SubjectAlternativeName))
+            self._names = _names.name_tables(self.extensions.get(x509.SubjectAlternativeName))
         return self._names
 
     def sip(self):
-        """The RFC 5922 SIP domain identities."""
+        """The RFC 5922 SIP domain identities (_names.sip_identities)."""
         if self._sip is _UNSET:
-            self._sip = sip_identities(self.cert, self.extensions.get(x509.SubjectAlternativeName))
+            self._sip = _names.sip_identities(self.cert, self.extensions.get(x509.SubjectAlternativeName))
         return self._sip
-
-    def spki(self):
-        """The public key as SubjectPublicKeyInfo DER."""
-        if self._spki is None:
-            self._spki = _certs.public_key_der(self.cert)
-        return self._spki
 
 
 def _facts(cert):
@@ -311,13 +303,6 @@ def _key_text(public_key):
     if bits:
         return "a %d-bit %s key" % (bits, kind)
     return "a %s key" % kind
-
-
-def _extension(cert, cls):
-    try:
-        return cert.extensions.get_extension_for_class(cls)
-    except x509.ExtensionNotFound:
-        return None
 
 
 def _eku_text(oids):
@@ -595,7 +580,7 @@ def _check_path_from_issuer(ctx):
         try:
             path = _validate_path(ctx, issuer, ee_policy=issuer_policy)
         except verification.VerificationError as exc:
-            errors.append(_verifier_text(exc))
+            errors.append(_diagnosis(ctx, issuer, exc))
             continue
         ctx.path = [cert] + path
         _check_ca_purposes(ctx, path)
@@ -615,59 +600,79 @@ def _missing_issuer_message(cert, named):
             "with ipoffice.security.trusted_certificate." % (_issuer(cert), _subject(cert)))
 
 
-_ENCOUNTERED = re.compile(r"\s*\(encountered processing <Certificate\(subject=<Name\((.*?)\)>, \.\.\.\)>\)")
+def _defect(ctx, cert):
+    """Why the path validator rejects this certificate on a path, as the engine itself sees it, or None."""
+    facts = _facts(cert)
+    not_before, not_after = facts.validity()
+    if ctx.at > not_after:
+        return "the certificate '%s' on the path expired on %s" % (_subject(cert), _when(not_after))
+    if ctx.at < not_before:
+        return "the certificate '%s' on the path is not valid before %s" % (_subject(cert), _when(not_before))
+    if facts.malformed:
+        return ("the certificate '%s' on the path has malformed extensions (%s)"
+                % (_subject(cert), facts.malformed[:160]))
+    # The validator never checks an anchor's own signature, so a weak one only matters below the root.
+    if facts.weak() and not facts.self_signed():
+        return ("the certificate '%s' on the path is signed with %s, a forbidden signature algorithm (SHA-1 or "
+                "weaker)" % (_subject(cert), facts.weak()))
+    unknown = facts.unknown_critical()
+    if unknown:
+        return ("the certificate '%s' on the path has unknown critical extension(s) %s"
+                % (_subject(cert), ", ".join(unknown)))
+    return None
 
 
-def _verifier_text(exc):
+def _diagnosis(ctx, start, exc):
+    """Why no valid path leads from ``start`` to a root in the TCS: the first defect of a certificate on the
+    path the engine walks by name and signature, else where that path stops, else the verifier's own words
+    (for what only it checks: basicConstraints, keyUsage of a CA, name constraints, path length)."""
+    try:
+        path = [start] + _certs.build_chain(start, list(ctx.chain) + list(ctx.trusted))
+    except Exception:  # a malformed key on the way: judge what was presented as it is
+        path = [start]
+    for cert in path:
+        defect = _defect(ctx, cert)
+        if defect:
+            return defect
+    last = path[-1]
+    if not is_self_signed(last):
+        return ("the path stops at '%s', whose issuer '%s' is neither presented nor trusted"
+                % (_subject(last), _issuer(last)))
+    if last not in ctx.trusted:
+        return "the path ends at the root CA '%s', which is not in the trusted certificate store" % _subject(last)
     text = str(exc)
     if text.startswith("validation failed: "):
         text = text[len("validation failed: "):]
-    match = _ENCOUNTERED.search(text)
-    where = match.group(1) if match else None
-    text = _ENCOUNTERED.sub("", text)
-    if "Forbidden signature algorithm" in text:
-        text = "a certificate in the chain is signed with a forbidden signature algorithm (SHA-1 or weaker)"
-    elif "not valid at validation time" in text:
-        text = "a certificate in the chain is expired or not yet valid"
-    elif "unaccounted-for critical extensions" in text:
-        text = "a certificate in the chain has an unknown critical extension (%s)" % text.split(":")[1].strip()
-    elif "all candidates exhausted with no interior errors" in text:
-        text = "no path to a root CA in the trusted certificate store was found"
-    elif text.startswith("candidates exhausted: "):
-        text = text[len("candidates exhausted: "):]
-    if where:
-        text += " ('%s')" % where
-    return text
+    return text.split(" (encountered processing", 1)[0]
 
 
 def _explain_failure(ctx, exc):
     """An actionable message for a failed path validation."""
     cert = ctx.certificate
-    text = _verifier_text(exc)
-    generic = ("No valid trust chain from '%s' to a root CA in the trusted certificate store: %s. Fix the peer's "
-               "certificate chain, or add the right root CA with ipoffice.security.trusted_certificate."
-               % (_subject(cert), text))
     if not ctx.trusted:
         return ("The trusted certificate store is empty, so no chain can reach a trusted root CA. Add the root CA "
                 "that issued the peer's chain with ipoffice.security.trusted_certificate (or give 'trusted').")
     # Walk the issuers by name and signature to tell the common cases apart.
     try:
         walked = _certs.build_chain(cert, list(ctx.chain) + list(ctx.trusted))
-    except Exception:  # a malformed key on the way: the validator's words are all we have
-        return generic
-    if not walked:
+    except Exception:  # a malformed key on the way: the diagnosis below judges what was presented
+        walked = None
+    if walked == []:
         return _missing_issuer_message(cert, _issuers_of(ctx, cert))
-    last = walked[-1]
-    if not is_self_signed(last):
-        return ("The chain of '%s' stops at '%s': its issuer '%s' is neither in the presented chain nor in the "
-                "trusted certificate store. Make the peer send its intermediate certificates, or add the issuing "
-                "root CA with ipoffice.security.trusted_certificate."
-                % (_subject(cert), _subject(last), _issuer(last)))
-    if last not in ctx.trusted:
-        return ("The chain of '%s' ends at the root CA '%s', which is not in the trusted certificate store. Add "
-                "that root with ipoffice.security.trusted_certificate if you trust it."
-                % (_subject(cert), _subject(last)))
-    return generic
+    if walked:
+        last = walked[-1]
+        if not is_self_signed(last):
+            return ("The chain of '%s' stops at '%s': its issuer '%s' is neither in the presented chain nor in the "
+                    "trusted certificate store. Make the peer send its intermediate certificates, or add the issuing "
+                    "root CA with ipoffice.security.trusted_certificate."
+                    % (_subject(cert), _subject(last), _issuer(last)))
+        if last not in ctx.trusted:
+            return ("The chain of '%s' ends at the root CA '%s', which is not in the trusted certificate store. Add "
+                    "that root with ipoffice.security.trusted_certificate if you trust it."
+                    % (_subject(cert), _subject(last)))
+    return ("No valid trust chain from '%s' to a root CA in the trusted certificate store: %s. Fix the peer's "
+            "certificate chain, or add the right root CA with ipoffice.security.trusted_certificate."
+            % (_subject(cert), _diagnosis(ctx, cert, exc)))
 
 
 def check_self_signed(ctx):
@@ -688,25 +693,10 @@ def check_reflected(ctx):
             return
         if key is None:
             key = cert.public_key()
-        if _same_key(identity.public_key(), key):
+        if identity.public_key() == key:
             ctx.fail("reflected", "The certificate '%s' carries this system's own identity key, presented back to it "
                      "(a reflection). The peer must use its own key and certificate." % _subject(cert))
             return
-
-
-def _same_key(one, other):
-    try:
-        return one == other
-    except TypeError:  # pragma: no cover - key types without comparison
-        return _certs.public_key_der(_Holder(one)) == _certs.public_key_der(_Holder(other))
-
-
-class _Holder(object):
-    def __init__(self, key):
-        self._key = key
-
-    def public_key(self):
-        return self._key
 
 
 def check_pinned(ctx):
@@ -721,7 +711,7 @@ def check_peer_name(ctx):
         return
     if ctx.peer_name is None:
         return
-    if not _names_match(ctx.facts.names(), ctx.peer_name):
+    if not _names.names_match(ctx.facts.names(), ctx.peer_name):
         presented = _certs.subject_alt_names(ctx.certificate)
         if ctx.ext(x509.SubjectAlternativeName) is None:
             presented = ["no subjectAltName (a common name alone is not used, RFC 9525)"]
@@ -736,7 +726,7 @@ def check_sip_domain(ctx):
     if ctx.sip_domain is None:
         return
     identities = ctx.facts.sip()
-    reference = _sip_reference(ctx.sip_domain)
+    reference = _names.sip_reference(ctx.sip_domain)
     if reference is None or reference not in identities:
         ctx.fail("sip_domain_mismatch", "The certificate is not authoritative for SIP domain '%s' (RFC 5922); its SIP "
                  "domain identities are %s. Check the 'sip_domain' option, or reissue the certificate with "
@@ -759,174 +749,6 @@ CHECKS = {
 }
 # The check functions of each level, in LEVEL_CHECKS order (looked up once, not per evaluation).
 _LEVEL_FUNCTIONS = dict((level, tuple(CHECKS[name] for name in names)) for level, names in LEVEL_CHECKS.items())
-
-
-# ------------------------------------------------------------------------------------ names (RFC 9525)
-
-
-def _common_names(cert):
-    return [attr.value for attr in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-            if isinstance(attr.value, str)]
-
-
-def _dns_reference(name):
-    """A DNS reference identity in comparable form (lowercase A-labels, no trailing dot), or None."""
-    text = name.strip().rstrip(".")
-    if not text or "*" in text:
-        return None
-    try:
-        text = text.encode("idna").decode("ascii") if any(ord(c) > 127 for c in text) else text
-    except UnicodeError:
-        return None
-    return text.lower()
-
-
-_HOST_NAME_ONLY = re.compile(r"^[^:]*[g-zG-Z_\-][^:]*$")
-
-
-def _ip_reference(name):
-    text = name.strip()
-    if _HOST_NAME_ONLY.match(text):  # a letter beyond hex digits and no colon: not an IP literal
-        return None
-    if text.startswith("[") and text.endswith("]"):
-        text = text[1:-1]
-    try:
-        return ipaddress.ip_address(text)
-    except ValueError:
-        return None
-
-
-_PRESENTED_DNS = re.compile(r"^(\*|[a-z0-9]([a-z0-9-]*[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
-
-
-def dns_name_matches(presented, reference):
-    """RFC 9525 6.3: case-insensitive, trailing dot ignored, '*' only as the whole left-most label."""
-    pattern = presented.strip().rstrip(".").lower()
-    if not pattern or not _PRESENTED_DNS.match(pattern):
-        # not a host name (e.g. an underscore, RFC 5280 4.2.1.6 preferred name syntax): never matches
-        return False
-    if pattern == reference:
-        return True
-    if not pattern.startswith("*."):
-        return False
-    suffix = pattern[2:]
-    if "*" in suffix or suffix.count(".") < 1:
-        # '*.com'-style patterns and nested wildcards never match
-        return False
-    label, dot, rest = reference.partition(".")
-    return bool(dot) and bool(label) and rest == suffix
-
-
-_NameTables = collections.namedtuple("_NameTables", "exact wildcard ips")
-
-
-def _name_tables(ext):
-    """A SAN's names ready for RFC 9525 matching (dns_name_matches, folded into sets), or None without a SAN:
-    ``exact`` the valid presented DNS names in comparable form, ``wildcard`` the parent domains of the valid
-    '*.' wildcards (at least two labels, no other '*'), ``ips`` the IP addresses."""
-    if ext is None:
-        return None
-    exact, wildcard = set(), set()
-    for presented in ext.value.get_values_for_type(x509.DNSName):
-        pattern = presented.strip().rstrip(".").lower()
-        if not pattern or not _PRESENTED_DNS.match(pattern):
-            continue  # not a host name: never matches
-        exact.add(pattern)
-        if pattern.startswith("*."):
-            suffix = pattern[2:]
-            if "*" not in suffix and "." in suffix:
-                wildcard.add(suffix)
-    return _NameTables(frozenset(exact), frozenset(wildcard), tuple(ext.value.get_values_for_type(x509.IPAddress)))
-
-
-# peer_name / sip_domain -> its reference identity: the same few names recur (bounded like _FACTS).
-_PEER_REFERENCES = {}
-_SIP_REFERENCES = {}
-
-
-def _peer_reference(peer_name):
-    """(IP address, None) for an IP literal, else (None, DNS reference identity or None)."""
-    try:
-        return _PEER_REFERENCES[peer_name]
-    except (KeyError, TypeError):
-        pass
-    address = _ip_reference(peer_name)
-    reference = (address, _dns_reference(peer_name) if address is None else None)
-    _remember(_PEER_REFERENCES, peer_name, reference)
-    return reference
-
-
-def _sip_reference(sip_domain):
-    """The DNS reference identity of a SIP domain, or None."""
-    try:
-        return _SIP_REFERENCES[sip_domain]
-    except (KeyError, TypeError):
-        pass
-    reference = _dns_reference(sip_domain)
-    _remember(_SIP_REFERENCES, sip_domain, reference)
-    return reference
-
-
-def _remember(table, name, value):
-    if isinstance(name, str):
-        _bounded_put(table, name, value)
-
-
-def _names_match(tables, peer_name):
-    address, reference = _peer_reference(peer_name)
-    if address is not None:
-        return tables is not None and address in tables.ips
-    if reference is None or tables is None:
-        # RFC 9525 drops the common name as an identifier: without a SAN nothing can match.
-        return False
-    if reference in tables.exact:
-        return True
-    label, dot, rest = reference.partition(".")
-    return bool(dot) and bool(label) and rest in tables.wildcard
-
-
-def matches_peer_name(cert, peer_name, _san=False):
-    """Whether cert is valid for the host name or IP literal peer_name (RFC 9525)."""
-    ext = _extension(cert, x509.SubjectAlternativeName) if _san is False else _san
-    return _names_match(_name_tables(ext), peer_name)
-
-
-# ----------------------------------------------------------------------------------- SIP (RFC 5922)
-
-
-def _sip_uri_domain(uri):
-    """The domain of a 'sip:' URI without a user part, or None (not a SIP domain identity)."""
-    if uri[:4].lower() != "sip:":
-        return None
-    rest = uri[4:]
-    if "@" in rest:
-        return None
-    host = re.split(r"[;?]", rest, maxsplit=1)[0]
-    if host.startswith("["):
-        host = host[:host.find("]") + 1] if "]" in host else host
-    elif ":" in host:
-        host = host.split(":", 1)[0]
-    host = host.strip().rstrip(".").lower()
-    return host or None
-
-
-def sip_identities(cert, _san=False):
-    """The SIP domain identities of a certificate per RFC 5922 section 7.1 (lowercase)."""
-    ext = _extension(cert, x509.SubjectAlternativeName) if _san is False else _san
-    if ext is None:
-        return [cn.strip().rstrip(".").lower() for cn in _common_names(cert)]
-    uris = [d for d in (_sip_uri_domain(u) for u in ext.value.get_values_for_type(x509.UniformResourceIdentifier))
-            if d]
-    if uris:
-        return uris
-    return [d.strip().rstrip(".").lower() for d in ext.value.get_values_for_type(x509.DNSName)]
-
-
-def matches_sip_domain(cert, sip_domain, _san=False):
-    """Exact, case-insensitive match of the SIP domain against the identities; wildcards never match."""
-    reference = _sip_reference(sip_domain)
-    # a reference never holds '*', so a wildcard identity never equals it
-    return reference is not None and reference in sip_identities(cert, _san)
 
 
 # ------------------------------------------------------------------------------------------ evaluate

@@ -23,12 +23,14 @@ __metaclass__ = type
 import copy
 import re
 
-from ansible_collections.ipoffice.security.plugins.module_utils import _certs, _checks
+from ansible_collections.ipoffice.security.plugins.module_utils import _certs, _checks, _dependents
 from ansible_collections.ipoffice.security.plugins.module_utils._module import diff, judged_today
 from ansible_collections.ipoffice.security.plugins.module_utils._model import (
     CHECK_LEVELS,
     SETTINGS_BY_AREA,
     SecurityError,
+    check_choice,
+    check_text,
     validate_value,
 )
 
@@ -67,6 +69,19 @@ DEFAULT_PORT = {"management": 443, "telephony": 5061, "line": 443}
 DEFAULT_PREFLIGHT_TIMEOUT = 10.0
 ENDPOINT_FIELDS = ("host", "port", "server_name", "purpose", "peer_name", "sip_domain", "setting")
 _HOST = re.compile(r"^[A-Za-z0-9_.:\-\[\]%]+$")
+
+
+def preflight_spec():
+    """The argument spec of the preflight option (certificate_checks, and the checks area of security_settings)."""
+    return dict(type="list", elements="dict", default=[], options=dict(
+        host=dict(type="str", required=True),
+        port=dict(type="int"),
+        server_name=dict(type="str"),
+        purpose=dict(type="str", choices=list(PURPOSES)),
+        peer_name=dict(type="str"),
+        sip_domain=dict(type="str"),
+        setting=dict(type="str", required=True),
+    ))
 
 
 def checks_of(level):
@@ -203,6 +218,8 @@ def validate_endpoints(endpoints, after):
             raise _endpoint_error(index, "unknown key(s) %s; entries take %s."
                                   % (", ".join(unknown), ", ".join(ENDPOINT_FIELDS)), code="unknown_setting")
         host = entry.get("host")
+        for field in ("host", "server_name", "peer_name", "sip_domain"):
+            check_text(entry.get(field), "preflight", "preflight entry %d: '%s'" % (index + 1, field))
         if not host or not isinstance(host, str) or not _HOST.match(host):
             raise _endpoint_error(index, "'host' must be a host name or IP address, got %r." % (host,))
         setting_name = entry.get("setting")
@@ -280,6 +297,7 @@ def evaluate_endpoint(state, endpoint, level, timeout=DEFAULT_PREFLIGHT_TIMEOUT,
     result.update({"passed": bool(verdict["passed"]), "reachable": True,
                    "certificate": _certs.cert_info(presented[0]),
                    "chain": [_certs.fingerprint(c) for c in presented[1:]],
+                   "trust_path": _dependents.trust_path(presented, state.trusted_certificates()),
                    "findings": verdict["findings"], "codes": sorted(verdict["codes"]),
                    "peer_name": peer_name})
     return result
@@ -321,9 +339,7 @@ def _describe_failure(result):
 
 def preflight_verdict(results, mode):
     """Warnings for warn mode; in enforce mode a SecurityError when any evaluated endpoint failed."""
-    if mode not in PREFLIGHT_MODES:
-        raise SecurityError("invalid_choice", "preflight_mode must be one of %s, got %r. Change the "
-                            "'preflight_mode' option." % (", ".join(PREFLIGHT_MODES), mode), option="preflight_mode")
+    check_choice(mode, PREFLIGHT_MODES, "preflight_mode")
     failed = [r for r in results if r["evaluated"] and not r["passed"]]
     if not failed or mode == "skip":
         return []
@@ -422,8 +438,12 @@ def plan(state, options, endpoints=None, mode="enforce", timeout=DEFAULT_PREFLIG
 
 
 def apply(state, planned):
-    """Write a plan's settings into a state (the mutation of Store.update)."""
+    """Write a plan's settings into a state (the mutation of Store.update).
+
+    Endpoints that passed their preflight are recorded: what they presented now depends on the TCS.
+    """
     state.settings[AREA] = copy.deepcopy(planned.after)
+    _dependents.record_preflight(state, planned.preflight)
 
 
 def still_valid(planned, state):
@@ -435,26 +455,32 @@ def still_valid(planned, state):
     return state.settings[AREA] == planned.before and preflight_basis(state) == planned.basis
 
 
+def plan_for(state, params):
+    """plan() with the module's options (certificate_checks params, or the checks and lines of security_settings)."""
+    options = dict((name, params.get(name)) for name in OPTION_NAMES)
+    timeout = params.get("preflight_timeout")
+    return plan(state, options, params.get("preflight"), params.get("preflight_mode") or "enforce",
+                DEFAULT_PREFLIGHT_TIMEOUT if timeout is None else timeout)
+
+
+def apply_checks(state, params, early=None):
+    """The checks area on a state: plan it (preflight included), apply it, return the plan.
+
+    ``early`` is a plan made on an earlier read of the store (outside the lock): it is reused when it
+    still holds for ``state`` (still_valid), so the preflight is not run again.
+    """
+    planned = early if early is not None and still_valid(early, state) else plan_for(state, params)
+    apply(state, planned)
+    return planned
+
+
 def run(store, params, check_mode=False, want_diff=False):
     """The certificate_checks module: plan against the store, preflight, apply in one store update."""
-    options = dict((name, params[name]) for name in OPTION_NAMES)
-
-    def make_plan(state):
-        timeout = params.get("preflight_timeout")
-        return plan(state, options, params.get("preflight"), params.get("preflight_mode") or "enforce",
-                    DEFAULT_PREFLIGHT_TIMEOUT if timeout is None else timeout)
-
     # The preflight runs before the store lock is taken; under the lock it is redone only if the
     # settings, the trusted store or the identities changed in between.
     first = store.read()
-    early = make_plan(first) if first.initialised else None
-
-    def mutate(state):
-        planned = early if early is not None and still_valid(early, state) else make_plan(state)
-        apply(state, planned)
-        return planned
-
-    update = store.update(mutate, check_mode=check_mode)
+    early = plan_for(first, params)
+    update = store.update(lambda state: apply_checks(state, params, early), check_mode=check_mode, start=first)
     planned = update.value
     result = planned.as_result()
     result["changed"] = update.changed

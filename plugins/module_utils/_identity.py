@@ -51,6 +51,9 @@ from ansible_collections.ipoffice.security.plugins.module_utils._model import (
     SIGNATURES,
     WEAK_SIGNATURES,
     SecurityError,
+    argspec_for,
+    check_choice,
+    given,
     validate_value,
 )
 from ansible_collections.ipoffice.security.plugins.module_utils._store import Credential
@@ -128,17 +131,37 @@ class IdentityRequest(object):
         self.signature = signature
         self.valid_days = valid_days
         self.imported = imported
+        # The certificate checks settings to decide with (renewal window, telephony certificate use):
+        # None means the state's; security_settings gives the ones its checks area is about to set.
+        self.planned_checks = None
+
+    def checks(self, state):
+        return self.planned_checks if self.planned_checks is not None else state.settings["checks"]
 
 
-def _given(params, name):
-    return params.get(name) is not None
-
-
-def _choice(value, choices, option, label=None):
-    if value not in choices:
-        raise SecurityError("invalid_choice", "%s must be one of %s, got '%s'. Change the '%s' option."
-                            % (label or option, ", ".join(choices), value, option), option=option)
-    return value
+def option_spec(settings=True):
+    """The argument spec of one identity's options: identity_certificate's (but purpose), and each identity area
+    of security_settings (``settings``: with the system-wide identity settings)."""
+    spec = dict(
+        source=dict(type="str", choices=list(SOURCES)),
+        subject_name=dict(type="str"),
+        subject_alt_names=dict(type="list", elements="str"),
+        signature=dict(type="str", choices=list(SIGNATURES)),
+        valid_days=dict(type="int"),
+        regenerate=dict(type="str", choices=list(REGENERATE_CHOICES), default=DEFAULT_REGENERATE),
+        renew_before_days=dict(type="int"),
+        certificate_path=dict(type="path"),
+        certificate_content=dict(type="str", no_log=True),
+        password=dict(type="str", no_log=True),
+        private_key_path=dict(type="path", no_log=False),
+        private_key_content=dict(type="str", no_log=True),
+        private_key_password=dict(type="str", no_log=True),
+        chain_path=dict(type="path"),
+        chain_content=dict(type="str", no_log=True),
+    )
+    if settings:
+        spec.update(argspec_for("identity"))
+    return spec
 
 
 def check_days(value, option, minimum, maximum, why=""):
@@ -153,22 +176,22 @@ def check_days(value, option, minimum, maximum, why=""):
 
 def identity_request(params):
     """Validate identity_certificate options; read and parse an import.  Touches no store."""
-    purpose = _choice(params.get("purpose") or "system", PURPOSES, "purpose")
+    purpose = check_choice(params.get("purpose") or "system", PURPOSES, "purpose")
     source = params.get("source")
     if source is not None:
-        _choice(source, SOURCES, "source")
-    regenerate = _choice(params.get("regenerate") or DEFAULT_REGENERATE, REGENERATE_CHOICES, "regenerate")
+        check_choice(source, SOURCES, "source")
+    regenerate = check_choice(params.get("regenerate") or DEFAULT_REGENERATE, REGENERATE_CHOICES, "regenerate")
     settings = {}
     for name in IDENTITY_SETTINGS:
-        if _given(params, name):
+        if given(params, name):
             settings[name] = validate_value("identity", name, params[name])
     if source != "import":
-        stray = [name for name in IMPORT_OPTIONS if _given(params, name)]
+        stray = [name for name in IMPORT_OPTIONS if given(params, name)]
         if stray:
             raise SecurityError("invalid_argument", "%s only apply to source: import (Set). Remove them or set "
                                 "'source: import'." % ", ".join(stray), option=stray[0])
     if source not in ("generate", "ca"):
-        stray = [name for name in NAMING_OPTIONS if _given(params, name)]
+        stray = [name for name in NAMING_OPTIONS if given(params, name)]
         if stray:
             raise SecurityError("invalid_argument", "%s only apply to source: generate or ca (Regenerate). Remove "
                                 "them or set the 'source' option." % ", ".join(stray), option=stray[0])
@@ -176,12 +199,12 @@ def identity_request(params):
     if source in ("generate", "ca"):
         request.signature = params.get("signature") or DEFAULT_SIGNATURE
         _certs.signature_choice(request.signature)
-        request.valid_days = check_days(params["valid_days"] if _given(params, "valid_days") else DEFAULT_VALID_DAYS,
+        request.valid_days = check_days(params["valid_days"] if given(params, "valid_days") else DEFAULT_VALID_DAYS,
                                         "valid_days", 1, IDENTITY_MAX_DAYS)
-        if _given(params, "subject_name"):
+        if given(params, "subject_name"):
             request.subject_name = params["subject_name"]
             _certs.parse_subject(request.subject_name)
-        if _given(params, "subject_alt_names"):
+        if given(params, "subject_alt_names"):
             request.subject_alt_names = parse_alt_names(params["subject_alt_names"])
         if request.renew_before_days is not None:
             check_days(request.renew_before_days, "renew_before_days", 0, IDENTITY_MAX_DAYS)
@@ -208,12 +231,12 @@ def parse_alt_names(values, option="subject_alt_names"):
 def _input(params, base, required=True):
     """Bytes and the option name of a <base>_path / <base>_content pair (or None)."""
     path_opt, content_opt = base + "_path", base + "_content"
-    if _given(params, path_opt) and _given(params, content_opt):
+    if given(params, path_opt) and given(params, content_opt):
         raise SecurityError("invalid_argument", "Give either '%s' or '%s', not both." % (path_opt, content_opt),
                             option=content_opt)
-    if _given(params, path_opt):
+    if given(params, path_opt):
         return _certs.read_input(path=params[path_opt], option=path_opt), path_opt
-    if _given(params, content_opt):
+    if given(params, content_opt):
         return _certs.read_input(content=params[content_opt], option=content_opt), content_opt
     if required:
         raise SecurityError("missing_certificate", "source: import needs the identity: set 'certificate_path' or "
@@ -235,12 +258,14 @@ def load_import(params, now=None):
         password = params.get("private_key_password")
     bundle = _certs.load_bundle(data, password=password, option=cert_option, allow_key=True)
     key = bundle.key
+    key_from = cert_option  # the option the key came from: the bundle's, or the private_key_* one
     key_data, key_option = _input(params, "private_key", required=False)
     if key_data is not None:
         if key is not None:
             raise SecurityError("invalid_argument", "The %s already holds a private key; remove the '%s' option."
                                 % (cert_option, key_option), option=key_option)
         key = _certs.load_private_key(key_data, params.get("private_key_password"), option=key_option)
+        key_from = key_option
     if key is None:
         raise SecurityError("missing_private_key", "The %s holds no private key: give the identity's key in "
                             "'private_key_path' or 'private_key_content', or import a PKCS#12 that holds it."
@@ -253,9 +278,14 @@ def load_import(params, now=None):
         matching = [c for c in bundle.certificates if _certs.key_matches(c, key)]
         leaf = matching[0] if matching else bundle.certificates[0]
     if not _certs.key_matches(leaf, key):
-        raise SecurityError("key_mismatch", "The private key does not belong to the certificate '%s' (%s). Give the "
-                            "matching key in 'private_key_path'/'private_key_content', or the matching certificate."
-                            % (leaf.subject.rfc4514_string(), _certs.fingerprint(leaf)), option="private_key_path")
+        if key_from == cert_option:
+            advice = ("The key is the one in '%s': give a bundle whose key and certificate belong together."
+                      % cert_option)
+        else:
+            advice = ("Give the matching key in 'private_key_path'/'private_key_content', or the matching "
+                      "certificate.")
+        raise SecurityError("key_mismatch", "The private key does not belong to the certificate '%s' (%s). %s"
+                            % (leaf.subject.rfc4514_string(), _certs.fingerprint(leaf), advice), option=key_from)
     if _certs.is_ca(leaf):
         raise SecurityError("ca_certificate_as_identity", "The certificate '%s' is a CA certificate (basicConstraints "
                             "CA:true); an identity must be an end-entity certificate. Import the server certificate "
@@ -302,7 +332,11 @@ def default_subject_text(state):
 
 
 def default_alt_names(subject):
-    """SAN for a request that names none: the common name as DNS name (or IP address), else nothing."""
+    """SAN for a request that names none: the common name as DNS name (or IP address); no common name, none.
+
+    A common name that is neither is refused rather than silently dropped (a certificate without the
+    name peers check is useless to them): give subject_alt_names explicitly, or change subject_name.
+    """
     values = subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     if not values:
         return []
@@ -311,7 +345,10 @@ def default_alt_names(subject):
             return _certs.parse_subject_alt_names([prefix + values[0].value])
         except SecurityError:
             continue
-    return []
+    raise SecurityError("invalid_san", "The common name '%s' is not a valid DNS name or IP address, so it cannot be "
+                        "the default subject alternative name (peers check the name there). Change the "
+                        "'subject_name' option, or give the 'subject_alt_names' option explicitly ([] for none)."
+                        % values[0].value, option="subject_name")
 
 
 def resolve_naming(subject_name, subject_alt_names, signature, valid_days):
@@ -342,6 +379,12 @@ def partial_mismatches(cert, naming):
         reasons.append("key is %s %s, requested RSA %d" % (have_type, have_curve or have_bits, size))
     if key_type == "ec" and (have_type != "EC" or have_curve != size):
         reasons.append("key is %s %s, requested EC %s" % (have_type, have_curve or have_bits, size))
+    return reasons + name_mismatches(cert, naming)
+
+
+def name_mismatches(cert, naming):
+    """Why cert's subject or SAN set differs from naming's."""
+    reasons = []
     if cert.subject != naming.subject:
         reasons.append("subject is '%s', requested '%s'"
                        % (cert.subject.rfc4514_string(), naming.subject.rfc4514_string()))
@@ -354,7 +397,12 @@ def partial_mismatches(cert, naming):
 
 def full_mismatches(cert, naming, issuer=None):
     """partial_mismatches plus signature hash, validity length and issuer (None: self-signed)."""
-    reasons = partial_mismatches(cert, naming)
+    return partial_mismatches(cert, naming) + issue_mismatches(cert, naming, issuer)
+
+
+def issue_mismatches(cert, naming, issuer=None):
+    """Why cert's signature hash, validity length or issuer (None: self-signed) differs from the request."""
+    reasons = []
     have_hash = _certs.signature_hash_name(cert)
     if have_hash != naming.hash_name:
         reasons.append("signature hash is %s, requested %s" % (have_hash, naming.hash_name))
@@ -451,7 +499,7 @@ def apply_identity(state, request, now=None):
     if request.source is None:
         return outcome
     label = _label(request.purpose)
-    if request.purpose == "telephony" and state.settings["checks"]["sip_telephony_certificate"] == "none":
+    if request.purpose == "telephony" and request.checks(state)["sip_telephony_certificate"] == "none":
         outcome.warnings.append("The telephony identity is only used when sip_telephony_certificate (module "
                                 "certificate_checks) is not 'none'.")
     current = state.credential(request.purpose)
@@ -540,8 +588,7 @@ def _decide_generated(state, request, current, label, now, warnings):
     naming = resolve_naming(request.subject_name or default_subject_text(state), request.subject_alt_names,
                             request.signature, request.valid_days)
     explicit = request.renew_before_days is not None
-    renew_days = request.renew_before_days if explicit else \
-        state.settings["checks"]["certificate_expiry_warning_days"]
+    renew_days = request.renew_before_days if explicit else request.checks(state)["certificate_expiry_warning_days"]
     check_renewal_window(renew_days, naming.valid_days, explicit)
     if naming.signature in WEAK_SIGNATURES:
         warnings.append(SHA1_WARNING)

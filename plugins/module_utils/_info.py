@@ -9,7 +9,7 @@ __metaclass__ = type
 
 import os
 
-from ansible_collections.ipoffice.security.plugins.module_utils import _certs
+from ansible_collections.ipoffice.security.plugins.module_utils import _certs, _dependents
 from ansible_collections.ipoffice.security.plugins.module_utils._model import SecurityError
 
 # Metadata keys a credential may carry that are safe to show.
@@ -70,6 +70,7 @@ def files_info(store):
 def snapshot(store, state, now=None):
     """The whole read-only picture security_info returns."""
     identity = credential_info(state, state.identity, now)
+    found = _dependents.dependents(state, now)
     return {
         "store_path": store.path,
         "platform": state.platform,
@@ -81,10 +82,11 @@ def snapshot(store, state, now=None):
         "identity": identity,
         "telephony_identity": credential_info(state, state.telephony, now),
         "ca": _certs.cert_info(state.ca.cert, now) if state.ca else None,
-        "trusted": [_certs.cert_info(c, now) for c in state.trusted_certificates()],
+        "trusted": [_dependents.with_dependents(_certs.cert_info(c, now), found) for c in state.trusted_certificates()],
         "trusted_count": len(state.trusted),
         "expiring": expiring(state, now),
         "generations": [dict((k, v) for k, v in g.items()) for g in store.generations()],
+        "keep_generations": state.keep_generations,
         "files": files_info(store),
     }
 
@@ -127,12 +129,41 @@ def apply_query(data, expression, option="query"):
                             % (expression, str(exc).splitlines()[0], option), option=option)
 
 
+def uninitialised(store):
+    """What security_info returns for a store that does not exist yet: nothing but its path."""
+    return {"store_path": store.path, "initialised": False, "platform": None, "system_name": None, "generation": 0,
+            "offer_certificate": None, "issued_to": None, "settings": None, "identity": None,
+            "telephony_identity": None, "ca": None, "trusted": [], "trusted_count": 0, "expiring": [],
+            "generations": [], "keep_generations": None, "files": None, "findings": [], "live": []}
+
+
 def run(store, params, check_mode=False, want_diff=False):
-    """The security_info module: a read-only snapshot of one store (initialising a new one as it starts)."""
-    update = store.update(lambda state: None, check_mode=check_mode)
-    result = snapshot(store, update.after)
-    result["changed"] = update.changed
-    result["findings"] = identity_findings(update.after)
+    """The security_info module: a read-only snapshot of one store.
+
+    Reads one generation without the writer lock and never writes: a store that does not exist is
+    reported as ``initialised: false`` and left absent (check mode or not).
+    With ``live_endpoints``, also what the live system serves there, compared with the store (_live).
+    """
+    endpoints = None
+    if params.get("live_endpoints"):
+        from ansible_collections.ipoffice.security.plugins.module_utils import _live
+        endpoints = _live.validate_endpoints(params["live_endpoints"])
+        timeout = _live.validate_timeout(params.get("live_timeout"))
+    state = store.read(initial=False)
+    if state is None:
+        result = uninitialised(store)
+    else:
+        if endpoints:
+            _live.check_lines(state, endpoints)
+        result = snapshot(store, state)
+        result["initialised"] = True
+        result["findings"] = identity_findings(state)
+    result["changed"] = False
+    result["live"] = []
+    if endpoints and state is not None:
+        result["live"] = _live.read_back_all(state, endpoints, timeout)
+        for endpoint in result["live"]:
+            result["findings"].extend(endpoint["findings"])
     if params.get("query"):
         result["query_result"] = apply_query(result, params["query"])
     return result

@@ -16,6 +16,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import copy
+import re
 
 
 class SecurityError(Exception):
@@ -37,6 +38,39 @@ class SecurityError(Exception):
             result["option"] = self.option
         result.update(self.details)
         return result
+
+
+def given(params, name):
+    """Whether the option ``name`` was given (Ansible passes options left out as None)."""
+    return params.get(name) is not None
+
+
+def check_choice(value, choices, option, label=None):
+    """``value`` when it is one of ``choices``; otherwise the SecurityError ``invalid_choice`` naming the
+    option to change (``label``: how the message calls the value, default the option's name)."""
+    if value not in choices:
+        raise SecurityError("invalid_choice", "%s must be one of %s, got '%s'. Change the '%s' option."
+                            % (label or option, ", ".join(choices), value, option), option=option)
+    return value
+
+
+_CONTROL = re.compile(u"[\x00-\x1f\x7f]")
+
+
+def check_text(value, option, what=None):
+    """Refuse control characters (NUL, CR, LF, tab and the other C0 characters, DEL) in a name, host or URI.
+
+    The one validator for every text that is stored, put in a certificate or sent to a server (subject
+    names, SANs, SCEP server and URI, line names, endpoint hosts).  Returns the value unchanged.
+    """
+    if isinstance(value, str):
+        found = _CONTROL.search(value)
+        if found:
+            shown = value if len(value) <= 80 else value[:77] + "..."
+            raise SecurityError("invalid_characters", "%s %r contains the control character %r at position %d; "
+                                "names, hosts and URIs never do. Change the '%s' option."
+                                % (what or option, shown, found.group(0), found.start() + 1, option), option=option)
+    return value
 
 
 PLATFORMS = ("server", "ip500v2")
@@ -69,6 +103,9 @@ SIGNATURES = {
 }
 DEFAULT_SIGNATURE = "sha256_rsa2048"
 WEAK_SIGNATURES = ("sha1_rsa1024",)
+# SCEP enrolls RSA keys only (the CA encrypts its reply to the requester's key), never the weak legacy one.
+SCEP_SIGNATURES = tuple(name for name, (_hash, kind, _size) in SIGNATURES.items()
+                        if kind == "rsa" and name not in WEAK_SIGNATURES)
 
 REGENERATE_CHOICES = ("never", "fail", "partial_idempotence", "full_idempotence", "always")
 UPDATE_PASSWORD_CHOICES = ("always", "on_create")
@@ -129,6 +166,7 @@ class Setting(object):
                 return ""
             if not isinstance(value, str):
                 raise _invalid(self, value)
+            check_text(value, self.name, self.label)
             if self.choices and value not in self.choices:
                 raise SecurityError(
                     "invalid_choice",
@@ -219,9 +257,7 @@ def setting(area, name):
 
 def default_settings(platform=DEFAULT_PLATFORM):
     """The settings a new system starts with, by area (REFERENCE section 1).  Secrets are not included."""
-    if platform not in PLATFORMS:
-        raise SecurityError("invalid_choice", "platform must be one of %s, got '%s'. Change the 'platform' option."
-                            % (", ".join(PLATFORMS), platform), option="platform")
+    check_choice(platform, PLATFORMS, "platform")
     result = {}
     for area in STORED_AREAS:
         result[area] = {}
@@ -252,6 +288,7 @@ def validate_line(line):
     if not name or not isinstance(name, str):
         raise SecurityError("invalid_setting", "Each ip_office_lines entry needs a non-empty name. "
                             "Change the 'ip_office_lines' option.", option="ip_office_lines")
+    check_text(name, "ip_office_lines", "The IP Office line name")
     level = line.get("check_level", "none")
     if level in ("medium_remote", "high_remote", "low"):
         raise SecurityError(

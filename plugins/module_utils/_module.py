@@ -7,22 +7,13 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import traceback
-
+from ansible_collections.ipoffice.security.plugins.module_utils import _cryptography_dep
 from ansible_collections.ipoffice.security.plugins.module_utils._model import PLATFORMS, SecurityError
 from ansible_collections.ipoffice.security.plugins.module_utils._store import (
     DEFAULT_LOCK_TIMEOUT,
     DEFAULT_STORE_PATH,
     DirectoryStore,
 )
-
-try:
-    import cryptography  # noqa: F401  # pylint: disable=unused-import
-    HAS_CRYPTOGRAPHY = True
-    CRYPTOGRAPHY_ERROR = None
-except ImportError:  # pragma: no cover - depends on the managed node
-    HAS_CRYPTOGRAPHY = False
-    CRYPTOGRAPHY_ERROR = traceback.format_exc()
 
 # The options of the 'ipoffice.security.store' doc fragment.
 STORE_ARGSPEC = dict(
@@ -31,6 +22,7 @@ STORE_ARGSPEC = dict(
     system_name=dict(type="str"),
     system_addresses=dict(type="list", elements="str"),
     lock_timeout=dict(type="int", default=DEFAULT_LOCK_TIMEOUT),
+    keep_generations=dict(type="int"),
 )
 
 
@@ -44,14 +36,16 @@ def argument_spec(**options):
 def store_from_params(params):
     return DirectoryStore(path=params["store_path"], platform=params.get("platform"),
                           system_name=params.get("system_name"), system_addresses=params.get("system_addresses"),
-                          lock_timeout=params.get("lock_timeout", DEFAULT_LOCK_TIMEOUT))
+                          lock_timeout=params.get("lock_timeout", DEFAULT_LOCK_TIMEOUT),
+                          keep=params.get("keep_generations"))
 
 
-def require_libraries(module):
-    if not HAS_CRYPTOGRAPHY:
-        from ansible.module_utils.basic import missing_required_lib
-        module.fail_json(msg=missing_required_lib("cryptography"), error="missing_library",
-                         exception=CRYPTOGRAPHY_ERROR)
+def require_libraries(module, features=_cryptography_dep.DEFAULT_FEATURES):
+    """Fail with the standard missing-library message unless this Python has the libraries (and versions,
+    and ``features``) the collection needs.  Runs before anything touches the store."""
+    found = _cryptography_dep.problems(features)
+    if found:
+        module.fail_json(**_cryptography_dep.failure(found))
 
 
 # Appended, in check mode, to a warning that depends on the store's state (its trusted certificates, its
@@ -69,21 +63,34 @@ def judged_today(warnings, check_mode, state_warnings):
 
 
 def system_label(store, result):
-    """How a warning names its system: the system name (the option, else the one the result reports),
-    else the store path."""
-    return store.system_name or result.get("system_name") or store.path
+    """How a warning names its system: the system name (the option, else the one the result reports, else
+    the store's own), else the store path."""
+    name = store.system_name or result.get("system_name")
+    if not name:
+        try:
+            name = store.read().system_name
+        except Exception:  # pylint: disable=broad-except  # a label only: the path names the system too
+            name = None
+    return name or store.path
 
 
-def run_module(module, run):
+def run_module(module, run, features=_cryptography_dep.DEFAULT_FEATURES):
     """Every module's main(): one call run(store, params, check_mode, want_diff) -> result dict, then exit.
 
     ``run`` is the function of the module_utils file that owns the module; a SecurityError it raises
     becomes a failure with its stable code, and the result's "warnings" become Ansible warnings, each
     prefixed with the system it is about (Ansible merges identical warning lines from different hosts).
+    ``features``: the library features beyond the default that the module uses (_cryptography_dep.FEATURES),
+    checked with the library versions before the store is opened.
     """
-    require_libraries(module)
-    store = store_from_params(module.params)
+    require_libraries(module, features)
     try:
+        store = store_from_params(module.params)
+        # Recorded in the generation a change writes.  Ansible passes a module its name and the
+        # ansible_target_log_info variable (2.17+), never the task's name: that variable is the way to
+        # name the task (see docs/store-format.md).
+        store.made_by = {"module": getattr(module, "_name", None),
+                         "note": getattr(module, "_target_log_info", None) or None}
         result = run(store, module.params, module.check_mode, module._diff)
     except SecurityError as exc:
         module.fail_json(**exc.as_result())

@@ -43,13 +43,15 @@ from ansible_collections.ipoffice.security.plugins.module_utils._model import (
     PLATFORMS,
     TRUSTED_STORE_LIMIT,
     SecurityError,
+    check_choice,
     default_settings,
     validate_settings,
 )
 
 SCHEMA_VERSION = 1
 DEFAULT_STORE_PATH = "/var/lib/ipoffice-security"
-KEEP_GENERATIONS = 5
+KEEP_GENERATIONS = 10          # default of the store setting keep_generations
+MIN_KEEP_GENERATIONS = 2       # the current generation and one to go back to
 DEFAULT_LOCK_TIMEOUT = 60
 
 # What a new system starts with (REFERENCE section 1.1).
@@ -61,7 +63,14 @@ CREDENTIAL_SLOTS = ("identity", "telephony", "ca")
 SECRET_NAME = re.compile(r"^[a-z0-9_]+$")
 GENERATION_NAME = re.compile(r"^[0-9]{6}$")
 
+# Limits of what a reader accepts (docs/store-format.md, "Limits"): anything larger is corrupt_store.
+MAX_FILE_BYTES = 1024 * 1024      # any one file of a generation (settings.json, a PEM file, a secret)
+MAX_JSON_DEPTH = 32               # nesting of settings.json (its own shape needs 6)
+# What a directory at store_path may hold and still be taken for a store (or a new one).
+STORE_ENTRIES = frozenset([".lock", "current", "generations", ".current.new"])
+
 _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 _O_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
@@ -86,7 +95,8 @@ class State(object):
     """Everything one system's security settings store holds."""
 
     def __init__(self, platform, system_name, settings, identity, telephony=None, ca=None, trusted=None,
-                 secrets=None, data=None, generation=0, initialised=True):
+                 secrets=None, data=None, generation=0, initialised=True, keep_generations=KEEP_GENERATIONS,
+                 verified_endpoints=None, issued_certificates=None, made_by=None):
         self.platform = platform
         self.system_name = system_name
         self.settings = settings
@@ -100,6 +110,15 @@ class State(object):
         self.data = dict(data or {})
         self.generation = generation
         self.initialised = initialised
+        # Store setting: how many generations are kept (pruning after each write).
+        self.keep_generations = keep_generations
+        # What passed a preflight through this store, and what the system CA issued (_dependents).
+        self.verified_endpoints = list(verified_endpoints or [])
+        self.issued_certificates = list(issued_certificates or [])
+        # The record of the generation this state was loaded from (not compared, not copied).
+        self.made_by = made_by
+        # Set by a mutation to describe its change in the new generation's record (e.g. a restore).
+        self.change_note = None
 
     # -- copies and comparison
 
@@ -109,9 +128,16 @@ class State(object):
                       self.telephony.copy() if self.telephony else None,
                       self.ca.copy() if self.ca else None,
                       secrets=dict(self.secrets), data=copy.deepcopy(self.data),
-                      generation=self.generation, initialised=self.initialised)
+                      generation=self.generation, initialised=self.initialised,
+                      keep_generations=self.keep_generations,
+                      verified_endpoints=copy.deepcopy(self.verified_endpoints),
+                      issued_certificates=copy.deepcopy(self.issued_certificates))
         other.trusted = dict(self.trusted)
         return other
+
+    def assign(self, other):
+        """Make this state hold what ``other`` holds (a state planned on a copy becomes the mutation)."""
+        self.__dict__.update(other.copy().__dict__)
 
     def snapshot(self):
         """A comparable description of everything persisted: equal snapshots mean nothing to write."""
@@ -130,6 +156,9 @@ class State(object):
             "trusted": sorted(self.trusted),
             "secrets": dict((k, hashlib.sha256(v).hexdigest()) for k, v in self.secrets.items()),
             "data": self.data,
+            "keep_generations": self.keep_generations,
+            "verified_endpoints": self.verified_endpoints,
+            "issued_certificates": self.issued_certificates,
         }, sort_keys=True)
 
     # -- trusted certificate store
@@ -208,6 +237,17 @@ class State(object):
         return result
 
 
+def check_keep_generations(value, option="keep_generations"):
+    """The keep_generations store setting, validated (None: not given)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < MIN_KEEP_GENERATIONS:
+        raise SecurityError("out_of_range", "keep_generations must be an integer of at least %d (the current "
+                            "generation and one to restore), got %r. Change the '%s' option."
+                            % (MIN_KEEP_GENERATIONS, value, option), option=option)
+    return value
+
+
 def default_system_name():
     name = socket.getfqdn() or socket.gethostname() or "ipoffice"
     return name if name != "localhost.localdomain" else socket.gethostname() or "ipoffice"
@@ -228,9 +268,7 @@ def default_system_addresses():
 
 def initial_state(platform=DEFAULT_PLATFORM, system_name=None, system_addresses=None):
     """A new system exactly as the reference says one starts (REFERENCE section 1.1)."""
-    if platform not in PLATFORMS:
-        raise SecurityError("invalid_choice", "platform must be one of %s, got '%s'. Change the 'platform' option."
-                            % (", ".join(PLATFORMS), platform), option="platform")
+    check_choice(platform, PLATFORMS, "platform")
     name = system_name or default_system_name()
     addresses = default_system_addresses() if system_addresses is None else list(system_addresses)
     sans = ["DNS:" + name] + ["IP:" + a for a in addresses]
@@ -269,7 +307,7 @@ class Store(object):
     def read(self):
         raise NotImplementedError
 
-    def update(self, mutate, check_mode=False):
+    def update(self, mutate, check_mode=False, start=None):
         raise NotImplementedError
 
     def generations(self):
@@ -280,7 +318,7 @@ class DirectoryStore(Store):
     """The embedded store: a directory on the managed node, written as whole atomic generations."""
 
     def __init__(self, path=DEFAULT_STORE_PATH, platform=None, system_name=None, system_addresses=None,
-                 lock_timeout=DEFAULT_LOCK_TIMEOUT, keep=KEEP_GENERATIONS):
+                 lock_timeout=DEFAULT_LOCK_TIMEOUT, keep=None):
         if not path:
             raise SecurityError("invalid_argument", "store_path must not be empty.", option="store_path")
         self.path = os.path.abspath(path)
@@ -288,7 +326,11 @@ class DirectoryStore(Store):
         self.system_name = system_name
         self.system_addresses = system_addresses
         self.lock_timeout = lock_timeout
-        self.keep = max(1, int(keep))
+        # keep_generations as asked (None: the store's own setting, KEEP_GENERATIONS on a new store).
+        self.keep_option = check_keep_generations(keep)
+        self.keep = KEEP_GENERATIONS if keep is None else self.keep_option
+        # Who is writing: recorded in every generation this store object writes (run_module sets it).
+        self.made_by = {"module": None, "note": None}
 
     # -- paths
 
@@ -305,11 +347,16 @@ class DirectoryStore(Store):
 
     # -- reading
 
-    def read(self):
-        """The current state; a new system's initial state (not written) when the store is empty."""
+    def read(self, initial=True):
+        """The current state; a new system's initial state (not written) when the store is empty.
+
+        With ``initial=False`` an empty store reads as None (nothing generated, nothing written).  Reading
+        takes no lock and writes nothing: it follows ``current`` once and reads that one generation, every
+        file and directory opened without following symlinks and bounded in size.
+        """
         if not self.exists():
             self._check_uninitialised_path()
-            return self._initial()
+            return self._initial() if initial else None
         state = self._load(self._current_dir())
         self._check_platform(state)
         return state
@@ -324,9 +371,23 @@ class DirectoryStore(Store):
                                 % (self.path, state.platform, self.platform), option="platform")
 
     def _check_uninitialised_path(self):
-        if os.path.lexists(self.path) and not os.path.isdir(self.path):
+        """A store_path without 'current' must be absent, empty, or hold only what a store holds."""
+        if not os.path.lexists(self.path):
+            return
+        if not os.path.isdir(self.path):
             raise SecurityError("corrupt_store", "store_path %s exists and is not a directory. Change the "
                                 "'store_path' option." % self.path, option="store_path")
+        try:
+            entries = os.listdir(self.path)
+        except OSError as exc:
+            raise _unreadable(self.path, "store_path", exc)
+        foreign = sorted(set(entries) - STORE_ENTRIES)
+        if foreign:
+            shown = ", ".join(repr(name) for name in foreign[:5]) + (", ..." if len(foreign) > 5 else "")
+            raise SecurityError("not_a_store", "store_path %s is a directory that is not an ipoffice.security store: "
+                                "it has no 'current' link and holds other files (%s). It was left as it is (not "
+                                "initialised, its mode not changed). Change the 'store_path' option to an empty or "
+                                "new directory, or to an existing store." % (self.path, shown), option="store_path")
 
     def _current_dir(self):
         link = self.current_link
@@ -349,12 +410,20 @@ class DirectoryStore(Store):
         return directory
 
     def _load(self, directory):
-        settings_path = os.path.join(directory, "settings.json")
         try:
-            with open(settings_path, "rb") as handle:
-                document = json.loads(handle.read().decode("utf-8"))
-        except (OSError, IOError, ValueError, UnicodeDecodeError) as exc:
-            raise _corrupt(self.path, "settings.json cannot be read (%s)" % exc)
+            generation_fd = _open_generation(self.path, directory)
+        except (OSError, ValueError) as exc:
+            raise self._read_failure(exc)
+        try:
+            return self._load_from(generation_fd)
+        finally:
+            os.close(generation_fd)
+
+    def _load_from(self, directory):
+        try:
+            document = _parse_json(_read_file(directory, "settings.json"))
+        except (OSError, IOError, ValueError, UnicodeDecodeError, RecursionError) as exc:
+            raise self._read_failure(exc, "settings.json cannot be read (%s)")
         if not isinstance(document, dict):
             raise _corrupt(self.path, "settings.json is not an object")
         version = document.get("schema_version")
@@ -399,40 +468,105 @@ class DirectoryStore(Store):
             if not isinstance(data, dict):
                 raise ValueError("data is not an object")
             generation = int(document["generation"])
+            # Optional keys (absent in stores written before they existed): defaults keep such stores valid.
+            keep = document.get("keep_generations", KEEP_GENERATIONS)
+            if isinstance(keep, bool) or not isinstance(keep, int) or keep < MIN_KEEP_GENERATIONS:
+                raise ValueError("keep_generations is %r" % (keep,))
+            verified = document.get("verified_endpoints", [])
+            issued = document.get("issued_certificates", [])
+            made_by = document.get("made_by")
+            if not isinstance(verified, list) or not all(isinstance(v, dict) for v in verified):
+                raise ValueError("verified_endpoints is not a list of objects")
+            if not isinstance(issued, list) or not all(isinstance(v, dict) for v in issued):
+                raise ValueError("issued_certificates is not a list of objects")
+            if made_by is not None and not isinstance(made_by, dict):
+                raise ValueError("made_by is not an object")
         except SecurityError as exc:
-            if exc.code in ("corrupt_store",):
+            if exc.option == "store_path" and exc.code in ("corrupt_store", "store_unreadable"):
+                raise
+            if exc.code == "corrupt_store":
                 raise _corrupt(self.path, exc.message)
             raise _corrupt(self.path, "%s: %s" % (exc.code, exc.message))
-        except (KeyError, TypeError, ValueError, AttributeError, OSError, IOError) as exc:
-            raise _corrupt(self.path, str(exc) or exc.__class__.__name__)
+        except (KeyError, TypeError, ValueError, AttributeError, OSError, IOError, RecursionError) as exc:
+            raise self._read_failure(exc)
         return State(platform, document.get("system_name"), settings, credentials["identity"],
                      telephony=credentials["telephony"], ca=credentials["ca"], trusted=trusted, secrets=secrets,
-                     data=data, generation=generation, initialised=True)
+                     data=data, generation=generation, initialised=True, keep_generations=keep,
+                     verified_endpoints=verified, issued_certificates=issued, made_by=made_by)
+
+    def _read_failure(self, exc, template="%s"):
+        """corrupt_store for what a store never holds; store_unreadable when permissions stop the reader."""
+        if isinstance(exc, OSError) and exc.errno in (errno.EACCES, errno.EPERM):
+            return _unreadable(self.path, exc.filename or "store_path", exc)
+        return _corrupt(self.path, template % _read_error(exc))
 
     # -- writing
 
-    def update(self, mutate, check_mode=False):
+    def update(self, mutate, check_mode=False, start=None):
         """Apply mutate(state) to a copy of the current state; write a new generation if it changed.
 
         ``mutate`` may return a value (kept in the result).  Check mode runs the same comparison and
-        writes nothing; it does not take the lock, so it never waits for a writer.
+        writes nothing; it does not take the lock, so it never waits for a writer.  ``start`` is a state
+        the caller read earlier (read()): while the store has not been written since (the same current
+        generation, or still no store), the mutation starts from it instead of reading the store again,
+        so what was planned on it outside the lock holds, and a new store's initial keys are made once.
         """
         if check_mode:
-            before = self.read()
+            before = self._since(start)
             after = before.copy()
+            self._apply_store_settings(after)
             value = mutate(after)
             changed = (not before.initialised) or after.snapshot() != before.snapshot()
             return UpdateResult(before, after, changed, False, value)
-        self._prepare_root()
+        self._check_uninitialised_path()
+        try:
+            self._prepare_root()
+        except OSError as exc:
+            raise _unwritable(self.path, exc)
         with _Lock(os.path.join(self.path, ".lock"), self.lock_timeout):
-            before = self.read()
+            before = self._since(start)
             after = before.copy()
+            self._apply_store_settings(after)
             value = mutate(after)
             changed = (not before.initialised) or after.snapshot() != before.snapshot()
             if changed:
-                after.generation = self._write(after)
+                after.made_by = self._record(before, after)
+                try:
+                    after.generation = self._write(after)
+                except OSError as exc:
+                    raise _unwritable(self.path, exc)
                 after.initialised = True
             return UpdateResult(before, after, changed, changed, value)
+
+    def _since(self, start):
+        """``start`` if the store was not written since it was read, else the store read anew."""
+        if start is not None:
+            if not start.initialised and not self.exists():
+                return start
+            if start.initialised and os.path.islink(self.current_link):
+                match = re.match(r"^generations/([0-9]{6})$", os.readlink(self.current_link))
+                if match and int(match.group(1)) == start.generation:
+                    return start
+        return self.read()
+
+    def _apply_store_settings(self, state):
+        if self.keep_option is not None:
+            state.keep_generations = self.keep_option
+
+    def _record(self, before, after):
+        """What made a generation: module, a short summary of the change, time, the note Ansible passed."""
+        # Imported here: _generation reads stores (it imports this module).
+        from ansible_collections.ipoffice.security.plugins.module_utils import _generation
+        return _generation.make_record(before, after, self.made_by)
+
+    def load_generation(self, number):
+        """The state of a kept generation (a SecurityError naming what is kept when it is not)."""
+        kept = self._existing_numbers(self.generations_dir) if os.path.isdir(self.generations_dir) else []
+        if number not in kept:
+            raise SecurityError("unknown_generation", "Generation %s is not kept in the store at %s; the kept "
+                                "generations are %s. Change the 'restore' option." % (number, self.path, ", ".join(
+                                    str(n) for n in kept) or "none"), option="restore", kept=kept)
+        return self._load(os.path.join(self.generations_dir, "%06d" % number))
 
     def _prepare_root(self):
         self._check_uninitialised_path()
@@ -444,9 +578,13 @@ class DirectoryStore(Store):
                     raise SecurityError("store_unwritable", "Cannot create the store at %s: %s. Change the "
                                         "'store_path' option or run with privileges." % (self.path, exc.strerror),
                                         option="store_path")
-        mode = stat.S_IMODE(os.stat(self.path).st_mode)
-        if mode & 0o077:
-            os.chmod(self.path, 0o700)
+        # through the directory itself (store_path may be a symlink to the store, followed once)
+        fd = os.open(self.path, os.O_RDONLY | _O_DIRECTORY | _O_NONBLOCK | _O_CLOEXEC)
+        try:
+            if stat.S_IMODE(os.fstat(fd).st_mode) & 0o077:
+                os.fchmod(fd, 0o700)
+        finally:
+            os.close(fd)
 
     def _write(self, state):
         gen_dir = self.generations_dir
@@ -479,7 +617,7 @@ class DirectoryStore(Store):
         os.symlink("generations/" + name, link_tmp)
         os.replace(link_tmp, self.current_link)
         _fsync_dir(self.path)
-        self._prune(gen_dir, number)
+        self._prune(gen_dir, number, state.keep_generations)
         return number
 
     def _write_generation(self, root, state, number):
@@ -494,6 +632,10 @@ class DirectoryStore(Store):
             "trusted": sorted(state.trusted),
             "secrets": sorted(state.secrets),
             "data": state.data,
+            "keep_generations": state.keep_generations,
+            "verified_endpoints": state.verified_endpoints,
+            "issued_certificates": state.issued_certificates,
+            "made_by": state.made_by,
         }
         for slot in CREDENTIAL_SLOTS:
             cred = getattr(state, slot)
@@ -556,9 +698,9 @@ class DirectoryStore(Store):
             if entry.startswith(".tmp-"):
                 _remove(os.path.join(gen_dir, entry))
 
-    def _prune(self, gen_dir, current):
+    def _prune(self, gen_dir, current, keep):
         numbers = [n for n in self._existing_numbers(gen_dir) if n <= current]
-        for number in numbers[:-self.keep]:
+        for number in numbers[:-max(MIN_KEEP_GENERATIONS, keep)]:
             _remove(os.path.join(gen_dir, "%06d" % number))
         # Generations newer than current are leftovers of an interrupted switch: not valid history.
         for number in self._existing_numbers(gen_dir):
@@ -568,22 +710,27 @@ class DirectoryStore(Store):
     # -- history
 
     def generations(self):
-        """The kept generations, newest first: number, written time, whether current."""
+        """The kept generations, newest first: number, written time, whether current, what made it."""
         if not self.exists():
             return []
         current = os.path.basename(self._current_dir())
         result = []
         for number in reversed(self._existing_numbers(self.generations_dir)):
             name = "%06d" % number
-            written = None
+            written = made_by = None
             try:
-                with open(os.path.join(self.generations_dir, name, "settings.json"), "rb") as handle:
-                    document = json.loads(handle.read().decode("utf-8"))
-                written = document.get("written") if isinstance(document, dict) else None
-            except (OSError, IOError, ValueError):
+                generation_fd = _open_generation(self.path, os.path.join(self.generations_dir, name))
+                try:
+                    document = _parse_json(_read_file(generation_fd, "settings.json"))
+                finally:
+                    os.close(generation_fd)
+                if isinstance(document, dict):
+                    written = document.get("written")
+                    made_by = document.get("made_by") if isinstance(document.get("made_by"), dict) else None
+            except (OSError, IOError, ValueError, RecursionError, SecurityError):
                 pass
             result.append({"generation": number, "written": written, "current": name == current,
-                           "path": os.path.join(self.generations_dir, name)})
+                           "path": os.path.join(self.generations_dir, name), "made_by": made_by})
         return result
 
     def current_path(self):
@@ -619,19 +766,135 @@ def _tcs_file_name(fp):
     return fp.replace(":", "") + ".pem"
 
 
-def _read_file(directory, *parts):
-    path = os.path.join(directory, *parts)
-    fd = os.open(path, os.O_RDONLY | _O_NOFOLLOW | _O_CLOEXEC)
+def _unwritable(path, exc):
+    where = getattr(exc, "filename", None) or path
+    return SecurityError("store_unwritable", "Cannot write the store at %s: %s (%s). Nothing was changed. Give the "
+                         "user running the task write access to the store, or change the 'store_path' option."
+                         % (path, exc.strerror or exc, where), option="store_path")
+
+
+def _unreadable(path, what, exc):
+    return SecurityError("store_unreadable", "Cannot read the store at %s: %s (%s). It was left as it is. Give the "
+                         "user running the task read access to the store, or change the 'store_path' option."
+                         % (path, exc.strerror or exc, what), option="store_path")
+
+
+class _NotRegular(ValueError):
+    pass
+
+
+def _read_error(exc):
+    """A short reason for a failed read, naming the entry."""
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    if isinstance(exc, OSError) and exc.errno is not None:
+        name = exc.filename or "an entry"
+        if exc.errno == errno.ELOOP:
+            return "%s is a symlink; the store never follows symlinks" % name
+        if exc.errno == errno.ENOENT:
+            return "%s is missing" % name
+        if exc.errno == errno.ENOTDIR:
+            return "%s is not a directory" % name
+        return "%s: %s" % (name, exc.strerror)
+    return str(exc) or exc.__class__.__name__
+
+
+def _open_dir_at(parent_fd, name):
+    """A real directory (never a symlink, FIFO or device) under parent_fd: its fd."""
     try:
+        fd = os.open(name, os.O_RDONLY | _O_DIRECTORY | _O_NOFOLLOW | _O_NONBLOCK | _O_CLOEXEC, dir_fd=parent_fd)
+    except OSError as exc:
+        if exc.errno == errno.ENOTDIR and stat.S_ISLNK(os.lstat(name, dir_fd=parent_fd).st_mode):
+            raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), name)
+        exc.filename = name
+        raise
+    if not stat.S_ISDIR(os.fstat(fd).st_mode):  # pragma: no cover - O_DIRECTORY already refused it
+        os.close(fd)
+        raise _NotRegular("%s is not a directory" % name)
+    return fd
+
+
+def _open_generation(store_path, directory):
+    """An fd on a generation directory: store_path itself may be a symlink, nothing below it may be."""
+    rel = os.path.relpath(directory, store_path).split(os.sep)
+    try:
+        fd = os.open(store_path, os.O_RDONLY | _O_DIRECTORY | _O_NONBLOCK | _O_CLOEXEC)
+    except OSError as exc:
+        exc.filename = "store_path"
+        raise
+    try:
+        for part in rel:
+            child = _open_dir_at(fd, part)
+            os.close(fd)
+            fd = child
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _read_file(directory, *parts, **kwargs):
+    """The bytes of a regular file of a generation (``directory``: an fd or a path), at most MAX_FILE_BYTES.
+
+    Every component is opened relative to the one before with O_NOFOLLOW; a symlink, FIFO, device,
+    directory or oversized file raises (never blocks, never reads more than the limit).
+    """
+    limit = kwargs.get("limit", MAX_FILE_BYTES)
+    owned = []
+    if isinstance(directory, int):
+        parent = directory
+    else:
+        parent = os.open(directory, os.O_RDONLY | _O_DIRECTORY | _O_NOFOLLOW | _O_NONBLOCK | _O_CLOEXEC)
+        owned.append(parent)
+    name = "/".join(parts)
+    try:
+        for index, part in enumerate(parts[:-1]):
+            try:
+                parent = _open_dir_at(parent, part)
+            except OSError as exc:
+                exc.filename = name if exc.errno == errno.ENOENT else "/".join(parts[:index + 1])
+                raise
+            owned.append(parent)
+        try:
+            fd = os.open(parts[-1], os.O_RDONLY | _O_NOFOLLOW | _O_NONBLOCK | _O_CLOEXEC, dir_fd=parent)
+        except OSError as exc:
+            exc.filename = name
+            raise
+        owned.append(fd)
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise _NotRegular("%s is not a regular file" % name)
+        if info.st_size > limit:
+            raise _NotRegular("%s holds %d bytes, more than the limit of %d" % (name, info.st_size, limit))
         chunks = []
+        size = 0
         while True:
-            chunk = os.read(fd, 65536)
+            chunk = os.read(fd, min(65536, limit + 1 - size))
             if not chunk:
                 break
             chunks.append(chunk)
+            size += len(chunk)
+            if size > limit:
+                raise _NotRegular("%s holds more than the limit of %d bytes" % (name, limit))
         return b"".join(chunks)
     finally:
-        os.close(fd)
+        for fd in reversed(owned):
+            os.close(fd)
+
+
+def _parse_json(data):
+    """settings.json's document; nesting deeper than MAX_JSON_DEPTH is refused (never a RecursionError)."""
+    document = json.loads(data.decode("utf-8"))
+    pending = [(document, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise ValueError("settings.json is nested more than %d levels deep" % MAX_JSON_DEPTH)
+        if isinstance(value, dict):
+            pending.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, list):
+            pending.extend((v, depth + 1) for v in value)
+    return document
 
 
 def _mkdir(root, name):

@@ -16,15 +16,22 @@ and returns an ``Outcome`` with added/removed summaries and the warnings to show
 Stable error codes raised here (besides the toolkit's parsing codes such as ``invalid_certificate``,
 ``private_key_in_bundle``, ``wrong_password``, ``password_required``, ``unreadable_file``):
 ``invalid_argument`` (an item with none or several of path/content/sha256, sha256 with state present,
-exclusive with state absent), ``invalid_fingerprint``, and the store's ``trusted_store_full``.
+exclusive with state absent), ``invalid_fingerprint``, the store's ``trusted_store_full``, and
+``trusted_entry_in_use`` (removing an entry something depends on, see ``_dependents``; ``allow_in_use``
+lets it through with a warning).
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.ipoffice.security.plugins.module_utils import _certs
-from ansible_collections.ipoffice.security.plugins.module_utils._model import TRUSTED_STORE_LIMIT, SecurityError
+from ansible_collections.ipoffice.security.plugins.module_utils import _certs, _dependents
+from ansible_collections.ipoffice.security.plugins.module_utils._module import diff
+from ansible_collections.ipoffice.security.plugins.module_utils._model import (
+    TRUSTED_STORE_LIMIT,
+    SecurityError,
+    check_choice,
+)
 
 STATES = ("present", "absent")
 ITEM_SOURCES = ("path", "content", "sha256")
@@ -75,11 +82,12 @@ class Request(object):
 class Outcome(object):
     """What apply_request did to a state: certificates added and removed, warnings to show."""
 
-    def __init__(self, added, removed, warnings, needed_by):
+    def __init__(self, added, removed, warnings, needed_by, in_use=None):
         self.added = added
         self.removed = removed
         self.warnings = warnings
         self.needed_by = needed_by   # fingerprint -> ["identity", "telephony"] for removed chain members
+        self.in_use = dict((item["sha256"], item["dependents"]) for item in in_use or [])
 
     def added_info(self):
         return [summary(c) for c in sorted(self.added, key=_certs.fingerprint)]
@@ -89,68 +97,69 @@ class Outcome(object):
         for cert in sorted(self.removed, key=_certs.fingerprint):
             item = summary(cert)
             item["needed_by"] = list(self.needed_by.get(item["sha256"], []))
+            item["dependents"] = list(self.in_use.get(item["sha256"], []))
             result.append(item)
         return result
 
 
-def item_option(index, key=None):
-    name = "certificates[%d]" % index
+def item_option(index, key=None, option="certificates"):
+    name = "%s[%d]" % (option, index)
     return name + "." + key if key else name
 
 
 def validate_options(state="present", exclusive=False):
-    if state not in STATES:
-        raise SecurityError("invalid_choice", "state must be one of %s, got '%s'. Change the 'state' option."
-                            % (", ".join(STATES), state), option="state")
+    check_choice(state, STATES, "state")
     if exclusive and state == "absent":
         raise SecurityError("invalid_argument", "exclusive: true makes the store exactly the given certificates; it "
                             "only applies with state: present. Remove the 'exclusive' option or set 'state: present'.",
                             option="exclusive")
 
 
-def load_source(item, index, state="present"):
-    """Parse one item of ``certificates`` into a Source.  Raises SecurityError naming certificates[index]."""
+def load_source(item, index, state="present", option="certificates"):
+    """Parse one item of ``certificates`` (or of the list option named ``option``) into a Source.
+
+    Raises SecurityError naming <option>[index].
+    """
+    name = item_option(index, option=option)
     if not isinstance(item, dict):
         raise SecurityError("invalid_argument", "%s must be a dictionary with path, content or sha256. Change the "
-                            "'certificates' option." % item_option(index), option=item_option(index))
+                            "'%s' option." % (name, option), option=name)
     given = [key for key in ITEM_SOURCES if item.get(key) not in (None, "")]
     if len(given) != 1:
         raise SecurityError("invalid_argument", "%s must set exactly one of path, content or sha256; it sets %s. "
-                            "Change the 'certificates' option."
-                            % (item_option(index), ", ".join(given) if given else "none of them"),
-                            option=item_option(index))
+                            "Change the '%s' option."
+                            % (name, ", ".join(given) if given else "none of them", option), option=name)
     kind = given[0]
     if kind == "sha256":
         if state != "absent":
             raise SecurityError("invalid_argument", "%s names a certificate by sha256 alone, which can only remove "
                                 "an entry (state: absent). To add it, give its path or content instead."
-                                % item_option(index), option=item_option(index, "sha256"))
+                                % name, option=item_option(index, "sha256", option))
         if item.get("password") not in (None, ""):
             raise SecurityError("invalid_argument", "%s sets a password with sha256; a password only opens a path or "
-                                "content. Remove the password." % item_option(index),
-                                option=item_option(index, "password"))
-        fp = _certs.normalize_fingerprint(item["sha256"], option=item_option(index, "sha256"))
+                                "content. Remove the password." % name, option=item_option(index, "password", option))
+        fp = _certs.normalize_fingerprint(item["sha256"], option=item_option(index, "sha256", option))
         return Source(index, kind, fingerprint=fp)
-    option = item_option(index, kind)
-    data = _certs.read_input(path=item.get("path"), content=item.get("content"), option=option)
+    source_option = item_option(index, kind, option)
+    data = _certs.read_input(path=item.get("path"), content=item.get("content"), option=source_option)
     try:
-        bundle = _certs.load_bundle(data, password=item.get("password"), option=option, allow_key=False)
+        bundle = _certs.load_bundle(data, password=item.get("password"), option=source_option, allow_key=False)
     except SecurityError as exc:
         if exc.option == "password":
             # The toolkit names the plain option; point at the item's own password.
-            exc.option = item_option(index, "password")
+            exc.option = item_option(index, "password", option)
             exc.message = exc.message.replace("'password' option", "'%s' option" % exc.option)
             exc.args = (exc.message,)
         raise
     if not bundle.certificates:
         raise SecurityError("invalid_certificate", "The %s holds no certificate. Check the '%s' option."
-                            % (option, option), option=option)
+                            % (source_option, source_option), option=source_option)
     return Source(index, kind, bundle.certificates, source_format=bundle.format, had_key=bundle.key is not None)
 
 
-def load_request(items, state="present"):
+def load_request(items, state="present", option="certificates"):
     """Every item of ``certificates`` parsed; the first bad item fails the whole request (nothing changes)."""
-    return Request([load_source(item, index, state) for index, item in enumerate(items or [])])
+    return Request([load_source(item, index, state, option) for index, item in enumerate(items or [])])
 
 
 def summary(cert):
@@ -193,10 +202,23 @@ def removal_warning(cert, needed_by, offer_chain):
     return template % (cert.subject.rfc4514_string(), _certs.fingerprint(cert), names, effect)
 
 
-def apply_request(state, request, desired="present", exclusive=False, now=None, option="certificates"):
-    """Change state's TCS as asked; return an Outcome.  The limit is checked before anything changes."""
+def apply_request(state, request, desired="present", exclusive=False, now=None, option="certificates",
+                  allow_in_use=False):
+    """Change state's TCS as asked; return an Outcome.
+
+    The limit and the entries in use (``_dependents.check_removal``) are checked before anything changes.
+    """
     validate_options(desired, exclusive)
     users = chain_users(state)
+    if desired == "present" and exclusive:
+        wanted = request.fingerprint_set()
+        removing = [state.trusted[fp] for fp in sorted(state.trusted) if fp not in wanted]
+        state.check_trusted_limit(wanted, option)
+    elif desired == "absent":
+        removing = [state.trusted[fp] for fp in request.fingerprints if fp in state.trusted]
+    else:
+        removing = []
+    in_use, in_use_warnings = _dependents.check_removal(state, removing, allow_in_use, option)
     if desired == "present":
         if exclusive:
             added, removed = state.set_trusted(request.certificates, option=option)
@@ -221,8 +243,10 @@ def apply_request(state, request, desired="present", exclusive=False, now=None, 
         fp = _certs.fingerprint(cert)
         if fp in users:
             needed_by[fp] = users[fp]
-            warnings.append(removal_warning(cert, users[fp], offer_chain))
-    return Outcome(added, removed, warnings, needed_by)
+            if not any(item["sha256"] == fp for item in in_use):  # else the in-use warning names it
+                warnings.append(removal_warning(cert, users[fp], offer_chain))
+    warnings.extend(in_use_warnings)
+    return Outcome(added, removed, warnings, needed_by, in_use)
 
 
 def entries(state, now=None):
@@ -251,10 +275,12 @@ def result(update, outcome, now=None):
 def run(store, params, check_mode=False, want_diff=False):
     """The trusted_certificate module."""
     return converge(store, params["certificates"], desired=params.get("state") or "present",
-                    exclusive=bool(params.get("exclusive")), check_mode=check_mode, want_diff=want_diff)
+                    exclusive=bool(params.get("exclusive")), check_mode=check_mode, want_diff=want_diff,
+                    allow_in_use=bool(params.get("allow_in_use")))
 
 
-def converge(store, items, desired="present", exclusive=False, check_mode=False, want_diff=False, now=None):
+def converge(store, items, desired="present", exclusive=False, check_mode=False, want_diff=False, now=None,
+             allow_in_use=False):
     """The whole trusted_certificate action against a store.
 
     Inputs are parsed before the store is touched, so a bad input never reaches it.
@@ -264,11 +290,11 @@ def converge(store, items, desired="present", exclusive=False, check_mode=False,
     box = {}
 
     def mutate(state):
-        box["outcome"] = apply_request(state, request, desired, exclusive, now)
+        box["outcome"] = apply_request(state, request, desired, exclusive, now, allow_in_use=allow_in_use)
 
     update = store.update(mutate, check_mode=check_mode)
     outcome = box["outcome"]
     data = result(update, outcome, now)
     if want_diff:
-        data["diff"] = {"before": diff_view(update.before, now), "after": diff_view(update.after, now)}
+        data["diff"] = diff(diff_view(update.before, now), diff_view(update.after, now))
     return data

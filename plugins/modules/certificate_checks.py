@@ -36,6 +36,7 @@ author:
   - ipoffice.security maintainers (@ipoffice)
 extends_documentation_fragment:
   - ipoffice.security.store
+  - ipoffice.security.attributes
 options:
   certificate_expiry_warning_days:
     description:
@@ -152,16 +153,13 @@ options:
 attributes:
   check_mode:
     support: full
-    description: Predicts C(changed) exactly and runs the preflight too; with O(preflight_mode=enforce) it fails
-      just as the real run would.
+    details:
+      - Predicts C(changed) exactly and runs the preflight too; with O(preflight_mode=enforce) it fails just as
+        the real run would.
   diff_mode:
     support: full
-    description: Shows the certificate checks settings before and after.
-  action_group:
-    support: full
-    description: Use C(group/ipoffice.security.all) in C(module_defaults) to set the store options once.
-    membership:
-      - ipoffice.security.all
+    details:
+      - Shows the certificate checks settings before and after.
 seealso:
   - module: ipoffice.security.certificate_verify
   - module: ipoffice.security.security_info
@@ -320,15 +318,7 @@ def module_argument_spec():
         transport=dict(type="str"),
         check_level=dict(type="str"),
     )
-    spec["preflight"] = dict(type="list", elements="dict", default=[], options=dict(
-        host=dict(type="str", required=True),
-        port=dict(type="int"),
-        server_name=dict(type="str"),
-        purpose=dict(type="str", choices=list(checks_settings.PURPOSES)),
-        peer_name=dict(type="str"),
-        sip_domain=dict(type="str"),
-        setting=dict(type="str", required=True),
-    ))
+    spec["preflight"] = checks_settings.preflight_spec()
     spec["preflight_mode"] = dict(type="str", choices=list(checks_settings.PREFLIGHT_MODES), default="enforce")
     spec["preflight_timeout"] = dict(type="float", default=checks_settings.DEFAULT_PREFLIGHT_TIMEOUT)
     return argument_spec(**spec)

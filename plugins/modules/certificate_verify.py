@@ -32,6 +32,8 @@ author:
   - ipoffice.security maintainers (@ipoffice)
 extends_documentation_fragment:
   - ipoffice.security.store
+  - ipoffice.security.attributes
+  - ipoffice.security.attributes.info_module
 options:
   certificate:
     description:
@@ -116,18 +118,6 @@ options:
     description: Fail the task (C(error=certificate_rejected)) when the certificate does not pass the level.
     type: bool
     default: false
-attributes:
-  check_mode:
-    support: full
-    description: Reads only; it behaves the same in check mode.
-  diff_mode:
-    support: none
-    description: Nothing changes, so there is nothing to diff.
-  action_group:
-    support: full
-    description: Use C(group/ipoffice.security.all) in C(module_defaults) to set the store options once.
-    membership:
-      - ipoffice.security.all
 seealso:
   - module: ipoffice.security.certificate_checks
   - module: ipoffice.security.trusted_certificate
@@ -245,7 +235,7 @@ from ansible_collections.ipoffice.security.plugins.module_utils._checks import L
 from ansible_collections.ipoffice.security.plugins.module_utils._module import argument_spec, run_module
 from ansible_collections.ipoffice.security.plugins.module_utils._verify import run
 
-SOURCE = dict(path=dict(type="path"), content=dict(type="str"))
+SOURCE = dict(path=dict(type="path"), content=dict(type="str", no_log=True))
 
 
 def main():

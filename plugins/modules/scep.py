@@ -34,6 +34,7 @@ author:
   - ipoffice.security maintainers (!UNKNOWN)
 extends_documentation_fragment:
   - ipoffice.security.store
+  - ipoffice.security.attributes
 options:
   active:
     description:
@@ -150,16 +151,13 @@ options:
 attributes:
   check_mode:
     support: full
-    description: No certificate request is sent; O(ca_fingerprint) is checked against GetCACert when set.
+    details:
+      - No certificate request is sent; O(ca_fingerprint) is checked against GetCACert when set.
   diff_mode:
     support: full
-    description: Shows the SCEP settings (password only as C(password_set)), the identity's parsed fields and the
-      pending transaction ID. Never keys or the password.
-  action_group:
-    support: full
-    description: Use C(group/ipoffice.security.all) in C(module_defaults) to set the store options once.
-    membership:
-      - ipoffice.security.all
+    details:
+      - Shows the SCEP settings (password only as C(password_set)), the identity's parsed fields and the pending
+        transaction ID. Never keys or the password.
 notes:
   - EJBCA in CA mode needs the end entity to exist with status NEW, its username equal to the requested
     common name and the SCEP password as its enrollment code. See docs/scep.md.
@@ -231,21 +229,25 @@ identity:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.ipoffice.security.plugins.module_utils import _scep_settings
-from ansible_collections.ipoffice.security.plugins.module_utils._model import argspec_for
+from ansible_collections.ipoffice.security.plugins.module_utils import _cryptography_dep, _scep_settings
+from ansible_collections.ipoffice.security.plugins.module_utils._model import (
+    DEFAULT_SIGNATURE,
+    SCEP_SIGNATURES,
+    UPDATE_PASSWORD_CHOICES,
+    argspec_for,
+)
 from ansible_collections.ipoffice.security.plugins.module_utils._module import argument_spec, run_module
-
-RSA_SIGNATURES = ["sha256_rsa2048", "sha256_rsa3072", "sha256_rsa4096", "sha384_rsa3072"]
 
 
 def module_argument_spec():
     options = argspec_for("scep")
     options.update(
-        update_password=dict(type="str", choices=["always", "on_create"], default="always", no_log=False),
+        update_password=dict(type="str", choices=list(UPDATE_PASSWORD_CHOICES), default=UPDATE_PASSWORD_CHOICES[0],
+                             no_log=False),
         enroll=dict(type="bool", default=False),
         subject_name=dict(type="str"),
         subject_alt_names=dict(type="list", elements="str"),
-        signature=dict(type="str", choices=RSA_SIGNATURES, default="sha256_rsa2048"),
+        signature=dict(type="str", choices=list(SCEP_SIGNATURES), default=DEFAULT_SIGNATURE),
         renew_before_days=dict(type="int", default=_scep_settings.DEFAULT_RENEW_BEFORE_DAYS),
         renewal_message=dict(type="str", choices=sorted(_scep_settings.RENEWAL_MESSAGES), default="pkcsreq"),
         ca_fingerprint=dict(type="str"),
@@ -261,7 +263,7 @@ def module_argument_spec():
 
 def main():
     module = AnsibleModule(argument_spec=module_argument_spec(), supports_check_mode=True)
-    run_module(module, _scep_settings.run)
+    run_module(module, _scep_settings.run, features=_cryptography_dep.SCEP_FEATURES)
 
 
 if __name__ == "__main__":

@@ -17,29 +17,72 @@ description:
     the trusted certificate store, the certificates that expire within the Certificate Expiry Warning
     Days, and the kept generations of the store.
   - Certificates are described by their parsed fields; private keys and the SCEP password are never returned.
-  - On first use the store is initialised as a new system starts; that is reported as C(changed).
+  - Reads only, never writes and never waits for a writer; it takes no lock, so a read-only store is readable.
+    A store that does not exist (or an empty directory) is reported as RV(initialised=false) with everything
+    else empty, and is left absent; the first writing module initialises it. Always C(changed=false).
 author:
   - ipoffice.security maintainers (@ipoffice)
 extends_documentation_fragment:
   - ipoffice.security.store
+  - ipoffice.security.attributes
+  - ipoffice.security.attributes.info_module
 options:
   query:
     description:
       - A JMESPath expression applied to the result; its value is returned as RV(query_result).
       - Requires the C(jmespath) Python library on the managed node.
     type: str
+  live_endpoints:
+    description:
+      - Live read-back. IP Office publishes no API for its security settings, so the store is the desired
+        state and system of record; what a live system serves over TLS is the one thing that can be read
+        back from it. For each endpoint listed, the module connects, fetches the certificates presented
+        (verifying nothing during the handshake) and compares them with the store, see RV(live).
+      - The served identity must be the store's identity (C(live_identity_mismatch), naming both
+        certificates). Endpoints that serve C(telephony) are compared with the telephony identity when the
+        store has one and C(sip_telephony_certificate) is not C(none).
+      - The served chain must be what Offer ID Certificate Chain says the system sends (C(live_chain_mismatch)).
+      - An endpoint that refuses, times out or does not speak TLS is C(live_unreachable).
+      - The served identity is judged by the check engine as the system's peers would, at C(medium) and at
+        C(high_remote) with O(live_endpoints[].server_name) (default the store's system name) as the name,
+        trusting the store's trusted certificate store. A level that fails is a finding,
+        C(live_fails_medium) or C(live_fails_high_remote), with the engine's C(codes).
+      - Connecting happens from the managed node. Nothing on the live system is changed.
+    type: list
+    elements: dict
+    suboptions:
+      host:
+        description: Host name or address to connect to.
+        type: str
+        required: true
+      port:
+        description: TCP port (443 and the other management ports, 5061 for SIP TLS, 443 for WebSocket lines).
+        type: int
+        required: true
+      server_name:
+        description:
+          - Name sent as SNI and used as the peer name for C(high_remote).
+          - Default the host (SNI, unless it is an address) and the store's system name (C(high_remote)).
+        type: str
+      serves:
+        description:
+          - What the endpoint serves, which decides the identity it must present and the purpose it is judged for.
+          - C(management) (server), C(telephony) (SIP server), or C(line:<name>) naming one of the store's
+            C(ip_office_lines) (server).
+        type: str
+        required: true
+  live_timeout:
+    description:
+      - Seconds allowed for connecting to and for each read from one live endpoint; an endpoint that takes
+        longer is C(live_unreachable).
+    type: float
+    default: 10
 attributes:
   check_mode:
     support: full
-    description: Reads only; on an uninitialised store, check mode reports the initial state without writing it.
-  diff_mode:
-    support: none
-    description: Reads only; there is nothing to show a difference of.
-  action_group:
-    support: full
-    description: Use C(group/ipoffice.security.all) in C(module_defaults) to set the store options once.
-    membership:
-      - ipoffice.security.all
+    details:
+      - Reads only; check mode returns exactly what a normal run returns.
+      - Live endpoints are read in check mode too (reading them changes nothing).
 """
 
 EXAMPLES = r"""
@@ -67,6 +110,14 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+initialised:
+  description:
+    - Whether the store exists. When false, RV(platform), RV(system_name), RV(settings), RV(identity),
+      RV(telephony_identity), RV(ca), RV(issued_to), RV(offer_certificate) and RV(files) are null, the lists
+      are empty and RV(generation) is 0.
+  returned: always
+  type: bool
+  sample: true
 store_path:
   description: Absolute path of the store.
   returned: always
@@ -81,7 +132,7 @@ system_name:
   returned: always
   type: str
 generation:
-  description: Number of the current generation (0 when nothing has been written yet, in check mode).
+  description: Number of the current generation (0 when the store does not exist yet).
   returned: always
   type: int
 offer_certificate:
@@ -117,6 +168,15 @@ trusted:
   returned: always
   type: list
   elements: dict
+  contains:
+    dependents:
+      description:
+        - What depends on the entry; ipoffice.security.trusted_certificate refuses to remove an entry that has
+          any (C(error=trusted_entry_in_use)) unless O(ipoffice.security.trusted_certificate#module:allow_in_use=true).
+        - Each has C(kind) (C(identity_chain), C(pinned_peer), C(preflight_endpoint), C(issued_certificate)),
+          C(description), C(subject), C(sha256) and fields of its kind (see docs/trusted-store.md).
+      type: list
+      elements: dict
 trusted_count:
   description: Number of entries in the trusted certificate store (at most 25).
   returned: always
@@ -150,6 +210,17 @@ generations:
   returned: always
   type: list
   elements: dict
+  contains:
+    made_by:
+      description:
+        - What made it (null before records existed), as ipoffice.security.generation returns it with
+          C(generation), C(written), C(current) and C(path).
+          C(module), C(summary), C(time), C(note) (the C(ansible_target_log_info) variable).
+      type: dict
+keep_generations:
+  description: How many generations the store keeps (a store setting).
+  returned: always
+  type: int
 files:
   description: Paths of the files TLS services on the host can use (through the C(current) link).
   returned: always
@@ -159,12 +230,15 @@ findings:
     - How a peer would judge the identity (and the telephony identity) at C(high_remote), trusting this
       system's trusted certificate store and connecting to the identity's common name; one entry per failing check.
     - For example C(not_pinned) while the identity itself is not in the trusted certificate store.
+    - With O(live_endpoints), also the live findings (C(where) is C(live)), each with C(endpoint) (host:port),
+      C(serves), C(code) (C(live_identity_mismatch), C(live_chain_mismatch), C(live_unreachable),
+      C(live_fails_medium), C(live_fails_high_remote) with C(level) and the engine's C(codes)) and C(message).
   returned: always
   type: list
   elements: dict
   contains:
     where:
-      description: C(identity) or C(telephony).
+      description: C(identity), C(telephony) or C(live).
       type: str
     code:
       description: The check engine's stable failure code.
@@ -172,6 +246,37 @@ findings:
     message:
       description: What failed and what to do about it.
       type: str
+live:
+  description:
+    - One entry per O(live_endpoints) item, in order (empty without them).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    host:
+      description: The host connected to.
+      type: str
+    port:
+      description: The port connected to.
+      type: int
+    server_name:
+      description: The SNI name given, or null.
+      type: str
+    serves:
+      description: What the endpoint serves (C(management), C(telephony) or C(line:<name>)).
+      type: str
+    live:
+      description:
+        - What the endpoint presented and how it compares. C(reachable); C(error) (C(code), C(message)) when
+          not; C(expected) (C(identity) or C(telephony)); C(expected_identity) (parsed); C(expected_chain)
+          and C(presented_chain) (fingerprints, leaf first); C(presented) (parsed certificates);
+          C(identity_matches); C(chain_matches); C(checks) (per level C(medium) and C(high_remote), with
+          C(passed), C(codes), C(findings), C(peer_name)).
+      type: dict
+    findings:
+      description: This endpoint's findings (also in RV(findings)).
+      type: list
+      elements: dict
 query_result:
   description: The value of the O(query) expression.
   returned: when O(query) is set
@@ -184,7 +289,16 @@ from ansible_collections.ipoffice.security.plugins.module_utils._module import a
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(query=dict(type="str")), supports_check_mode=True)
+    module = AnsibleModule(argument_spec=argument_spec(
+        query=dict(type="str"),
+        live_endpoints=dict(type="list", elements="dict", options=dict(
+            host=dict(type="str", required=True),
+            port=dict(type="int", required=True),
+            server_name=dict(type="str"),
+            serves=dict(type="str", required=True),
+        )),
+        live_timeout=dict(type="float", default=10.0),
+    ), supports_check_mode=True)
     run_module(module, run)
 
 

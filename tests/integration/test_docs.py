@@ -1,5 +1,7 @@
-"""The module reference (docs/modules/*.md) is generated from the modules' own documentation and current."""
+"""The module reference (docs/modules/*.md) is generated from the modules' documentation as ansible-doc
+merges it (doc fragments included), and is current."""
 
+import ast
 import os
 import shutil
 import subprocess
@@ -40,20 +42,48 @@ def test_page_carries_every_option_and_return_value():
     """Options come from the module and its doc fragment; every RETURN key is listed."""
     files = gen_module_docs.generate(REPO)
     page = files[os.path.join("docs", "modules", "security_info.md")]
-    found = gen_module_docs.literal_assignments(os.path.join(REPO, "plugins", "modules", "security_info.py"),
-                                                {"DOCUMENTATION", "RETURN", "EXAMPLES"})
+    found = _constants(os.path.join(REPO, "plugins", "modules", "security_info.py"))
     own = yaml.safe_load(found["DOCUMENTATION"])["options"]
-    fragment = gen_module_docs.load_fragment(REPO, "ipoffice.security.store")["options"]
-    for name in list(own) + list(fragment):
+    fragment = yaml.safe_load(_constants(os.path.join(REPO, "plugins", "doc_fragments", "store.py"))["DOCUMENTATION"])
+    for name in list(own) + list(fragment["options"]):
         assert "| `%s` |" % name in page, name
     for name in yaml.safe_load(found["RETURN"]):
         assert "| `%s` |" % name in page, name
     assert "| `expiring.days_left` |" in page  # nested 'contains'
     assert "`/var/lib/ipoffice-security`" in page  # the fragment's default
     assert found["EXAMPLES"].strip() in page
+    # Attributes come from the ipoffice.security.attributes fragment (and its info_module variant) merged with
+    # the module's own details.
     assert "Member of: `ipoffice.security.all`" in page
+    assert "| diff_mode | N/A | Returns what changed" in page
+    assert "check mode reports the initial state without writing it" in page
     # Ansible markup becomes Markdown.
     assert "O(" not in page and "RV(" not in page and "V(" not in page.replace("RV(", "")
+
+
+def _constants(path):
+    """The top-level (and class-level) string constants of a Python file, read without importing it."""
+    with open(path) as handle:
+        tree = ast.parse(handle.read())
+    found = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    found[target.id] = node.value.value
+    return found
+
+
+def test_every_module_uses_the_shared_fragments():
+    """The store options and the shared attributes (check mode, diff mode, action group) come from the doc
+    fragments, never from a copy in a module."""
+    for name in gen_module_docs.module_names(REPO):
+        doc = yaml.safe_load(_constants(os.path.join(REPO, "plugins", "modules", name + ".py"))["DOCUMENTATION"])
+        fragments = doc.get("extends_documentation_fragment") or []
+        assert "ipoffice.security.store" in fragments and "ipoffice.security.attributes" in fragments, name
+        assert "action_group" not in (doc.get("attributes") or {}), name
+        for attribute in (doc.get("attributes") or {}).values():
+            assert "description" not in attribute, name  # the fragment's; a module adds support and details
 
 
 def test_check_names_a_stale_page_and_regenerating_fixes_it(tmp_path):
@@ -88,4 +118,19 @@ def test_broken_module_documentation_is_named(tmp_path):
     module.write_text(module.read_text().replace("short_description:", "short_description: [", 1))
     run = run_tool("--check", "--repo", str(copy))
     assert run.returncode != 0
-    assert "plugins/modules/security_info.py: DOCUMENTATION is not valid YAML" in run.stderr
+    assert "plugins/modules/security_info.py: ansible-doc cannot read its documentation" in run.stderr
+
+
+def test_no_changelog_fragment_announces_a_new_module_or_plugin():
+    """antsibull-changelog lists new modules and plugins itself (from version_added); a fragment for one is
+    against its rules."""
+    directory = os.path.join(REPO, "changelogs", "fragments")
+    modules = gen_module_docs.module_names(REPO)
+    for name in sorted(os.listdir(directory)):
+        with open(os.path.join(directory, name)) as handle:
+            fragment = yaml.safe_load(handle) or {}
+        for entries in fragment.values():
+            for entry in entries if isinstance(entries, list) else [entries]:
+                text = " ".join(str(entry).split())
+                assert " - new module" not in text and "new filter" not in text, (name, text[:120])
+                assert not any(text.startswith(module + " - new module") for module in modules), (name, text[:120])

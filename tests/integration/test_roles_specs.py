@@ -2,6 +2,8 @@
 choices and elements, and every secret is no_log. A module option renamed or retyped fails here."""
 
 import importlib
+import subprocess
+import sys
 import os
 
 import pytest
@@ -75,8 +77,8 @@ def test_baseline_sections_match_their_module(section, monkeypatch):
             same_kind(sub_entry, spec[key]["options"][sub], "%s.%s" % (where, sub))
     # Everything the module offers (but the store options, set through 'store', and purpose/ip_office_lines,
     # set by the role) can be given through the variable.
-    handled = {"store_path", "platform", "system_name", "system_addresses", "lock_timeout", "purpose",
-               "ip_office_lines"}
+    handled = {"store_path", "platform", "system_name", "system_addresses", "lock_timeout", "keep_generations",
+               "purpose", "ip_office_lines"}
     if section == "telephony_identity":
         handled |= {"offer_id_certificate_chain", "automatic_certificate_management", "san_details_origin",
                     "automatic_phone_provisioning"}  # system-wide identity settings: under 'identity'
@@ -122,3 +124,50 @@ def test_audit_policy_keys_are_the_cores():
     # The role documents the model's levels for each minimum.
     for name, entry in policy["minimum_levels"]["options"].items():
         assert tuple(entry["choices"]) == _audit.LEVEL_SETTINGS[name].choices, name
+
+
+def same_schema(role_entry, module_entry, where):
+    """Type, choices, elements, default, required and secrecy equal, suboptions recursively, both ways."""
+    assert role_entry.get("type", "str") == module_entry.get("type", "str"), where
+    assert sorted(role_entry.get("choices") or []) == sorted(module_entry.get("choices") or []), where
+    assert role_entry.get("elements") == module_entry.get("elements"), where
+    assert role_entry.get("default") == module_entry.get("default"), where
+    assert bool(role_entry.get("required")) == bool(module_entry.get("required")), where
+    assert bool(role_entry.get("no_log")) == bool(module_entry.get("no_log")), where
+    role_sub, module_sub = role_entry.get("options") or {}, module_entry.get("options") or {}
+    assert sorted(role_sub) == sorted(module_sub), where
+    for name in role_sub:
+        same_schema(role_sub[name], module_sub[name], "%s.%s" % (where, name))
+
+
+def test_baseline_variable_is_the_security_settings_schema(monkeypatch):
+    """ipoffice_security's areas are exactly security_settings' options: same keys, types, defaults, secrets."""
+    spec = module_spec("security_settings", monkeypatch)
+    variable = baseline()
+    assert sorted(variable) == sorted(("store",) + _settings_areas())
+    for area in _settings_areas():
+        same_schema(variable[area], spec[area], "ipoffice_security." + area)
+    for key, entry in variable["store"]["options"].items():
+        if key == "path":
+            # The one deliberate difference: a fleet role has no default store path (every host names its
+            # own); the module keeps its single-system default.
+            assert entry.get("required") is True and "default" not in entry, entry
+            entry = dict(entry, required=False, default=spec["store_path"]["default"])
+        same_schema(entry, spec["store_path" if key == "path" else key], "ipoffice_security.store." + key)
+    assert sorted(variable["store"]["options"]) == ["keep_generations", "lock_timeout", "path", "platform",
+                                                    "system_addresses", "system_name"]
+
+
+def _settings_areas():
+    from ansible_collections.ipoffice.security.plugins.module_utils import _settings
+    return _settings.AREAS
+
+
+def test_baseline_argument_specs_are_generated_from_the_module():
+    """roles/baseline/meta/argument_specs.yml is what tools/gen_role_specs.py writes (make docs)."""
+    run = subprocess.run([sys.executable, os.path.join(helpers.REPO, "tools", "gen_role_specs.py"), "--check"],
+                         capture_output=True, text=True, check=False, timeout=120)
+    assert run.returncode == 0, run.stdout + run.stderr
+    with open(os.path.join(ROLES, "baseline", "meta", "argument_specs.yml")) as handle:
+        long_lines = [n for n, line in enumerate(handle, 1) if len(line.rstrip("\n")) > 160]
+    assert long_lines == [], "ansible-lint's yaml[line-length]: shorten these descriptions in the module"

@@ -6,7 +6,7 @@ import os
 import threading
 
 import pytest
-from asn1crypto import cms, core
+from asn1crypto import cms, core, parser
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
@@ -79,11 +79,11 @@ def test_ber_constructed_encrypted_content_is_decrypted(requester):
     chunks = b"".join(b"\x04\x10" + body[i:i + 16] for i in range(0, len(body), 16))
     constructed = b"\xa0\x80" + chunks + b"\x00\x00"  # [0] constructed, indefinite length
     raw_eci = (eci["content_type"].dump() + eci["content_encryption_algorithm"].dump() + constructed)
-    raw_eci = _scep._der(0x30, raw_eci)
+    raw_eci = parser.emit(0, 1, 16, raw_eci)  # SEQUENCE
     enveloped = info["content"]
     rest = enveloped["version"].dump() + enveloped["recipient_infos"].dump() + raw_eci
-    new_enveloped = _scep._der(0x30, rest)
-    content_info = _scep._der(0x30, info["content_type"].dump() + _scep._der(0xA0, new_enveloped))
+    new_enveloped = parser.emit(0, 1, 16, rest)
+    content_info = parser.emit(0, 1, 16, info["content_type"].dump() + parser.emit(2, 1, 0, new_enveloped))  # [0]
     assert _scep.open_envelope(content_info, key, cert) == data
 
 
@@ -403,3 +403,12 @@ def test_enrollment_option_ranges(name, value):
     with pytest.raises(SecurityError) as caught:
         _scep_settings.validate_options({name: value})
     assert caught.value.code == "out_of_range" and caught.value.option == name
+
+
+def test_certpoll_issuer_and_subject_is_one_sequence_of_the_two_names(requester, ca):
+    cert, _key = requester
+    ca_cert, _ca_key = ca
+    der = _scep.issuer_and_subject(ca_cert.subject, cert.subject)
+    class_, method, tag, _header, contents, trailer = parser.parse(der)
+    assert (class_, method, tag, trailer) == (0, 1, 16, b"")
+    assert contents == ca_cert.subject.public_bytes() + cert.subject.public_bytes()

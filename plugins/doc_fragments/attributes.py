@@ -1,0 +1,44 @@
+# -*- coding: utf-8 -*-
+# Copyright: ipoffice.security contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+
+class ModuleDocFragment(object):
+    """The attributes every module shares (community.crypto's ``_attributes`` shape).
+
+    ``ipoffice.security.attributes``: what check mode, diff mode and the action group mean here; a module
+    adds its own ``support`` and ``details`` for check_mode and diff_mode.
+    ``ipoffice.security.attributes.info_module``: for modules that only read (check mode full, no diff).
+    """
+
+    DOCUMENTATION = r"""
+options: {}
+attributes:
+  check_mode:
+    description: Can run in check mode and predict C(changed) without modifying the store or any file.
+  diff_mode:
+    description: Returns what changed (or would change in check mode) as parsed, secret-free data, when in diff
+      mode.
+  action_group:
+    description: Use C(group/ipoffice.security.all) in C(module_defaults) to set the store options once.
+    support: full
+    membership:
+      - ipoffice.security.all
+"""
+
+    INFO_MODULE = r"""
+options: {}
+attributes:
+  check_mode:
+    support: full
+    details:
+      - This module only reads, so it behaves the same in check mode.
+  diff_mode:
+    support: N/A
+    details:
+      - This module only reads; there is nothing to show a difference of.
+"""
