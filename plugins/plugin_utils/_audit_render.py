@@ -223,6 +223,7 @@ def html_context(report):
             "settings": _settings_rows(system),
             "certificates": _certificate_rows(system),
             "endpoints": system.get("endpoints", []),
+            "live": system.get("live", []),
             "checks": system.get("checks", []),
             "findings": findings,
             "errors": sum(1 for f in findings if f["severity"] == "error"),

@@ -144,6 +144,7 @@ def test_run_with_a_csr_reports_it_and_records_it_once(tmp_path):
     params = csr_params(tmp_path, csr)
     predicted = issued.run(store, params, check_mode=True, want_diff=True)
     assert predicted["changed"] and not os.path.exists(params["path"])
+    assert helpers.tree_digest(store.path) == digest  # check mode wrote nothing
     result = issued.run(store, params)
     assert result["changed"] and result["csr"]["subject"] == "CN=ipo-linux1.example.com"
     assert result["csr"]["key_type"] == "RSA" and result["csr"]["key_bits"] == 2048
