@@ -213,6 +213,7 @@ def check_removal(state, removing, allow_in_use=False, option="certificates"):
             option="allow_in_use", in_use=details)
     # run_module prefixes each warning with the system it is about.
     warnings = ["Removed trusted certificate %s (sha256 %s) although it is in use (allow_in_use: true); these lose "
-                "it: %s." % (c.subject.rfc4514_string(), _certs.fingerprint(c), "; ".join(d["description"] for d in deps))
+                "it: %s." % (c.subject.rfc4514_string(), _certs.fingerprint(c),
+                             "; ".join(d["description"] for d in deps))
                 for c, deps in in_use]
     return details, warnings
