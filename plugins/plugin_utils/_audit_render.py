@@ -212,6 +212,7 @@ def html_context(report):
         "verdict_text": verdict_text(summary),
         "systems": systems,
         "timeline": timeline(report),
+        "trusted_roots": report.get("trusted_roots", []),
         "status_look": STATUS_LOOK,
         "title": "IP Office certificate security audit",
     }
