@@ -211,9 +211,9 @@ def check_removal(state, removing, allow_in_use=False, option="certificates"):
             "'%s', or set 'allow_in_use: true' to remove it anyway."
             % (state.system_name, len(in_use), " | ".join(_entry_text(c, deps) for c, deps in in_use), option),
             option="allow_in_use", in_use=details)
-    # run_module prefixes each warning with the system it is about.
-    warnings = ["Removed trusted certificate %s (sha256 %s) although it is in use (allow_in_use: true); these lose "
-                "it: %s." % (c.subject.rfc4514_string(), _certs.fingerprint(c),
-                             "; ".join(d["description"] for d in deps))
+    # run_module names the system in front of every warning.
+    warnings = ["removed trusted certificate %s (sha256 %s) although it is in use (allow_in_use: true); "
+                "these lose it: %s." % (c.subject.rfc4514_string(), _certs.fingerprint(c),
+                                        "; ".join(d["description"] for d in deps))
                 for c, deps in in_use]
     return details, warnings

@@ -88,7 +88,7 @@ def test_rotation_clears_verified_preflight_endpoints_and_reports_the_others(tmp
     assert [(v["kind"], v["passed"]) for v in x["verified"]] == [("preflight_endpoint", True)]
     assert old_fp not in stores["ipo-x"].read().trusted
     assert _certs.fingerprint(new_root) in stores["ipo-x"].read().trusted
-    assert "ipo-x.example.com: Removed trusted certificate CN=Corp Root 2015" in " ".join(process.stderr.split())
+    assert "ipo-x.example.com: removed trusted certificate CN=Corp Root 2015" in " ".join(process.stderr.split())
     assert y["old_root_was_present"] is True and y["old_root_removed"] is False
     assert len(y["blocked_by"]) == 1 and "127.0.0.1:%d (management)" % port_y in y["blocked_by"][0]
     assert [(v["kind"], v["passed"]) for v in y["verified"]] == [("preflight_endpoint", False)]

@@ -69,10 +69,10 @@ def test_pinned_peer_blocks_the_old_root_removal_until_allowed_then_restore(pki,
     check, real = passed.results
     assert check["changed"] is True and real["changed"] is True and not real.get("failed")
     [warning] = real["warnings"]
-    assert warning.startswith("ipo1.example.com: Removed trusted certificate CN=Corp Root 2015")
+    assert warning.startswith("ipo1.example.com: removed trusted certificate CN=Corp Root 2015")
     assert "sbc.example.com" in warning and "allow_in_use: true" in warning
     shown = passed.stdout + passed.stderr
-    assert "[WARNING]: ipo1.example.com: Removed trusted certificate CN=Corp Root 2015" in " ".join(shown.split())
+    assert "[WARNING]: ipo1.example.com: removed trusted certificate CN=Corp Root 2015" in " ".join(shown.split())
 
     # undo it: restore previous in check mode (exact diff, nothing written), for real, then undo the undo
     digest = helpers.tree_digest(store)
