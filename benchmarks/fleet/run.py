@@ -1,21 +1,21 @@
 #!/usr/bin/env python
-"""Fleet benchmark: roles/baseline on N local systems against the ansible.builtin.ping floor.
+"""Fleet benchmark: roles/baseline (one security_settings task per system) on N local systems against the ping floor.
 
-    .venv/bin/python benchmarks/fleet/run.py [--systems 20] [--rounds 3] [--forks 5]
+    .venv/bin/python benchmarks/fleet/run.py [--systems 20 100] [--rounds 3] [--forks 5] [--per-area] [--markdown]
 
-On one inventory of N systems (`ansible_connection: local`, one store each) and in one session:
-  1. the baseline's first converge (new stores: every step changes),
+For each fleet size N, on one inventory of N systems (`ansible_connection: local`, one store each) and in
+one session:
+  1. the baseline's first converge (new stores: every area changes, one generation per system),
   2. its no-op re-converge (nothing changes),
   3. its check-mode drift run (`--check --diff` on the converged fleet, as a nightly drift job runs it),
-  4. the ping floor: a playbook with as many `ansible.builtin.ping` tasks per system as the baseline ran
-     module tasks per system, on the same inventory with the same forks (the strict floor), and one with
-     as many pings as the baseline ran tasks of any kind per system (its argument validation included;
-     skipped tasks are not counted in either).
-  5. the same four module calls as plain tasks (no role, no argument validation, no skipped steps), to
-     tell the modules' own cost from the role's.
-The no-op, bare and ping runs alternate for --rounds rounds and the medians are compared, so that load on the
-machine hits all alike. Target: no-op re-converge <= 1.3x the ping floor. Prints times and ratios
-(--markdown prints the docs/performance.md section). A benchmark, not a test: nothing is asserted on time.
+  4. the ping floor: a playbook of 4 `ansible.builtin.ping` tasks per system (what the four per-area modules
+     the baseline used to call cost at the least), same inventory, same forks;
+  5. with --per-area, the same state as the four per-area module calls as plain tasks (trusted_certificate,
+     identity_certificate, scep, certificate_checks), to compare with the one-call transaction.
+The no-op, the ping floor (and the per-area calls) alternate for --rounds rounds; each ratio is the median of
+the per-round ratios, so that load on the machine hits all alike. Targets: no-op re-converge <= 0.5x the
+4-ping floor on 20 systems, and cost per system flat from 20 to 100 systems (the ratio of the per-system
+no-op costs is printed). A benchmark, not a test: nothing is asserted on time.
 """
 
 import argparse
@@ -35,7 +35,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 COLLECTIONS = os.path.join(REPO, ".build", "collections")
 VENV_BIN = os.path.dirname(sys.executable)
 RECAP = re.compile(r"^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)\s+skipped=(\d+)", re.M)
-TARGET = 1.3
+TARGET = 0.5
+FLOOR_PINGS = 4
 
 
 def ensure_collection():
@@ -134,75 +135,104 @@ def total(recap, key):
     return sum(host[key] for host in recap.values())
 
 
+def measure(size, args, root, work):
+    """Every run of one fleet size; the figures as a dict of seconds (medians) and per-round ratios."""
+    directory = os.path.join(work, "fleet-%d" % size)
+    os.makedirs(os.path.join(directory, "stores"))
+    inventory = write_inventory(directory, size, root)
+    site = os.path.join(REPO, "playbooks", "site.yml")
+    first, recap = play(site, inventory, args.forks)
+    assert total(recap, "changed") == size, "every system changes once (one task): %s" % recap
+    ping = write_ping(directory, FLOOR_PINGS)
+    bare = write_bare(directory) if args.per_area else None
+    noop, floor, bare_runs = [], [], []
+    for _round in range(args.rounds):
+        elapsed, recap = play(site, inventory, args.forks)
+        assert total(recap, "changed") == 0, "the re-converge changed something: %s" % recap
+        noop.append(elapsed)
+        floor.append(play(ping, inventory, args.forks)[0])
+        if bare:
+            elapsed, recap = play(bare, inventory, args.forks)
+            assert total(recap, "changed") == 0, "the per-area tasks changed something: %s" % recap
+            bare_runs.append(elapsed)
+    drift, recap = play(site, inventory, args.forks, "--check", "--diff")
+    assert total(recap, "changed") == 0, recap
+    return {"size": size, "first": first, "drift": drift, "noop": noop, "floor": floor, "bare": bare_runs,
+            "first_ratio": first / statistics.median(floor),
+            "noop_ratio": statistics.median(n / f for n, f in zip(noop, floor)),
+            "bare_ratio": statistics.median(b / f for b, f in zip(bare_runs, floor)) if bare_runs else None}
+
+
+def report(figures, args):
+    floor_s = statistics.median(figures["floor"])
+    size = figures["size"]
+    rows = [("first converge (new stores)", figures["first"]),
+            ("no-op re-converge (median)", statistics.median(figures["noop"])),
+            ("check-mode drift run", figures["drift"])]
+    if figures["bare"]:
+        rows.append(("4 per-area module tasks, no-op (median)", statistics.median(figures["bare"])))
+    rows.append(("ping floor, %d pings per system (median)" % FLOOR_PINGS, floor_s))
+    print("Fleet: %d local systems, forks %d, %d rounds" % (size, args.forks, args.rounds))
+    for name, seconds in rows:
+        print("  %-42s %7.2f s  %5.2fx ping floor  (%.0f ms per system)"
+              % (name, seconds, seconds / floor_s, 1000.0 * seconds / size))
+    print("  no-op re-converge / %d-ping floor = %.2fx (median of per-round ratios; target <= %.1fx on 20 systems)"
+          % (FLOOR_PINGS, figures["noop_ratio"], TARGET))
+    if figures["bare_ratio"] is not None:
+        print("  4 per-area module tasks / %d-ping floor = %.2fx" % (FLOOR_PINGS, figures["bare_ratio"]))
+    print("  raw seconds: no-op %s; ping x%d %s%s" % (
+        ", ".join("%.2f" % s for s in figures["noop"]), FLOOR_PINGS, ", ".join("%.2f" % s for s in figures["floor"]),
+        ("; per-area " + ", ".join("%.2f" % s for s in figures["bare"])) if figures["bare"] else ""))
+    return rows
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--systems", type=int, default=20)
+    parser.add_argument("--systems", type=int, nargs="+", default=[20, 100])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--forks", type=int, default=5)
+    parser.add_argument("--per-area", action="store_true", help="also time the four per-area module tasks")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
-    parser.add_argument("--markdown", action="store_true", help="print the docs/performance.md section")
+    parser.add_argument("--markdown", action="store_true", help="print the docs/performance.md table")
     args = parser.parse_args(argv)
     ensure_collection()
     work = tempfile.mkdtemp(prefix="ipoffice-fleet-")
-    site = os.path.join(REPO, "playbooks", "site.yml")
+    results = []
     try:
-        inventory = write_inventory(work, args.systems, make_root(work))
-        first, recap = play(site, inventory, args.forks)
-        # Module tasks per system: every task that ran, minus the role's argument validation.
-        ran_tasks = recap["sys-01"]["ok"]
-        module_tasks = ran_tasks - 1
-        assert total(recap, "changed") == args.systems * module_tasks, recap
-        ping = write_ping(work, module_tasks)
-        os.makedirs(os.path.join(work, "all"))
-        ping_all = write_ping(os.path.join(work, "all"), ran_tasks)
-        bare = write_bare(work)
-        noop, floor, floor_all, bare_runs = [], [], [], []
-        for _round in range(args.rounds):
-            elapsed, recap = play(site, inventory, args.forks)
-            assert total(recap, "changed") == 0, "the re-converge changed something: %s" % recap
-            noop.append(elapsed)
-            elapsed, recap = play(bare, inventory, args.forks)
-            assert total(recap, "changed") == 0, "the bare tasks changed something: %s" % recap
-            bare_runs.append(elapsed)
-            floor.append(play(ping, inventory, args.forks)[0])
-            floor_all.append(play(ping_all, inventory, args.forks)[0])
-        drift, recap = play(site, inventory, args.forks, "--check", "--diff")
-        assert total(recap, "changed") == 0, recap
+        root = make_root(work)
+        for size in args.systems:
+            results.append(measure(size, args, root, work))
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
-    floor_s, noop_s, floor_all_s = statistics.median(floor), statistics.median(noop), statistics.median(floor_all)
-    rows = [("first converge", first), ("no-op re-converge (median)", noop_s), ("check-mode drift run", drift),
-            ("same module calls, no role (median)", statistics.median(bare_runs)),
-            ("ping floor, %d pings (median)" % module_tasks, floor_s),
-            ("ping floor, %d pings (median)" % ran_tasks, floor_all_s)]
     machine = "%s, Python %s, %d CPUs, load %s" % (platform.platform(), platform.python_version(), os.cpu_count(),
                                                    "%.1f" % os.getloadavg()[0])
-    print("Fleet: %d local systems, %d module tasks per system, forks %d, %d rounds (%s)"
-          % (args.systems, module_tasks, args.forks, args.rounds, machine))
-    for name, seconds in rows:
-        print("  %-36s %7.2f s  %5.2fx ping floor  (%.0f ms per system-task)"
-              % (name, seconds, seconds / floor_s, 1000.0 * seconds / (args.systems * module_tasks)))
-    # Ratios are the median of each round's ratio: the runs of a round are back to back, so a change of
-    # load on the machine between rounds cancels out.
-    for label, runs in (("%d pings = module tasks" % module_tasks, floor),
-                        ("%d pings = tasks run, validation included" % ran_tasks, floor_all)):
-        ratio = statistics.median(n / f for n, f in zip(noop, runs))
-        print("no-op re-converge / ping floor (%s) = %.2fx (target <= %.1fx): %s"
-              % (label, ratio, TARGET, "met" if ratio <= TARGET else "NOT met"))
-    print("no-op re-converge / the same module calls without the role = %.2fx (the role's own cost)"
-          % statistics.median(n / b for n, b in zip(noop, bare_runs)))
-    print("the same module calls without the role / ping floor (%d pings) = %.2fx (the modules' own cost)"
-          % (module_tasks, statistics.median(b / f for b, f in zip(bare_runs, floor))))
-    print("raw seconds: no-op %s; bare %s; ping x%d %s; ping x%d %s" % (
-        ", ".join("%.2f" % s for s in noop), ", ".join("%.2f" % s for s in bare_runs), module_tasks,
-        ", ".join("%.2f" % s for s in floor), ran_tasks, ", ".join("%.2f" % s for s in floor_all)))
+    print(machine)
+    tables = [(figures, report(figures, args)) for figures in results]
+    for figures in results:
+        if figures["size"] == 20:
+            print("no-op re-converge / %d-ping floor on 20 systems = %.2fx (target <= %.1fx): %s"
+                  % (FLOOR_PINGS, figures["noop_ratio"], TARGET, "met" if figures["noop_ratio"] <= TARGET
+                     else "NOT met"))
+    if len(results) > 1:
+        small, large = results[0], results[-1]
+        for label, key in (("no-op re-converge", "noop"), ("ping floor", "floor")):
+            per_small = statistics.median(small[key]) / small["size"]
+            per_large = statistics.median(large[key]) / large["size"]
+            print("%s cost per system, %d -> %d systems: %.0f ms -> %.0f ms = %.2fx" % (
+                label, small["size"], large["size"], 1000 * per_small, 1000 * per_large, per_large / per_small))
+        print("first converge cost per system, %d -> %d systems: %.2fx" % (
+            small["size"], large["size"], (large["first"] / large["size"]) / (small["first"] / small["size"])))
     if args.markdown:
         print()
-        print("| Run | Time (s) | vs %d-ping floor |" % module_tasks)
-        print("|---|---|---|")
-        for name, seconds in rows:
-            print("| %s | %.2f | %.2fx |" % (name, seconds, seconds / floor_s))
+        print("| Systems | Run | Time (s) | per system (ms) | vs %d-ping floor |" % FLOOR_PINGS)
+        print("|---|---|---|---|---|")
+        for figures, rows in tables:
+            floor_s = statistics.median(figures["floor"])
+            for name, seconds in rows:
+                per_system = 1000.0 * seconds / figures["size"]
+                ratio = seconds / floor_s
+                print("| %d | %s | %.2f | %.0f | %.2fx |" % (figures["size"], name, seconds, per_system, ratio))
     return 0
 
 

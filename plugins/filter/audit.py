@@ -1,21 +1,25 @@
 # -*- coding: utf-8 -*-
 # Copyright: ipoffice.security contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Filters that build the fleet audit report on the controller.  All logic lives in plugin_utils._audit."""
+"""Filters that build and render the fleet audit report on the controller.
+
+The findings and the verdict live in plugin_utils._audit_findings, the renderings in
+plugin_utils._audit_render; each filter's documentation is the YAML file of its name next to this one.
+"""
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.ipoffice.security.plugins.plugin_utils import _audit
+from ansible_collections.ipoffice.security.plugins.plugin_utils import _audit_findings, _audit_render
 
 
 def _wrap(function):
     def run(*args, **kwargs):
         try:
             return function(*args, **kwargs)
-        except _audit.AuditError as exc:
+        except _audit_findings.AuditError as exc:
             raise AnsibleFilterError(str(exc))
     run.__name__ = function.__name__
     run.__doc__ = function.__doc__
@@ -23,8 +27,8 @@ def _wrap(function):
 
 
 def audit_report(systems, policy=None, generated=None, fail_on=None):
-    """{system: {info, verify}} -> the audit report (a dict; JSON-able)."""
-    return _audit.build_report(systems, policy=policy, generated=generated, fail_on=fail_on)
+    """{system: {info, verify}} -> the audit report (a dict; JSON-able), verdict included."""
+    return _audit_findings.build_report(systems, policy=policy, generated=generated, fail_on=fail_on)
 
 
 def audit_collect(hosts, hostvars, variable="audit_system"):
@@ -39,51 +43,49 @@ def audit_collect(hosts, hostvars, variable="audit_system"):
     return systems
 
 
-def audit_render(report, kind, fail_on=None):
-    """The report as 'json', 'junit' or 'html' text."""
-    renderers = {"json": _audit.to_json, "html": _audit.to_html,
-                 "junit": lambda r: _audit.to_junit(r, fail_on=fail_on)}
+def audit_render(report, kind, template=None):
+    """The report as 'json', 'junit' or 'html' text (html from the built-in or the given Jinja2 template)."""
+    renderers = {"json": _audit_render.to_json, "junit": _audit_render.to_junit,
+                 "html": lambda r: _audit_render.to_html(r, template=template or None)}
     if kind not in renderers:
-        raise _audit.AuditError("audit_render: the kind must be one of %s, got %r."
-                                % (", ".join(sorted(renderers)), kind))
+        raise _audit_findings.AuditError("audit_render: the kind must be one of %s, got %r."
+                                         % (", ".join(sorted(renderers)), kind))
     return renderers[kind](report)
 
 
 def audit_findings(report, selectors=None):
     """Every finding of a report, or those matching selectors (codes, checks, severities, 'any')."""
-    return _audit.report_findings(report, selectors)
+    return _audit_findings.report_findings(report, selectors)
 
 
-def audit_failures(report, fail_on=None):
-    """The findings that fail_on names (none when fail_on is empty)."""
-    if fail_on in (None, "", []):
-        return []
-    return _audit.report_findings(report, fail_on)
+def audit_failures(report):
+    """The findings that fail the audit (those the report's fail_on selected)."""
+    return _audit_findings.report_failures(report)
 
 
 def audit_failure_message(failures):
     """A readable message listing failing findings (for ansible.builtin.fail)."""
-    return _audit.failure_message(list(failures or []))
+    return _audit_findings.failure_message(list(failures or []))
 
 
 def audit_json(report):
     """The report as stable, indented JSON text."""
-    return _audit.to_json(report)
+    return _audit_render.to_json(report)
 
 
-def audit_junit(report, fail_on=None):
+def audit_junit(report):
     """The report as JUnit XML: one test suite per system, one test case per system and check."""
-    return _audit.to_junit(report, fail_on=fail_on)
+    return _audit_render.to_junit(report)
 
 
-def audit_html(report):
+def audit_html(report, template=None):
     """The report as one self-contained HTML page (tables per system, expiry timeline, inline CSS/SVG)."""
-    return _audit.to_html(report)
+    return _audit_render.to_html(report, template=template or None)
 
 
 def audit_timeline(report):
     """The fleet's certificates ordered by expiry."""
-    return _audit.expiry_timeline(report)
+    return _audit_render.expiry_timeline(report)
 
 
 class FilterModule(object):

@@ -341,6 +341,19 @@ def load_certificate(data, option="certificate"):
     return certs[0]
 
 
+def load_csr(data, option="csr"):
+    """A PKCS#10 certificate signing request from PEM or DER bytes (its signature is not checked here)."""
+    data = _as_bytes(data)
+    try:
+        if b"-----BEGIN" in data:
+            return x509.load_pem_x509_csr(data)
+        return x509.load_der_x509_csr(data)
+    except (ValueError, TypeError) as exc:
+        raise SecurityError("invalid_csr", "The %s is not a PKCS#10 certificate signing request (PEM 'BEGIN "
+                            "CERTIFICATE REQUEST' or DER): %s. Check the '%s' option." % (option, _short(exc), option),
+                            option=option)
+
+
 def load_private_key(data, password=None, option="private_key"):
     """A private key from PEM (plain or encrypted, PKCS#8 or traditional) or DER."""
     data = _as_bytes(data)

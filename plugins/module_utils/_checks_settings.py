@@ -24,7 +24,7 @@ import copy
 import re
 
 from ansible_collections.ipoffice.security.plugins.module_utils import _certs, _checks
-from ansible_collections.ipoffice.security.plugins.module_utils._module import diff
+from ansible_collections.ipoffice.security.plugins.module_utils._module import diff, judged_today
 from ansible_collections.ipoffice.security.plugins.module_utils._model import (
     CHECK_LEVELS,
     SETTINGS_BY_AREA,
@@ -57,7 +57,9 @@ LEVEL_CHECKS = dict((level, _level_checks(level)) for level in CHECK_LEVELS)
 # The level settings a preflight endpoint can belong to.
 LEVEL_SETTINGS = {"management": "management_interfaces", "telephony": "telephony_endpoints"}
 LINE_PREFIX = "line:"
-PREFLIGHT_MODES = ("enforce", "warn")
+# enforce: refuse a raise any endpoint would fail; warn: raise anyway, warning; skip: contact no endpoint
+# (states that no preflight is intended, so a raised setting without endpoints is not warned about).
+PREFLIGHT_MODES = ("enforce", "warn", "skip")
 PURPOSES = _checks.PURPOSES
 # What an endpoint of each setting is when the system connects to it.
 DEFAULT_PURPOSE = {"management": "server", "telephony": "sip_server", "line": "server"}
@@ -291,18 +293,22 @@ def _unreachable_message(exc, endpoint):
             "'port' of this 'preflight' entry, or remove the entry." % what)
 
 
-def run_preflight(state, after, changes, endpoints, timeout=DEFAULT_PREFLIGHT_TIMEOUT, at=None):
-    """Evaluate every endpoint of a raised setting at its new level; others are listed as not evaluated."""
+def run_preflight(state, after, changes, endpoints, timeout=DEFAULT_PREFLIGHT_TIMEOUT, at=None, skip=False):
+    """Evaluate every endpoint of a raised setting at its new level; others are listed as not evaluated.
+
+    With ``skip`` (preflight_mode: skip) no endpoint is contacted; each is listed as not evaluated.
+    """
     raised = dict((change["setting"], change["after"]) for change in changes if change["raises"])
     results = []
     for endpoint in endpoints:
         level = raised.get(endpoint["setting"])
-        if level is None:
+        if level is None or skip:
             current = level_of(after, endpoint["setting"])
             entry = dict(endpoint)
-            entry.update({"endpoint": endpoint_label(endpoint), "level": current, "evaluated": False,
+            entry.update({"endpoint": endpoint_label(endpoint), "level": level or current, "evaluated": False,
                           "passed": None, "findings": [], "codes": [],
-                          "reason": "the level of %s is not raised" % endpoint["setting"]})
+                          "reason": "preflight_mode is skip" if level is not None
+                          else "the level of %s is not raised" % endpoint["setting"]})
             results.append(entry)
             continue
         results.append(evaluate_endpoint(state, endpoint, level, timeout=timeout, at=at))
@@ -318,7 +324,7 @@ def preflight_verdict(results, mode):
     """Warnings for warn mode; in enforce mode a SecurityError when any evaluated endpoint failed."""
     check_choice(mode, PREFLIGHT_MODES, "preflight_mode")
     failed = [r for r in results if r["evaluated"] and not r["passed"]]
-    if not failed:
+    if not failed or mode == "skip":
         return []
     if mode == "enforce":
         raise SecurityError(
@@ -331,6 +337,35 @@ def preflight_verdict(results, mode):
             failed_endpoints=[r["endpoint"] for r in failed])
     return ["Preflight: %s would fail the new level; the level is changed anyway (preflight_mode: warn)."
             % _describe_failure(r) for r in failed]
+
+
+def setting_label(setting_name):
+    """How a preflight setting is named to a user: the option it is (an IP Office line by its name)."""
+    if setting_name in LEVEL_SETTINGS:
+        return LEVEL_SETTINGS[setting_name]
+    return "ip_office_lines line '%s'" % setting_name[len(LINE_PREFIX):]
+
+
+def unverified_raises(changes, endpoints, mode):
+    """A warning per raised setting that no preflight endpoint belongs to (none with preflight_mode skip).
+
+    Nothing then showed that the peers that setting checks pass the new level: the change is risky and
+    the run says so, naming the setting and how to add endpoints for it.
+    """
+    if mode == "skip":
+        return []
+    covered = set(endpoint["setting"] for endpoint in endpoints)
+    warnings = []
+    for change in changes:
+        if not change["raises"] or change["setting"] in covered:
+            continue
+        warnings.append(
+            "%s is raised from '%s' to '%s' with no preflight endpoint for it, so nothing showed that the peers it "
+            "checks pass the new level (it adds the checks %s). Add their endpoints to 'preflight' (host, port and "
+            "setting: %s), or set 'preflight_mode: skip' to state that no preflight is intended."
+            % (setting_label(change["setting"]), change["before"] or "none", change["after"],
+               ", ".join(change["added_checks"]), change["setting"]))
+    return warnings
 
 
 # -------------------------------------------------------------------------------------------- the plan
@@ -346,7 +381,7 @@ def preflight_basis(state):
 class Plan(object):
     """What a certificate_checks run would do to one state, and the preflight behind it."""
 
-    def __init__(self, before, after, changes, levels, preflight, warnings, basis):
+    def __init__(self, before, after, changes, levels, preflight, warnings, basis, state_warnings=None):
         self.before = before
         self.after = after
         self.changes = changes
@@ -354,6 +389,9 @@ class Plan(object):
         self.preflight = preflight
         self.warnings = warnings
         self.basis = basis
+        # The warnings judged on the store's trusted certificates and identities (preflight, telephony).
+        self.state_warnings = list(state_warnings or [])
+
 
     def as_result(self):
         return {"before": self.before, "after": self.after, "changes": self.changes,
@@ -373,12 +411,14 @@ def plan(state, options, endpoints=None, mode="enforce", timeout=DEFAULT_PREFLIG
     after = desired_checks(before, options)
     canonical = validate_endpoints(endpoints, after)
     levels = level_changes(before, after)
-    results = run_preflight(state, after, levels, canonical, timeout=timeout, at=at)
-    warnings = preflight_verdict(results, mode)
+    results = run_preflight(state, after, levels, canonical, timeout=timeout, at=at, skip=mode == "skip")
+    state_warnings = preflight_verdict(results, mode)
     notice = telephony_identity_warning(state, after)
     if notice:
-        warnings.append(notice)
-    return Plan(before, after, setting_changes(before, after), levels, results, warnings, preflight_basis(state))
+        state_warnings.append(notice)
+    warnings = state_warnings + unverified_raises(levels, canonical, mode)
+    return Plan(before, after, setting_changes(before, after), levels, results, warnings, preflight_basis(state),
+                state_warnings)
 
 
 def apply(state, planned):
@@ -395,30 +435,36 @@ def still_valid(planned, state):
     return state.settings[AREA] == planned.before and preflight_basis(state) == planned.basis
 
 
+def plan_for(state, params):
+    """plan() with the module's options (certificate_checks params, or the checks and lines of security_settings)."""
+    options = dict((name, params.get(name)) for name in OPTION_NAMES)
+    timeout = params.get("preflight_timeout")
+    return plan(state, options, params.get("preflight"), params.get("preflight_mode") or "enforce",
+                DEFAULT_PREFLIGHT_TIMEOUT if timeout is None else timeout)
+
+
+def apply_checks(state, params, early=None):
+    """The checks area on a state: plan it (preflight included), apply it, return the plan.
+
+    ``early`` is a plan made on an earlier read of the store (outside the lock): it is reused when it
+    still holds for ``state`` (still_valid), so the preflight is not run again.
+    """
+    planned = early if early is not None and still_valid(early, state) else plan_for(state, params)
+    apply(state, planned)
+    return planned
+
+
 def run(store, params, check_mode=False, want_diff=False):
     """The certificate_checks module: plan against the store, preflight, apply in one store update."""
-    options = dict((name, params[name]) for name in OPTION_NAMES)
-
-    def make_plan(state):
-        timeout = params.get("preflight_timeout")
-        return plan(state, options, params.get("preflight"), params.get("preflight_mode") or "enforce",
-                    DEFAULT_PREFLIGHT_TIMEOUT if timeout is None else timeout)
-
     # The preflight runs before the store lock is taken; under the lock it is redone only if the
     # settings, the trusted store or the identities changed in between.
     first = store.read()
-    early = make_plan(first) if first.initialised else None
-
-    def mutate(state):
-        planned = early if early is not None and still_valid(early, state) else make_plan(state)
-        apply(state, planned)
-        return planned
-
-    update = store.update(mutate, check_mode=check_mode)
+    early = plan_for(first, params)
+    update = store.update(lambda state: apply_checks(state, params, early), check_mode=check_mode, start=first)
     planned = update.value
     result = planned.as_result()
     result["changed"] = update.changed
-    result["warnings"] = planned.warnings
+    result["warnings"] = judged_today(planned.warnings, check_mode, planned.state_warnings)
     if want_diff:
         result["diff"] = diff(planned.before, planned.after, header="certificate checks")
     return result

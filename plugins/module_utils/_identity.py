@@ -43,7 +43,7 @@ import os
 
 from ansible_collections.ipoffice.security.plugins.module_utils import _certs
 from ansible_collections.ipoffice.security.plugins.module_utils._info import credential_info
-from ansible_collections.ipoffice.security.plugins.module_utils._module import diff
+from ansible_collections.ipoffice.security.plugins.module_utils._module import diff, judged_today
 from ansible_collections.ipoffice.security.plugins.module_utils._model import (
     DEFAULT_SIGNATURE,
     REGENERATE_CHOICES,
@@ -130,6 +130,12 @@ class IdentityRequest(object):
         self.signature = signature
         self.valid_days = valid_days
         self.imported = imported
+        # The certificate checks settings to decide with (renewal window, telephony certificate use):
+        # None means the state's; security_settings gives the ones its checks area is about to set.
+        self.planned_checks = None
+
+    def checks(self, state):
+        return self.planned_checks if self.planned_checks is not None else state.settings["checks"]
 
 
 def check_days(value, option, minimum, maximum, why=""):
@@ -333,6 +339,12 @@ def partial_mismatches(cert, naming):
         reasons.append("key is %s %s, requested RSA %d" % (have_type, have_curve or have_bits, size))
     if key_type == "ec" and (have_type != "EC" or have_curve != size):
         reasons.append("key is %s %s, requested EC %s" % (have_type, have_curve or have_bits, size))
+    return reasons + name_mismatches(cert, naming)
+
+
+def name_mismatches(cert, naming):
+    """Why cert's subject or SAN set differs from naming's."""
+    reasons = []
     if cert.subject != naming.subject:
         reasons.append("subject is '%s', requested '%s'"
                        % (cert.subject.rfc4514_string(), naming.subject.rfc4514_string()))
@@ -345,7 +357,12 @@ def partial_mismatches(cert, naming):
 
 def full_mismatches(cert, naming, issuer=None):
     """partial_mismatches plus signature hash, validity length and issuer (None: self-signed)."""
-    reasons = partial_mismatches(cert, naming)
+    return partial_mismatches(cert, naming) + issue_mismatches(cert, naming, issuer)
+
+
+def issue_mismatches(cert, naming, issuer=None):
+    """Why cert's signature hash, validity length or issuer (None: self-signed) differs from the request."""
+    reasons = []
     have_hash = _certs.signature_hash_name(cert)
     if have_hash != naming.hash_name:
         reasons.append("signature hash is %s, requested %s" % (have_hash, naming.hash_name))
@@ -418,6 +435,9 @@ class IdentityOutcome(object):
         self.decision = decision
         self.added = list(added or [])
         self.warnings = list(warnings or [])
+        # Warnings judged on the store's trusted certificates (the chain warning).
+        self.state_warnings = []
+
 
 
 def _label(purpose):
@@ -440,7 +460,7 @@ def apply_identity(state, request, now=None):
     if request.source is None:
         return outcome
     label = _label(request.purpose)
-    if request.purpose == "telephony" and state.settings["checks"]["sip_telephony_certificate"] == "none":
+    if request.purpose == "telephony" and request.checks(state)["sip_telephony_certificate"] == "none":
         outcome.warnings.append("The telephony identity is only used when sip_telephony_certificate (module "
                                 "certificate_checks) is not 'none'.")
     current = state.credential(request.purpose)
@@ -465,11 +485,44 @@ def apply_identity(state, request, now=None):
         option = "chain_path" if request.imported.ca_certificates() else "certificate_path"
         outcome.added = state.add_trusted(request.imported.ca_certificates(), option=option)
     if decision.replace:
+        new = credential()
         if request.purpose == "telephony":
-            state.telephony = credential()
+            state.telephony = new
         else:
-            state.identity = credential()
+            state.identity = new
+        if request.source == "import":
+            notice = chain_warning(state, new, label, "Give the issuer chain ('chain_path' or 'chain_content') or "
+                                   "trust the issuing CA first (ipoffice.security.trusted_certificate).")
+            if notice:
+                outcome.warnings.append(notice)
+                outcome.state_warnings.append(notice)
     return outcome
+
+
+def chain_warning(state, credential, label, fix):
+    """A warning when peers cannot build an identity's chain from what the system has, else None.
+
+    The system offers its identity with the issuers found in the trusted store (Offer ID Certificate
+    Chain).  A peer checking at medium or above must build a chain to a root it trusts: when the issuer
+    is neither given nor in the trusted store, it cannot (unless it happens to hold that issuer itself).
+    Used for imported and SCEP-enrolled identities.
+    """
+    if _certs.is_self_signed(credential.cert):
+        return None
+    chain = state.chain_for(credential)
+    last = chain[-1] if chain else credential.cert
+    if _certs.is_self_signed(last):
+        return None
+    subject = credential.cert.subject.rfc4514_string()
+    missing = last.issuer.rfc4514_string()
+    if not chain:
+        return ("The %s '%s' is issued by '%s', which is neither in the chain given nor in the trusted certificate "
+                "store: peers that check received certificates at medium and above cannot build its chain. %s"
+                % (label, subject, missing, fix))
+    return ("The chain of the %s '%s' ends at '%s', whose issuer '%s' is neither given nor in the trusted "
+            "certificate store: peers that check received certificates at medium and above can build its chain "
+            "only if they hold that issuer themselves. %s" % (label, subject, last.subject.rfc4514_string(), missing,
+                                                              fix))
 
 
 def _decide_import(state, request, current, label):
@@ -496,8 +549,7 @@ def _decide_generated(state, request, current, label, now, warnings):
     naming = resolve_naming(request.subject_name or default_subject_text(state), request.subject_alt_names,
                             request.signature, request.valid_days)
     explicit = request.renew_before_days is not None
-    renew_days = request.renew_before_days if explicit else \
-        state.settings["checks"]["certificate_expiry_warning_days"]
+    renew_days = request.renew_before_days if explicit else request.checks(state)["certificate_expiry_warning_days"]
     check_renewal_window(renew_days, naming.valid_days, explicit)
     if naming.signature in WEAK_SIGNATURES:
         warnings.append(SHA1_WARNING)
@@ -578,7 +630,7 @@ def run(store, params, check_mode=False, want_diff=False, now=None):
     result = identity_result(identity_files(store.path, request.purpose), update.after, request.purpose, outcome,
                              now)
     result["changed"] = update.changed
-    result["warnings"] = outcome.warnings
+    result["warnings"] = judged_today(outcome.warnings, check_mode, outcome.state_warnings)
     if want_diff:
         result["diff"] = diff(identity_view(update.before, request.purpose, now),
                               identity_view(update.after, request.purpose, now))

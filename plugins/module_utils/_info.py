@@ -128,11 +128,25 @@ def apply_query(data, expression, option="query"):
 
 
 def run(store, params, check_mode=False, want_diff=False):
-    """The security_info module: a read-only snapshot of one store (initialising a new one as it starts)."""
-    update = store.update(lambda state: None, check_mode=check_mode)
+    """The security_info module: a read-only snapshot of one store (initialising a new one as it starts).
+
+    With ``live_endpoints``, also what the live system serves there, compared with the store (_live).
+    """
+    endpoints = None
+    if params.get("live_endpoints"):
+        from ansible_collections.ipoffice.security.plugins.module_utils import _live
+        endpoints = _live.validate_endpoints(params["live_endpoints"])
+        timeout = _live.validate_timeout(params.get("live_timeout"))
+    update = store.update(lambda state: _live.check_lines(state, endpoints) if endpoints else None,
+                          check_mode=check_mode)
     result = snapshot(store, update.after)
     result["changed"] = update.changed
     result["findings"] = identity_findings(update.after)
+    result["live"] = []
+    if endpoints:
+        result["live"] = _live.read_back_all(update.after, endpoints, timeout)
+        for endpoint in result["live"]:
+            result["findings"].extend(endpoint["findings"])
     if params.get("query"):
         result["query_result"] = apply_query(result, params["query"])
     return result

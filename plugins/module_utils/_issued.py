@@ -23,6 +23,8 @@ from ansible_collections.ipoffice.security.plugins.module_utils._identity import
     check_within_ca,
     full_mismatches,
     in_renewal_window,
+    issue_mismatches,
+    name_mismatches,
     parse_alt_names,
     resolve_naming,
 )
@@ -37,6 +39,7 @@ from ansible_collections.ipoffice.security.plugins.module_utils._model import (
 from ansible_collections.ipoffice.security.plugins.module_utils._module import diff
 
 try:
+    from cryptography import x509
     from cryptography.hazmat.primitives import serialization
 except ImportError:  # pragma: no cover - reported by the modules
     pass
@@ -45,8 +48,15 @@ ISSUED_FORMATS = ("pkcs12", "pem")
 OUTPUT_MODE = 0o600
 
 
+# The CSR route: the weakest public keys a CSR may carry (RSA modulus bits, EC curve bits).
+CSR_MINIMUM_RSA_BITS = 2048
+CSR_MINIMUM_EC_BITS = 256
+CSR_HASH_SIGNATURE = "sha256_rsa2048"  # the CA signs CSRs with SHA-256 (only the hash of this choice is used)
+
+
 class IssuedRequest(object):
-    def __init__(self, naming, output_format, path, private_key_path, chain_path, password, renew_before_days):
+    def __init__(self, naming, output_format, path, private_key_path, chain_path, password, renew_before_days,
+                 csr=None):
         self.naming = naming
         self.format = output_format
         self.path = path
@@ -54,13 +64,106 @@ class IssuedRequest(object):
         self.chain_path = chain_path
         self.password = password
         self.renew_before_days = renew_before_days
+        self.csr = csr  # with a CSR: only its public key is certified; no key is made or written
 
     def paths(self):
         return [p for p in (self.path, self.private_key_path, self.chain_path) if p]
 
 
+def load_signing_request(params):
+    """The CSR of csr_path / csr_content, its signature verified and its key strong enough; None without."""
+    path, content = params.get("csr_path"), params.get("csr_content")
+    if path is None and content is None:
+        return None
+    option = "csr_path" if path is not None else "csr_content"
+    if path is not None and content is not None:
+        raise SecurityError("invalid_argument", "Give either 'csr_path' or 'csr_content', not both.",
+                            option="csr_content")
+    csr = _certs.load_csr(_certs.read_input(path=path, content=content, option=option), option=option)
+    try:
+        valid = csr.is_signature_valid
+    except Exception:  # an algorithm cryptography cannot check is as good as a bad signature here
+        valid = False
+    if not valid:
+        raise SecurityError("csr_signature_invalid", "The signature of the certificate signing request in '%s' does "
+                            "not verify with the public key it carries: it was altered or is damaged. Generate the "
+                            "CSR again on the system and change the '%s' option." % (option, option), option=option)
+    key_type, bits, _curve = _certs.key_description(csr.public_key())
+    weak = (key_type == "RSA" and bits < CSR_MINIMUM_RSA_BITS) or (key_type == "EC" and bits < CSR_MINIMUM_EC_BITS) \
+        or key_type == "DSA"
+    if weak:
+        raise SecurityError("csr_weak_key", "The certificate signing request in '%s' carries a %s %s-bit key; the "
+                            "system CA signs only RSA keys of at least %d bits or EC keys of at least %d bits (peers "
+                            "at High refuse weaker ones). Generate a stronger key and CSR on the system and change the "
+                            "'%s' option." % (option, key_type, bits, CSR_MINIMUM_RSA_BITS, CSR_MINIMUM_EC_BITS,
+                                              option), option=option)
+    return csr
+
+
+def _csr_request(params, csr):
+    """The issued_certificate request for a CSR: subject and SANs from it unless given, PEM output only."""
+    option = "csr_path" if params.get("csr_path") is not None else "csr_content"
+    if params.get("format") not in (None, "pem"):
+        raise SecurityError("invalid_argument", "With a CSR the private key stays on the system that made it, so "
+                            "there is nothing to put in a PKCS#12: remove 'format' or set 'format: pem'.",
+                            option="format")
+    for name in ("private_key_path", "password", "signature"):
+        if given(params, name):
+            raise SecurityError("invalid_argument", "With a CSR ('%s') the key is the CSR's and never leaves the "
+                                "system that made it: remove the '%s' option." % (option, name), option=name)
+    valid_days = params["valid_days"] if given(params, "valid_days") else ISSUED_CERTIFICATE_MAX_DAYS
+    check_days(valid_days, "valid_days", 1, ISSUED_CERTIFICATE_MAX_DAYS,
+               " (a certificate For Different Machine is valid at most %d days)" % ISSUED_CERTIFICATE_MAX_DAYS)
+    if given(params, "subject_name") and str(params["subject_name"]).strip():
+        subject_text = params["subject_name"]
+        subject = _certs.parse_subject(subject_text)
+    elif list(csr.subject):
+        subject, subject_text = csr.subject, csr.subject.rfc4514_string()
+    else:
+        raise SecurityError("invalid_name", "The CSR in '%s' has an empty subject: set the 'subject_name' option."
+                            % option, option="subject_name")
+    if given(params, "subject_alt_names"):
+        alt_names = parse_alt_names(params["subject_alt_names"])
+    else:
+        try:
+            alt_names = list(csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value)
+        except x509.ExtensionNotFound:
+            alt_names = None
+        except ValueError as exc:
+            raise SecurityError("invalid_csr", "The CSR in '%s' has malformed extensions (%s). Generate it again or "
+                                "change the '%s' option." % (option, exc, option), option=option)
+    naming = resolve_naming(subject_text, alt_names, CSR_HASH_SIGNATURE, valid_days)
+    naming.subject = subject
+    path = params.get("path")
+    if not path:
+        raise SecurityError("invalid_argument", "Set the 'path' option: where to write the certificate.",
+                            option="path")
+    chain_path = params.get("chain_path")
+    if chain_path and os.path.abspath(chain_path) == os.path.abspath(path):
+        raise SecurityError("invalid_argument", "'path' and 'chain_path' must be different files.",
+                            option="chain_path")
+    renew = params.get("renew_before_days")
+    if renew is not None:
+        check_days(renew, "renew_before_days", 0, ISSUED_CERTIFICATE_MAX_DAYS)
+    return IssuedRequest(naming, "pem", path, None, chain_path, None, renew, csr=csr)
+
+
+def csr_mismatches(cert, request, issuer):
+    """Why an existing certificate does not answer the CSR request (key, names, hash, validity, issuer)."""
+    naming = request.naming
+    reasons = []
+    if _certs.public_key_der(cert) != _certs.public_key_der(request.csr):
+        reasons.append("it certifies another key than the CSR's")
+    reasons.extend(name_mismatches(cert, naming))
+    reasons.extend(issue_mismatches(cert, naming, issuer))
+    return reasons
+
+
 def issued_request(params):
     """Validate issued_certificate options (no store, no files touched)."""
+    csr = load_signing_request(params)
+    if csr is not None:
+        return _csr_request(params, csr)
     output_format = check_choice(params.get("format") or "pkcs12", ISSUED_FORMATS, "format")
     signature = params.get("signature") or DEFAULT_SIGNATURE
     _certs.signature_choice(signature)
@@ -146,11 +249,14 @@ def read_issued(request):
         cert = bundle.key_certificate
         chain = [c for c in bundle.certificates if cert is None or _certs.fingerprint(c) != _certs.fingerprint(cert)]
         return cert, bundle.key, chain
-    key_data = _read_output(request.private_key_path, "private_key_path")
+    key_data = _read_output(request.private_key_path, "private_key_path") if request.csr is None else b""
     chain_data = _read_output(request.chain_path, "chain_path") if request.chain_path else b""
     if data is None or key_data is None or chain_data is None:
         return None
     cert = _certs.load_certificate(data, option="path")
+    if request.csr is not None:
+        return cert, request.csr, (_certs.load_certificates(chain_data, option="chain_path")
+                                   if request.chain_path else None)
     key = _certs.load_private_key(key_data, request.password, option="private_key_path")
     chain = _certs.load_certificates(chain_data, option="chain_path") if request.chain_path else None
     return cert, key, chain
@@ -186,9 +292,12 @@ def plan_issued(state, request, now=None):
             reasons.append("the existing output lacks the certificate or its key")
         else:
             existing = cert
-            if not _certs.key_matches(cert, key):
+            if request.csr is not None:
+                reasons.extend(csr_mismatches(cert, request, state.ca.cert))
+            elif not _certs.key_matches(cert, key):
                 reasons.append("the existing key does not match the existing certificate")
-            reasons.extend(full_mismatches(cert, naming, state.ca.cert))
+            if request.csr is None:
+                reasons.extend(full_mismatches(cert, naming, state.ca.cert))
             if in_renewal_window(cert, renew_days, now):
                 reasons.append("it expires within renew_before_days (%d)" % renew_days)
             if have_chain is not None and \
@@ -205,7 +314,9 @@ def plan_issued(state, request, now=None):
             if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
                 raise SecurityError("invalid_output_path", "The directory of %s does not exist. Create it first or "
                                     "change the '%s' option." % (path, option), option=option)
-        key = _certs.generate_private_key(naming.signature)
+        # With a CSR only its public key is certified (the private key stays where the CSR was made).
+        key = request.csr if request.csr is not None \
+            else _certs.generate_private_key(naming.signature)
         cert = _certs.build_certificate(naming.subject, key, naming.valid_days, signature=naming.signature,
                                         subject_alt_names=naming.alt_names, issuer_cert=state.ca.cert,
                                         issuer_key=state.ca.key)
@@ -214,7 +325,8 @@ def plan_issued(state, request, now=None):
             files[request.path] = _certs.export_pkcs12(naming.subject_text[:64], key, cert, chain, request.password)
         else:
             files[request.path] = _certs.cert_pem(cert)
-            files[request.private_key_path] = _key_file(key, request.password)
+            if request.private_key_path:
+                files[request.private_key_path] = _key_file(key, request.password)
             if request.chain_path:
                 files[request.chain_path] = _certs.certs_pem(chain)
     else:
@@ -263,6 +375,13 @@ def _write_atomic(path, data):
         raise
 
 
+def _csr_alt_names(csr):
+    try:
+        return _certs.format_general_names(csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value)
+    except (x509.ExtensionNotFound, ValueError):
+        return []
+
+
 def issued_view(cert, chain, now=None):
     if cert is None:
         return None
@@ -287,6 +406,11 @@ def run(store, params, check_mode=False, want_diff=False, now=None):
                   "chain_path": request.chain_path},
         "warnings": [SHA1_WARNING] if request.naming.signature in WEAK_SIGNATURES else [],
     }
+    if request.csr is not None:
+        key_type, bits, curve = _certs.key_description(request.csr.public_key())
+        result["csr"] = {"subject": request.csr.subject.rfc4514_string(),
+                         "subject_alt_names": _csr_alt_names(request.csr),
+                         "key_type": key_type, "key_bits": bits, "key_curve": curve}
     if want_diff:
         result["diff"] = diff(issued_view(plan.existing, plan.chain, now) or {},
                               issued_view(plan.cert, plan.chain, now) or {})

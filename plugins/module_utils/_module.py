@@ -46,22 +46,45 @@ def require_libraries(module, features=_cryptography_dep.DEFAULT_FEATURES):
         module.fail_json(**_cryptography_dep.failure(found))
 
 
+# Appended, in check mode, to a warning that depends on the store's state (its trusted certificates, its
+# identities): check mode writes nothing, so what an earlier task of the same run would change is not seen.
+CHECK_MODE_NOTE = ("(Check mode: judged on the system's state today; what earlier tasks of this run would change, "
+                   "such as trusted certificates or identities, is not seen.)")
+
+
+def judged_today(warnings, check_mode, state_warnings):
+    """The warnings to report: in check mode, those of ``state_warnings`` (judged on the store's state)
+    end with CHECK_MODE_NOTE."""
+    if not check_mode:
+        return list(warnings)
+    return ["%s %s" % (warning, CHECK_MODE_NOTE) if warning in state_warnings else warning for warning in warnings]
+
+
+def system_label(store, result):
+    """How a warning names its system: the system name (the option, else the one the result reports),
+    else the store path."""
+    return store.system_name or result.get("system_name") or store.path
+
+
 def run_module(module, run, features=_cryptography_dep.DEFAULT_FEATURES):
     """Every module's main(): one call run(store, params, check_mode, want_diff) -> result dict, then exit.
 
     ``run`` is the function of the module_utils file that owns the module; a SecurityError it raises
-    becomes a failure with its stable code, and the result's "warnings" become Ansible warnings.
+    becomes a failure with its stable code, and the result's "warnings" become Ansible warnings, each
+    prefixed with the system it is about (Ansible merges identical warning lines from different hosts).
     ``features``: the library features beyond the default that the module uses (_cryptography_dep.FEATURES),
     checked with the library versions before the store is opened.
     """
     require_libraries(module, features)
     try:
-        result = run(store_from_params(module.params), module.params, module.check_mode, module._diff)
+        store = store_from_params(module.params)
+        result = run(store, module.params, module.check_mode, module._diff)
     except SecurityError as exc:
         module.fail_json(**exc.as_result())
     warnings = result.pop("warnings", None) or []
+    label = system_label(store, result)
     for warning in warnings:
-        module.warn(warning)
+        module.warn("%s: %s" % (label, warning))
     module.exit_json(**result)
 
 

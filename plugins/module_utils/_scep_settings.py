@@ -29,6 +29,7 @@ except ImportError:  # pragma: no cover - reported by the modules (require_libra
     serialization = None
 
 from ansible_collections.ipoffice.security.plugins.module_utils import _certs
+from ansible_collections.ipoffice.security.plugins.module_utils._identity import chain_warning
 from ansible_collections.ipoffice.security.plugins.module_utils._info import credential_info
 from ansible_collections.ipoffice.security.plugins.module_utils._module import diff
 from ansible_collections.ipoffice.security.plugins.module_utils._model import (
@@ -285,57 +286,91 @@ def validate_options(params):
                                 % (name, minimum, maximum, value, name), option=name)
 
 
+def plan_enrollment(preview, params, check_mode=False, sleep=time.sleep, now=None):
+    """Whether and how the identity is enrolled, decided on ``preview`` (a state with the SCEP settings applied).
+
+    This is the network part of the area: the SCEP server is contacted here, never under the store lock.
+    Returns an Outcome for apply_scep; a FAILURE reply to a new request raises (nothing changed).
+    """
+    if not params.get("enroll"):
+        return Outcome("not_requested")
+    if not preview.settings[AREA]["active"]:
+        raise SecurityError("scep_inactive", "enroll: true needs SCEP to be active. Set the 'active' option to "
+                            "true (with 'server').", option="active")
+    request = resolve_request(preview, params)
+    reason = enrollment_reason(preview, request, now)
+    if reason is None:
+        return Outcome("current", reason=None, request=request)
+    return _enroll(preview, params, request, reason, check_mode, sleep)
+
+
+def apply_scep(state, params, outcome=None, basis=None):
+    """The scep area on a state: the settings and password, then what the enrollment outcome installs.
+
+    ``basis`` is the state the enrollment was planned on: a certificate (or a pending transaction) is only
+    installed while the identity and the pending transaction are still the ones it was requested for.
+    """
+    apply_settings(state, params)
+    warnings = []
+    if outcome is None:
+        return warnings
+    if outcome.status in ("issued", "pending", "failed"):
+        _check_unchanged(basis, state)
+    if outcome.status == "issued":
+        state.identity = Credential(outcome.cert, outcome.key,
+                                    outcome.request.meta(outcome.transaction_id, outcome.cert.issuer))
+        state.data.pop(PENDING_DATA, None)
+        state.secrets.pop(PENDING_KEY_SECRET, None)
+        if params.get("install_ca_certificate"):
+            state.add_trusted(outcome.ca.ca_certificates, option="install_ca_certificate")
+        notice = chain_warning(state, state.identity, "system identity enrolled over SCEP",
+                               "Set 'install_ca_certificate: true' (with 'ca_fingerprint') or trust the SCEP "
+                               "CA's certificates first (ipoffice.security.trusted_certificate).")
+        if notice:
+            warnings.append(notice)
+    elif outcome.status == "pending":
+        state.data[PENDING_DATA] = outcome.pending
+        state.secrets[PENDING_KEY_SECRET] = _certs.key_pem(outcome.pending_key)
+    elif outcome.status == "failed":
+        state.data.pop(PENDING_DATA, None)
+        state.secrets.pop(PENDING_KEY_SECRET, None)
+    return warnings
+
+
+def area_result(before, after, outcome, params, changed, check_mode=False, warnings=()):
+    """The scep result (and its diff) from the states before and after and the enrollment outcome."""
+    changed = changed or (check_mode and outcome.status == "enrollment_needed")
+    result = {"changed": changed, "status": outcome.status, "reason": outcome.reason,
+              "settings": settings_view(after), "server_url": server_url(after.settings[AREA]),
+              "warnings": list(warnings)}
+    if outcome.transaction_id:
+        result["transaction_id"] = outcome.transaction_id
+    if outcome.ca is not None:
+        result["ca"] = _certs.cert_info(outcome.ca.ca)
+    if params.get("enroll"):
+        result["identity"] = credential_info(after, after.identity)
+    result["diff"] = diff(diff_view(before), diff_view(after))
+    if check_mode and outcome.status == "enrollment_needed":
+        result["diff"]["after"]["identity"] = "(enrolled over SCEP: %s)" % outcome.reason
+    return result
+
+
 def converge(store, params, check_mode=False, sleep=time.sleep, now=None):
     """The whole scep module run; returns the result dict (without warnings handling)."""
     validate_options(params)
     first = store.read()
     preview = first.copy()
     apply_settings(preview, params)
-    outcome = Outcome("not_requested")
-    if params.get("enroll"):
-        if not preview.settings[AREA]["active"]:
-            raise SecurityError("scep_inactive", "enroll: true needs SCEP to be active. Set the 'active' option to "
-                                "true (with 'server').", option="active")
-        request = resolve_request(preview, params)
-        reason = enrollment_reason(preview, request, now)
-        outcome = Outcome("current", reason=None, request=request)
-        if reason is not None:
-            outcome = _enroll(first, preview, params, request, reason, check_mode, sleep)
+    outcome = plan_enrollment(preview, params, check_mode, sleep, now)
+    warnings = []
 
     def mutate(state):
-        apply_settings(state, params)
-        if outcome.status in ("issued", "pending", "failed"):
-            _check_unchanged(first, state)
-        if outcome.status == "issued":
-            state.identity = Credential(outcome.cert, outcome.key,
-                                        outcome.request.meta(outcome.transaction_id, outcome.cert.issuer))
-            state.data.pop(PENDING_DATA, None)
-            state.secrets.pop(PENDING_KEY_SECRET, None)
-            if params.get("install_ca_certificate"):
-                state.add_trusted(outcome.ca.ca_certificates, option="install_ca_certificate")
-        elif outcome.status == "pending":
-            state.data[PENDING_DATA] = outcome.pending
-            state.secrets[PENDING_KEY_SECRET] = _certs.key_pem(outcome.pending_key)
-        elif outcome.status == "failed":
-            state.data.pop(PENDING_DATA, None)
-            state.secrets.pop(PENDING_KEY_SECRET, None)
+        warnings[:] = apply_scep(state, params, outcome, first)  # the store may run it again on a fresher state
 
     update = store.update(mutate, check_mode=check_mode)
     if outcome.status == "failed":
         raise outcome.pending
-    changed = update.changed or (check_mode and outcome.status == "enrollment_needed")
-    result = {"changed": changed, "status": outcome.status, "reason": outcome.reason,
-              "settings": settings_view(update.after), "server_url": server_url(update.after.settings[AREA])}
-    if outcome.transaction_id:
-        result["transaction_id"] = outcome.transaction_id
-    if outcome.ca is not None:
-        result["ca"] = _certs.cert_info(outcome.ca.ca)
-    if params.get("enroll"):
-        result["identity"] = credential_info(update.after, update.after.identity)
-    result["diff"] = diff(diff_view(update.before), diff_view(update.after))
-    if check_mode and outcome.status == "enrollment_needed":
-        result["diff"]["after"]["identity"] = "(enrolled over SCEP: %s)" % outcome.reason
-    return result
+    return area_result(update.before, update.after, outcome, params, update.changed, check_mode, warnings)
 
 
 def diff_view(state):
@@ -358,7 +393,7 @@ def _check_unchanged(first, state):
                             "server was contacted; nothing was installed. Run the task again.", option="store_path")
 
 
-def _enroll(first, preview, params, request, reason, check_mode, sleep):
+def _enroll(preview, params, request, reason, check_mode, sleep):
     from ansible_collections.ipoffice.security.plugins.module_utils import _scep  # lazily: see RENEWAL_MESSAGES
     client = make_client(preview, params)
     try:

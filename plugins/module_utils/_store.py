@@ -114,6 +114,10 @@ class State(object):
         other.trusted = dict(self.trusted)
         return other
 
+    def assign(self, other):
+        """Make this state hold what ``other`` holds (a state planned on a copy becomes the mutation)."""
+        self.__dict__.update(other.copy().__dict__)
+
     def snapshot(self):
         """A comparable description of everything persisted: equal snapshots mean nothing to write."""
         credentials = {}
@@ -268,7 +272,7 @@ class Store(object):
     def read(self):
         raise NotImplementedError
 
-    def update(self, mutate, check_mode=False):
+    def update(self, mutate, check_mode=False, start=None):
         raise NotImplementedError
 
     def generations(self):
@@ -410,21 +414,24 @@ class DirectoryStore(Store):
 
     # -- writing
 
-    def update(self, mutate, check_mode=False):
+    def update(self, mutate, check_mode=False, start=None):
         """Apply mutate(state) to a copy of the current state; write a new generation if it changed.
 
         ``mutate`` may return a value (kept in the result).  Check mode runs the same comparison and
-        writes nothing; it does not take the lock, so it never waits for a writer.
+        writes nothing; it does not take the lock, so it never waits for a writer.  ``start`` is a state
+        the caller read earlier (read()): while the store has not been written since (the same current
+        generation, or still no store), the mutation starts from it instead of reading the store again,
+        so what was planned on it outside the lock holds, and a new store's initial keys are made once.
         """
         if check_mode:
-            before = self.read()
+            before = self._since(start)
             after = before.copy()
             value = mutate(after)
             changed = (not before.initialised) or after.snapshot() != before.snapshot()
             return UpdateResult(before, after, changed, False, value)
         self._prepare_root()
         with _Lock(os.path.join(self.path, ".lock"), self.lock_timeout):
-            before = self.read()
+            before = self._since(start)
             after = before.copy()
             value = mutate(after)
             changed = (not before.initialised) or after.snapshot() != before.snapshot()
@@ -432,6 +439,17 @@ class DirectoryStore(Store):
                 after.generation = self._write(after)
                 after.initialised = True
             return UpdateResult(before, after, changed, changed, value)
+
+    def _since(self, start):
+        """``start`` if the store was not written since it was read, else the store read anew."""
+        if start is not None:
+            if not start.initialised and not self.exists():
+                return start
+            if start.initialised and os.path.islink(self.current_link):
+                match = re.match(r"^generations/([0-9]{6})$", os.readlink(self.current_link))
+                if match and int(match.group(1)) == start.generation:
+                    return start
+        return self.read()
 
     def _prepare_root(self):
         self._check_uninitialised_path()

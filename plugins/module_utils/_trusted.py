@@ -98,8 +98,8 @@ class Outcome(object):
         return result
 
 
-def item_option(index, key=None):
-    name = "certificates[%d]" % index
+def item_option(index, key=None, option="certificates"):
+    name = "%s[%d]" % (option, index)
     return name + "." + key if key else name
 
 
@@ -111,49 +111,51 @@ def validate_options(state="present", exclusive=False):
                             option="exclusive")
 
 
-def load_source(item, index, state="present"):
-    """Parse one item of ``certificates`` into a Source.  Raises SecurityError naming certificates[index]."""
+def load_source(item, index, state="present", option="certificates"):
+    """Parse one item of ``certificates`` (or of the list option named ``option``) into a Source.
+
+    Raises SecurityError naming <option>[index].
+    """
+    name = item_option(index, option=option)
     if not isinstance(item, dict):
         raise SecurityError("invalid_argument", "%s must be a dictionary with path, content or sha256. Change the "
-                            "'certificates' option." % item_option(index), option=item_option(index))
+                            "'%s' option." % (name, option), option=name)
     given = [key for key in ITEM_SOURCES if item.get(key) not in (None, "")]
     if len(given) != 1:
         raise SecurityError("invalid_argument", "%s must set exactly one of path, content or sha256; it sets %s. "
-                            "Change the 'certificates' option."
-                            % (item_option(index), ", ".join(given) if given else "none of them"),
-                            option=item_option(index))
+                            "Change the '%s' option."
+                            % (name, ", ".join(given) if given else "none of them", option), option=name)
     kind = given[0]
     if kind == "sha256":
         if state != "absent":
             raise SecurityError("invalid_argument", "%s names a certificate by sha256 alone, which can only remove "
                                 "an entry (state: absent). To add it, give its path or content instead."
-                                % item_option(index), option=item_option(index, "sha256"))
+                                % name, option=item_option(index, "sha256", option))
         if item.get("password") not in (None, ""):
             raise SecurityError("invalid_argument", "%s sets a password with sha256; a password only opens a path or "
-                                "content. Remove the password." % item_option(index),
-                                option=item_option(index, "password"))
-        fp = _certs.normalize_fingerprint(item["sha256"], option=item_option(index, "sha256"))
+                                "content. Remove the password." % name, option=item_option(index, "password", option))
+        fp = _certs.normalize_fingerprint(item["sha256"], option=item_option(index, "sha256", option))
         return Source(index, kind, fingerprint=fp)
-    option = item_option(index, kind)
-    data = _certs.read_input(path=item.get("path"), content=item.get("content"), option=option)
+    source_option = item_option(index, kind, option)
+    data = _certs.read_input(path=item.get("path"), content=item.get("content"), option=source_option)
     try:
-        bundle = _certs.load_bundle(data, password=item.get("password"), option=option, allow_key=False)
+        bundle = _certs.load_bundle(data, password=item.get("password"), option=source_option, allow_key=False)
     except SecurityError as exc:
         if exc.option == "password":
             # The toolkit names the plain option; point at the item's own password.
-            exc.option = item_option(index, "password")
+            exc.option = item_option(index, "password", option)
             exc.message = exc.message.replace("'password' option", "'%s' option" % exc.option)
             exc.args = (exc.message,)
         raise
     if not bundle.certificates:
         raise SecurityError("invalid_certificate", "The %s holds no certificate. Check the '%s' option."
-                            % (option, option), option=option)
+                            % (source_option, source_option), option=source_option)
     return Source(index, kind, bundle.certificates, source_format=bundle.format, had_key=bundle.key is not None)
 
 
-def load_request(items, state="present"):
+def load_request(items, state="present", option="certificates"):
     """Every item of ``certificates`` parsed; the first bad item fails the whole request (nothing changes)."""
-    return Request([load_source(item, index, state) for index, item in enumerate(items or [])])
+    return Request([load_source(item, index, state, option) for index, item in enumerate(items or [])])
 
 
 def summary(cert):

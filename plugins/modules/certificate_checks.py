@@ -26,6 +26,12 @@ description:
     fail with each endpoint's findings and change nothing; with O(preflight_mode=warn) the change is made
     and each failure is reported as a warning. Lowering a level never needs a preflight. Check mode runs
     the preflight too.
+  - A raised setting that no O(preflight) endpoint belongs to is a risky change; it is made, with a warning
+    that names the setting and how to add endpoints for it. O(preflight_mode=skip) states that no
+    preflight is intended (no endpoint is contacted and that warning is not given).
+  - In check mode, warnings judged on the store's trusted certificates and identities (preflight failures,
+    the missing telephony identity) say so, because changes earlier tasks of the same run would make are
+    not seen.
 author:
   - ipoffice.security maintainers (@ipoffice)
 extends_documentation_fragment:
@@ -135,8 +141,10 @@ options:
     description:
       - V(enforce) fails, changing nothing, when any endpoint of a raised setting would fail the new level.
       - V(warn) makes the change and reports each failing endpoint as a warning and in RV(preflight).
+      - V(skip) contacts no endpoint (each is listed in RV(preflight) as not evaluated) and states that no
+        preflight is intended, so a raised setting without endpoints is not warned about.
     type: str
-    choices: [enforce, warn]
+    choices: [enforce, warn, skip]
     default: enforce
   preflight_timeout:
     description: Seconds to wait for each preflight endpoint (connect and handshake), more than 0 and at most 300.

@@ -24,6 +24,17 @@ description:
   - The system's store is not changed (except that a new store is initialised on first use, as every
     module of the collection does).
   - The V(ip500v2) platform has no internal CA; this module then fails with C(error=no_internal_ca).
+  - B(The CSR route.) The Linux-based IP Office servers generate a key and a certificate signing request
+    on the system and import the signed certificate with C(import_certid); the key never leaves the
+    system. With O(csr_path) or O(csr_content) this module signs that CSR with the system CA instead of
+    making a key. The CSR's signature is verified (C(error=csr_signature_invalid)), its key must be RSA of
+    at least 2048 bits or EC of at least 256 bits (C(error=csr_weak_key)), and unreadable input fails with
+    C(error=invalid_csr). The subject and subject alternative names come from the CSR unless
+    O(subject_name) / O(subject_alt_names) are given; other requested extensions are ignored (the
+    certificate carries keyUsage, EKU serverAuth + clientAuth, SKI and AKI, signed with SHA-256). Only
+    the certificate (O(path), PEM) and optionally the CA chain (O(chain_path)) are written; there is no
+    private key output, so O(private_key_path), O(password), O(signature) and O(format=pkcs12) are refused.
+    The output is kept while it certifies the CSR's key with the requested names, validity and CA.
 author:
   - ipoffice.security maintainers (@ipoffice)
 extends_documentation_fragment:
@@ -34,13 +45,23 @@ options:
     description:
       - The other server's subject, as a common name (V(sbc1.example.com)) or an RFC 4514 distinguished
         name.
+      - Required unless a CSR is given (then the CSR's subject is the default).
     type: str
-    required: true
+  csr_path:
+    description:
+      - Path of a PKCS#10 certificate signing request (PEM or DER) to sign, for example one made on a
+        Linux-based IP Office server for C(import_certid). Mutually exclusive with O(csr_content).
+    type: path
+  csr_content:
+    description:
+      - The certificate signing request itself (PEM). Mutually exclusive with O(csr_path).
+    type: str
   subject_alt_names:
     description:
       - Subject alternative names, V(DNS:name), V(IP:address), V(URI:sip:domain) or V(email:address).
         Compared as a set.
-      - Defaults to the common name as a DNS name (or IP address).
+      - Defaults to the CSR's subject alternative names with a CSR, else to the common name as a DNS name
+        (or IP address).
     type: list
     elements: str
   signature:
@@ -69,9 +90,9 @@ options:
         encrypted with AES-256 under O(password).
       - V(pem) writes the certificate at O(path), the key at O(private_key_path) (PKCS#8, encrypted when
         O(password) is set) and, when O(chain_path) is set, the CA chain there.
+      - Defaults to V(pkcs12), and to V(pem) (the only choice) with a CSR.
     type: str
     choices: [pkcs12, pem]
-    default: pkcs12
   path:
     description:
       - The PKCS#12 file, or the PEM certificate file, on the managed node. Its directory must exist; an
@@ -80,7 +101,7 @@ options:
     required: true
   private_key_path:
     description:
-      - The PEM private key file (O(format=pem) only, required there).
+      - The PEM private key file (O(format=pem) only, required there unless a CSR is given; refused with one).
     type: path
   chain_path:
     description:
@@ -113,6 +134,12 @@ EXAMPLES = r"""
     path: /etc/pki/sbc1.p12
     password: "{{ vault_sbc1_p12_password }}"
 
+- name: Sign a CSR made on a Linux-based IP Office server (import the result with import_certid)
+  ipoffice.security.issued_certificate:
+    csr_path: /srv/csr/ipo-linux1.csr
+    path: /srv/csr/ipo-linux1.crt
+    chain_path: /srv/csr/ipo-linux1-ca.pem
+
 - name: Certificate for a web server as PEM files, one year
   ipoffice.security.issued_certificate:
     subject_name: web.example.com
@@ -141,8 +168,14 @@ files:
   description: The paths written or kept (C(path), C(private_key_path), C(chain_path)).
   returned: success
   type: dict
+csr:
+  description: The CSR signed - C(subject), C(subject_alt_names), C(key_type), C(key_bits), C(key_curve).
+  returned: with O(csr_path) or O(csr_content)
+  type: dict
 error:
-  description: Stable code of a failure, for example C(out_of_range), C(no_internal_ca), C(invalid_output_path).
+  description:
+    - Stable code of a failure, for example C(out_of_range), C(no_internal_ca), C(invalid_output_path),
+      C(invalid_csr), C(csr_signature_invalid), C(csr_weak_key).
   returned: failure
   type: str
 """
@@ -156,12 +189,14 @@ from ansible_collections.ipoffice.security.plugins.module_utils._module import a
 def main():
     module = AnsibleModule(
         argument_spec=argument_spec(
-            subject_name=dict(type="str", required=True),
+            subject_name=dict(type="str"),
+            csr_path=dict(type="path"),
+            csr_content=dict(type="str"),
             subject_alt_names=dict(type="list", elements="str"),
             signature=dict(type="str", choices=list(SIGNATURES)),
             valid_days=dict(type="int"),
             renew_before_days=dict(type="int"),
-            format=dict(type="str", choices=list(ISSUED_FORMATS), default="pkcs12"),
+            format=dict(type="str", choices=list(ISSUED_FORMATS)),
             path=dict(type="path", required=True),
             private_key_path=dict(type="path", no_log=False),
             chain_path=dict(type="path"),

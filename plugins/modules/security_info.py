@@ -30,11 +30,57 @@ options:
       - A JMESPath expression applied to the result; its value is returned as RV(query_result).
       - Requires the C(jmespath) Python library on the managed node.
     type: str
+  live_endpoints:
+    description:
+      - Live read-back. IP Office publishes no API for its security settings, so the store is the desired
+        state and system of record; what a live system serves over TLS is the one thing that can be read
+        back from it. For each endpoint listed, the module connects, fetches the certificates presented
+        (verifying nothing during the handshake) and compares them with the store, see RV(live).
+      - The served identity must be the store's identity (C(live_identity_mismatch), naming both
+        certificates). Endpoints that serve C(telephony) are compared with the telephony identity when the
+        store has one and C(sip_telephony_certificate) is not C(none).
+      - The served chain must be what Offer ID Certificate Chain says the system sends (C(live_chain_mismatch)).
+      - An endpoint that refuses, times out or does not speak TLS is C(live_unreachable).
+      - The served identity is judged by the check engine as the system's peers would, at C(medium) and at
+        C(high_remote) with O(live_endpoints[].server_name) (default the store's system name) as the name,
+        trusting the store's trusted certificate store. A level that fails is a finding,
+        C(live_fails_medium) or C(live_fails_high_remote), with the engine's C(codes).
+      - Connecting happens from the managed node. Nothing on the live system is changed.
+    type: list
+    elements: dict
+    suboptions:
+      host:
+        description: Host name or address to connect to.
+        type: str
+        required: true
+      port:
+        description: TCP port (443 and the other management ports, 5061 for SIP TLS, 443 for WebSocket lines).
+        type: int
+        required: true
+      server_name:
+        description:
+          - Name sent as SNI and used as the peer name for C(high_remote).
+          - Default the host (SNI, unless it is an address) and the store's system name (C(high_remote)).
+        type: str
+      serves:
+        description:
+          - What the endpoint serves, which decides the identity it must present and the purpose it is judged for.
+          - C(management) (server), C(telephony) (SIP server), or C(line:<name>) naming one of the store's
+            C(ip_office_lines) (server).
+        type: str
+        required: true
+  live_timeout:
+    description:
+      - Seconds allowed for connecting to and for each read from one live endpoint; an endpoint that takes
+        longer is C(live_unreachable).
+    type: float
+    default: 10
 attributes:
   check_mode:
     support: full
     details:
       - Reads only; on an uninitialised store, check mode reports the initial state without writing it.
+      - Live endpoints are read in check mode too (reading them changes nothing).
 """
 
 EXAMPLES = r"""
@@ -154,12 +200,15 @@ findings:
     - How a peer would judge the identity (and the telephony identity) at C(high_remote), trusting this
       system's trusted certificate store and connecting to the identity's common name; one entry per failing check.
     - For example C(not_pinned) while the identity itself is not in the trusted certificate store.
+    - With O(live_endpoints), also the live findings (C(where) is C(live)), each with C(endpoint) (host:port),
+      C(serves), C(code) (C(live_identity_mismatch), C(live_chain_mismatch), C(live_unreachable),
+      C(live_fails_medium), C(live_fails_high_remote) with C(level) and the engine's C(codes)) and C(message).
   returned: always
   type: list
   elements: dict
   contains:
     where:
-      description: C(identity) or C(telephony).
+      description: C(identity), C(telephony) or C(live).
       type: str
     code:
       description: The check engine's stable failure code.
@@ -167,6 +216,37 @@ findings:
     message:
       description: What failed and what to do about it.
       type: str
+live:
+  description:
+    - One entry per O(live_endpoints) item, in order (empty without them).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    host:
+      description: The host connected to.
+      type: str
+    port:
+      description: The port connected to.
+      type: int
+    server_name:
+      description: The SNI name given, or null.
+      type: str
+    serves:
+      description: What the endpoint serves (C(management), C(telephony) or C(line:<name>)).
+      type: str
+    live:
+      description:
+        - What the endpoint presented and how it compares. C(reachable); C(error) (C(code), C(message)) when
+          not; C(expected) (C(identity) or C(telephony)); C(expected_identity) (parsed); C(expected_chain)
+          and C(presented_chain) (fingerprints, leaf first); C(presented) (parsed certificates);
+          C(identity_matches); C(chain_matches); C(checks) (per level C(medium) and C(high_remote), with
+          C(passed), C(codes), C(findings), C(peer_name)).
+      type: dict
+    findings:
+      description: This endpoint's findings (also in RV(findings)).
+      type: list
+      elements: dict
 query_result:
   description: The value of the O(query) expression.
   returned: when O(query) is set
@@ -179,7 +259,16 @@ from ansible_collections.ipoffice.security.plugins.module_utils._module import a
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(query=dict(type="str")), supports_check_mode=True)
+    module = AnsibleModule(argument_spec=argument_spec(
+        query=dict(type="str"),
+        live_endpoints=dict(type="list", elements="dict", options=dict(
+            host=dict(type="str", required=True),
+            port=dict(type="int", required=True),
+            server_name=dict(type="str"),
+            serves=dict(type="str", required=True),
+        )),
+        live_timeout=dict(type="float", default=10.0),
+    ), supports_check_mode=True)
     run_module(module, run)
 
 

@@ -68,6 +68,17 @@ def test_every_option_check_mode_diff_and_idempotence(tmp_path):
         assert checks[option] == (CANONICAL_LINES if option == "ip_office_lines" else value)
     # sip_telephony_certificate without a telephony identity: a warning, not a refusal.
     assert any("no telephony identity" in w for w in results[4]["warnings"])
+    # Raising management_interfaces with no preflight endpoint: made, with a warning naming the setting, in
+    # check mode and for real; the repeat raises nothing and says nothing.
+    management = CHANGES.index(("management_interfaces", "low"))
+    predicted, real, again = results[1 + 3 * management: 4 + 3 * management]
+    for result in (predicted, real):
+        assert [w for w in result["warnings"] if "no preflight endpoint" in w] == [
+            "%s: management_interfaces is raised from 'none' to 'low' with no preflight endpoint for it, so nothing "
+            "showed that the peers it checks pass the new level (it adds the checks %s). Add their endpoints to "
+            "'preflight' (host, port and setting: management), or set 'preflight_mode: skip' to state that no "
+            "preflight is intended." % (base["system_name"], ", ".join(real["level_changes"][0]["added_checks"]))]
+    assert not [w for w in again.get("warnings", []) if "no preflight endpoint" in w]
 
 
 def test_lines_are_the_full_set_and_left_out_options_stay(tmp_path):

@@ -78,6 +78,7 @@ def fleet(tmp_path_factory):
             "ipo-c": {"audit_endpoints": [{"name": "down", "host": "127.0.0.1", "port": closed, "level": "low",
                                            "timeout": 3}]},
             "ipo-d": {},
+            "ipo-e": {},  # its store was never set up: the audit reports it and creates nothing
         }
         inventory = {"all": {"children": {"ipoffice": {
             "hosts": host_vars,
@@ -130,20 +131,22 @@ def test_audit_writes_reports_that_show_every_system_and_finding(fleet, tmp_path
     run = audit(fleet, reports, "-e", json.dumps({"audit_fail_on": ["certificate_expired", "endpoint_unreachable"]}))
     # The play fails on the findings audit_fail_on names, after writing the reports.
     assert run.returncode != 0, run.stdout
-    assert "The audit found 2 finding(s) that audit_fail_on names" in run.stdout
+    assert "The audit failed: 2 finding(s) that audit_fail_on selects" in run.stdout
     assert "ipo-b [expiry/certificate_expired]" in run.stdout
     assert "ipo-c [endpoint:down/endpoint_unreachable]" in run.stdout
     assert "HTML report: %s/ipoffice-security-audit.html" % reports in run.stdout
 
     report = json.loads((reports / "ipoffice-security-audit.json").read_text())
     systems = dict((s["name"], s) for s in report["systems"])
-    assert sorted(systems) == ["ipo-a", "ipo-b", "ipo-c", "ipo-d"]
+    assert sorted(systems) == ["ipo-a", "ipo-b", "ipo-c", "ipo-d", "ipo-e"]
     codes = dict((name, sorted(f["code"] for f in s["findings"])) for name, s in systems.items())
     assert codes["ipo-a"] == []
     assert codes["ipo-b"] == ["certificate_expired", "endpoint_rejected", "level_below_minimum",
                               "level_below_minimum", "weak_key", "weak_signature"]
     assert codes["ipo-c"] == ["endpoint_unreachable"]
     assert codes["ipo-d"] == ["info_unavailable"]
+    assert codes["ipo-e"] == ["store_not_initialised"]
+    assert not os.path.lexists(str(fleet["stores"] / "ipo-e"))
     assert [f["sha256"] for f in systems["ipo-b"]["findings"] if f["code"] == "certificate_expired"] == \
         [fleet["expired"]]
     assert [f["sha256"] for f in systems["ipo-b"]["findings"] if f["code"] == "weak_key"] == [fleet["weak"]]
@@ -151,6 +154,7 @@ def test_audit_writes_reports_that_show_every_system_and_finding(fleet, tmp_path
     assert "untrusted_chain" in rejected["codes"]
     assert systems["ipo-a"]["endpoints"][0]["status"] == "passed"
     assert report["summary"]["passed"] is False and report["summary"]["failures"] == 2
+    assert report["summary"]["verdict"] == "failed"
 
     junit = ET.fromstring((reports / "ipoffice-security-audit.junit.xml").read_text())
     cases = dict(((s.get("name"), c.get("name")), c) for s in junit.findall("testsuite") for c in s.findall("testcase"))
@@ -160,6 +164,9 @@ def test_audit_writes_reports_that_show_every_system_and_finding(fleet, tmp_path
     failing = sorted(key for key, case in cases.items() if case.find("failure") is not None)
     assert failing == [("ipo-b", "expiry"), ("ipo-c", "endpoint:down")]
     assert junit.get("tests") == str(len(cases))
+    assert junit.get("failures") == str(report["summary"]["failed_checks"]) == "2"
+    # The other error findings are not shown as passing: their test cases are skipped, "not enforced".
+    assert cases[("ipo-b", "keys")].find("skipped").get("message").startswith("not enforced")
 
     page = Page()
     page.feed((reports / "ipoffice-security-audit.html").read_text())
@@ -169,7 +176,7 @@ def test_audit_writes_reports_that_show_every_system_and_finding(fleet, tmp_path
         for finding in system["findings"]:
             assert finding["message"] in page.sections[name]
             assert (name, finding["code"]) in page.findings
-    assert sorted(set(page.marks)) == ["ipo-a", "ipo-b", "ipo-c"]  # ipo-d has no certificates to draw
+    assert sorted(set(page.marks)) == ["ipo-a", "ipo-b", "ipo-c"]  # ipo-d and ipo-e have no certificates to draw
 
 
 def test_audit_passes_reads_only_and_is_repeatable(fleet, tmp_path):
@@ -197,3 +204,67 @@ def test_bad_policy_and_fail_on_are_clear_errors(fleet, tmp_path):
     run = audit(fleet, tmp_path / "r", "--limit", "ipo-a", "-e", json.dumps({"audit_fail_on": ["expired"]}))
     assert run.returncode != 0
     assert "audit_fail_on: unknown value 'expired'" in run.stdout
+
+
+def verdicts(reports):
+    """What each of the three reports says: JSON summary, JUnit failures/skipped, the HTML verdict."""
+    report = json.loads((reports / "ipoffice-security-audit.json").read_text())
+    junit = ET.fromstring((reports / "ipoffice-security-audit.junit.xml").read_text())
+    page = (reports / "ipoffice-security-audit.html").read_text()
+    verdict = re.search(r'<p class="verdict [^"]*" data-verdict="([a-z_]+)">([^<]*)</p>', page)
+    badge = re.search(r'<span class="verdict-badge"><span class="badge [^"]*">([^<]*)</span>', page)
+    return report["summary"], junit, verdict.group(1), verdict.group(2), badge.group(1)
+
+
+def test_an_error_finding_fails_the_audit_by_default_and_every_report_says_so(fleet, tmp_path):
+    reports = tmp_path / "reports"
+    run = audit(fleet, reports, "--limit", "ipo-b")  # default audit_fail_on: every error finding
+    assert run.returncode != 0 and run.recap["ipo-b"]["failed"] == 1, run.stdout
+    assert "The audit failed:" in run.stdout and "FAILED:" in run.stdout
+    summary, junit, html_verdict, html_text, badge = verdicts(reports)
+    assert summary["by_severity"]["error"] > 0
+    assert summary["verdict"] == "failed" and summary["passed"] is False
+    assert summary["failures"] == summary["by_severity"]["error"]
+    assert int(junit.get("failures")) == summary["failed_checks"] > 0
+    assert junit.find("properties/property[@name='verdict']").get("value") == "failed"
+    assert html_verdict == "failed" and html_text.startswith("FAILED") and badge == "failed"
+
+
+def test_an_empty_fail_on_says_not_enforced_and_the_play_succeeds(fleet, tmp_path):
+    reports = tmp_path / "reports"
+    run = audit(fleet, reports, "--limit", "ipo-b", "-e", json.dumps({"audit_fail_on": []}))
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "NOT ENFORCED: audit_fail_on is empty" in run.stdout
+    summary, junit, html_verdict, html_text, badge = verdicts(reports)
+    assert summary["verdict"] == "not_enforced" and summary["passed"] is None and summary["failures"] == 0
+    assert summary["not_enforced"] == summary["by_severity"]["error"] > 0
+    assert junit.get("failures") == "0" and int(junit.get("skipped")) > 0
+    assert html_verdict == "not_enforced" and html_text.startswith("NOT ENFORCED") and badge == "not enforced"
+    page = (reports / "ipoffice-security-audit.html").read_text()
+    assert re.search(r'<h2>ipo-b <span class="badge not-enforced">not enforced</span></h2>', page)
+
+
+def test_a_missing_store_is_reported_and_left_absent(fleet, tmp_path):
+    reports = tmp_path / "reports"
+    missing = fleet["stores"] / "ipo-e"
+    check = audit(fleet, reports, "--limit", "ipo-e", "--check")
+    assert check.returncode != 0 and not os.path.lexists(str(missing))
+    run = audit(fleet, reports, "--limit", "ipo-e")
+    assert run.returncode != 0  # an error finding, enforced by default
+    assert "ipo-e [security_info/store_not_initialised]" in run.stdout
+    assert not os.path.lexists(str(missing))
+    summary, _junit, html_verdict, _text, _badge = verdicts(reports)
+    assert summary["by_code"] == {"store_not_initialised": 1} and html_verdict == "failed"
+
+
+def test_a_host_without_the_store_variable_fails_naming_it(fleet, tmp_path):
+    inventory = tmp_path / "inventory.yml"
+    inventory.write_text(yaml.safe_dump({"all": {"children": {"ipoffice": {"hosts": {"ipo-x": {
+        "ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}"}}}}}}))
+    args = [os.path.join(helpers.VENV_BIN, "ansible-playbook"), "-i", str(inventory), AUDIT,
+            "-e", "audit_report_dir=%s" % (tmp_path / "reports")]
+    run = subprocess.run(args, capture_output=True, text=True, env=helpers.ansible_env(), timeout=600, check=False)
+    assert run.returncode != 0
+    assert "ipoffice_security.store.path is not set for ipo-x" in run.stdout
+    # It stopped before reading anything: no security_info task ran.
+    assert "Read the security settings" not in run.stdout

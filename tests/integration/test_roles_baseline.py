@@ -1,8 +1,9 @@
 """roles/baseline through real ansible-playbook runs on several local systems (playbooks/site.yml).
 
-One variable per system applies the whole state in the safe order; a second run and a check-mode run
-change nothing; check mode on new systems writes nothing; a typo'd key and a refused preflight are clear
-errors that leave the stores as they were.
+One variable per system applies the whole state with one security_settings task (one transaction, in the
+safe order); a second run and a check-mode run change nothing; check mode on new systems predicts the
+change exactly (the preflight sees the trust the same run adds) and writes nothing; a typo'd key and a
+refused preflight are clear errors that leave the stores as they were.
 """
 
 import json
@@ -19,15 +20,9 @@ from ansible_collections.ipoffice.security.plugins.module_utils import _certs
 SITE = os.path.join(helpers.REPO, "playbooks", "site.yml")
 HOSTS = ("ipo-a", "ipo-b")
 SCEP_PASSWORD = "Sc3p-Challenge-71"
-ORDER = [
-    "Trusted certificate store | trust the listed certificates",
-    "Trusted certificate store | remove the certificates listed as absent",
-    "Identity certificate | system identity",
-    "Identity certificate | separate SIP telephony identity",
-    "SCEP | settings and enrollment",
-    "Trusted certificate store | exactly the listed certificates",
-    "Certificate checks | levels, lines and preflight",
-]
+ORDER = ["Apply the certificate security baseline"]
+# The steps of the safe order security_settings reports (trusted.absent and exclusive are not given here).
+STEPS = ["trusted", "identity", "telephony_identity", "scep", "checks"]
 RECAP = re.compile(r"^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 
 
@@ -115,16 +110,47 @@ def read_back(tmp_path, inventory_path):
     return dict((h, json.loads((out / (h + ".json")).read_text())) for h in HOSTS)
 
 
+def step_results(tmp_path, inventory_path, *args):
+    """Run the role through a play that saves its registered results (baseline_settings and the per-step
+    variables); the run, and {host: {name: result}}."""
+    out = tmp_path / "results"
+    out.mkdir(exist_ok=True)
+    names = ["settings", "trusted", "untrusted", "identity", "telephony_identity", "scep", "trusted_exclusive",
+             "checks"]
+    content = "{{ {%s} | to_json }}" % ", ".join("'%s': baseline_%s" % (n, n) for n in names)
+    play = [{"name": "Results", "hosts": "ipoffice", "gather_facts": False,
+             "roles": [{"role": "ipoffice.security.baseline"}],
+             "post_tasks": [{"name": "Save", "ansible.builtin.copy": {
+                 "content": content, "dest": str(out) + "/{{ inventory_hostname }}.json", "mode": "0600"},
+                 "check_mode": False, "changed_when": False}]}]
+    path = tmp_path / "results.yml"
+    path.write_text(yaml.safe_dump(play, sort_keys=False))
+    run = playbook(str(path), inventory_path, *args)
+    assert run.returncode == 0, run.stdout + run.stderr
+    return run, dict((h, json.loads((out / (h + ".json")).read_text())) for h in HOSTS)
+
+
 def test_baseline_applies_everything_idempotently(pki, tmp_path):
     stores = tmp_path / "stores"
     inv = inventory(tmp_path, desired(pki, stores))
-    first = playbook(SITE, inv)
-    assert first.returncode == 0, first.stdout + first.stderr
-    assert first.validated and first.tasks == ORDER, "the steps must run in the safe order"
+    first, results = step_results(tmp_path, inv)
+    assert first.validated and first.tasks == ORDER, "one module task applies the whole state"
     for host in HOSTS:
-        # trusted, identity, telephony identity, scep, checks changed; absent and exclusive skipped
-        assert first.recap[host]["changed"] == 5, first.stdout
+        assert first.recap[host]["changed"] == 1, first.stdout
     assert SCEP_PASSWORD not in first.stdout + first.stderr
+    for host in HOSTS:
+        settings = results[host]["settings"]
+        assert [s["step"] for s in settings["steps"]] == STEPS, "the steps must run in the safe order"
+        assert all(s["changed"] for s in settings["steps"])
+        assert settings["generation"] == 1, "one transaction writes one generation"
+        # The role's result variables: one per step, the steps not given reported as skipped.
+        for name in ("trusted", "identity", "telephony_identity", "scep", "checks"):
+            assert results[host][name]["changed"] is True, name
+        for name in ("untrusted", "trusted_exclusive"):
+            assert results[host][name] == {"changed": False, "skipped": True}
+        assert results[host]["checks"]["preflight"][0]["passed"] is True
+        assert [a["sha256"] for a in results[host]["trusted"]["added"]] == sorted(
+            [pki["root_fp"], pki["trunk_fp"]])
 
     info = read_back(tmp_path, inv)
     for host in HOSTS:
@@ -169,10 +195,15 @@ def test_check_mode_on_new_systems_predicts_and_writes_nothing(pki, tmp_path):
     inv = inventory(tmp_path, desired(pki, stores))
     run = playbook(SITE, inv, "--check")
     assert run.returncode == 0, run.stdout + run.stderr
-    # trusted, identity, telephony identity, scep and checks would all change
-    assert all(run.recap[h]["changed"] == 5 for h in HOSTS), run.stdout
-    # The preflight cannot see the trust the run would add first: it warns instead of refusing.
-    assert "would fail the new level" in run.stdout + run.stderr and "preflight_mode: warn" in run.stderr
+    assert all(run.recap[h]["changed"] == 1 for h in HOSTS), run.stdout
+    # The plan is exact: the preflight sees the trust this same run adds, so it passes without a warning.
+    assert "would fail the new level" not in run.stdout + run.stderr
+    assert "[WARNING]" not in run.stdout + run.stderr, run.stdout + run.stderr
+    _run, results = step_results(tmp_path, inv, "--check")
+    for host in HOSTS:
+        assert [s["step"] for s in results[host]["settings"]["steps"]] == STEPS
+        assert all(s["changed"] for s in results[host]["settings"]["steps"])
+        assert results[host]["checks"]["preflight"][0]["passed"] is True
     assert helpers.tree_digest(str(stores)) == "absent"
 
 
@@ -203,17 +234,45 @@ def test_wrong_choice_names_the_key(pki, tmp_path):
 
 
 def test_preflight_refuses_raising_a_level_the_endpoint_would_fail(pki, tmp_path):
-    """Trust and identity are applied first; the level raise is refused, so the checks stay as they were."""
+    """One transaction: the refused level raise fails the whole state, and nothing at all is written."""
     stores = tmp_path / "stores"
     inv = inventory(tmp_path, desired(pki, stores, trust_trunk=False))
     run = playbook(SITE, inv)
     assert run.returncode != 0
     assert run.tasks == ORDER
     assert "preflight_failed" in run.stdout and "not_pinned" in run.stdout, run.stdout
+    assert "checks.preflight" in run.stdout and "127.0.0.1:%d (telephony)" % pki["port"] in run.stdout
     assert all(run.recap[h]["failed"] == 1 for h in HOSTS)
-    info = read_back(tmp_path, inv)
-    for host in HOSTS:
-        assert info[host]["settings"]["checks"]["telephony_endpoints"] == "none"
-        assert info[host]["settings"]["checks"]["management_interfaces"] == "none"
-        assert pki["root_fp"] in [c["sha256"] for c in info[host]["trusted"]]
-        assert info[host]["identity"]["issuer"] == info[host]["ca"]["subject"]
+    assert helpers.tree_digest(str(stores)) == "absent"
+    # On converged systems too: the state they had is kept byte for byte.
+    converged = inventory(tmp_path, desired(pki, stores), name="converged.yml")
+    assert playbook(SITE, converged).returncode == 0
+    digest = helpers.tree_digest(str(stores))
+    stricter = desired(pki, stores, trust_trunk=False)
+    stricter["checks"] = dict(stricter["checks"], telephony_endpoints="high_remote", sip_telephony_certificate="none")
+    stricter["trusted"] = dict(stricter["trusted"], exclusive=True)
+    run = playbook(SITE, inventory(tmp_path, stricter, name="stricter.yml"))
+    assert run.returncode != 0 and "preflight_failed" in run.stdout, run.stdout
+    assert helpers.tree_digest(str(stores)) == digest
+
+
+@pytest.mark.parametrize("state,missing", [
+    (None, "missing required arguments: ipoffice_security"),
+    ({"checks": {"management_interfaces": "medium"}}, "missing required arguments: store found in ipoffice_security"),
+    ({"store": {"system_name": "ipo.example.com"}},
+     "missing required arguments: path found in ipoffice_security -> store"),
+])
+def test_a_host_without_its_store_path_fails_naming_the_variable(tmp_path, state, missing):
+    """No silent default: the site playbook never acts on a default store path for a whole fleet."""
+    data = {"all": {"children": {"ipoffice": {"hosts": dict((h, {}) for h in HOSTS), "vars": {
+        "ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}"}}}}}
+    if state is not None:
+        data["all"]["children"]["ipoffice"]["vars"]["ipoffice_security"] = state
+    path = tmp_path / "inventory.yml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    run = playbook(SITE, str(path))
+    assert run.returncode != 0
+    output = run.stdout + run.stderr
+    assert missing in output, output
+    assert run.validated and run.tasks == [], "nothing may run without the store path"
+    assert all(run.recap[h]["failed"] == 1 for h in HOSTS)

@@ -2,6 +2,8 @@
 choices and elements, and every secret is no_log. A module option renamed or retyped fails here."""
 
 import importlib
+import subprocess
+import sys
 import os
 
 import pytest
@@ -119,3 +121,45 @@ def test_audit_policy_keys_are_the_cores():
     policy = role_options("audit")["audit_policy"]["options"]
     assert sorted(policy) == sorted(_audit.DEFAULT_POLICY)
     assert sorted(policy["minimum_levels"]["options"]) == sorted(_audit.LEVEL_SETTINGS)
+
+
+def same_schema(role_entry, module_entry, where):
+    """Type, choices, elements, default, required and secrecy equal, suboptions recursively, both ways."""
+    assert role_entry.get("type", "str") == module_entry.get("type", "str"), where
+    assert sorted(role_entry.get("choices") or []) == sorted(module_entry.get("choices") or []), where
+    assert role_entry.get("elements") == module_entry.get("elements"), where
+    assert role_entry.get("default") == module_entry.get("default"), where
+    assert bool(role_entry.get("required")) == bool(module_entry.get("required")), where
+    assert bool(role_entry.get("no_log")) == bool(module_entry.get("no_log")), where
+    role_sub, module_sub = role_entry.get("options") or {}, module_entry.get("options") or {}
+    assert sorted(role_sub) == sorted(module_sub), where
+    for name in role_sub:
+        same_schema(role_sub[name], module_sub[name], "%s.%s" % (where, name))
+
+
+def test_baseline_variable_is_the_security_settings_schema(monkeypatch):
+    """ipoffice_security's areas are exactly security_settings' options: same keys, types, defaults, secrets."""
+    spec = module_spec("security_settings", monkeypatch)
+    variable = baseline()
+    assert sorted(variable) == sorted(("store",) + _settings_areas())
+    for area in _settings_areas():
+        same_schema(variable[area], spec[area], "ipoffice_security." + area)
+    for key, entry in variable["store"]["options"].items():
+        same_schema(entry, spec["store_path" if key == "path" else key], "ipoffice_security.store." + key)
+    assert sorted(variable["store"]["options"]) == ["lock_timeout", "path", "platform", "system_addresses",
+                                                    "system_name"]
+
+
+def _settings_areas():
+    from ansible_collections.ipoffice.security.plugins.module_utils import _settings
+    return _settings.AREAS
+
+
+def test_baseline_argument_specs_are_generated_from_the_module():
+    """roles/baseline/meta/argument_specs.yml is what tools/gen_role_specs.py writes (make docs)."""
+    run = subprocess.run([sys.executable, os.path.join(helpers.REPO, "tools", "gen_role_specs.py"), "--check"],
+                         capture_output=True, text=True, check=False, timeout=120)
+    assert run.returncode == 0, run.stdout + run.stderr
+    with open(os.path.join(ROLES, "baseline", "meta", "argument_specs.yml")) as handle:
+        long_lines = [n for n, line in enumerate(handle, 1) if len(line.rstrip("\n")) > 160]
+    assert long_lines == [], "ansible-lint's yaml[line-length]: shorten these descriptions in the module"

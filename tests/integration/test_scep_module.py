@@ -44,9 +44,23 @@ def test_enroll_check_mode_idempotence_and_diff_without_secrets(tmp_path, server
     assert again_check["changed"] is False
     assert info["identity"]["source"] == "scep" and info["settings"]["scep"]["password_set"] is True
     assert server.ca_fingerprint in [t["sha256"] for t in info["trusted"]]
+    # The SCEP CA was installed: peers can build the new identity's chain, nothing to warn about.
+    assert not [w for w in enroll.get("warnings", []) if "build its chain" in w]
     # The password never appears: not in results, diffs, or the playbook's output.
     assert scep_servers.CHALLENGE not in run.stdout + run.stderr
     assert all(scep_servers.CHALLENGE not in repr(r) for r in run.results[:4])
+
+
+def test_enrolling_without_the_ca_in_the_trusted_store_warns_that_peers_cannot_build_the_chain(tmp_path, server):
+    args = base_args(tmp_path, server, install_ca_certificate=False)
+    enroll = helpers.run_tasks([{"name": "enroll", "ipoffice.security.scep": args}], tmp_path).results[0]
+    assert enroll["status"] == "issued", enroll
+    warnings = [w for w in enroll["warnings"] if "cannot build its chain" in w]
+    assert len(warnings) == 1, enroll["warnings"]
+    # Named for its system (run_module), naming the identity, its issuer and what to change.
+    assert warnings[0].startswith("ipo1.example.com: The system identity enrolled over SCEP 'CN=ipo1.example.com'")
+    assert "issued by '%s'" % server.ca_cert.subject.rfc4514_string() in warnings[0]
+    assert "'install_ca_certificate: true'" in warnings[0]
 
 
 def test_failures_report_a_stable_error_and_change_nothing(tmp_path, server):

@@ -289,3 +289,58 @@ def test_plan_apply_and_still_valid(state):
     moved = state.copy()
     moved.trusted = {}
     assert not cs.still_valid(planned, moved)  # the trusted store the preflight saw is gone
+
+
+# ------------------------------------------------------------------------- raising without a preflight
+
+
+def test_raising_a_level_without_an_endpoint_for_it_warns_naming_the_setting(state):
+    state.settings["checks"]["ip_office_lines"] = [{"name": "branch", "transport": "websocket_client",
+                                                    "check_level": "none"}]
+    endpoints = [{"host": "192.0.2.1", "port": 9, "setting": "telephony"}]  # not raised: never contacted
+    planned = cs.plan(state, {"management_interfaces": "medium",
+                              "ip_office_lines": [{"name": "branch", "check_level": "high"}]}, endpoints, timeout=0.5)
+    assert [r["evaluated"] for r in planned.preflight] == [False]
+    assert len(planned.warnings) == 2
+    management, line = planned.warnings
+    assert management.startswith("management_interfaces is raised from 'none' to 'medium' with no preflight endpoint")
+    assert "setting: management" in management and "'preflight_mode: skip'" in management
+    assert "(it adds the checks %s)" % ", ".join(cs.added_checks("none", "medium")) in management
+    assert line.startswith("ip_office_lines line 'branch' is raised from 'none' to 'high'")
+    assert "setting: line:branch" in line
+    # Lowering never warns; neither does a raise that has its endpoint.
+    assert cs.unverified_raises([{"setting": "management", "before": "medium", "after": "none", "raises": False,
+                                  "added_checks": []}], [], "enforce") == []
+    assert cs.unverified_raises(planned.levels, [{"setting": "management"}, {"setting": "line:branch"}],
+                                "warn") == []
+
+
+def test_preflight_mode_skip_states_the_intent_contacts_nothing_and_does_not_warn(state):
+    # Nothing listens on port 9 of 192.0.2.1 (TEST-NET-1): contacting it would show as a failure.
+    endpoints = [{"host": "192.0.2.1", "port": 9, "setting": "management"}]
+    planned = cs.plan(state, {"management_interfaces": "high", "telephony_endpoints": "medium"}, endpoints,
+                      mode="skip", timeout=0.5)
+    assert planned.warnings == []
+    assert planned.after["management_interfaces"] == "high"
+    assert [(r["evaluated"], r["passed"], r["reason"], r["level"]) for r in planned.preflight] == \
+        [(False, None, "preflight_mode is skip", "high")]
+
+
+def test_check_mode_says_state_dependent_warnings_were_judged_on_todays_state(tmp_path):
+    from ansible_collections.ipoffice.security.plugins.module_utils._module import CHECK_MODE_NOTE
+    from ansible_collections.ipoffice.security.plugins.module_utils._store import DirectoryStore
+
+    store = DirectoryStore(str(tmp_path / "store"), system_name="ipo1.example.com", system_addresses=[])
+    store.update(lambda state: None)
+    params = dict((name, None) for name in cs.OPTION_NAMES)
+    params.update(sip_telephony_certificate="sip_trunks", management_interfaces="medium", preflight=[],
+                  preflight_mode="enforce", preflight_timeout=None)
+    checked = cs.run(store, params, check_mode=True)["warnings"]
+    real = cs.run(store, params)["warnings"]
+    telephony = [w for w in checked if "no telephony identity" in w]
+    # The telephony warning depends on the identities an earlier task may create: check mode says so.
+    assert len(telephony) == 1 and telephony[0].endswith(CHECK_MODE_NOTE)
+    # The missing-preflight warning depends on the options only: no note.
+    assert [w for w in checked if "no preflight endpoint" in w and CHECK_MODE_NOTE not in w]
+    assert not [w for w in real if CHECK_MODE_NOTE in w]
+    assert sorted(w.replace(" " + CHECK_MODE_NOTE, "") for w in checked) == sorted(real)

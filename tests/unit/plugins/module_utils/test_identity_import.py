@@ -245,3 +245,41 @@ def test_import_refused_while_automatic_management_is_on(tmp_path, pki):
                              "private_key_content": key_pem(pki["key"]).decode()})
     assert info.value.code == "automatic_management_on" and "set manually" in info.value.message
     assert helpers.tree_digest(str(tmp_path / "store")) == digest
+
+
+def _leaf(pki, **extra):
+    return dict({"source": "import", "certificate_content": pem(pki["leaf"]).decode(),
+                 "private_key_content": key_pem(pki["key"]).decode()}, **extra)
+
+
+def _chain_warnings(update):
+    return [w for w in update.value.warnings if "cannot build its chain" in w or "can build its chain only" in w]
+
+
+def test_import_without_its_issuer_warns_that_peers_cannot_build_the_chain(tmp_path, pki):
+    store = initialised(tmp_path / "store")
+    params = _leaf(pki)
+    check = run_identity(store, params, check_mode=True)
+    warnings = _chain_warnings(check)
+    assert len(warnings) == 1
+    assert "'CN=ipo1.example.com' is issued by 'CN=Example Issuing CA'" in warnings[0]
+    assert "medium and above cannot build its chain" in warnings[0] and "'chain_path'" in warnings[0]
+    assert _chain_warnings(run_identity(store, params)) == warnings
+
+
+def test_import_with_a_partial_chain_names_the_missing_issuer(tmp_path, pki):
+    store = initialised(tmp_path / "store")
+    params = _leaf(pki, chain_content=pem(pki["intermediate"][0]).decode())
+    warnings = _chain_warnings(run_identity(store, params))
+    assert len(warnings) == 1
+    assert "ends at 'CN=Example Issuing CA', whose issuer 'CN=Example Root CA'" in warnings[0]
+
+
+def test_import_whose_chain_is_given_or_trusted_does_not_warn(tmp_path, pki):
+    given = initialised(tmp_path / "given")
+    params = _leaf(pki, chain_content=(pem(pki["intermediate"][0]) + pem(pki["root"][0])).decode())
+    assert _chain_warnings(run_identity(given, params)) == []
+    trusted = initialised(tmp_path / "trusted")
+    trusted.update(lambda state: state.add_trusted([pki["intermediate"][0], pki["root"][0]]))
+    params = _leaf(pki)
+    assert _chain_warnings(run_identity(trusted, params)) == []

@@ -1,14 +1,23 @@
 # -*- coding: utf-8 -*-
 # Copyright: ipoffice.security contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The fleet audit: findings from what systems report, and the report as JSON, JUnit XML and HTML.
+"""The fleet audit's findings: what systems report, judged against a policy, as one JSON-able report.
 
 Runs on the controller (the ``ipoffice.security.audit_*`` filters and the ``audit`` role call it).
 Inputs are the results modules already return: ``security_info`` for each system and, optionally,
 ``certificate_verify`` results for the endpoints listed for it.  A policy says what is acceptable.
+Rendering the report (JSON, JUnit XML, HTML) is ``_audit_render``.
 
 Every finding is a dict ``{system, check, code, severity, message, subject?, sha256?, endpoint?}`` with a
 stable ``code``; a report is a plain JSON-able dict, so it can be written, read back and rendered again.
+
+The verdict is decided here, once (``summary.verdict``): ``failed`` when a finding that ``fail_on``
+selects exists (default: every error finding), ``not_enforced`` when error findings exist that
+``fail_on`` does not select, ``passed`` otherwise.  Every rendering and the role read it from the report.
+
+Level tables (check levels, security levels, line levels) and the trusted store limit come from the
+settings model (``module_utils._model``) and the check engine's level definitions
+(``module_utils._checks_settings``); nothing about levels is defined here.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -17,31 +26,23 @@ __metaclass__ = type
 
 import copy
 import datetime
-import html
-import json
-import xml.etree.ElementTree as ET
 
-# Received-certificate check levels and what each includes (REFERENCE section 2): the remote levels are
-# not "above" high in a line, so "at least" means "runs every check of".
-LEVEL_INCLUDES = {
-    "none": ("none",),
-    "low": ("none", "low"),
-    "medium": ("none", "low", "medium"),
-    "high": ("none", "low", "medium", "high"),
-    "medium_remote": ("none", "low", "medium", "medium_remote"),
-    "high_remote": ("none", "low", "medium", "high", "medium_remote", "high_remote"),
-}
-SECURITY_LEVEL_ORDER = ("low", "medium", "high")
-LINE_LEVELS = ("none", "medium", "high")
+from ansible_collections.ipoffice.security.plugins.module_utils import _checks_settings, _model
 
-# The settings a minimum level can be asked for, and how their values compare.
+TRUSTED_STORE_LIMIT = _model.TRUSTED_STORE_LIMIT
+
+# The settings a minimum level can be asked for, with the model's definition of their values.
+# ip_office_lines is judged per line, against the line's check_level.
 LEVEL_SETTINGS = {
-    "management_interfaces": "check_level",
-    "telephony_endpoints": "check_level",
-    "h323_security_level": "security_level",
-    "sip_security_level": "security_level",
-    "ip_office_lines": "line_level",
+    "management_interfaces": _model.setting("checks", "management_interfaces"),
+    "telephony_endpoints": _model.setting("checks", "telephony_endpoints"),
+    "h323_security_level": _model.setting("checks", "h323_security_level"),
+    "sip_security_level": _model.setting("checks", "sip_security_level"),
+    "ip_office_lines": _model.LINE_FIELDS["check_level"],
 }
+# Received-certificate check levels are compared by the checks they run (the remote levels are not
+# "above" high in a line); the TLS security levels and the line levels by their order in the model.
+CHECK_LEVEL_SETTINGS = ("management_interfaces", "telephony_endpoints")
 
 # The checks of an audit, in report order.  Endpoint checks are added per endpoint as 'endpoint:<name>'.
 CHECKS = ("security_info", "minimum_levels", "expiry", "signatures", "keys", "trusted_store")
@@ -51,6 +52,7 @@ SEVERITIES = ("error", "warning")
 # Finding codes, each with its check and severity.  Stable: audit_fail_on and CI systems use them.
 CODES = {
     "info_unavailable": ("security_info", "error"),
+    "store_not_initialised": ("security_info", "error"),
     "level_below_minimum": ("minimum_levels", "error"),
     "certificate_expired": ("expiry", "error"),
     "certificate_expiring": ("expiry", "warning"),
@@ -60,6 +62,25 @@ CODES = {
     "endpoint_rejected": ("endpoint", "error"),
     "endpoint_unreachable": ("endpoint", "error"),
 }
+
+# Findings security_info itself reports (its ``findings`` list: {code, message, where?, ...}) that the
+# audit shows, each as code: (audit check, severity).  Adding a code here is all it takes for a new
+# security_info finding to appear in every report (JSON, JUnit, HTML) and to be selectable in
+# audit_fail_on; a check named here is a test case of every system.  Codes not listed are not shown.
+INFO_FINDINGS = {}
+
+
+def info_checks():
+    """The checks the INFO_FINDINGS codes belong to, in a stable order."""
+    return tuple(sorted(set(check for check, _severity in INFO_FINDINGS.values()) - set(CHECKS)))
+
+
+def finding_codes():
+    """Every finding code an audit can produce, with its (check, severity)."""
+    result = dict(CODES)
+    result.update(INFO_FINDINGS)
+    return result
+
 
 DEFAULT_POLICY = {
     # Minimum received-certificate check levels and TLS security levels; a setting left out is not checked.
@@ -80,7 +101,7 @@ DEFAULT_POLICY = {
     "check_trust_anchor_signatures": False,
     "minimum_rsa_bits": 2048,
     "minimum_ec_bits": 256,
-    # Warn when the trusted store holds more entries than this (the store's hard limit is 25).
+    # Warn when the trusted store holds more entries than this (the store's hard limit, TRUSTED_STORE_LIMIT).
     "max_trusted_certificates": 20,
 }
 
@@ -111,7 +132,7 @@ def policy_with_defaults(policy=None):
         elif key in ("minimum_rsa_bits", "minimum_ec_bits"):
             result[key] = _int(key, value, 0)
         elif key == "max_trusted_certificates":
-            result[key] = _int(key, value, 0, 25)
+            result[key] = _int(key, value, 0, TRUSTED_STORE_LIMIT)
         elif key == "weak_signature_hashes":
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise AuditError("audit_policy.weak_signature_hashes must be a list of hash names such as "
@@ -145,29 +166,31 @@ def _minimum_levels(value):
         raise AuditError("audit_policy.minimum_levels must be a dictionary of setting: level. Change 'audit_policy'.")
     result = {}
     for name, level in value.items():
-        kind = LEVEL_SETTINGS.get(name)
-        if kind is None:
+        definition = LEVEL_SETTINGS.get(name)
+        if definition is None:
             raise AuditError("audit_policy.minimum_levels: unknown setting '%s'; use %s. Change 'audit_policy'."
                              % (name, ", ".join(sorted(LEVEL_SETTINGS))))
         if level is None:
             continue
-        allowed = {"check_level": tuple(LEVEL_INCLUDES), "security_level": SECURITY_LEVEL_ORDER,
-                   "line_level": LINE_LEVELS}[kind]
-        if level not in allowed:
+        if level not in definition.choices:
             raise AuditError("audit_policy.minimum_levels.%s must be one of %s, got %r. Change 'audit_policy'."
-                             % (name, ", ".join(allowed), level))
+                             % (name, ", ".join(definition.choices), level))
         result[name] = level
     return result
 
 
-def level_satisfies(kind, actual, minimum):
-    """Whether a configured level is at least the minimum (a check level must run every check of it)."""
-    if kind == "check_level":
-        return minimum in LEVEL_INCLUDES.get(actual, ())
-    order = SECURITY_LEVEL_ORDER if kind == "security_level" else LINE_LEVELS
-    if actual not in order:
+def level_satisfies(name, actual, minimum):
+    """Whether setting ``name``'s configured level is at least the minimum.
+
+    A received-certificate check level must run every check of the minimum (the check engine's level
+    definitions); the other levels compare by their order in the settings model.
+    """
+    choices = LEVEL_SETTINGS[name].choices
+    if actual not in choices:
         return False
-    return order.index(actual) >= order.index(minimum)
+    if name in CHECK_LEVEL_SETTINGS:
+        return _checks_settings.checks_of(minimum) <= _checks_settings.checks_of(actual)
+    return choices.index(actual) >= choices.index(minimum)
 
 
 def normalize_fail_on(fail_on):
@@ -179,14 +202,15 @@ def normalize_fail_on(fail_on):
     if not isinstance(fail_on, (list, tuple)):
         raise AuditError("audit_fail_on must be a list of finding codes, checks or severities. "
                          "Change 'audit_fail_on'.")
-    known = set(CODES) | set(CHECKS) | set(SEVERITIES) | {"any", "endpoint"}
+    codes = finding_codes()
+    checks = CHECKS + info_checks() + ("endpoint",)
+    known = set(codes) | set(checks) | set(SEVERITIES) | {"any"}
     result = []
     for item in fail_on:
         if not isinstance(item, str) or (item not in known and not item.startswith("endpoint:")):
             raise AuditError("audit_fail_on: unknown value %r; use 'any', a severity (%s), a check (%s) or a "
                              "finding code (%s). Change 'audit_fail_on'."
-                             % (item, ", ".join(SEVERITIES), ", ".join(CHECKS + ("endpoint",)),
-                                ", ".join(sorted(CODES))))
+                             % (item, ", ".join(SEVERITIES), ", ".join(checks), ", ".join(sorted(codes))))
         result.append(item)
     return result
 
@@ -224,7 +248,7 @@ def days_between(now, then):
 
 
 def _finding(system, code, message, check=None, **extra):
-    default_check, severity = CODES[code]
+    default_check, severity = finding_codes()[code]
     item = {"system": system, "check": check or default_check, "code": code, "severity": severity,
             "message": message}
     item.update(dict((k, v) for k, v in extra.items() if v is not None))
@@ -275,11 +299,10 @@ def check_levels(system, settings, policy):
     findings = []
     checks = settings.get("checks") or {}
     for name, minimum in sorted(policy["minimum_levels"].items()):
-        kind = LEVEL_SETTINGS[name]
-        if kind == "line_level":
+        if name == "ip_office_lines":
             for line in checks.get("ip_office_lines") or []:
                 actual = line.get("check_level", "none")
-                if not level_satisfies(kind, actual, minimum):
+                if not level_satisfies(name, actual, minimum):
                     findings.append(_finding(
                         system, "level_below_minimum",
                         "IP Office line '%s' checks received certificates at '%s'; the policy asks for at least "
@@ -287,7 +310,7 @@ def check_levels(system, settings, policy):
                         setting="ip_office_lines", line=line.get("name"), actual=actual, minimum=minimum))
             continue
         actual = checks.get(name)
-        if not level_satisfies(kind, actual, minimum):
+        if not level_satisfies(name, actual, minimum):
             findings.append(_finding(
                 system, "level_below_minimum",
                 "%s is '%s'; the policy asks for at least '%s'." % (name, actual, minimum),
@@ -368,7 +391,8 @@ def check_trusted_store(system, info, policy):
     limit = policy["max_trusted_certificates"]
     if count > limit:
         return [_finding(system, "trusted_store_size", "The trusted certificate store holds %d certificates; the "
-                         "policy allows %d (the store's limit is 25)." % (count, limit), count=count, limit=limit)]
+                         "policy allows %d (the store's limit is %d)." % (count, limit, TRUSTED_STORE_LIMIT),
+                         count=count, limit=limit)]
     return []
 
 
@@ -437,18 +461,46 @@ def check_endpoint(system, result):
 # ------------------------------------------------------------------------------------------ report
 
 
+def _unavailable(system, info):
+    """The finding of a system security_info gave no usable snapshot of (None when it did)."""
+    if info and info.get("initialised") is False:
+        return _finding(system["name"], "store_not_initialised",
+                        "The store %s does not exist: this system has never been set up (the audit reads only "
+                        "and created nothing). Apply its baseline (ipoffice.security.baseline) or fix "
+                        "ipoffice_security.store.path for this host." % (info.get("store_path") or "of this system"),
+                        store_path=info.get("store_path"))
+    if not info or info.get("failed") or info.get("skipped") or "settings" not in info:
+        reason = info.get("msg") or ("the system was skipped" if info.get("skipped") else "no security_info result")
+        return _finding(system["name"], "info_unavailable", "security_info gave no snapshot of the system: %s"
+                        % reason, error=info.get("error"))
+    return None
+
+
+def check_info_findings(system, info):
+    """security_info's own findings whose codes INFO_FINDINGS lists, by audit check."""
+    by_check = dict((check, []) for check in info_checks())
+    for item in info.get("findings") or []:
+        if not isinstance(item, dict) or item.get("code") not in INFO_FINDINGS:
+            continue
+        check, _severity = INFO_FINDINGS[item["code"]]
+        extra = dict((k, v) for k, v in item.items() if k not in ("code", "message", "severity", "check", "system"))
+        by_check.setdefault(check, []).append(_finding(system, item["code"], item.get("message") or item["code"],
+                                                       check=check, **extra))
+    return by_check
+
+
 def audit_system(name, info, verify=None, policy=None, generated=None):
     """One system's audit entry: what it has, the checks run and their findings."""
     policy = policy_with_defaults(policy)
     generated = parse_time(generated) if generated else datetime.datetime.now(datetime.timezone.utc)
     system = {"name": str(name), "checks": [], "findings": [], "endpoints": [], "certificates": []}
     info = info or {}
-    if not info or info.get("failed") or info.get("skipped") or "settings" not in info:
-        reason = info.get("msg") or ("the system was skipped" if info.get("skipped") else "no security_info result")
-        finding = _finding(name, "info_unavailable", "security_info gave no snapshot of the system: %s" % reason,
-                           error=info.get("error"))
-        system["checks"].append({"name": "security_info", "findings": [finding]})
-        system["findings"].append(finding)
+    unavailable = _unavailable(system, info)
+    if unavailable is not None:
+        if info.get("initialised") is False:
+            system.update({"store_path": info.get("store_path"), "initialised": False})
+        system["checks"].append({"name": "security_info", "findings": [unavailable]})
+        system["findings"].append(unavailable)
         return system
     settings = info.get("settings") or {}
     checks_settings = settings.get("checks") or {}
@@ -457,6 +509,7 @@ def audit_system(name, info, verify=None, policy=None, generated=None):
     if expiry_days is None:
         expiry_days = checks_settings.get("certificate_expiry_warning_days", 60)
     system.update({
+        "initialised": True,
         "store_path": info.get("store_path"),
         "platform": info.get("platform"),
         "system_name": info.get("system_name"),
@@ -478,6 +531,7 @@ def audit_system(name, info, verify=None, policy=None, generated=None):
         ("keys", check_keys(name, certificates, policy)),
         ("trusted_store", check_trusted_store(name, info, policy)),
     ]
+    per_check.extend(sorted(check_info_findings(name, info).items()))
     results = verify or []
     if isinstance(results, dict):
         results = results.get("results", [results])
@@ -491,13 +545,54 @@ def audit_system(name, info, verify=None, policy=None, generated=None):
     return system
 
 
+# The default of audit_fail_on: every error finding fails the audit.
+DEFAULT_FAIL_ON = ("error",)
+VERDICTS = ("passed", "failed", "not_enforced")
+
+
+def _judge(entries, selectors):
+    """Mark every finding and check enforced or not; the report's verdict.
+
+    A finding is enforced when fail_on selects it.  A check (a JUnit test case) is 'failed' when it has an
+    enforced finding, 'not_enforced' when it has an error finding fail_on does not select, 'warning' when
+    it has other findings, 'passed' otherwise.
+    """
+    for entry in entries:
+        for check in entry["checks"]:
+            for finding in check["findings"]:
+                finding["enforced"] = finding_matches(finding, selectors)
+            check["status"] = _check_status(check["findings"])
+        entry["status"] = _check_status(entry["findings"])
+    findings = [f for entry in entries for f in entry["findings"]]
+    failures = [f for f in findings if f["enforced"]]
+    unenforced_errors = [f for f in findings if f["severity"] == "error" and not f["enforced"]]
+    if failures:
+        verdict = "failed"
+    elif unenforced_errors or not selectors:
+        verdict = "not_enforced"
+    else:
+        verdict = "passed"
+    return verdict, findings, failures, unenforced_errors
+
+
+def _check_status(findings):
+    if any(f["enforced"] for f in findings):
+        return "failed"
+    if any(f["severity"] == "error" for f in findings):
+        return "not_enforced"
+    if findings:
+        return "warning"
+    return "passed"
+
+
 def build_report(systems, policy=None, generated=None, fail_on=None):
     """The fleet report from {system: {'info': security_info result, 'verify': [certificate_verify results]}}.
 
-    ``systems`` may also be a list of {'name', 'info', 'verify'} dicts.
+    ``systems`` may also be a list of {'name', 'info', 'verify'} dicts.  ``fail_on`` selects the findings
+    that fail the audit: None means the default (every error finding), an empty list enforces nothing.
     """
     effective = policy_with_defaults(policy)
-    selectors = normalize_fail_on(fail_on)
+    selectors = normalize_fail_on(list(DEFAULT_FAIL_ON) if fail_on is None else fail_on)
     moment = parse_time(generated) if generated else datetime.datetime.now(datetime.timezone.utc)
     if isinstance(systems, dict):
         items = [dict(value or {}, name=key) for key, value in systems.items()]
@@ -508,8 +603,7 @@ def build_report(systems, policy=None, generated=None, fail_on=None):
     entries = []
     for item in sorted(items, key=lambda i: str(i.get("name"))):
         entries.append(audit_system(item.get("name"), item.get("info"), item.get("verify"), effective, moment))
-    findings = [f for entry in entries for f in entry["findings"]]
-    failures = [f for f in findings if finding_matches(f, selectors)]
+    verdict, findings, failures, unenforced = _judge(entries, selectors)
     summary = {
         "systems": len(entries),
         "checks": sum(len(e["checks"]) for e in entries),
@@ -517,10 +611,32 @@ def build_report(systems, policy=None, generated=None, fail_on=None):
         "by_severity": dict((s, sum(1 for f in findings if f["severity"] == s)) for s in SEVERITIES),
         "by_code": dict((c, n) for c, n in sorted(_count(f["code"] for f in findings).items())),
         "fail_on": selectors,
+        "enforced": bool(selectors),
         "failures": len(failures),
-        "passed": not failures,
+        "failed_checks": sum(1 for e in entries for c in e["checks"] if c["status"] == "failed"),
+        "not_enforced": len(unenforced),
+        "verdict": verdict,
+        # true only when the audit enforced its selection and nothing failed; null when not enforced.
+        "passed": {"passed": True, "failed": False}.get(verdict),
     }
-    return {"format": 1, "generated": iso(moment), "policy": effective, "summary": summary, "systems": entries}
+    summary["verdict_text"] = verdict_text(summary)
+    return {"format": 2, "generated": iso(moment), "policy": effective, "summary": summary, "systems": entries}
+
+
+def verdict_text(summary):
+    """One line that says what the verdict means (reports and the role's output use it)."""
+    verdict = summary.get("verdict")
+    if verdict == "failed":
+        return ("FAILED: %d finding(s) that audit_fail_on selects (%s)."
+                % (summary.get("failures", 0), ", ".join(summary.get("fail_on") or [])))
+    if verdict == "not_enforced":
+        if not summary.get("fail_on"):
+            return ("NOT ENFORCED: audit_fail_on is empty, so no finding fails the audit (%d error finding(s))."
+                    % summary.get("by_severity", {}).get("error", 0))
+        return ("NOT ENFORCED: %d error finding(s) that audit_fail_on (%s) does not select."
+                % (summary.get("not_enforced", 0), ", ".join(summary["fail_on"])))
+    return "PASSED: no finding that audit_fail_on (%s) selects, and no error finding." % ", ".join(
+        summary.get("fail_on") or [])
 
 
 def _count(values):
@@ -539,287 +655,15 @@ def report_findings(report, selectors=None):
     return [f for f in findings if finding_matches(f, selectors)]
 
 
+def report_failures(report):
+    """The findings that fail the audit (those its fail_on selected when it was built)."""
+    return [f for f in report_findings(report) if f.get("enforced")]
+
+
 def failure_message(failures, limit=20):
-    lines = ["The audit found %d finding(s) that audit_fail_on names:" % len(failures)]
+    lines = ["The audit failed: %d finding(s) that audit_fail_on selects:" % len(failures)]
     for f in failures[:limit]:
         lines.append("- %s [%s/%s]: %s" % (f["system"], f["check"], f["code"], f["message"]))
     if len(failures) > limit:
         lines.append("- ... and %d more (see the JSON report)" % (len(failures) - limit))
     return "\n".join(lines)
-
-
-def to_json(report):
-    return json.dumps(report, indent=2, sort_keys=True) + "\n"
-
-
-# ------------------------------------------------------------------------------------------- JUnit
-
-
-def to_junit(report, fail_on=None):
-    """JUnit XML: a test suite per system, a test case per system and check.
-
-    A test case fails when it has a finding that ``fail_on`` names (default: any error-severity finding);
-    other findings are listed in its system-out so CI systems still show them.
-    """
-    selectors = normalize_fail_on(fail_on) if fail_on not in (None, "", []) else ["error"]
-    root = ET.Element("testsuites", name="ipoffice.security audit")
-    total_tests = total_failures = 0
-    for system in report.get("systems", []):
-        suite = ET.SubElement(root, "testsuite", name=system["name"], timestamp=report.get("generated", ""))
-        tests = failures = 0
-        for check in system.get("checks", []):
-            tests += 1
-            case = ET.SubElement(suite, "testcase", classname="ipoffice.security.audit.%s" % system["name"],
-                                 name=check["name"])
-            case.set("time", "0")
-            failing = [f for f in check["findings"] if finding_matches(f, selectors)]
-            if failing:
-                failures += 1
-                failure = ET.SubElement(case, "failure", message="; ".join(f["message"] for f in failing),
-                                        type=",".join(sorted(set(f["code"] for f in failing))))
-                failure.text = "\n".join("[%s] %s: %s" % (f["severity"], f["code"], f["message"]) for f in failing)
-            others = [f for f in check["findings"] if f not in failing]
-            if others:
-                out = ET.SubElement(case, "system-out")
-                out.text = "\n".join("[%s] %s: %s" % (f["severity"], f["code"], f["message"]) for f in others)
-        suite.set("tests", str(tests))
-        suite.set("failures", str(failures))
-        suite.set("errors", "0")
-        suite.set("skipped", "0")
-        total_tests += tests
-        total_failures += failures
-    root.set("tests", str(total_tests))
-    root.set("failures", str(total_failures))
-    root.set("errors", "0")
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
-
-
-# -------------------------------------------------------------------------------------------- HTML
-
-_CSS = """
-body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:1.5rem;color:#1d2430;background:#fafbfc}
-h1{font-size:1.5rem;margin:0 0 .3rem}h2{font-size:1.15rem;margin:2rem 0 .4rem}h3{font-size:1rem;margin:1rem 0 .3rem}
-p.meta{color:#5b6472;margin:.2rem 0 1rem}
-table{border-collapse:collapse;margin:.3rem 0 1rem;background:#fff;font-size:.86rem}
-th,td{border:1px solid #d6dae0;padding:.3rem .5rem;text-align:left;vertical-align:top}
-th{background:#eef1f5}
-.ok{color:#1a7f37}.warning{color:#9a6700}.error{color:#cf222e}
-tr.error td{background:#ffebe9}tr.warning td{background:#fff8c5}
-.badge{display:inline-block;border-radius:.6rem;padding:0 .5rem;font-size:.78rem;font-weight:600;color:#fff}
-.badge.ok{background:#1a7f37}.badge.warning{background:#9a6700}.badge.error{background:#cf222e}
-.summary td{font-weight:600}
-code{font-size:.8rem;word-break:break-all}
-section.system{border-top:2px solid #d6dae0;margin-top:1.5rem}
-svg text{font-family:system-ui,sans-serif;font-size:11px;fill:#1d2430}
-"""
-
-
-def _e(value):
-    return html.escape("" if value is None else str(value), quote=True)
-
-
-def _status(findings):
-    severities = set(f["severity"] for f in findings)
-    if "error" in severities:
-        return "error"
-    if "warning" in severities:
-        return "warning"
-    return "ok"
-
-
-def _cert_status(cert, expiry_days):
-    left = cert.get("days_left")
-    if left is None:
-        return "ok"
-    if left < 0:
-        return "error"
-    if left < expiry_days:
-        return "warning"
-    return "ok"
-
-
-def _timeline_svg(report):
-    """An inline SVG: one row per system, a marker per certificate at its expiry, today as a line."""
-    generated = parse_time(report["generated"])
-    rows = []
-    for system in report.get("systems", []):
-        marks = []
-        for cert in system.get("certificates", []):
-            try:
-                marks.append((parse_time(cert["not_after"]), cert))
-            except (KeyError, TypeError, ValueError):
-                continue
-        rows.append((system, marks))
-    moments = [moment for _system, marks in rows for moment, _cert in marks]
-    start = min(moments + [generated]) - datetime.timedelta(days=30)
-    end = max(moments + [generated + datetime.timedelta(days=365)]) + datetime.timedelta(days=30)
-    span = (end - start).total_seconds() or 1.0
-    label_w, plot_w, row_h, top = 190, 760, 26, 34
-    height = top + row_h * max(len(rows), 1) + 30
-    width = label_w + plot_w + 20
-
-    def x(moment):
-        return label_w + plot_w * (moment - start).total_seconds() / span
-
-    parts = ['<svg xmlns="http://www.w3.org/2000/svg" role="img" class="timeline" width="%d" height="%d" '
-             'viewBox="0 0 %d %d">' % (width, height, width, height),
-             '<title>Certificate expiry across the fleet</title>',
-             '<rect x="%d" y="%d" width="%d" height="%d" fill="#fff" stroke="#d6dae0"/>'
-             % (label_w, top - 8, plot_w, row_h * max(len(rows), 1) + 8)]
-    # Year ticks.
-    year = start.year + 1
-    while True:
-        tick = datetime.datetime(year, 1, 1, tzinfo=datetime.timezone.utc)
-        if tick > end:
-            break
-        tx = x(tick)
-        parts.append('<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#eef1f5"/>'
-                     % (tx, top - 8, tx, top + row_h * max(len(rows), 1)))
-        parts.append('<text x="%.1f" y="%d" text-anchor="middle">%d</text>'
-                     % (tx, top + row_h * max(len(rows), 1) + 16, year))
-        year += 1
-    today = x(generated)
-    parts.append('<line class="today" x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#0969da" stroke-dasharray="4 3"/>'
-                 % (today, top - 14, today, top + row_h * max(len(rows), 1)))
-    parts.append('<text x="%.1f" y="%d" text-anchor="middle" fill="#0969da">today</text>' % (today, top - 18))
-    colors = {"ok": "#1a7f37", "warning": "#bf8700", "error": "#cf222e"}
-    shapes = {"identity": "circle", "telephony": "circle", "ca": "diamond", "trusted": "square"}
-    for index, (system, marks) in enumerate(rows):
-        y = top + row_h * index + row_h / 2.0 - 4
-        parts.append('<text x="%d" y="%.1f" text-anchor="end" dominant-baseline="middle">%s</text>'
-                     % (label_w - 8, y, _e(system["name"])))
-        parts.append('<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#eef1f5"/>'
-                     % (label_w, y, label_w + plot_w, y))
-        for moment, cert in sorted(marks, key=lambda m: m[0]):
-            status = _cert_status(cert, system.get("expiry_days", 60))
-            cx = x(moment)
-            tip = "%s: %s %s, expires %s (%s days)" % (system["name"], cert["where"], cert.get("subject"),
-                                                       cert.get("not_after"), cert.get("days_left"))
-            shape = shapes.get(cert["where"], "circle")
-            attrs = 'class="cert %s" data-system="%s" data-sha256="%s" fill="%s" fill-opacity="0.8"' % (
-                status, _e(system["name"]), _e(cert.get("sha256")), colors[status])
-            if shape == "circle":
-                body = '<circle cx="%.1f" cy="%.1f" r="5" %s>' % (cx, y, attrs)
-                close = "</circle>"
-            elif shape == "square":
-                body = '<rect x="%.1f" y="%.1f" width="9" height="9" %s>' % (cx - 4.5, y - 4.5, attrs)
-                close = "</rect>"
-            else:
-                body = '<polygon points="%.1f,%.1f %.1f,%.1f %.1f,%.1f %.1f,%.1f" %s>' % (
-                    cx, y - 6, cx + 6, y, cx, y + 6, cx - 6, y, attrs)
-                close = "</polygon>"
-            parts.append(body + "<title>%s</title>" % _e(tip) + close)
-    parts.append("</svg>")
-    return "".join(parts)
-
-
-def _table(headers, rows, row_classes=None):
-    out = ["<table><thead><tr>%s</tr></thead><tbody>" % "".join("<th>%s</th>" % _e(h) for h in headers)]
-    for index, row in enumerate(rows):
-        cls = (row_classes or [None] * len(rows))[index]
-        out.append("<tr%s>%s</tr>" % (' class="%s"' % cls if cls else "",
-                                      "".join("<td>%s</td>" % cell for cell in row)))
-    out.append("</tbody></table>")
-    return "".join(out)
-
-
-def to_html(report):
-    """One self-contained page: summary, expiry timeline, a section with tables per system."""
-    summary = report.get("summary", {})
-    systems = report.get("systems", [])
-    out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-           '<meta name="viewport" content="width=device-width, initial-scale=1">',
-           "<title>IP Office certificate security audit</title>", "<style>%s</style></head><body>" % _CSS,
-           "<h1>IP Office certificate security audit</h1>",
-           '<p class="meta">Generated %s &middot; %d systems &middot; %d findings (%d errors, %d warnings) &middot; '
-           '%s</p>' % (_e(report.get("generated")), summary.get("systems", len(systems)), summary.get("findings", 0),
-                       summary.get("by_severity", {}).get("error", 0),
-                       summary.get("by_severity", {}).get("warning", 0),
-                       '<span class="badge %s">%s</span>' % (("ok", "passed") if summary.get("passed", True)
-                                                             else ("error", "failed"))
-                       )]
-    # Fleet overview.
-    rows, classes = [], []
-    for system in systems:
-        status = _status(system["findings"])
-        levels = system.get("levels") or {}
-        rows.append(['<a href="#system-%s">%s</a>' % (_e(_anchor(system["name"])), _e(system["name"])),
-                     '<span class="badge %s">%s</span>' % (status, status),
-                     _e(system.get("issued_to")), _e(levels.get("management_interfaces")),
-                     _e(levels.get("telephony_endpoints")), _e(system.get("trusted_count")),
-                     _e(len(system["findings"]))])
-        classes.append(None)
-    out.append('<h2>Fleet</h2>')
-    out.append(_table(["System", "Status", "Issued to", "Management checks", "Telephony checks", "Trusted",
-                       "Findings"], rows, classes))
-    out.append('<h2>Certificate expiry timeline</h2>')
-    out.append('<p class="meta">Each mark is a stored certificate at its expiry date: circle identity, diamond '
-               'internal CA, square trusted store; red expired, amber within the warning days.</p>')
-    out.append(_timeline_svg(report))
-    for system in systems:
-        out.append('<section class="system" id="system-%s" data-system="%s">'
-                   % (_e(_anchor(system["name"])), _e(system["name"])))
-        status = _status(system["findings"])
-        out.append('<h2>%s <span class="badge %s">%s</span></h2>' % (_e(system["name"]), status, status))
-        if "store_path" in system:
-            levels = system.get("levels") or {}
-            settings_rows = [[_e(k), _e(v)] for k, v in [
-                ("platform", system.get("platform")), ("store_path", system.get("store_path")),
-                ("generation", system.get("generation")), ("issued_to", system.get("issued_to")),
-                ("management_interfaces", levels.get("management_interfaces")),
-                ("telephony_endpoints", levels.get("telephony_endpoints")),
-                ("h323_security_level", levels.get("h323_security_level")),
-                ("sip_security_level", levels.get("sip_security_level")),
-                ("ip_office_lines", ", ".join("%s=%s" % (line.get("name"), line.get("check_level"))
-                                              for line in system.get("ip_office_lines") or []) or "none"),
-                ("scep", "active, %s" % (system.get("scep") or {}).get("server") if (system.get("scep") or {}).get(
-                    "active") else "inactive"),
-                ("trusted_count", system.get("trusted_count")), ("expiry_days", system.get("expiry_days"))]]
-            out.append("<h3>Settings</h3>")
-            out.append(_table(["Setting", "Value"], settings_rows))
-            cert_rows, cert_classes = [], []
-            for cert in system.get("certificates", []):
-                status = _cert_status(cert, system.get("expiry_days", 60))
-                cert_rows.append([_e(cert["where"]), _e(cert.get("subject")), _e(cert.get("not_after")),
-                                  '<span class="%s">%s</span>' % (status, _e(cert.get("days_left"))),
-                                  _e("%s %s" % (cert.get("key_type"), cert.get("key_bits"))),
-                                  _e(cert.get("signature_algorithm")), "<code>%s</code>" % _e(cert.get("sha256"))])
-                cert_classes.append(status if status != "ok" else None)
-            out.append("<h3>Certificates</h3>")
-            out.append(_table(["Where", "Subject", "Expires", "Days left", "Key", "Signature", "SHA-256"],
-                              cert_rows, cert_classes))
-        if system.get("endpoints"):
-            out.append("<h3>Endpoints</h3>")
-            out.append(_table(["Endpoint", "Host", "Port", "Level", "Status", "Codes"], [
-                [_e(ep["name"]), _e(ep.get("host")), _e(ep.get("port")), _e(ep.get("level")),
-                 '<span class="%s">%s</span>' % ("ok" if ep.get("status") == "passed" else "error",
-                                                 _e(ep.get("status"))),
-                 _e(", ".join(ep.get("codes") or []))] for ep in system["endpoints"]]))
-        out.append("<h3>Checks</h3>")
-        check_rows, check_classes = [], []
-        for check in system.get("checks", []):
-            status = _status(check["findings"])
-            check_rows.append([_e(check["name"]), '<span class="%s">%s</span>' % (status, status),
-                               "<br>".join('<span class="finding" data-code="%s">%s: %s</span>'
-                                           % (_e(f["code"]), _e(f["code"]), _e(f["message"]))
-                                           for f in check["findings"]) or "&mdash;"])
-            check_classes.append(status if status != "ok" else None)
-        out.append(_table(["Check", "Result", "Findings"], check_rows, check_classes))
-        out.append("</section>")
-    out.append("</body></html>\n")
-    return "\n".join(out)
-
-
-def _anchor(name):
-    return "".join(c if c.isalnum() or c in "-_." else "-" for c in str(name))
-
-
-def expiry_timeline(report):
-    """The certificates of the fleet ordered by expiry (what the HTML timeline draws), as data."""
-    items = []
-    for system in report.get("systems", []):
-        for cert in system.get("certificates", []):
-            items.append({"system": system["name"], "where": cert["where"], "subject": cert.get("subject"),
-                          "not_after": cert.get("not_after"), "days_left": cert.get("days_left"),
-                          "sha256": cert.get("sha256")})
-    return sorted(items, key=lambda i: (i["not_after"] or "", i["system"], i["where"]))

@@ -1,0 +1,202 @@
+# -*- coding: utf-8 -*-
+# Copyright: ipoffice.security contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Live read-back: what a real system serves over TLS, compared with its store and judged by the engine.
+
+IP Office publishes no API for its security settings, so the store is the desired state and the
+system of record; the one thing that can be read back from a live system is what it presents in a TLS
+handshake.  For each listed endpoint this module fetches that (``_tls.fetch_chain``), then says whether
+the served identity is the store's (``live_identity_mismatch``), whether the served chain is what Offer
+ID Certificate Chain says the system sends (``live_chain_mismatch``), whether the endpoint answered TLS
+at all (``live_unreachable``), and how the store's peers would judge the served identity at ``medium``
+and ``high_remote`` (``live_fails_medium``, ``live_fails_high_remote``, with the engine's ``codes``).
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.ipoffice.security.plugins.module_utils import _certs, _tls
+from ansible_collections.ipoffice.security.plugins.module_utils._model import SecurityError
+
+OPTION = "live_endpoints"
+SERVES = ("management", "telephony")
+LINE_PREFIX = "line:"
+# The levels a peer of the system would apply to what it serves: a trust chain to the peer's trusted
+# store (medium) and the strictest one, with the system's name (high_remote).
+LIVE_LEVELS = ("medium", "high_remote")
+FINDING_CODES = ("live_identity_mismatch", "live_chain_mismatch", "live_unreachable", "live_fails_medium",
+                 "live_fails_high_remote")
+# What a peer connecting to the endpoint checks the certificate for.
+PURPOSE = {"management": "server", "telephony": "sip_server", "line": "server"}
+_KEYS = ("host", "port", "server_name", "serves")
+
+
+def validate_timeout(value, option="live_timeout"):
+    if value is None:
+        return _tls.DEFAULT_TIMEOUT
+    try:
+        timeout = float(value)
+    except (TypeError, ValueError):
+        timeout = 0
+    if not timeout > 0:
+        raise SecurityError("invalid_argument", "%s must be a positive number of seconds, got %r. Change the '%s' "
+                            "option." % (option, value, option), option=option)
+    return timeout
+
+
+def validate_endpoints(endpoints, option=OPTION):
+    """The live endpoints in canonical form ({host, port, server_name, serves}); raises on bad input."""
+    if endpoints is None:
+        return []
+    if not isinstance(endpoints, list):
+        raise SecurityError("invalid_argument", "%s must be a list of {host, port, server_name, serves}. Change the "
+                            "'%s' option." % (option, option), option=option)
+    result = []
+    for index, item in enumerate(endpoints):
+        where = "%s[%d]" % (option, index)
+        if not isinstance(item, dict):
+            raise SecurityError("invalid_argument", "%s must be a dictionary with host, port and serves. Change the "
+                                "'%s' option." % (where, option), option=where)
+        unknown = sorted(set(item) - set(_KEYS))
+        if unknown:
+            raise SecurityError("invalid_argument", "%s takes host, port, server_name and serves; unknown key(s): %s. "
+                                "Change the '%s' option." % (where, ", ".join(unknown), option), option=where)
+        host = item.get("host")
+        if not host or not isinstance(host, str) or not host.strip():
+            raise SecurityError("invalid_argument", "%s.host must name the host to connect to. Set it in the '%s' "
+                                "option." % (where, option), option=where + ".host")
+        port = item.get("port")
+        try:
+            port = int(port) if not isinstance(port, bool) else None
+        except (TypeError, ValueError):
+            port = None
+        if port is None or not 0 < port < 65536:
+            raise SecurityError("invalid_argument", "%s.port must be a port number 1-65535, got %r. Change the '%s' "
+                                "option." % (where, item.get("port"), option), option=where + ".port")
+        serves = item.get("serves")
+        if not isinstance(serves, str) or not (serves in SERVES or (
+                serves.startswith(LINE_PREFIX) and serves[len(LINE_PREFIX):].strip())):
+            raise SecurityError("invalid_argument", "%s.serves must be management, telephony or line:<name of an IP "
+                                "Office line>, got %r. Change the '%s' option." % (where, serves, option),
+                                option=where + ".serves")
+        server_name = item.get("server_name")
+        if server_name is not None and (not isinstance(server_name, str) or not server_name.strip()):
+            raise SecurityError("invalid_argument", "%s.server_name must be a host name (or be left out), got %r. "
+                                "Change the '%s' option." % (where, server_name, option), option=where + ".server_name")
+        result.append({"host": host.strip(), "port": port, "server_name": server_name or None, "serves": serves})
+    return result
+
+
+def check_lines(state, endpoints, option=OPTION):
+    """Every line:<name> endpoint must name one of the store's IP Office lines."""
+    names = set(line["name"] for line in state.settings["checks"].get("ip_office_lines") or [])
+    for index, endpoint in enumerate(endpoints):
+        if endpoint["serves"].startswith(LINE_PREFIX) and endpoint["serves"][len(LINE_PREFIX):] not in names:
+            where = "%s[%d].serves" % (option, index)
+            raise SecurityError("unknown_line", "%s names IP Office line '%s', which the store of %s does not have "
+                                "(it has: %s). Change the '%s' option or add the line (certificate_checks "
+                                "ip_office_lines)." % (where, endpoint["serves"][len(LINE_PREFIX):], state.system_name,
+                                                       ", ".join(sorted(names)) or "none", option), option=where)
+
+
+def expected_credential(state, serves):
+    """(label, credential) the store says the endpoint serves.
+
+    Telephony endpoints (5061) serve the separate telephony identity when the store has one and
+    Use different certificate for SIP telephony is not none; everything else serves the system identity.
+    """
+    if serves == "telephony" and state.telephony is not None \
+            and state.settings["checks"].get("sip_telephony_certificate", "none") != "none":
+        return "telephony", state.telephony
+    return "identity", state.identity
+
+
+def _name(cert):
+    return "'%s' (SHA-256 %s)" % (cert.subject.rfc4514_string(), _certs.fingerprint(cert))
+
+
+def _where(endpoint):
+    host = endpoint["host"]
+    return "%s:%s" % ("[%s]" % host if ":" in host else host, endpoint["port"])
+
+
+def read_back(state, endpoint, timeout=_tls.DEFAULT_TIMEOUT, now=None):
+    """One endpoint compared with the store: {host, port, server_name, serves, live, findings}."""
+    now = now or _certs.utcnow()
+    where = _where(endpoint)
+    system = state.system_name
+    kind = "line" if endpoint["serves"].startswith(LINE_PREFIX) else endpoint["serves"]
+    label, credential = expected_credential(state, endpoint["serves"])
+    expected_chain = state.offered_chain(credential)
+    findings = []
+
+    def finding(code, message, **extra):
+        item = {"where": "live", "endpoint": where, "serves": endpoint["serves"], "code": code, "message": message}
+        item.update(extra)
+        findings.append(item)
+
+    live = {"reachable": False, "error": None, "expected": label,
+            "expected_identity": _certs.cert_info(credential.cert, now),
+            "expected_chain": [_certs.fingerprint(c) for c in expected_chain],
+            "presented": [], "presented_chain": [], "identity_matches": None, "chain_matches": None,
+            "checks": {}}
+    result = dict(endpoint, live=live, findings=findings)
+    try:
+        presented = _tls.fetch_chain(endpoint["host"], endpoint["port"], server_name=endpoint["server_name"],
+                                     timeout=timeout)
+    except SecurityError as exc:
+        live["error"] = {"code": exc.code, "message": exc.message}
+        finding("live_unreachable", "%s (serves %s of %s) could not be read: %s The store cannot be compared with "
+                "what the system serves there." % (where, endpoint["serves"], system, exc.message),
+                reason=exc.code)
+        return result
+    live["reachable"] = True
+    leaf = presented[0]
+    live["presented"] = [_certs.cert_info(c, now) for c in presented]
+    live["presented_chain"] = [_certs.fingerprint(c) for c in presented]
+    live["identity_matches"] = _certs.fingerprint(leaf) == _certs.fingerprint(credential.cert)
+    live["chain_matches"] = live["presented_chain"] == live["expected_chain"]
+    if not live["identity_matches"]:
+        finding("live_identity_mismatch", "%s (serves %s of %s) presents %s, but the store's %s is %s: the live "
+                "system does not serve the certificate the store holds. Import the store's identity on the system "
+                "(see the export module) or update the store to what the system really uses."
+                % (where, endpoint["serves"], system, _name(leaf), label, _name(credential.cert)),
+                presented_sha256=_certs.fingerprint(leaf), expected_sha256=_certs.fingerprint(credential.cert))
+    elif not live["chain_matches"]:
+        offer = state.settings["identity"]["offer_id_certificate_chain"]
+        finding("live_chain_mismatch", "%s (serves %s of %s) presents %d certificate(s) [%s]; with Offer ID "
+                "Certificate Chain %s the store says it sends %d [%s]. Check the system's trusted certificate store "
+                "and its Offer ID Certificate Chain setting against the store."
+                % (where, endpoint["serves"], system, len(presented),
+                   ", ".join(c.subject.rfc4514_string() for c in presented), "on" if offer else "off",
+                   len(expected_chain), ", ".join(c.subject.rfc4514_string() for c in expected_chain)),
+                presented_chain=live["presented_chain"], expected_chain=live["expected_chain"])
+    _judge(state, endpoint, kind, presented, now, live, finding)
+    return result
+
+
+def _judge(state, endpoint, kind, presented, now, live, finding):
+    # Imported here: security_info without live endpoints never pays to compile the engine.
+    from ansible_collections.ipoffice.security.plugins.module_utils import _checks
+
+    peer_name = endpoint["server_name"] or state.system_name
+    for level in LIVE_LEVELS:
+        report = _checks.evaluate(presented[0], level=level, purpose=PURPOSE[kind], chain=tuple(presented[1:]),
+                                  trusted=tuple(state.trusted_certificates()),
+                                  peer_name=peer_name if level.endswith("_remote") else None, at=now)
+        checked = _checks.report_as_dict(report)
+        checked["peer_name"] = peer_name if level.endswith("_remote") else None
+        live["checks"][level] = checked
+        if not report.passed:
+            finding("live_fails_" + level, "What %s (serves %s of %s) presents fails the %s checks a peer would "
+                    "apply%s: %s" % (_where(endpoint), endpoint["serves"], state.system_name, level,
+                                     " (as %s)" % peer_name if level.endswith("_remote") else "",
+                                     "; ".join("%s: %s" % (code, message) for code, message in report.findings)),
+                    level=level, codes=checked["codes"])
+
+
+def read_back_all(state, endpoints, timeout=_tls.DEFAULT_TIMEOUT, now=None):
+    """Every endpoint, in the order given (each bounded by ``timeout`` seconds)."""
+    check_lines(state, endpoints)
+    return [read_back(state, endpoint, timeout, now) for endpoint in endpoints]

@@ -1,0 +1,337 @@
+# -*- coding: utf-8 -*-
+# Copyright: ipoffice.security contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A system's whole desired state in one store transaction: every decision of ``security_settings``.
+
+The areas are the keys of the baseline role's ``ipoffice_security`` variable: ``trusted``, ``identity``,
+``telephony_identity``, ``scep``, ``checks`` and ``lines``.  Each is applied by the same function its
+per-area module uses (``_trusted.apply_request``, ``_identity.apply_identity``,
+``_scep_settings.apply_scep``, ``_checks_settings.apply_checks``), in the safe order, on ONE state:
+
+1. trusted: the listed certificates are added;
+2. identity, then telephony_identity;
+3. scep: settings, password and enrollment;
+4. trusted: the ``absent`` certificates are removed, then with ``exclusive`` the store is pruned to
+   the listed certificates;
+5. checks and lines, with the preflight.
+
+Every later area sees what the earlier ones planned: the preflight evaluates endpoints against the
+planned trusted store and identities, and a removal is "still needed by" an identity only if the
+planned identity needs it.  So check mode predicts ``changed``, the diff and the preflight verdict for
+the whole state at once.
+
+The run: ``load_request`` validates and reads every area's input (no store, no network); ``plan``
+applies every area to a copy of the store read outside the lock, doing the network work there (SCEP
+enrollment, preflight handshakes); ``Store.update`` then takes the lock and, when the store was not
+written since that read, makes the planned state the new generation as it is.  When another writer
+changed the store in between, the areas are planned again on what the store now holds, reusing the
+network results that still hold: a SCEP certificate is installed only over the identity it was
+requested for (else ``concurrent_change``), and a preflight is repeated (bounded by
+``preflight_timeout`` per endpoint) only when the trusted store or the identities it saw changed.
+Any failure raises before anything is written: one generation for a change, nothing otherwise.
+
+Errors name the area and option: ``SecurityError.option`` is prefixed with the area
+(``checks.certificate_expiry_warning_days``, ``identity.password``, ``trusted.absent[0].sha256``), and the
+details carry ``area``.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import contextlib
+import time
+
+from ansible_collections.ipoffice.security.plugins.module_utils import _certs
+from ansible_collections.ipoffice.security.plugins.module_utils import _checks_settings
+from ansible_collections.ipoffice.security.plugins.module_utils import _identity
+from ansible_collections.ipoffice.security.plugins.module_utils import _scep_settings
+from ansible_collections.ipoffice.security.plugins.module_utils import _trusted
+from ansible_collections.ipoffice.security.plugins.module_utils._model import SecurityError
+
+AREAS = ("trusted", "identity", "telephony_identity", "scep", "checks", "lines")
+STORE_OPTIONS = ("store_path", "platform", "system_name", "system_addresses", "lock_timeout")
+# The steps of the safe order, as results and diffs name them.
+STEPS = ("trusted", "identity", "telephony_identity", "scep", "trusted_removals", "checks")
+
+
+# ------------------------------------------------------------------------------------------------ errors
+
+
+def area_option(area, option):
+    """The full option name of an area's option, as the user wrote it in security_settings."""
+    if option is None:
+        return area
+    if option in STORE_OPTIONS:
+        return option
+    if option == "ip_office_lines":
+        return "lines"
+    if area == "lines":
+        area = "checks"  # an option of the checks module reached through the lines
+    if area == "telephony_identity" and option in _identity.IDENTITY_SETTINGS:
+        area = "identity"  # the system-wide identity settings live under 'identity'
+    return "%s.%s" % (area, option)
+
+
+def area_error(exc, area):
+    """``exc`` naming its area: the option prefixed with the area, the message saying which option to change."""
+    option = area_option(area, exc.option)
+    message = exc.message
+    if exc.option and option != exc.option:
+        message = message.replace("'%s'" % exc.option, "'%s'" % option)
+    if not message.startswith(option + ":"):
+        message = "%s: %s" % (option, message)
+    details = dict(exc.details)
+    details["area"] = "checks" if area == "lines" and option != "lines" else area
+    return SecurityError(exc.code, message, option=option, **details)
+
+
+@contextlib.contextmanager
+def in_area(area):
+    """Errors raised inside name the area (see area_error)."""
+    try:
+        yield
+    except SecurityError as exc:
+        if "area" in exc.details:
+            raise
+        raise area_error(exc, area)
+
+
+# ----------------------------------------------------------------------------------------------- request
+
+
+class Request(object):
+    """Every given area, validated and read (files, PKCS#12) before the store is touched."""
+
+    def __init__(self, params):
+        self.params = params
+        self.given = [area for area in AREAS if params.get(area) is not None]
+        self.present = self.absent = None
+        self.exclusive = False
+        self.identity = self.telephony = None
+        self.scep = self.checks = None
+        trusted = params.get("trusted")
+        if trusted is not None:
+            with in_area("trusted"):
+                if trusted.get("certificates"):
+                    self.present = _trusted.load_request(trusted["certificates"], "present")
+                if trusted.get("absent"):
+                    self.absent = _trusted.load_request(trusted["absent"], "absent", option="absent")
+                self.exclusive = bool(trusted.get("exclusive"))
+                if self.exclusive and self.present is None:
+                    self.present = _trusted.Request([])
+        for area, purpose in (("identity", "system"), ("telephony_identity", "telephony")):
+            if params.get(area) is not None:
+                with in_area(area):
+                    request = _identity.identity_request(dict(params[area], purpose=purpose))
+                setattr(self, "identity" if purpose == "system" else "telephony", request)
+        if params.get("scep") is not None:
+            self.scep = dict(params["scep"])
+            with in_area("scep"):
+                _scep_settings.validate_options(self.scep)
+        if params.get("checks") is not None or params.get("lines") is not None:
+            self.checks = dict(params.get("checks") or {})
+            self.checks["ip_office_lines"] = params.get("lines")
+
+
+def load_request(params):
+    return Request(params)
+
+
+# ------------------------------------------------------------------------------------------------- plan
+
+
+class Plan(object):
+    """What one run does to a state, area by area, and the network results it rests on."""
+
+    def __init__(self):
+        self.changed = {}        # step -> whether it changed the state
+        self.trusted = {}        # present / absent / exclusive -> _trusted.Outcome
+        self.identity = {}       # identity / telephony_identity -> _identity.IdentityOutcome
+        self.scep = None         # (_scep_settings.Outcome, the state the enrollment was planned on)
+        self.checks = None       # _checks_settings.Plan
+        self.warnings = []       # (area, text)
+
+
+def _step(plan, step, state, apply):
+    before = state.snapshot()
+    with in_area("trusted" if step == "trusted_removals" else step):
+        value = apply()
+    plan.changed[step] = plan.changed.get(step, False) or state.snapshot() != before
+    return value
+
+
+def plan_state(state, request, check_mode=False, now=None, sleep=time.sleep, network=None):
+    """Apply every given area to ``state`` in the safe order; return the Plan.
+
+    ``network`` is the Plan of an earlier run of this function on an earlier read of the store: its
+    SCEP outcome is reused (the server is not contacted again) and its preflight reused while it holds.
+    Without it, the SCEP server and the preflight endpoints are contacted here.
+    """
+    now = now or _certs.utcnow()
+    plan = Plan()
+
+    def trust(name, req, desired, exclusive=False):
+        outcome = _trusted.apply_request(state, req, desired, exclusive, now)
+        plan.trusted[name] = outcome
+        plan.warnings.extend(("trusted", text) for text in outcome.warnings)
+
+    if request.present is not None and request.present.certificates:
+        _step(plan, "trusted", state, lambda: trust("present", request.present, "present"))
+    if request.checks is not None:
+        # The identities are decided with the checks settings this run sets (the renewal window defaults
+        # to Certificate Expiry Warning Days; a telephony identity is used per sip_telephony_certificate).
+        with in_area("checks"):
+            options = dict((name, request.checks.get(name)) for name in _checks_settings.OPTION_NAMES)
+            planned_checks = _checks_settings.desired_checks(state.settings["checks"], options)
+        for identity_request in (request.identity, request.telephony):
+            if identity_request is not None:
+                identity_request.planned_checks = planned_checks
+    for step, identity_request in (("identity", request.identity), ("telephony_identity", request.telephony)):
+        if identity_request is not None:
+            outcome = _step(plan, step, state, lambda r=identity_request: _identity.apply_identity(state, r, now))
+            plan.identity[step] = outcome
+            plan.warnings.extend((step, text) for text in outcome.warnings)
+    if request.scep is not None:
+        _step(plan, "scep", state, lambda: _scep_step(plan, state, request.scep, check_mode, now, sleep, network))
+    if request.absent is not None:
+        _step(plan, "trusted_removals", state, lambda: trust("absent", request.absent, "absent"))
+    if request.exclusive:
+        _step(plan, "trusted_removals", state, lambda: trust("exclusive", request.present, "present", True))
+    if request.checks is not None:
+        early = network.checks if network is not None else None
+        plan.checks = _step(plan, "checks", state,
+                            lambda: _checks_settings.apply_checks(state, request.checks, early))
+        plan.warnings.extend(("checks", text) for text in plan.checks.warnings)
+    return plan
+
+
+def _scep_step(plan, state, params, check_mode, now, sleep, network):
+    if network is None:
+        basis = state.copy()
+        _scep_settings.apply_settings(basis, params)
+        outcome = _scep_settings.plan_enrollment(basis, params, check_mode, sleep, now)
+        if outcome.status == "failed":
+            raise rejected_transaction(outcome.pending)
+    else:
+        outcome, basis = network.scep
+        if outcome.status == "current":
+            preview = state.copy()
+            _scep_settings.apply_settings(preview, params)
+            if _scep_settings.enrollment_reason(preview, outcome.request, now) is not None:
+                raise SecurityError("concurrent_change", "The identity changed while this run was planned, so "
+                                    "it now needs a SCEP enrollment; nothing was changed. Run the task again.",
+                                    option="store_path")
+    plan.scep = (outcome, basis)
+    plan.warnings.extend(("scep", text) for text in _scep_settings.apply_scep(state, params, outcome, basis))
+
+
+def rejected_transaction(error):
+    """A FAILURE reply to the saved pending transaction: the whole run fails and writes nothing."""
+    message = error.message.split(" The pending transaction was discarded")[0]
+    details = dict(error.details)
+    return SecurityError(error.code, "%s Nothing was changed, and the rejected transaction is still saved: run "
+                         "ipoffice.security.scep with enroll: true once to discard it, then run this again."
+                         % message, option=error.option, **details)
+
+
+# ----------------------------------------------------------------------------------------------- results
+
+
+def trusted_result(plan, after, now):
+    added, removed, steps = [], [], {}
+    for name, outcome in sorted(plan.trusted.items()):
+        added.extend(outcome.added_info())
+        removed.extend(dict(item, by=name) for item in outcome.removed_info())
+    for name in ("present", "absent", "exclusive"):
+        outcome = plan.trusted.get(name)
+        if outcome is not None:
+            steps[name] = {"changed": bool(outcome.added or outcome.removed), "added": outcome.added_info(),
+                           "removed": outcome.removed_info()}
+    return {
+        "changed": plan.changed.get("trusted", False) or plan.changed.get("trusted_removals", False),
+        "added": added,
+        "removed": removed,
+        "steps": steps,
+        "entries": _trusted.entries(after, now),
+        "trusted_count": len(after.trusted),
+        "limit": _trusted.TRUSTED_STORE_LIMIT,
+    }
+
+
+def views(state, request, now, scep_outcome=None, check_mode=False):
+    """The diff side of a state: each given area as parsed, secret-free fields."""
+    view = {}
+    if "trusted" in request.given:
+        view["trusted"] = _trusted.diff_view(state, now)["trusted_certificates"]
+    if "identity" in request.given:
+        view["identity"] = _identity.identity_view(state, "system", now)
+    if "telephony_identity" in request.given:
+        view["telephony_identity"] = _identity.identity_view(state, "telephony", now)
+    if "scep" in request.given:
+        view["scep"] = _scep_settings.diff_view(state)
+    if request.checks is not None:
+        view["checks"] = dict(state.settings["checks"])
+    return view
+
+
+def result(store, request, plan, update, check_mode, want_diff, now):
+    after = update.after
+    enrollment_needed = check_mode and plan.scep is not None and plan.scep[0].status == "enrollment_needed"
+    data = {
+        "changed": update.changed or enrollment_needed,
+        "generation": after.generation if after.initialised else None,
+        "areas": list(request.given),
+        "steps": [{"step": step, "changed": plan.changed[step]} for step in STEPS if step in plan.changed],
+        # run_module prefixes each warning with the system's name
+        "warnings": ["%s: %s" % (area, text) for area, text in plan.warnings],
+    }
+    if "trusted" in request.given:
+        data["trusted"] = trusted_result(plan, after, now)
+    for step, purpose in (("identity", "system"), ("telephony_identity", "telephony")):
+        if step in plan.identity:
+            item = _identity.identity_result(_identity.identity_files(store.path, purpose), after, purpose,
+                                             plan.identity[step], now)
+            item["changed"] = plan.changed[step]
+            data[step] = item
+    if plan.scep is not None:
+        item = _scep_settings.area_result(update.before, after, plan.scep[0], request.scep, plan.changed["scep"],
+                                          check_mode)
+        item.pop("diff")
+        item.pop("warnings")  # already in plan.warnings
+        data["scep"] = item
+    if plan.checks is not None:
+        item = plan.checks.as_result()
+        item["changed"] = plan.changed["checks"]
+        data["checks"] = item
+    if want_diff:
+        before_view = views(update.before, request, now)
+        after_view = views(after, request, now)
+        if enrollment_needed:
+            after_view["scep"]["identity"] = "(enrolled over SCEP: %s)" % plan.scep[0].reason
+        data["diff"] = {"before": before_view, "after": after_view, "before_header": "security settings",
+                        "after_header": "security settings"}
+    return data
+
+
+# ------------------------------------------------------------------------------------------------ the run
+
+
+def run(store, params, check_mode=False, want_diff=False, now=None, sleep=time.sleep):
+    """The security_settings module: every given area in the safe order, one store transaction."""
+    now = now or _certs.utcnow()
+    request = load_request(params)
+    # Planned (network included) on a read outside the lock; a failure here raises before the store is
+    # touched, so a new store is not even created.
+    first = store.read()
+    planned_state = first.copy()
+    planned = plan_state(planned_state, request, check_mode, now, sleep)
+
+    def mutate(state):
+        if state.initialised == first.initialised and state.generation == first.generation:
+            state.assign(planned_state)  # not written since the read: the plan holds as it is
+            return planned
+        return plan_state(state, request, check_mode, now, sleep, network=planned)
+
+    update = store.update(mutate, check_mode=check_mode, start=first)
+    return result(store, request, update.value, update, check_mode, want_diff, now)

@@ -1,0 +1,648 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: ipoffice.security contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: security_settings
+short_description: Apply an IP Office system's whole certificate security state in one transaction
+version_added: 0.2.0
+description:
+  - Takes a system's whole desired state in one call, as the areas O(trusted), O(identity),
+    O(telephony_identity), O(scep), O(checks) and O(lines) (the keys of the C(ipoffice_security) variable of
+    the C(ipoffice.security.baseline) role, which applies it through this module). Every area is optional; an
+    area left out is left exactly as it is, and so is a key left out of an area.
+  - 'The areas are applied in the safe order, each on the state the previous ones planned: 1. the trusted
+    store gains O(trusted.certificates); 2. the system identity (O(identity)), then the telephony identity
+    (O(telephony_identity)); 3. the SCEP settings and enrollment (O(scep)); 4. the trusted store loses
+    O(trusted.absent) and, with O(trusted.exclusive), everything not listed; 5. the check levels and lines
+    (O(checks), O(lines)), with the preflight.'
+  - B(One transaction.) Everything is decided first, then written as B(one) new store generation. If any area
+    fails, nothing is written at all (a new store is not even created), and the failure names the area and
+    the option (for example C(option=checks.certificate_expiry_warning_days)) with a stable RV(error) code.
+  - "B(An exact plan.) Cross-area decisions are made against the planned state of the same call: the preflight
+    of a raised check level evaluates each endpoint against the trusted store and identities this call sets
+    (so pinning a peer and raising telephony to V(high_remote) in one call passes), and removing a trusted
+    certificate warns that an identity's chain still needs it only when the planned identity does (a root
+    rotation in one call gives no false warning). Check mode therefore predicts C(changed), the diff and the
+    preflight verdict for the whole state at once."
+  - "B(Network work and the store lock.) The SCEP server (enrollment) and the preflight endpoints are
+    contacted while planning, before the store lock is taken, each bounded in time (O(scep.timeout) with
+    O(scep.retries), O(scep.wait_timeout), O(checks.preflight_timeout) per endpoint). Under the lock, when no
+    other writer changed the store since it was read, the planned state is written as it is, with no network
+    work. When another writer did, the areas are planned again on what the store now holds: the SCEP server is
+    never contacted under the lock (a certificate obtained for an identity that changed meanwhile fails with
+    C(error=concurrent_change), writing nothing), and the preflight is repeated only when the trusted store or
+    the identities it saw changed, then holding the lock for at most O(checks.preflight_timeout) seconds per
+    endpoint. Another writer waiting for the lock meanwhile waits up to its own O(lock_timeout) and then fails
+    with C(error=store_locked), changing nothing."
+  - Results and diffs describe certificates by parsed fields and settings only, never keys or passwords.
+author:
+  - ipoffice.security maintainers (@ipoffice)
+extends_documentation_fragment:
+  - ipoffice.security.store
+options:
+  trusted:
+    description:
+      - The trusted certificate store (as M(ipoffice.security.trusted_certificate) manages it).
+    type: dict
+    suboptions:
+      certificates:
+        description:
+          - 'Certificates the system must trust: each a path or content (PEM, DER, bundle, PKCS#7, PKCS#12 with
+            password). Added first, before the identities and the preflight need them.'
+        type: list
+        elements: dict
+        default: []
+        suboptions:
+          path:
+            description: File on the managed node.
+            type: path
+          content:
+            description: The certificate(s) as text.
+            type: str
+          password:
+            description: Password of a PKCS#12 input.
+            type: str
+      exclusive:
+        description:
+          - 'Make the store exactly the listed certificates: others are removed after the identity step.'
+          - List every CA the identities chain to (an imported PKCS#12's CAs and the internal root CA included),
+            or each run would remove what the identity step adds.
+        type: bool
+        default: false
+      absent:
+        description:
+          - 'Certificates to remove: each a path, content or sha256 fingerprint. Removed after the identity
+            step, so a removal is judged against the identities this call sets.'
+        type: list
+        elements: dict
+        default: []
+        suboptions:
+          path:
+            description: File on the managed node.
+            type: path
+          content:
+            description: The certificate(s) as text.
+            type: str
+          password:
+            description: Password of a PKCS#12 input.
+            type: str
+          sha256:
+            description: SHA-256 fingerprint of the entry.
+            type: str
+  identity:
+    description:
+      - The system identity certificate and its settings (as M(ipoffice.security.identity_certificate) manages
+        them with C(purpose=system)).
+    type: dict
+    suboptions:
+      source:
+        description:
+          - 'generate: a new self-signed identity (Regenerate); ca: issued by the system''s internal CA; import:
+            a certificate and key you give (Set).'
+          - Left out, the identity certificate itself is left as it is (its settings below still apply).
+        type: str
+        choices: [generate, ca, import]
+      subject_name:
+        description: Common name or RFC 4514 DN of a generated or CA-issued identity; default the system name.
+        type: str
+      subject_alt_names:
+        description: 'Subject alternative names with DNS:, IP: or URI: prefixes (e.g. URI:sip:example.com).'
+        type: list
+        elements: str
+      signature:
+        description: Key and signature of a generated or CA-issued identity. sha1_rsa1024 is legacy and weak (the
+          high check levels reject it).
+        type: str
+        choices: [sha256_rsa2048, sha1_rsa1024, sha256_rsa3072, sha256_rsa4096, sha384_rsa3072, sha256_ecdsa_p256,
+                  sha384_ecdsa_p384]
+      valid_days:
+        description: Validity of a generated or CA-issued identity, in days.
+        type: int
+      regenerate:
+        description: When to replace an existing generated identity (the community.crypto regenerate policy).
+        type: str
+        choices: [never, fail, partial_idempotence, full_idempotence, always]
+        default: full_idempotence
+      renew_before_days:
+        description: Renew a generated or CA-issued identity with fewer days left than this; default the
+          Certificate Expiry Warning Days (the value O(checks.certificate_expiry_warning_days) sets, when given).
+        type: int
+      certificate_path:
+        description: 'source import: certificate file on the managed node (PKCS#12, PEM or DER; PEM may carry the
+          key and chain).'
+        type: path
+      certificate_content:
+        description: 'source import: the certificate as text (binary forms base64 encoded).'
+        type: str
+      password:
+        description: 'source import: password of a PKCS#12 file.'
+        type: str
+      private_key_path:
+        description: 'source import: private key file when the certificate is PEM or DER.'
+        type: path
+      private_key_content:
+        description: 'source import: the private key as text.'
+        type: str
+      private_key_password:
+        description: 'source import: password of an encrypted private key.'
+        type: str
+      chain_path:
+        description: 'source import: file with the issuing CA certificates (added to the trusted store).'
+        type: path
+      chain_content:
+        description: 'source import: the issuing CA certificates as text.'
+        type: str
+      offer_id_certificate_chain:
+        description: 'Offer ID Certificate Chain: send the identity followed by its issuers from the trusted
+          store.'
+        type: bool
+      automatic_certificate_management:
+        description: 'Automatic Certificate Management (subscription systems): while on, manual Set and
+          Regenerate are refused.'
+        type: bool
+      san_details_origin:
+        description: 'SAN Details Origin: extra SAN values for automatic certificate management.'
+        type: str
+      automatic_phone_provisioning:
+        description: Automatic Phone Provisioning with automatic certificate management.
+        type: bool
+  telephony_identity:
+    description:
+      - The separate SIP telephony identity (as M(ipoffice.security.identity_certificate) manages it with
+        C(purpose=telephony)); the same keys as O(identity) but
+        the system-wide identity settings, which are set under O(identity).
+    type: dict
+    suboptions:
+      source:
+        description:
+          - 'generate: a new self-signed identity (Regenerate); ca: issued by the system''s internal CA; import:
+            a certificate and key you give (Set).'
+          - Left out, the identity certificate itself is left as it is (its settings below still apply).
+        type: str
+        choices: [generate, ca, import]
+      subject_name:
+        description: Common name or RFC 4514 DN of a generated or CA-issued identity; default the system name.
+        type: str
+      subject_alt_names:
+        description: 'Subject alternative names with DNS:, IP: or URI: prefixes (e.g. URI:sip:example.com).'
+        type: list
+        elements: str
+      signature:
+        description: Key and signature of a generated or CA-issued identity. sha1_rsa1024 is legacy and weak (the
+          high check levels reject it).
+        type: str
+        choices: [sha256_rsa2048, sha1_rsa1024, sha256_rsa3072, sha256_rsa4096, sha384_rsa3072, sha256_ecdsa_p256,
+                  sha384_ecdsa_p384]
+      valid_days:
+        description: Validity of a generated or CA-issued identity, in days.
+        type: int
+      regenerate:
+        description: When to replace an existing generated identity (the community.crypto regenerate policy).
+        type: str
+        choices: [never, fail, partial_idempotence, full_idempotence, always]
+        default: full_idempotence
+      renew_before_days:
+        description: Renew a generated or CA-issued identity with fewer days left than this; default the
+          Certificate Expiry Warning Days (the value O(checks.certificate_expiry_warning_days) sets, when given).
+        type: int
+      certificate_path:
+        description: 'source import: certificate file on the managed node (PKCS#12, PEM or DER; PEM may carry the
+          key and chain).'
+        type: path
+      certificate_content:
+        description: 'source import: the certificate as text (binary forms base64 encoded).'
+        type: str
+      password:
+        description: 'source import: password of a PKCS#12 file.'
+        type: str
+      private_key_path:
+        description: 'source import: private key file when the certificate is PEM or DER.'
+        type: path
+      private_key_content:
+        description: 'source import: the private key as text.'
+        type: str
+      private_key_password:
+        description: 'source import: password of an encrypted private key.'
+        type: str
+      chain_path:
+        description: 'source import: file with the issuing CA certificates (added to the trusted store).'
+        type: path
+      chain_content:
+        description: 'source import: the issuing CA certificates as text.'
+        type: str
+  scep:
+    description:
+      - SCEP settings and enrollment (as M(ipoffice.security.scep) manages them). The SCEP server is contacted
+        while planning, never under the store lock.
+    type: dict
+    suboptions:
+      active:
+        description: 'Active: obtain the identity from the SCEP server.'
+        type: bool
+      request_interval:
+        description: Request Interval (sec), 5 to 3600.
+        type: int
+      server:
+        description: SCEP Server IP Address/Name.
+        type: str
+      scheme:
+        description: SCEP Server Scheme.
+        type: str
+        choices: [http, https]
+      port:
+        description: SCEP Server Port; unset means 80 for http, 443 for https.
+        type: int
+      uri:
+        description: SCEP URI (default the EJBCA path).
+        type: str
+      password:
+        description: SCEP Password (write-only).
+        type: str
+      update_password:
+        description: always, or on_create (only when no password is stored yet).
+        type: str
+        choices: [always, on_create]
+        default: always
+      enroll:
+        description: Obtain or renew the identity over SCEP when needed.
+        type: bool
+        default: false
+      subject_name:
+        description: Subject of the requested certificate.
+        type: str
+      subject_alt_names:
+        description: SANs of the request.
+        type: list
+        elements: str
+      signature:
+        description: RSA key and request signature.
+        type: str
+        choices: [sha256_rsa2048, sha256_rsa3072, sha256_rsa4096, sha384_rsa3072]
+      renew_before_days:
+        description: Renew the SCEP identity with fewer days left than this.
+        type: int
+      renewal_message:
+        description: Message that renews an existing SCEP identity.
+        type: str
+        choices: [pkcsreq, renewalreq]
+      ca_fingerprint:
+        description: SHA-256 fingerprint the SCEP CA must have.
+        type: str
+      ca_identifier:
+        description: CA identifier sent with GetCACaps/GetCACert.
+        type: str
+      install_ca_certificate:
+        description: Add the SCEP CA certificate to the trusted store on enrollment.
+        type: bool
+      ca_file:
+        description: PEM file of the CAs that verify an HTTPS SCEP server.
+        type: path
+      wait_timeout:
+        description: Seconds to keep polling a pending request.
+        type: int
+      timeout:
+        description: Seconds to wait for each SCEP HTTP answer.
+        type: int
+      retries:
+        description: Retries on connection errors, timeouts and HTTP 5xx.
+        type: int
+  checks:
+    description:
+      - Certificate checks settings (as M(ipoffice.security.certificate_checks) manages them), applied last with
+        the preflight on.
+    type: dict
+    suboptions:
+      certificate_expiry_warning_days:
+        description: Certificate Expiry Warning Days, 30 to 180.
+        type: int
+      sip_telephony_certificate:
+        description: Use different certificate for SIP telephony.
+        type: str
+        choices: [none, sip_trunks, sip_and_sm_trunks, sip_phones]
+      management_interfaces:
+        description: Received certificate checks (Management interfaces).
+        type: str
+        choices: [none, low, medium, high, medium_remote, high_remote]
+      telephony_endpoints:
+        description: Received certificate checks (Telephony endpoints).
+        type: str
+        choices: [none, low, medium, high, medium_remote, high_remote]
+      h323_security_level:
+        description: H.323 Security Level.
+        type: str
+        choices: [low, medium, high]
+      sip_security_level:
+        description: SIP Security Level.
+        type: str
+        choices: [low, medium, high]
+      preflight:
+        description:
+          - 'Endpoints verified at a raised level before it is written (setting: management, telephony or
+            line:<name>), against the trusted store and identities this call sets.'
+        type: list
+        elements: dict
+        default: []
+        suboptions:
+          host:
+            description: Host name or address of the endpoint.
+            type: str
+            required: true
+          port:
+            description: 'TLS port (default by setting: 443 management and lines, 5061 telephony).'
+            type: int
+          server_name:
+            description: SNI server name.
+            type: str
+          purpose:
+            description: What the endpoint is to the system.
+            type: str
+            choices: [server, client, sip_server, sip_client]
+          peer_name:
+            description: Name the certificate must match at the remote levels.
+            type: str
+          sip_domain:
+            description: SIP domain the certificate must be authoritative for.
+            type: str
+          setting:
+            description: 'The setting the endpoint belongs to: management, telephony or line:<name>.'
+            type: str
+            required: true
+      preflight_mode:
+        description: 'enforce: refuse the change if an endpoint would fail; warn: change and report; skip: contact
+          no endpoint and do not warn about a raised setting without one (no preflight is intended).'
+        type: str
+        choices: [enforce, warn, skip]
+        default: enforce
+      preflight_timeout:
+        description: Seconds to wait for each preflight endpoint.
+        type: float
+  lines:
+    description:
+      - 'IP Office lines with WebSocket transport and their own check level: the complete set (lines not listed
+        are removed).'
+      - Left out, the lines are left as they are; an empty list removes every line.
+    type: list
+    elements: dict
+    suboptions:
+      name:
+        description: Line name.
+        type: str
+        required: true
+      transport:
+        description: Transport.
+        type: str
+        choices: [websocket_client, websocket_server]
+      check_level:
+        description: Received certificate checks of the line (the remote levels are not available on lines).
+        type: str
+        choices: [none, medium, high]
+attributes:
+  check_mode:
+    support: full
+    description: Plans every area against the state the call would produce, runs the preflight, and predicts
+      C(changed) exactly; nothing is written and no certificate request is sent.
+  diff_mode:
+    support: full
+    description: Shows each given area before and after as parsed fields and settings; never keys or passwords.
+  action_group:
+    support: full
+    description: Use C(group/ipoffice.security.all) in C(module_defaults) to set the store options once.
+    membership:
+      - ipoffice.security.all
+seealso:
+  - module: ipoffice.security.trusted_certificate
+  - module: ipoffice.security.identity_certificate
+  - module: ipoffice.security.scep
+  - module: ipoffice.security.certificate_checks
+notes:
+  - The per-area modules remain for granular tasks; they run the same core functions one area at a time.
+"""
+
+EXAMPLES = r"""
+- name: A system's whole certificate security state, in one transaction
+  ipoffice.security.security_settings:
+    store_path: /var/lib/ipoffice-security
+    trusted:
+      certificates:
+        - path: /etc/pki/corp/root-ca.pem
+        - path: /etc/pki/partners/sip-provider.pem   # pinned for the high levels
+    identity:
+      source: ca
+      subject_name: ipo1.example.com
+      subject_alt_names: [DNS:ipo1.example.com, IP:192.0.2.10]
+      offer_id_certificate_chain: true
+    scep:
+      server: ca.example.com
+      password: "{{ vault_scep_password }}"
+      update_password: on_create
+    checks:
+      certificate_expiry_warning_days: 90
+      telephony_endpoints: high_remote
+      preflight:
+        - host: sip.provider.example
+          port: 5061
+          setting: telephony
+          sip_domain: provider.example
+    lines:
+      - name: branch-1
+        check_level: medium
+
+- name: Rotate the enterprise root in one call (no intermediate state is ever written)
+  ipoffice.security.security_settings:
+    trusted:
+      certificates:
+        - path: /etc/pki/corp/root-2027.pem
+      absent:
+        - sha256: "3a:5f:...:9c"   # the old root
+    identity:
+      source: import
+      certificate_path: /etc/pki/ipo1-2027.p12
+      password: "{{ vault_p12_password }}"
+"""
+
+RETURN = r"""
+generation:
+  description: The store generation after the run (the new one when something changed); null in check mode on a
+    new store.
+  returned: always
+  type: int
+areas:
+  description: The areas given, in the order of the options.
+  returned: always
+  type: list
+  elements: str
+steps:
+  description: The steps of the safe order that ran, each with whether it changed the state (C(trusted),
+    C(identity), C(telephony_identity), C(scep), C(trusted_removals), C(checks)).
+  returned: always
+  type: list
+  elements: dict
+trusted:
+  description:
+    - The trusted store after the run (C(entries), C(trusted_count), C(limit)), what was C(added) and
+      C(removed) (each removal with C(by) V(absent) or V(exclusive) and C(needed_by), the identities whose chain
+      used it), and C(steps) with each trusted step's own C(changed) (C(present), C(absent), C(exclusive)).
+  returned: when O(trusted) is given
+  type: dict
+identity:
+  description: As M(ipoffice.security.identity_certificate) returns it (C(certificate), C(chain), C(settings),
+    C(action), C(reasons), C(added_to_trusted_store), C(files)), with C(changed) for this area.
+  returned: when O(identity) is given
+  type: dict
+telephony_identity:
+  description: The same for the telephony identity.
+  returned: when O(telephony_identity) is given
+  type: dict
+scep:
+  description: As M(ipoffice.security.scep) returns it (C(status), C(reason), C(settings), C(server_url), ...),
+    with C(changed) for this area.
+  returned: when O(scep) is given
+  type: dict
+checks:
+  description: As M(ipoffice.security.certificate_checks) returns it (C(before), C(after), C(changes),
+    C(level_changes), C(preflight)), with C(changed) for this area (the lines included).
+  returned: when O(checks) or O(lines) is given
+  type: dict
+error:
+  description: Stable error code on failure (for example C(preflight_failed), C(out_of_range), C(wrong_password)).
+  returned: failure
+  type: str
+option:
+  description: The option to change, named with its area (for example C(checks.telephony_endpoints),
+    C(identity.certificate_path), C(trusted.absent[0].sha256)).
+  returned: failure
+  type: str
+area:
+  description: The area that failed.
+  returned: failure, when an area failed
+  type: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.ipoffice.security.plugins.module_utils import _settings
+from ansible_collections.ipoffice.security.plugins.module_utils._checks_settings import PREFLIGHT_MODES
+from ansible_collections.ipoffice.security.plugins.module_utils._model import (
+    CHECK_LEVELS,
+    LINE_CHECK_LEVELS,
+    LINE_TRANSPORTS,
+    REGENERATE_CHOICES,
+    SCEP_SCHEMES,
+    SECURITY_LEVELS,
+    SIGNATURES,
+    SIP_TELEPHONY_CERTIFICATE_CHOICES,
+    UPDATE_PASSWORD_CHOICES,
+)
+from ansible_collections.ipoffice.security.plugins.module_utils._module import argument_spec, run_module
+
+RSA_SIGNATURES = ["sha256_rsa2048", "sha256_rsa3072", "sha256_rsa4096", "sha384_rsa3072"]
+
+
+def certificate_items(with_sha256=False):
+    items = dict(path=dict(type="path"), content=dict(type="str", no_log=True),
+                 password=dict(type="str", no_log=True))
+    if with_sha256:
+        items["sha256"] = dict(type="str")
+    return items
+
+
+def identity_options(system):
+    options = dict(
+        source=dict(type="str", choices=["generate", "ca", "import"]),
+        subject_name=dict(type="str"),
+        subject_alt_names=dict(type="list", elements="str"),
+        signature=dict(type="str", choices=list(SIGNATURES)),
+        valid_days=dict(type="int"),
+        regenerate=dict(type="str", choices=list(REGENERATE_CHOICES), default="full_idempotence"),
+        renew_before_days=dict(type="int"),
+        certificate_path=dict(type="path"),
+        certificate_content=dict(type="str", no_log=True),
+        password=dict(type="str", no_log=True),
+        private_key_path=dict(type="path", no_log=False),
+        private_key_content=dict(type="str", no_log=True),
+        private_key_password=dict(type="str", no_log=True),
+        chain_path=dict(type="path"),
+        chain_content=dict(type="str"),
+    )
+    if system:
+        options.update(
+            offer_id_certificate_chain=dict(type="bool"),
+            automatic_certificate_management=dict(type="bool"),
+            san_details_origin=dict(type="str"),
+            automatic_phone_provisioning=dict(type="bool"),
+        )
+    return options
+
+
+def module_argument_spec():
+    levels = list(CHECK_LEVELS)
+    return argument_spec(
+        trusted=dict(type="dict", options=dict(
+            certificates=dict(type="list", elements="dict", default=[], options=certificate_items()),
+            exclusive=dict(type="bool", default=False),
+            absent=dict(type="list", elements="dict", default=[], options=certificate_items(with_sha256=True)),
+        )),
+        identity=dict(type="dict", options=identity_options(system=True)),
+        telephony_identity=dict(type="dict", options=identity_options(system=False)),
+        scep=dict(type="dict", options=dict(
+            active=dict(type="bool"),
+            request_interval=dict(type="int"),
+            server=dict(type="str"),
+            scheme=dict(type="str", choices=list(SCEP_SCHEMES)),
+            port=dict(type="int"),
+            uri=dict(type="str"),
+            password=dict(type="str", no_log=True),
+            update_password=dict(type="str", choices=list(UPDATE_PASSWORD_CHOICES), default="always", no_log=False),
+            enroll=dict(type="bool", default=False),
+            subject_name=dict(type="str"),
+            subject_alt_names=dict(type="list", elements="str"),
+            signature=dict(type="str", choices=RSA_SIGNATURES),
+            renew_before_days=dict(type="int"),
+            renewal_message=dict(type="str", choices=["pkcsreq", "renewalreq"]),
+            ca_fingerprint=dict(type="str"),
+            ca_identifier=dict(type="str"),
+            install_ca_certificate=dict(type="bool"),
+            ca_file=dict(type="path"),
+            wait_timeout=dict(type="int"),
+            timeout=dict(type="int"),
+            retries=dict(type="int"),
+        )),
+        checks=dict(type="dict", options=dict(
+            certificate_expiry_warning_days=dict(type="int"),
+            sip_telephony_certificate=dict(type="str", choices=list(SIP_TELEPHONY_CERTIFICATE_CHOICES)),
+            management_interfaces=dict(type="str", choices=levels),
+            telephony_endpoints=dict(type="str", choices=levels),
+            h323_security_level=dict(type="str", choices=list(SECURITY_LEVELS)),
+            sip_security_level=dict(type="str", choices=list(SECURITY_LEVELS)),
+            preflight=dict(type="list", elements="dict", default=[], options=dict(
+                host=dict(type="str", required=True),
+                port=dict(type="int"),
+                server_name=dict(type="str"),
+                purpose=dict(type="str", choices=["server", "client", "sip_server", "sip_client"]),
+                peer_name=dict(type="str"),
+                sip_domain=dict(type="str"),
+                setting=dict(type="str", required=True),
+            )),
+            preflight_mode=dict(type="str", choices=list(PREFLIGHT_MODES), default="enforce"),
+            preflight_timeout=dict(type="float"),
+        )),
+        lines=dict(type="list", elements="dict", options=dict(
+            name=dict(type="str", required=True),
+            transport=dict(type="str", choices=list(LINE_TRANSPORTS)),
+            check_level=dict(type="str", choices=list(LINE_CHECK_LEVELS)),
+        )),
+    )
+
+
+def main():
+    module = AnsibleModule(argument_spec=module_argument_spec(), supports_check_mode=True)
+    run_module(module, _settings.run)
+
+
+if __name__ == "__main__":
+    main()
