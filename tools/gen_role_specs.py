@@ -17,6 +17,7 @@ from __future__ import absolute_import, division, print_function
 
 import argparse
 import os
+import re
 import sys
 
 import yaml
@@ -49,12 +50,34 @@ def _module():
     return security_settings, store
 
 
+_OPTION_REFERENCE = re.compile(r"O\(([a-z_][a-z0-9_.]*)((?:=[^)]*)?)\)")
+
+
+def role_reference(match):
+    """A module option reference O(name) as the role's option it became (antsibull-docs resolves O() within
+    the role's entry point): an area -> ipoffice_security.<area...>, a store option -> ipoffice_security.store.*."""
+    name, value = match.group(1), match.group(2)
+    first, _dot, rest = name.partition(".")
+    if first in AREAS:
+        return "O(ipoffice_security.%s%s)" % (name, value)
+    for key, module_name in STORE_KEYS:
+        if first == module_name and not rest:
+            return "O(ipoffice_security.store.%s%s)" % (key, value)
+    return match.group(0)
+
+
+def role_text(description):
+    if isinstance(description, list):
+        return [role_text(item) for item in description]
+    return _OPTION_REFERENCE.sub(role_reference, description) if isinstance(description, str) else description
+
+
 def role_option(doc, spec):
     """One option of the role's spec from the module's documentation and argument spec entry."""
     result = {"type": doc.get("type", "str")}
     for key in ("required", "description", "default", "choices", "elements"):
         if key in doc:
-            result[key] = doc[key]
+            result[key] = role_text(doc[key]) if key == "description" else doc[key]
     if spec.get("no_log"):
         result["no_log"] = True
     if "suboptions" in doc:
@@ -82,7 +105,8 @@ def area_options():
     path.pop("default", None)
     path["required"] = True
     path["description"] = ["Directory of the system's security settings store on the managed node (no default).",
-                           "The store is initialised on first use as a new system starts (see O(platform))."]
+                           "The store is initialised on first use as a new system starts (see "
+                           "O(ipoffice_security.store.platform))."]
     for area in AREAS:
         options[area] = role_option(doc[area], spec[area])
     return options
