@@ -71,10 +71,13 @@ def wait_for_port(port, timeout=10.0, process=None):
 
 
 @contextlib.contextmanager
-def openssl_server(cert_file, key_file, chain_file=None, extra_args=()):
-    """A real `openssl s_server` on 127.0.0.1 presenting cert (+ chain). Yields the port; stops it after."""
+def openssl_server(cert_file, key_file, chain_file=None, extra_args=(), port=None):
+    """A real `openssl s_server` on 127.0.0.1 presenting cert (+ chain). Yields the port; stops it after.
+
+    ``port``: listen there (e.g. to replace a server by another on the same port); a free one by default.
+    """
     need_tool("openssl")
-    port = free_port()
+    port = port or free_port()
     args = ["openssl", "s_server", "-accept", "127.0.0.1:%d" % port, "-cert", cert_file, "-key", key_file,
             "-www", "-quiet"]
     if chain_file:

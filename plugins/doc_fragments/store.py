@@ -45,11 +45,20 @@ options:
         C(error=store_locked).
     type: int
     default: 60
+  keep_generations:
+    description:
+      - How many generations the store keeps (the current one included), a setting of the store itself
+        (default V(10) on a new store, at least V(2)). Older generations are removed after each change.
+      - When set and different from the store's setting, the store's setting changes (a change, written
+        as a new generation); when not set, the store's own setting applies.
+      - ipoffice.security.generation lists the kept generations and restores one.
+    type: int
 requirements:
   - cryptography >= 45.0 (C(cryptography.x509.verification) extension policies, the PKCS#7 envelope builder);
     the module fails with C(error=missing_library) before touching the store when it is older or absent
   - asn1crypto >= 1.5.0
 notes:
-  - Changes are written as a new whole generation of the store and switched atomically; the last five
-    generations are kept as backups.
+  - Changes are written as a new whole generation of the store and switched atomically; the last
+    O(keep_generations) generations are kept, each with a record of what made it (module, summary, time,
+    and the C(ansible_target_log_info) variable when set); ipoffice.security.generation restores one.
 """

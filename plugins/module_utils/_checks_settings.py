@@ -23,7 +23,7 @@ __metaclass__ = type
 import copy
 import re
 
-from ansible_collections.ipoffice.security.plugins.module_utils import _certs, _checks
+from ansible_collections.ipoffice.security.plugins.module_utils import _certs, _checks, _dependents
 from ansible_collections.ipoffice.security.plugins.module_utils._module import diff, judged_today
 from ansible_collections.ipoffice.security.plugins.module_utils._model import (
     CHECK_LEVELS,
@@ -281,6 +281,7 @@ def evaluate_endpoint(state, endpoint, level, timeout=DEFAULT_PREFLIGHT_TIMEOUT,
     result.update({"passed": bool(verdict["passed"]), "reachable": True,
                    "certificate": _certs.cert_info(presented[0]),
                    "chain": [_certs.fingerprint(c) for c in presented[1:]],
+                   "trust_path": _dependents.trust_path(presented, state.trusted_certificates()),
                    "findings": verdict["findings"], "codes": sorted(verdict["codes"]),
                    "peer_name": peer_name})
     return result
@@ -422,8 +423,12 @@ def plan(state, options, endpoints=None, mode="enforce", timeout=DEFAULT_PREFLIG
 
 
 def apply(state, planned):
-    """Write a plan's settings into a state (the mutation of Store.update)."""
+    """Write a plan's settings into a state (the mutation of Store.update).
+
+    Endpoints that passed their preflight are recorded: what they presented now depends on the TCS.
+    """
     state.settings[AREA] = copy.deepcopy(planned.after)
+    _dependents.record_preflight(state, planned.preflight)
 
 
 def still_valid(planned, state):

@@ -9,7 +9,7 @@ __metaclass__ = type
 
 import os
 
-from ansible_collections.ipoffice.security.plugins.module_utils import _certs
+from ansible_collections.ipoffice.security.plugins.module_utils import _certs, _dependents
 from ansible_collections.ipoffice.security.plugins.module_utils._model import SecurityError
 
 # Metadata keys a credential may carry that are safe to show.
@@ -70,6 +70,7 @@ def files_info(store):
 def snapshot(store, state, now=None):
     """The whole read-only picture security_info returns."""
     identity = credential_info(state, state.identity, now)
+    found = _dependents.dependents(state, now)
     return {
         "store_path": store.path,
         "platform": state.platform,
@@ -81,10 +82,11 @@ def snapshot(store, state, now=None):
         "identity": identity,
         "telephony_identity": credential_info(state, state.telephony, now),
         "ca": _certs.cert_info(state.ca.cert, now) if state.ca else None,
-        "trusted": [_certs.cert_info(c, now) for c in state.trusted_certificates()],
+        "trusted": [_dependents.with_dependents(_certs.cert_info(c, now), found) for c in state.trusted_certificates()],
         "trusted_count": len(state.trusted),
         "expiring": expiring(state, now),
         "generations": [dict((k, v) for k, v in g.items()) for g in store.generations()],
+        "keep_generations": state.keep_generations,
         "files": files_info(store),
     }
 

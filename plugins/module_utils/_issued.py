@@ -3,8 +3,9 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """issued_certificate: a certificate and key For Different Machine, signed by the system's internal CA.
 
-The files are written outside the store; the store is only read (its CA), so a run changes files,
-never the store.
+The files are written outside the store; the store records what it issued (subject, fingerprint,
+validity, output path: ``_dependents.record_issued``) when a run issues a new certificate, so that the
+system CA's trusted entry is known to be in use.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -15,7 +16,7 @@ import os
 import stat
 import tempfile
 
-from ansible_collections.ipoffice.security.plugins.module_utils import _certs
+from ansible_collections.ipoffice.security.plugins.module_utils import _certs, _dependents
 from ansible_collections.ipoffice.security.plugins.module_utils._identity import (
     SHA1_WARNING,
     check_days,
@@ -391,10 +392,17 @@ def issued_view(cert, chain, now=None):
 
 
 def run(store, params, check_mode=False, want_diff=False, now=None):
-    """The issued_certificate module: plan against the store's CA (read only), then write the files."""
+    """The issued_certificate module: plan against the store's CA, record what is issued, write the files."""
     request = issued_request(params)
     now = now or _certs.utcnow()
-    update = store.update(lambda state: plan_issued(state, request, now), check_mode=check_mode)
+
+    def mutate(state):
+        plan = plan_issued(state, request, now)
+        if plan.reasons:  # a new certificate: recorded, so removing its CA from the TCS is refused
+            _dependents.record_issued(state, plan.cert, plan.chain, request.path, now)
+        return plan
+
+    update = store.update(mutate, check_mode=check_mode)
     plan = update.value
     if plan.changed and not check_mode:
         write_issued(plan)

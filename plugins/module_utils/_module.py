@@ -22,6 +22,7 @@ STORE_ARGSPEC = dict(
     system_name=dict(type="str"),
     system_addresses=dict(type="list", elements="str"),
     lock_timeout=dict(type="int", default=DEFAULT_LOCK_TIMEOUT),
+    keep_generations=dict(type="int"),
 )
 
 
@@ -35,7 +36,8 @@ def argument_spec(**options):
 def store_from_params(params):
     return DirectoryStore(path=params["store_path"], platform=params.get("platform"),
                           system_name=params.get("system_name"), system_addresses=params.get("system_addresses"),
-                          lock_timeout=params.get("lock_timeout", DEFAULT_LOCK_TIMEOUT))
+                          lock_timeout=params.get("lock_timeout", DEFAULT_LOCK_TIMEOUT),
+                          keep=params.get("keep_generations"))
 
 
 def require_libraries(module, features=_cryptography_dep.DEFAULT_FEATURES):
@@ -78,6 +80,11 @@ def run_module(module, run, features=_cryptography_dep.DEFAULT_FEATURES):
     require_libraries(module, features)
     try:
         store = store_from_params(module.params)
+        # Recorded in the generation a change writes.  Ansible passes a module its name and the
+        # ansible_target_log_info variable (2.17+), never the task's name: that variable is the way to
+        # name the task (see docs/store-format.md).
+        store.made_by = {"module": getattr(module, "_name", None),
+                         "note": getattr(module, "_target_log_info", None) or None}
         result = run(store, module.params, module.check_mode, module._diff)
     except SecurityError as exc:
         module.fail_json(**exc.as_result())

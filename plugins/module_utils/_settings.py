@@ -107,7 +107,7 @@ class Request(object):
         self.params = params
         self.given = [area for area in AREAS if params.get(area) is not None]
         self.present = self.absent = None
-        self.exclusive = False
+        self.exclusive = self.allow_in_use = False
         self.identity = self.telephony = None
         self.scep = self.checks = None
         trusted = params.get("trusted")
@@ -118,6 +118,7 @@ class Request(object):
                 if trusted.get("absent"):
                     self.absent = _trusted.load_request(trusted["absent"], "absent", option="absent")
                 self.exclusive = bool(trusted.get("exclusive"))
+                self.allow_in_use = bool(trusted.get("allow_in_use"))
                 if self.exclusive and self.present is None:
                     self.present = _trusted.Request([])
         for area, purpose in (("identity", "system"), ("telephony_identity", "telephony")):
@@ -172,7 +173,7 @@ def plan_state(state, request, check_mode=False, now=None, sleep=time.sleep, net
     plan = Plan()
 
     def trust(name, req, desired, exclusive=False):
-        outcome = _trusted.apply_request(state, req, desired, exclusive, now)
+        outcome = _trusted.apply_request(state, req, desired, exclusive, now, allow_in_use=request.allow_in_use)
         plan.trusted[name] = outcome
         plan.warnings.extend(("trusted", text) for text in outcome.warnings)
 

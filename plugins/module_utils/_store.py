@@ -50,7 +50,8 @@ from ansible_collections.ipoffice.security.plugins.module_utils._model import (
 
 SCHEMA_VERSION = 1
 DEFAULT_STORE_PATH = "/var/lib/ipoffice-security"
-KEEP_GENERATIONS = 5
+KEEP_GENERATIONS = 10          # default of the store setting keep_generations
+MIN_KEEP_GENERATIONS = 2       # the current generation and one to go back to
 DEFAULT_LOCK_TIMEOUT = 60
 
 # What a new system starts with (REFERENCE section 1.1).
@@ -87,7 +88,8 @@ class State(object):
     """Everything one system's security settings store holds."""
 
     def __init__(self, platform, system_name, settings, identity, telephony=None, ca=None, trusted=None,
-                 secrets=None, data=None, generation=0, initialised=True):
+                 secrets=None, data=None, generation=0, initialised=True, keep_generations=KEEP_GENERATIONS,
+                 verified_endpoints=None, issued_certificates=None, made_by=None):
         self.platform = platform
         self.system_name = system_name
         self.settings = settings
@@ -101,6 +103,15 @@ class State(object):
         self.data = dict(data or {})
         self.generation = generation
         self.initialised = initialised
+        # Store setting: how many generations are kept (pruning after each write).
+        self.keep_generations = keep_generations
+        # What passed a preflight through this store, and what the system CA issued (_dependents).
+        self.verified_endpoints = list(verified_endpoints or [])
+        self.issued_certificates = list(issued_certificates or [])
+        # The record of the generation this state was loaded from (not compared, not copied).
+        self.made_by = made_by
+        # Set by a mutation to describe its change in the new generation's record (e.g. a restore).
+        self.change_note = None
 
     # -- copies and comparison
 
@@ -110,7 +121,10 @@ class State(object):
                       self.telephony.copy() if self.telephony else None,
                       self.ca.copy() if self.ca else None,
                       secrets=dict(self.secrets), data=copy.deepcopy(self.data),
-                      generation=self.generation, initialised=self.initialised)
+                      generation=self.generation, initialised=self.initialised,
+                      keep_generations=self.keep_generations,
+                      verified_endpoints=copy.deepcopy(self.verified_endpoints),
+                      issued_certificates=copy.deepcopy(self.issued_certificates))
         other.trusted = dict(self.trusted)
         return other
 
@@ -135,6 +149,9 @@ class State(object):
             "trusted": sorted(self.trusted),
             "secrets": dict((k, hashlib.sha256(v).hexdigest()) for k, v in self.secrets.items()),
             "data": self.data,
+            "keep_generations": self.keep_generations,
+            "verified_endpoints": self.verified_endpoints,
+            "issued_certificates": self.issued_certificates,
         }, sort_keys=True)
 
     # -- trusted certificate store
@@ -213,6 +230,17 @@ class State(object):
         return result
 
 
+def check_keep_generations(value, option="keep_generations"):
+    """The keep_generations store setting, validated (None: not given)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < MIN_KEEP_GENERATIONS:
+        raise SecurityError("out_of_range", "keep_generations must be an integer of at least %d (the current "
+                            "generation and one to restore), got %r. Change the '%s' option."
+                            % (MIN_KEEP_GENERATIONS, value, option), option=option)
+    return value
+
+
 def default_system_name():
     name = socket.getfqdn() or socket.gethostname() or "ipoffice"
     return name if name != "localhost.localdomain" else socket.gethostname() or "ipoffice"
@@ -283,7 +311,7 @@ class DirectoryStore(Store):
     """The embedded store: a directory on the managed node, written as whole atomic generations."""
 
     def __init__(self, path=DEFAULT_STORE_PATH, platform=None, system_name=None, system_addresses=None,
-                 lock_timeout=DEFAULT_LOCK_TIMEOUT, keep=KEEP_GENERATIONS):
+                 lock_timeout=DEFAULT_LOCK_TIMEOUT, keep=None):
         if not path:
             raise SecurityError("invalid_argument", "store_path must not be empty.", option="store_path")
         self.path = os.path.abspath(path)
@@ -291,7 +319,11 @@ class DirectoryStore(Store):
         self.system_name = system_name
         self.system_addresses = system_addresses
         self.lock_timeout = lock_timeout
-        self.keep = max(1, int(keep))
+        # keep_generations as asked (None: the store's own setting, KEEP_GENERATIONS on a new store).
+        self.keep_option = check_keep_generations(keep)
+        self.keep = KEEP_GENERATIONS if keep is None else self.keep_option
+        # Who is writing: recorded in every generation this store object writes (run_module sets it).
+        self.made_by = {"module": None, "note": None}
 
     # -- paths
 
@@ -402,6 +434,19 @@ class DirectoryStore(Store):
             if not isinstance(data, dict):
                 raise ValueError("data is not an object")
             generation = int(document["generation"])
+            # Optional keys (absent in stores written before they existed): defaults keep such stores valid.
+            keep = document.get("keep_generations", KEEP_GENERATIONS)
+            if isinstance(keep, bool) or not isinstance(keep, int) or keep < MIN_KEEP_GENERATIONS:
+                raise ValueError("keep_generations is %r" % (keep,))
+            verified = document.get("verified_endpoints", [])
+            issued = document.get("issued_certificates", [])
+            made_by = document.get("made_by")
+            if not isinstance(verified, list) or not all(isinstance(v, dict) for v in verified):
+                raise ValueError("verified_endpoints is not a list of objects")
+            if not isinstance(issued, list) or not all(isinstance(v, dict) for v in issued):
+                raise ValueError("issued_certificates is not a list of objects")
+            if made_by is not None and not isinstance(made_by, dict):
+                raise ValueError("made_by is not an object")
         except SecurityError as exc:
             if exc.code in ("corrupt_store",):
                 raise _corrupt(self.path, exc.message)
@@ -410,7 +455,8 @@ class DirectoryStore(Store):
             raise _corrupt(self.path, str(exc) or exc.__class__.__name__)
         return State(platform, document.get("system_name"), settings, credentials["identity"],
                      telephony=credentials["telephony"], ca=credentials["ca"], trusted=trusted, secrets=secrets,
-                     data=data, generation=generation, initialised=True)
+                     data=data, generation=generation, initialised=True, keep_generations=keep,
+                     verified_endpoints=verified, issued_certificates=issued, made_by=made_by)
 
     # -- writing
 
@@ -426,6 +472,7 @@ class DirectoryStore(Store):
         if check_mode:
             before = self._since(start)
             after = before.copy()
+            self._apply_store_settings(after)
             value = mutate(after)
             changed = (not before.initialised) or after.snapshot() != before.snapshot()
             return UpdateResult(before, after, changed, False, value)
@@ -433,9 +480,11 @@ class DirectoryStore(Store):
         with _Lock(os.path.join(self.path, ".lock"), self.lock_timeout):
             before = self._since(start)
             after = before.copy()
+            self._apply_store_settings(after)
             value = mutate(after)
             changed = (not before.initialised) or after.snapshot() != before.snapshot()
             if changed:
+                after.made_by = self._record(before, after)
                 after.generation = self._write(after)
                 after.initialised = True
             return UpdateResult(before, after, changed, changed, value)
@@ -450,6 +499,25 @@ class DirectoryStore(Store):
                 if match and int(match.group(1)) == start.generation:
                     return start
         return self.read()
+
+    def _apply_store_settings(self, state):
+        if self.keep_option is not None:
+            state.keep_generations = self.keep_option
+
+    def _record(self, before, after):
+        """What made a generation: module, a short summary of the change, time, the note Ansible passed."""
+        # Imported here: _generation reads stores (it imports this module).
+        from ansible_collections.ipoffice.security.plugins.module_utils import _generation
+        return _generation.make_record(before, after, self.made_by)
+
+    def load_generation(self, number):
+        """The state of a kept generation (a SecurityError naming what is kept when it is not)."""
+        kept = self._existing_numbers(self.generations_dir) if os.path.isdir(self.generations_dir) else []
+        if number not in kept:
+            raise SecurityError("unknown_generation", "Generation %s is not kept in the store at %s; the kept "
+                                "generations are %s. Change the 'restore' option." % (number, self.path, ", ".join(
+                                    str(n) for n in kept) or "none"), option="restore", kept=kept)
+        return self._load(os.path.join(self.generations_dir, "%06d" % number))
 
     def _prepare_root(self):
         self._check_uninitialised_path()
@@ -496,7 +564,7 @@ class DirectoryStore(Store):
         os.symlink("generations/" + name, link_tmp)
         os.replace(link_tmp, self.current_link)
         _fsync_dir(self.path)
-        self._prune(gen_dir, number)
+        self._prune(gen_dir, number, state.keep_generations)
         return number
 
     def _write_generation(self, root, state, number):
@@ -511,6 +579,10 @@ class DirectoryStore(Store):
             "trusted": sorted(state.trusted),
             "secrets": sorted(state.secrets),
             "data": state.data,
+            "keep_generations": state.keep_generations,
+            "verified_endpoints": state.verified_endpoints,
+            "issued_certificates": state.issued_certificates,
+            "made_by": state.made_by,
         }
         for slot in CREDENTIAL_SLOTS:
             cred = getattr(state, slot)
@@ -573,9 +645,9 @@ class DirectoryStore(Store):
             if entry.startswith(".tmp-"):
                 _remove(os.path.join(gen_dir, entry))
 
-    def _prune(self, gen_dir, current):
+    def _prune(self, gen_dir, current, keep):
         numbers = [n for n in self._existing_numbers(gen_dir) if n <= current]
-        for number in numbers[:-self.keep]:
+        for number in numbers[:-max(MIN_KEEP_GENERATIONS, keep)]:
             _remove(os.path.join(gen_dir, "%06d" % number))
         # Generations newer than current are leftovers of an interrupted switch: not valid history.
         for number in self._existing_numbers(gen_dir):
@@ -585,22 +657,24 @@ class DirectoryStore(Store):
     # -- history
 
     def generations(self):
-        """The kept generations, newest first: number, written time, whether current."""
+        """The kept generations, newest first: number, written time, whether current, what made it."""
         if not self.exists():
             return []
         current = os.path.basename(self._current_dir())
         result = []
         for number in reversed(self._existing_numbers(self.generations_dir)):
             name = "%06d" % number
-            written = None
+            written = made_by = None
             try:
                 with open(os.path.join(self.generations_dir, name, "settings.json"), "rb") as handle:
                     document = json.loads(handle.read().decode("utf-8"))
-                written = document.get("written") if isinstance(document, dict) else None
+                if isinstance(document, dict):
+                    written = document.get("written")
+                    made_by = document.get("made_by") if isinstance(document.get("made_by"), dict) else None
             except (OSError, IOError, ValueError):
                 pass
             result.append({"generation": number, "written": written, "current": name == current,
-                           "path": os.path.join(self.generations_dir, name)})
+                           "path": os.path.join(self.generations_dir, name), "made_by": made_by})
         return result
 
     def current_path(self):

@@ -16,14 +16,16 @@ and returns an ``Outcome`` with added/removed summaries and the warnings to show
 Stable error codes raised here (besides the toolkit's parsing codes such as ``invalid_certificate``,
 ``private_key_in_bundle``, ``wrong_password``, ``password_required``, ``unreadable_file``):
 ``invalid_argument`` (an item with none or several of path/content/sha256, sha256 with state present,
-exclusive with state absent), ``invalid_fingerprint``, and the store's ``trusted_store_full``.
+exclusive with state absent), ``invalid_fingerprint``, the store's ``trusted_store_full``, and
+``trusted_entry_in_use`` (removing an entry something depends on, see ``_dependents``; ``allow_in_use``
+lets it through with a warning).
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.ipoffice.security.plugins.module_utils import _certs
+from ansible_collections.ipoffice.security.plugins.module_utils import _certs, _dependents
 from ansible_collections.ipoffice.security.plugins.module_utils._module import diff
 from ansible_collections.ipoffice.security.plugins.module_utils._model import (
     TRUSTED_STORE_LIMIT,
@@ -80,11 +82,12 @@ class Request(object):
 class Outcome(object):
     """What apply_request did to a state: certificates added and removed, warnings to show."""
 
-    def __init__(self, added, removed, warnings, needed_by):
+    def __init__(self, added, removed, warnings, needed_by, in_use=None):
         self.added = added
         self.removed = removed
         self.warnings = warnings
         self.needed_by = needed_by   # fingerprint -> ["identity", "telephony"] for removed chain members
+        self.in_use = dict((item["sha256"], item["dependents"]) for item in in_use or [])
 
     def added_info(self):
         return [summary(c) for c in sorted(self.added, key=_certs.fingerprint)]
@@ -94,6 +97,7 @@ class Outcome(object):
         for cert in sorted(self.removed, key=_certs.fingerprint):
             item = summary(cert)
             item["needed_by"] = list(self.needed_by.get(item["sha256"], []))
+            item["dependents"] = list(self.in_use.get(item["sha256"], []))
             result.append(item)
         return result
 
@@ -198,10 +202,23 @@ def removal_warning(cert, needed_by, offer_chain):
     return template % (cert.subject.rfc4514_string(), _certs.fingerprint(cert), names, effect)
 
 
-def apply_request(state, request, desired="present", exclusive=False, now=None, option="certificates"):
-    """Change state's TCS as asked; return an Outcome.  The limit is checked before anything changes."""
+def apply_request(state, request, desired="present", exclusive=False, now=None, option="certificates",
+                  allow_in_use=False):
+    """Change state's TCS as asked; return an Outcome.
+
+    The limit and the entries in use (``_dependents.check_removal``) are checked before anything changes.
+    """
     validate_options(desired, exclusive)
     users = chain_users(state)
+    if desired == "present" and exclusive:
+        wanted = request.fingerprint_set()
+        removing = [state.trusted[fp] for fp in sorted(state.trusted) if fp not in wanted]
+        state.check_trusted_limit(wanted, option)
+    elif desired == "absent":
+        removing = [state.trusted[fp] for fp in request.fingerprints if fp in state.trusted]
+    else:
+        removing = []
+    in_use, in_use_warnings = _dependents.check_removal(state, removing, allow_in_use, option)
     if desired == "present":
         if exclusive:
             added, removed = state.set_trusted(request.certificates, option=option)
@@ -226,8 +243,10 @@ def apply_request(state, request, desired="present", exclusive=False, now=None, 
         fp = _certs.fingerprint(cert)
         if fp in users:
             needed_by[fp] = users[fp]
-            warnings.append(removal_warning(cert, users[fp], offer_chain))
-    return Outcome(added, removed, warnings, needed_by)
+            if not any(item["sha256"] == fp for item in in_use):  # else the in-use warning names it
+                warnings.append(removal_warning(cert, users[fp], offer_chain))
+    warnings.extend(in_use_warnings)
+    return Outcome(added, removed, warnings, needed_by, in_use)
 
 
 def entries(state, now=None):
@@ -256,10 +275,12 @@ def result(update, outcome, now=None):
 def run(store, params, check_mode=False, want_diff=False):
     """The trusted_certificate module."""
     return converge(store, params["certificates"], desired=params.get("state") or "present",
-                    exclusive=bool(params.get("exclusive")), check_mode=check_mode, want_diff=want_diff)
+                    exclusive=bool(params.get("exclusive")), check_mode=check_mode, want_diff=want_diff,
+                    allow_in_use=bool(params.get("allow_in_use")))
 
 
-def converge(store, items, desired="present", exclusive=False, check_mode=False, want_diff=False, now=None):
+def converge(store, items, desired="present", exclusive=False, check_mode=False, want_diff=False, now=None,
+             allow_in_use=False):
     """The whole trusted_certificate action against a store.
 
     Inputs are parsed before the store is touched, so a bad input never reaches it.
@@ -269,7 +290,7 @@ def converge(store, items, desired="present", exclusive=False, check_mode=False,
     box = {}
 
     def mutate(state):
-        box["outcome"] = apply_request(state, request, desired, exclusive, now)
+        box["outcome"] = apply_request(state, request, desired, exclusive, now, allow_in_use=allow_in_use)
 
     update = store.update(mutate, check_mode=check_mode)
     outcome = box["outcome"]

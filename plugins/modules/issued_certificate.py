@@ -21,8 +21,11 @@ description:
     by the current internal CA with the requested subject, subject alternative names (as a set),
     signature and validity length, outside the renewal window (O(renew_before_days)). Otherwise a new
     key and certificate replace the files. A file mode other than C(0600) is corrected.
-  - The system's store is not changed (except that a new store is initialised on first use, as every
-    module of the collection does).
+  - When a new certificate is issued, the store records it (subject, fingerprint, validity, output path) in a
+    new generation. While it is valid, the system CA's trusted store entry counts as in use
+    (ipoffice.security.trusted_certificate refuses to remove it, C(error=trusted_entry_in_use)). Otherwise
+    the store is not changed (except that a new store is initialised on first use, as every module of the
+    collection does).
   - The V(ip500v2) platform has no internal CA; this module then fails with C(error=no_internal_ca).
   - B(The CSR route.) The Linux-based IP Office servers generate a key and a certificate signing request
     on the system and import the signed certificate with C(import_certid); the key never leaves the

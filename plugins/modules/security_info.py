@@ -158,6 +158,15 @@ trusted:
   returned: always
   type: list
   elements: dict
+  contains:
+    dependents:
+      description:
+        - What depends on the entry; ipoffice.security.trusted_certificate refuses to remove an entry that has
+          any (C(error=trusted_entry_in_use)) unless O(ipoffice.security.trusted_certificate#module:allow_in_use=true).
+        - Each has C(kind) (C(identity_chain), C(pinned_peer), C(preflight_endpoint), C(issued_certificate)),
+          C(description), C(subject), C(sha256) and fields of its kind (see docs/trusted-store.md).
+      type: list
+      elements: dict
 trusted_count:
   description: Number of entries in the trusted certificate store (at most 25).
   returned: always
@@ -191,6 +200,17 @@ generations:
   returned: always
   type: list
   elements: dict
+  contains:
+    made_by:
+      description:
+        - What made it (null before records existed), as ipoffice.security.generation returns it with
+          C(generation), C(written), C(current) and C(path).
+          C(module), C(summary), C(time), C(note) (the C(ansible_target_log_info) variable).
+      type: dict
+keep_generations:
+  description: How many generations the store keeps (a store setting).
+  returned: always
+  type: int
 files:
   description: Paths of the files TLS services on the host can use (through the C(current) link).
   returned: always

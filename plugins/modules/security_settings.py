@@ -96,6 +96,14 @@ options:
           sha256:
             description: SHA-256 fingerprint of the entry.
             type: str
+      allow_in_use:
+        description:
+          - Removing an entry (O(trusted.absent) or O(trusted.exclusive)) that something depends on (an identity
+            chain, a pinned peer certificate, a preflight endpoint last verified through it, a certificate issued
+            by the system CA) fails with C(trusted_entry_in_use), naming every dependent, and nothing is written.
+          - V(true) removes it anyway and warns, naming the dependents again.
+        type: bool
+        default: false
   identity:
     description:
       - The system identity certificate and its settings (as M(ipoffice.security.identity_certificate) manages
@@ -582,6 +590,7 @@ def module_argument_spec():
             certificates=dict(type="list", elements="dict", default=[], options=certificate_items()),
             exclusive=dict(type="bool", default=False),
             absent=dict(type="list", elements="dict", default=[], options=certificate_items(with_sha256=True)),
+            allow_in_use=dict(type="bool", default=False),
         )),
         identity=dict(type="dict", options=identity_options(system=True)),
         telephony_identity=dict(type="dict", options=identity_options(system=False)),

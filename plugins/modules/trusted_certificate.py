@@ -24,9 +24,14 @@ description:
     left exactly as it was.
   - Any bad input (unparsable data, a private key block in a PEM bundle, a wrong PKCS#12 password) fails with
     a stable C(error) code naming the item, and nothing is written.
-  - Removing a certificate that the identity (or telephony identity) certificate's chain needs is allowed,
-    but the result warns and names it. Adding an expired or not yet valid certificate is allowed, with a
-    warning. Leaf (non-CA) certificates are allowed; they are what pinning at the High levels needs.
+  - Removing an entry that something depends on (O(state=absent) or O(exclusive=true)) fails with
+    C(error=trusted_entry_in_use), naming every dependent, and nothing is written. Dependents are the
+    system and telephony identity chains, peer certificates pinned for the High levels (the pinned leaf and
+    the CA entries it chains to), preflight endpoints last verified through this store, and certificates
+    the system CA issued (ipoffice.security.security_info returns them per entry as C(dependents)).
+    O(allow_in_use=true) removes it anyway, with a warning naming them again.
+  - Adding an expired or not yet valid certificate is allowed, with a warning. Leaf (non-CA) certificates
+    are allowed; they are what pinning at the High levels needs.
   - On first use the store is initialised as a new system starts (its internal root CA is already in the
     trusted store); that is reported as C(changed).
 author:
@@ -77,10 +82,18 @@ options:
   exclusive:
     description:
       - With O(state=present), make the store exactly the given certificates, removing every other entry
-        (including the internal root CA placed at initialisation, unless it is listed; a warning says so
-        when the identity's chain needs it).
+        (including the internal root CA placed at initialisation, unless it is listed). Removing an entry in
+        use fails unless O(allow_in_use=true).
       - An empty O(certificates) list with O(exclusive=true) empties the store.
       - Not allowed with O(state=absent).
+    type: bool
+    default: false
+  allow_in_use:
+    description:
+      - Remove entries even when something depends on them (see C(trusted_entry_in_use) above). Each such
+        removal is reported in a warning that names the system, the entry and every dependent that loses it,
+        and in RV(removed[].dependents).
+      - Leave it V(false) unless the dependents have been moved off the entry, or losing them is intended.
     type: bool
     default: false
 attributes:
@@ -115,6 +128,13 @@ EXAMPLES = r"""
       - path: /var/lib/ipoffice-security/current/ca/cert.pem
       - content: "{{ lookup('ansible.builtin.file', 'files/sm-root.pem') }}"
     exclusive: true
+
+- name: Remove an old root even though a pinned peer still chains to it (warns, naming the peer)
+  ipoffice.security.trusted_certificate:
+    certificates:
+      - path: /etc/pki/old-root.pem
+    state: absent
+    allow_in_use: true
 
 - name: Remove an entry by its fingerprint
   ipoffice.security.trusted_certificate:
@@ -246,11 +266,17 @@ removed:
           says so); empty otherwise.
       type: list
       elements: str
+    dependents:
+      description:
+        - With O(allow_in_use=true), what depended on this entry when it was removed (kind, subject,
+          description, ...); empty otherwise.
+      type: list
+      elements: dict
 error:
   description:
     - Stable code of a failure, for example C(trusted_store_full), C(private_key_in_bundle),
       C(invalid_certificate), C(wrong_password), C(password_required), C(unreadable_file), C(invalid_argument),
-      C(invalid_fingerprint).
+      C(invalid_fingerprint), C(trusted_entry_in_use).
   returned: failure
   type: str
   sample: trusted_store_full
@@ -262,6 +288,14 @@ count:
   description: With C(error=trusted_store_full), how many entries the store would have held.
   returned: failure
   type: int
+in_use:
+  description:
+    - With C(error=trusted_entry_in_use), each entry that is in use (sha256, subject) with its dependents
+      (kind C(identity_chain), C(pinned_peer), C(preflight_endpoint) or C(issued_certificate), subject,
+      description).
+  returned: failure
+  type: list
+  elements: dict
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -280,6 +314,7 @@ def main():
             )),
             state=dict(type="str", default="present", choices=["present", "absent"]),
             exclusive=dict(type="bool", default=False),
+            allow_in_use=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
     )

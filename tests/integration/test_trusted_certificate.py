@@ -144,8 +144,8 @@ def test_pkcs12_exclusive_and_remove_with_warnings(files, tmp_path):
     base = dict(STORE_ARGS, store_path=store)
     p12 = dict(base, certificates=[{"path": files.path("leaf_a.p12"), "password": "p12secret"},
                                    {"path": files.path("truststore.p12"), "password": "changeit"}])
-    exclusive = dict(base, exclusive=True, certificates=[{"path": files.path("truststore.p12"),
-                                                          "password": "changeit"}])
+    exclusive = dict(base, exclusive=True, allow_in_use=True,  # the internal CA is the identity's chain
+                     certificates=[{"path": files.path("truststore.p12"), "password": "changeit"}])
     run = helpers.run_tasks([
         info_task(store),                                                    # 0
         task(p12, diff=True),                                                # 1 add leaf + root A + root B
@@ -168,7 +168,8 @@ def test_pkcs12_exclusive_and_remove_with_warnings(files, tmp_path):
     needed = [r for r in excl["removed"] if r["needed_by"]]
     assert [r["sha256"] for r in needed] == [ca_fp] and needed[0]["needed_by"] == ["identity"]
     warning = [w for w in excl["warnings"] if ca_fp in w]
-    assert len(warning) == 1 and "IP Office Root CA" in warning[0]
+    assert len(warning) == 1 and "IP Office Root CA" in warning[0] and "allow_in_use" in warning[0]
+    assert [d["kind"] for d in needed[0]["dependents"]] == ["identity_chain"]
     assert set(e["sha256"] for e in excl["entries"]) == {root_a, root_b}
     assert excl_again["changed"] is False
     assert absent["changed"] is True and [r["sha256"] for r in absent["removed"]] == [root_b]

@@ -311,13 +311,13 @@ def test_fullchain_climbs_intermediates_in_the_tcs(store):
 # ---------------------------------------------------------------------------------- generations, reads
 
 
-def test_keeps_the_last_five_generations(store):
-    for _index in range(7):
+def test_keeps_the_last_ten_generations_by_default(store):
+    for _index in range(12):
         store.update(increment)
     generations = store.generations()
-    assert [g["generation"] for g in generations] == [8, 7, 6, 5, 4]
-    assert [g["current"] for g in generations] == [True, False, False, False, False]
-    assert sorted(os.listdir(store.generations_dir)) == ["%06d" % n for n in (4, 5, 6, 7, 8)]
+    assert [g["generation"] for g in generations] == list(range(13, 3, -1))
+    assert [g["current"] for g in generations] == [True] + [False] * 9
+    assert sorted(os.listdir(store.generations_dir)) == ["%06d" % n for n in range(4, 14)]
     assert all(g["written"] for g in generations)
     # every kept generation is a whole, loadable state
     for g in generations:
@@ -747,6 +747,6 @@ def test_unwritable_parent(tmp_path):
 
 
 def test_helpers_module_constants():
-    assert _store.KEEP_GENERATIONS == 5
+    assert (_store.KEEP_GENERATIONS, _store.MIN_KEEP_GENERATIONS) == (10, 2)
     assert _store.DEFAULT_STORE_PATH == "/var/lib/ipoffice-security"
     assert (_store.INITIAL_CA_DAYS, _store.INITIAL_IDENTITY_DAYS, _store.IP500V2_IDENTITY_DAYS) == (3652, 2557, 825)

@@ -202,7 +202,8 @@ def test_exclusive_counts_only_the_final_set(pki, state):
     fillers = pki.roots(50)
     _trusted.apply_request(state, request([{"content": pem(*fillers[:24])}]))
     assert len(state.trusted) == 25
-    outcome = _trusted.apply_request(state, request([{"content": pem(*fillers[25:50])}]), exclusive=True)
+    outcome = _trusted.apply_request(state, request([{"content": pem(*fillers[25:50])}]), exclusive=True,
+                                     allow_in_use=True)  # the internal root CA goes too
     assert len(outcome.added) == 25 and len(outcome.removed) == 25
     assert set(state.trusted) == fps(fillers[25:50])
     snapshot = state.snapshot()
@@ -215,24 +216,40 @@ def test_exclusive_counts_only_the_final_set(pki, state):
 # -------------------------------------------------------------------------------- exclusive / absent
 
 
-def test_exclusive_removing_the_identity_root_warns_naming_it(pki, state):
+def test_exclusive_removing_the_identity_root_is_refused(pki, state):
     root_fp = _certs.fingerprint(state.ca.cert)
-    outcome = _trusted.apply_request(state, request([{"content": pem(pki.root)}]), exclusive=True)
+    snapshot = state.snapshot()
+    with pytest.raises(SecurityError) as info:
+        _trusted.apply_request(state, request([{"content": pem(pki.root)}]), exclusive=True)
+    assert info.value.code == "trusted_entry_in_use" and info.value.option == "allow_in_use"
+    assert root_fp in info.value.message and "system identity CN=ipo1.example.com" in info.value.message
+    assert [item["sha256"] for item in info.value.details["in_use"]] == [root_fp]
+    assert state.snapshot() == snapshot
+
+
+def test_exclusive_removing_the_identity_root_with_allow_in_use_warns_naming_it(pki, state):
+    root_fp = _certs.fingerprint(state.ca.cert)
+    outcome = _trusted.apply_request(state, request([{"content": pem(pki.root)}]), exclusive=True,
+                                     allow_in_use=True)
     assert set(state.trusted) == fps([pki.root])
     removed = outcome.removed_info()
-    assert removed == [{"sha256": root_fp, "subject": state.ca.cert.subject.rfc4514_string(),
-                        "needed_by": ["identity"]}]
+    assert [(r["sha256"], r["needed_by"], [d["kind"] for d in r["dependents"]]) for r in removed] == \
+        [(root_fp, ["identity"], ["identity_chain"])]
     assert len(outcome.warnings) == 1
     assert root_fp in outcome.warnings[0] and "IP Office Root CA" in outcome.warnings[0]
-    assert "Offer ID Certificate Chain" in outcome.warnings[0]
+    assert outcome.warnings[0].startswith("ipo1.example.com: ") and "allow_in_use" in outcome.warnings[0]
+    assert "system identity CN=ipo1.example.com" in outcome.warnings[0]
     assert state.offered_chain(state.identity) == [state.identity.cert]
 
 
-def test_removal_warning_when_the_chain_is_not_offered(state):
+def test_removing_the_identity_root_is_refused_even_when_the_chain_is_not_offered(state):
     state.settings["identity"]["offer_id_certificate_chain"] = False
-    outcome = _trusted.apply_request(state, request([{"content": pem(state.ca.cert)}], "absent"), "absent")
-    assert outcome.removed_info()[0]["needed_by"] == ["identity"]
-    assert "offer_id_certificate_chain is on" in outcome.warnings[0]
+    with pytest.raises(SecurityError) as info:
+        _trusted.apply_request(state, request([{"content": pem(state.ca.cert)}], "absent"), "absent")
+    assert info.value.code == "trusted_entry_in_use"
+    outcome = _trusted.apply_request(state, request([{"content": pem(state.ca.cert)}], "absent"), "absent",
+                                     allow_in_use=True)
+    assert outcome.removed_info()[0]["needed_by"] == ["identity"] and len(outcome.warnings) == 1
 
 
 def test_removing_an_unrelated_entry_does_not_warn(pki, state):
@@ -252,7 +269,7 @@ def test_exclusive_with_the_same_set_is_no_change(pki, state):
 
 
 def test_exclusive_with_an_empty_list_empties_the_store(state):
-    outcome = _trusted.apply_request(state, request([]), exclusive=True)
+    outcome = _trusted.apply_request(state, request([]), exclusive=True, allow_in_use=True)
     assert state.trusted == {} and len(outcome.removed) == 1
 
 

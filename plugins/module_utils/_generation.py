@@ -1,0 +1,196 @@
+# -*- coding: utf-8 -*-
+# Copyright: ipoffice.security contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Generations of a store: what made each one, and restoring one (the ``generation`` module).
+
+Every write of a store is a whole new generation (``_store``); the last ``keep_generations`` are kept.
+Each generation's settings.json carries a record of what made it (``make_record``): the module, a
+short summary of what changed against the generation before (``summarize``), the time, and the note
+Ansible passed (the ``ansible_target_log_info`` variable; Ansible never passes a module its task name).
+
+A restore never switches ``current`` back to an old directory: it writes a *new* generation whose
+content equals the chosen one, under the store lock, so the generation that was current stays kept
+and a restore can itself be undone (``restore: previous`` again).  The store setting
+``keep_generations`` is not part of what is restored: it is how the store keeps history, not content.
+
+Stable error codes: ``unknown_generation`` (a number that is not kept), ``no_previous_generation``
+(nothing before the current generation), ``invalid_argument`` (a restore value that is neither
+``previous`` nor a number), and the store's own (``store_locked``, ``corrupt_store``, ...).
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import copy
+
+from ansible_collections.ipoffice.security.plugins.module_utils import _certs
+from ansible_collections.ipoffice.security.plugins.module_utils._model import SecurityError
+from ansible_collections.ipoffice.security.plugins.module_utils._module import diff
+
+SUMMARY_LIMIT = 400
+# What a restore copies from the chosen generation (everything but the store setting keep_generations).
+RESTORED_FIELDS = ("platform", "system_name", "settings", "identity", "telephony", "ca", "secrets", "data",
+                   "verified_endpoints", "issued_certificates")
+CREDENTIAL_NAMES = (("identity", "identity"), ("telephony", "telephony identity"), ("ca", "system CA"))
+
+
+# ------------------------------------------------------------------------------------------- records
+
+
+def _name(cert):
+    return _certs.common_name(cert) or cert.subject.rfc4514_string()
+
+
+def _value(value):
+    if isinstance(value, (list, dict)):
+        return "(%d item%s)" % (len(value), "" if len(value) == 1 else "s")
+    return "%s" % ("''" if value == "" else value)
+
+
+def summarize(before, after):
+    """A short human summary of what differs from before to after (what a generation record says)."""
+    parts = []
+    if after.change_note:
+        parts.append(after.change_note)
+    if not before.initialised:
+        parts.append("initialised the store (%s platform)" % after.platform)
+    for area in sorted(after.settings):
+        old_area, new_area = before.settings.get(area, {}), after.settings[area]
+        for name in sorted(new_area):
+            if old_area.get(name) != new_area[name]:
+                parts.append("%s.%s %s -> %s" % (area, name, _value(old_area.get(name)), _value(new_area[name])))
+    for slot, label in CREDENTIAL_NAMES:
+        old, new = getattr(before, slot), getattr(after, slot)
+        if old is None and new is not None:
+            parts.append("%s set: %s" % (label, _name(new.cert)))
+        elif old is not None and new is None:
+            parts.append("%s removed" % label)
+        elif old is not None and (old.fingerprint != new.fingerprint or old.meta != new.meta):
+            parts.append("%s replaced: %s" % (label, _name(new.cert)))
+    added = [after.trusted[fp] for fp in sorted(set(after.trusted) - set(before.trusted))]
+    removed = [before.trusted[fp] for fp in sorted(set(before.trusted) - set(after.trusted))]
+    if added:
+        parts.append("trusted +%s" % ", +".join(_name(c) for c in added))
+    if removed:
+        parts.append("trusted -%s" % ", -".join(_name(c) for c in removed))
+    for name in sorted(set(before.secrets) | set(after.secrets)):
+        if before.secrets.get(name) != after.secrets.get(name):
+            parts.append("secret %s %s" % (name, "removed" if name not in after.secrets else "set"))
+    if before.keep_generations != after.keep_generations:
+        parts.append("keep_generations %s -> %s" % (before.keep_generations, after.keep_generations))
+    if before.verified_endpoints != after.verified_endpoints:
+        parts.append("preflight record: %s" % ", ".join(sorted(
+            set(e.get("endpoint", "?") for e in after.verified_endpoints)
+            ^ set(e.get("endpoint", "?") for e in before.verified_endpoints)) or ["updated"]))
+    if before.issued_certificates != after.issued_certificates:
+        parts.append("issued certificates recorded: %d" % len(after.issued_certificates))
+    changed_data = sorted(k for k in set(before.data) | set(after.data) if before.data.get(k) != after.data.get(k))
+    if changed_data:
+        parts.append("data %s" % ", ".join(changed_data))
+    text = "; ".join(parts) or "no visible change"
+    if len(text) > SUMMARY_LIMIT:
+        text = text[:SUMMARY_LIMIT - 3] + "..."
+    return text
+
+
+def make_record(before, after, made_by=None, now=None):
+    """The record a new generation carries: module, summary, time, note (ansible_target_log_info)."""
+    made_by = made_by or {}
+    return {"module": made_by.get("module"), "summary": summarize(before, after),
+            "time": (now or _certs.utcnow()).strftime("%Y-%m-%dT%H:%M:%SZ"), "note": made_by.get("note")}
+
+
+def listing(store):
+    """The kept generations, newest first: number, written time, whether current, what made it."""
+    return [{"generation": g["generation"], "written": g["written"], "current": g["current"], "path": g["path"],
+             "made_by": g.get("made_by")} for g in store.generations()]
+
+
+# ------------------------------------------------------------------------------------------- restore
+
+
+def _cert_view(cert):
+    return {"subject": cert.subject.rfc4514_string(), "sha256": _certs.fingerprint(cert),
+            "not_after": cert.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ")}
+
+
+def state_view(state):
+    """What a restore diff shows: settings, identities, CA and trusted entries as parsed fields; no secrets."""
+    settings = copy.deepcopy(state.settings)
+    settings.setdefault("scep", {})["password_set"] = bool(state.secrets.get("scep_password"))
+    view = {"settings": settings,
+            "trusted": [_cert_view(c) for c in state.trusted_certificates()]}
+    for slot in ("identity", "telephony", "ca"):
+        cred = getattr(state, slot)
+        view[slot] = _cert_view(cred.cert) if cred is not None else None
+    return view
+
+
+def target_number(store, state, restore):
+    """The generation number 'restore' names: 'previous' (the newest kept one before current) or a number."""
+    if isinstance(restore, bool):
+        restore = None
+    text = ("%s" % restore).strip().lower() if restore is not None else ""
+    if text == "previous":
+        kept = [g["generation"] for g in store.generations()]
+        earlier = [n for n in kept if n < state.generation]
+        if not state.initialised or not earlier:
+            raise SecurityError("no_previous_generation", "The store at %s has no generation before the current one "
+                                "(%s) to restore; kept: %s. Nothing was changed." % (
+                                    store.path, state.generation if state.initialised else "none, not initialised",
+                                    ", ".join(str(n) for n in kept) or "none"), option="restore")
+        return max(earlier)
+    if text.isdigit():
+        return int(text)
+    raise SecurityError("invalid_argument", "restore must be 'previous' or a generation number (see the "
+                        "'generations' result), got %r. Change the 'restore' option." % (restore,), option="restore")
+
+
+def restore_into(state, chosen, number):
+    """Make state's content equal to the chosen generation's (keep_generations stays the store's)."""
+    for field in RESTORED_FIELDS:
+        value = getattr(chosen, field)
+        setattr(state, field, value.copy() if hasattr(value, "copy") and not isinstance(value, (dict, list))
+                else copy.deepcopy(value))
+    state.trusted = dict(chosen.trusted)
+    state.change_note = "restored generation %d" % number
+
+
+def run(store, params, check_mode=False, want_diff=False):
+    """The generation module: list the kept generations; restore one as a new generation."""
+    restore = params.get("restore")
+    if restore is None:
+        if store.keep_option is None:
+            state = store.read()
+            return {"changed": False, "current": state.generation if state.initialised else None,
+                    "initialised": state.initialised, "keep_generations": state.keep_generations,
+                    "generations": listing(store), "restored": None}
+        update = store.update(lambda state: None, check_mode=check_mode)
+        box = {"number": None}
+    else:
+        if not store.exists():  # refused before the store is touched: nothing is created
+            store.load_generation(target_number(store, store.read(), restore))
+        box = {}
+
+        def mutate(state):
+            number = target_number(store, state, restore)
+            chosen = store.load_generation(number)
+            box["number"] = number
+            box["made_by"] = chosen.made_by
+            if number != state.generation:
+                restore_into(state, chosen, number)
+
+        update = store.update(mutate, check_mode=check_mode)
+    result = {"changed": update.changed,
+              "current": update.after.generation if update.written else update.before.generation,
+              "initialised": update.before.initialised or update.written,
+              "keep_generations": update.after.keep_generations,
+              "generations": listing(store),
+              "restored": None}
+    if box.get("number") is not None:
+        result["restored"] = {"generation": box["number"], "made_by": box.get("made_by"),
+                              "written_as": update.after.generation if update.written else None}
+    if want_diff:
+        result["diff"] = diff(state_view(update.before), state_view(update.after), header="store generation")
+    return result
