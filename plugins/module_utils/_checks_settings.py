@@ -30,6 +30,7 @@ from ansible_collections.ipoffice.security.plugins.module_utils._model import (
     SETTINGS_BY_AREA,
     SecurityError,
     check_choice,
+    check_text,
     validate_value,
 )
 
@@ -68,6 +69,19 @@ DEFAULT_PORT = {"management": 443, "telephony": 5061, "line": 443}
 DEFAULT_PREFLIGHT_TIMEOUT = 10.0
 ENDPOINT_FIELDS = ("host", "port", "server_name", "purpose", "peer_name", "sip_domain", "setting")
 _HOST = re.compile(r"^[A-Za-z0-9_.:\-\[\]%]+$")
+
+
+def preflight_spec():
+    """The argument spec of the preflight option (certificate_checks, and the checks area of security_settings)."""
+    return dict(type="list", elements="dict", default=[], options=dict(
+        host=dict(type="str", required=True),
+        port=dict(type="int"),
+        server_name=dict(type="str"),
+        purpose=dict(type="str", choices=list(PURPOSES)),
+        peer_name=dict(type="str"),
+        sip_domain=dict(type="str"),
+        setting=dict(type="str", required=True),
+    ))
 
 
 def checks_of(level):
@@ -204,6 +218,8 @@ def validate_endpoints(endpoints, after):
             raise _endpoint_error(index, "unknown key(s) %s; entries take %s."
                                   % (", ".join(unknown), ", ".join(ENDPOINT_FIELDS)), code="unknown_setting")
         host = entry.get("host")
+        for field in ("host", "server_name", "peer_name", "sip_domain"):
+            check_text(entry.get(field), "preflight", "preflight entry %d: '%s'" % (index + 1, field))
         if not host or not isinstance(host, str) or not _HOST.match(host):
             raise _endpoint_error(index, "'host' must be a host name or IP address, got %r." % (host,))
         setting_name = entry.get("setting")
@@ -392,7 +408,6 @@ class Plan(object):
         self.basis = basis
         # The warnings judged on the store's trusted certificates and identities (preflight, telephony).
         self.state_warnings = list(state_warnings or [])
-
 
     def as_result(self):
         return {"before": self.before, "after": self.after, "changes": self.changes,

@@ -82,7 +82,7 @@ def area_error(exc, area):
     if not message.startswith(option + ":"):
         message = "%s: %s" % (option, message)
     details = dict(exc.details)
-    details["area"] = "checks" if area == "lines" and option != "lines" else area
+    details["area"] = "lines" if option == "lines" else area
     return SecurityError(exc.code, message, option=option, **details)
 
 

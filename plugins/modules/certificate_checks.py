@@ -318,15 +318,7 @@ def module_argument_spec():
         transport=dict(type="str"),
         check_level=dict(type="str"),
     )
-    spec["preflight"] = dict(type="list", elements="dict", default=[], options=dict(
-        host=dict(type="str", required=True),
-        port=dict(type="int"),
-        server_name=dict(type="str"),
-        purpose=dict(type="str", choices=list(checks_settings.PURPOSES)),
-        peer_name=dict(type="str"),
-        sip_domain=dict(type="str"),
-        setting=dict(type="str", required=True),
-    ))
+    spec["preflight"] = checks_settings.preflight_spec()
     spec["preflight_mode"] = dict(type="str", choices=list(checks_settings.PREFLIGHT_MODES), default="enforce")
     spec["preflight_timeout"] = dict(type="float", default=checks_settings.DEFAULT_PREFLIGHT_TIMEOUT)
     return argument_spec(**spec)

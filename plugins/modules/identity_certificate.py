@@ -280,35 +280,13 @@ error:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.ipoffice.security.plugins.module_utils._identity import PURPOSES, SOURCES, run
-from ansible_collections.ipoffice.security.plugins.module_utils._model import (
-    REGENERATE_CHOICES,
-    SIGNATURES,
-    argspec_for,
-)
+from ansible_collections.ipoffice.security.plugins.module_utils._identity import PURPOSES, option_spec, run
 from ansible_collections.ipoffice.security.plugins.module_utils._module import argument_spec, run_module
 
 
 def main():
-    options = dict(
-        purpose=dict(type="str", choices=list(PURPOSES), default="system"),
-        source=dict(type="str", choices=list(SOURCES)),
-        subject_name=dict(type="str"),
-        subject_alt_names=dict(type="list", elements="str"),
-        signature=dict(type="str", choices=list(SIGNATURES)),
-        valid_days=dict(type="int"),
-        regenerate=dict(type="str", choices=list(REGENERATE_CHOICES), default="full_idempotence"),
-        renew_before_days=dict(type="int"),
-        certificate_path=dict(type="path"),
-        certificate_content=dict(type="str", no_log=True),
-        password=dict(type="str", no_log=True),
-        private_key_path=dict(type="path", no_log=False),
-        private_key_content=dict(type="str", no_log=True),
-        private_key_password=dict(type="str", no_log=True),
-        chain_path=dict(type="path"),
-        chain_content=dict(type="str"),
-    )
-    options.update(argspec_for("identity"))
+    options = dict(purpose=dict(type="str", choices=list(PURPOSES), default="system"))
+    options.update(option_spec())
     module = AnsibleModule(
         argument_spec=argument_spec(**options),
         supports_check_mode=True,

@@ -532,16 +532,15 @@ area:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.ipoffice.security.plugins.module_utils import _cryptography_dep, _settings
-from ansible_collections.ipoffice.security.plugins.module_utils._checks_settings import PREFLIGHT_MODES
+from ansible_collections.ipoffice.security.plugins.module_utils._checks_settings import PREFLIGHT_MODES, preflight_spec
+from ansible_collections.ipoffice.security.plugins.module_utils._identity import option_spec
 from ansible_collections.ipoffice.security.plugins.module_utils._model import (
     CHECK_LEVELS,
     LINE_CHECK_LEVELS,
     LINE_TRANSPORTS,
-    REGENERATE_CHOICES,
     SCEP_SCHEMES,
     SCEP_SIGNATURES,
     SECURITY_LEVELS,
-    SIGNATURES,
     SIP_TELEPHONY_CERTIFICATE_CHOICES,
     UPDATE_PASSWORD_CHOICES,
 )
@@ -555,34 +554,6 @@ def certificate_items(with_sha256=False):
     return items
 
 
-def identity_options(system):
-    options = dict(
-        source=dict(type="str", choices=["generate", "ca", "import"]),
-        subject_name=dict(type="str"),
-        subject_alt_names=dict(type="list", elements="str"),
-        signature=dict(type="str", choices=list(SIGNATURES)),
-        valid_days=dict(type="int"),
-        regenerate=dict(type="str", choices=list(REGENERATE_CHOICES), default="full_idempotence"),
-        renew_before_days=dict(type="int"),
-        certificate_path=dict(type="path"),
-        certificate_content=dict(type="str", no_log=True),
-        password=dict(type="str", no_log=True),
-        private_key_path=dict(type="path", no_log=False),
-        private_key_content=dict(type="str", no_log=True),
-        private_key_password=dict(type="str", no_log=True),
-        chain_path=dict(type="path"),
-        chain_content=dict(type="str"),
-    )
-    if system:
-        options.update(
-            offer_id_certificate_chain=dict(type="bool"),
-            automatic_certificate_management=dict(type="bool"),
-            san_details_origin=dict(type="str"),
-            automatic_phone_provisioning=dict(type="bool"),
-        )
-    return options
-
-
 def module_argument_spec():
     levels = list(CHECK_LEVELS)
     return argument_spec(
@@ -592,8 +563,8 @@ def module_argument_spec():
             absent=dict(type="list", elements="dict", default=[], options=certificate_items(with_sha256=True)),
             allow_in_use=dict(type="bool", default=False),
         )),
-        identity=dict(type="dict", options=identity_options(system=True)),
-        telephony_identity=dict(type="dict", options=identity_options(system=False)),
+        identity=dict(type="dict", options=option_spec(settings=True)),
+        telephony_identity=dict(type="dict", options=option_spec(settings=False)),
         scep=dict(type="dict", options=dict(
             active=dict(type="bool"),
             request_interval=dict(type="int"),
@@ -624,15 +595,7 @@ def module_argument_spec():
             telephony_endpoints=dict(type="str", choices=levels),
             h323_security_level=dict(type="str", choices=list(SECURITY_LEVELS)),
             sip_security_level=dict(type="str", choices=list(SECURITY_LEVELS)),
-            preflight=dict(type="list", elements="dict", default=[], options=dict(
-                host=dict(type="str", required=True),
-                port=dict(type="int"),
-                server_name=dict(type="str"),
-                purpose=dict(type="str", choices=["server", "client", "sip_server", "sip_client"]),
-                peer_name=dict(type="str"),
-                sip_domain=dict(type="str"),
-                setting=dict(type="str", required=True),
-            )),
+            preflight=preflight_spec(),
             preflight_mode=dict(type="str", choices=list(PREFLIGHT_MODES), default="enforce"),
             preflight_timeout=dict(type="float"),
         )),

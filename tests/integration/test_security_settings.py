@@ -8,7 +8,9 @@ import subprocess
 import pytest
 
 import helpers
-from ansible_collections.ipoffice.security.plugins.module_utils import _certs
+import scep_servers
+from ansible_collections.ipoffice.security.plugins.module_utils import _certs, _identity, _settings
+from ansible_collections.ipoffice.security.plugins.module_utils._model import SecurityError
 from ansible_collections.ipoffice.security.plugins.module_utils._store import DirectoryStore
 
 SCEP_PASSWORD = "Sc3p-Integration-Secret-93"
@@ -179,3 +181,95 @@ def test_ansible_doc_documents_every_option():
                 compare(documented[name]["suboptions"], entry["options"], "%s.%s" % (where, name))
 
     compare(doc["options"], security_settings.module_argument_spec(), "security_settings")
+
+
+# ------------------------------------------------------------------ SCEP enrollment in the same transaction
+
+
+@pytest.fixture(scope="module")
+def scep_server(tmp_path_factory):
+    depot = scep_servers.init_depot(str(tmp_path_factory.mktemp("scep") / "depot"))
+    with scep_servers.scepserver(depot) as running:
+        yield running
+
+
+def settings_params(store, **areas):
+    params = dict(SYSTEM, store_path=str(store), platform=None, lock_timeout=60)
+    for area in _settings.AREAS:
+        params[area] = areas.get(area)
+    return params
+
+
+def scep_area(port, **extra):
+    area = dict(active=True, server="127.0.0.1", port=port, uri="/scep", password=scep_servers.CHALLENGE,
+                enroll=True, retries=0)
+    area.update(extra)
+    return area
+
+
+class RacingStore(DirectoryStore):
+    """Another writer changes the store between this run's plan (read outside the lock) and its update."""
+
+    def __init__(self, path, other):
+        super().__init__(path, **SYSTEM)
+        self.other = other
+
+    def update(self, mutate, check_mode=False, start=None):
+        other, self.other = self.other, None
+        if other is not None:
+            other(DirectoryStore(self.path))
+        return super().update(mutate, check_mode=check_mode, start=start)
+
+
+def test_scep_enrollment_and_the_rest_in_one_generation(scep_server, tmp_path):
+    store = tmp_path / "store"
+    areas = dict(scep=scep_area(scep_server.port, install_ca_certificate=True),
+                 checks={"certificate_expiry_warning_days": 90})
+    check = _settings.run(DirectoryStore(str(store), **SYSTEM), settings_params(store, **areas), check_mode=True)
+    assert check["changed"] is True and check["scep"]["status"] == "enrollment_needed"
+    assert helpers.tree_digest(str(store)) == "absent"
+    done = _settings.run(DirectoryStore(str(store), **SYSTEM), settings_params(store, **areas))
+    assert done["changed"] is True and done["scep"]["status"] == "issued" and done["generation"] == 1
+    assert generations(store) == [1]
+    state = DirectoryStore(str(store)).read()
+    assert state.identity.meta["source"] == "scep" and scep_server.ca_fingerprint in state.trusted
+    assert state.settings["checks"]["certificate_expiry_warning_days"] == 90
+    again = _settings.run(DirectoryStore(str(store), **SYSTEM), settings_params(store, **areas))
+    assert again["changed"] is False and again["scep"]["status"] == "current" and generations(store) == [1]
+
+
+def test_a_certificate_for_an_identity_replaced_meanwhile_is_not_installed(scep_server, tmp_path):
+    store = tmp_path / "store"
+    _settings.run(DirectoryStore(str(store), **SYSTEM), settings_params(store, scep={"server": "127.0.0.1"}))
+    replaced = {}
+
+    def other_writer(other):  # replaces the identity while this run talks to the SCEP server
+        update = other.update(lambda state: _identity.apply_identity(
+            state, _identity.identity_request({"purpose": "system", "source": "generate"})))
+        replaced["digest"] = helpers.tree_digest(str(store))
+        replaced["identity"] = update.after.identity.fingerprint
+
+    areas = dict(scep=scep_area(scep_server.port), checks={"management_interfaces": "low"})
+    with pytest.raises(SecurityError) as info:
+        _settings.run(RacingStore(str(store), other_writer), settings_params(store, **areas))
+    assert info.value.code == "concurrent_change" and info.value.option == "store_path"
+    assert info.value.details["area"] == "scep"
+    # Only the other writer's generation: nothing of this run was written.
+    assert helpers.tree_digest(str(store)) == replaced["digest"] and generations(store) == [2, 1]
+    assert DirectoryStore(str(store)).read().identity.fingerprint == replaced["identity"]
+
+
+def test_a_rejected_pending_transaction_fails_the_run_and_writes_nothing(tmp_path):
+    responder = scep_servers.PendingResponder(fail_polls=True)
+    store = tmp_path / "store"
+    with responder.serve() as port:
+        areas = dict(scep=scep_area(port, password="pw"))
+        pending = _settings.run(DirectoryStore(str(store), **SYSTEM), settings_params(store, **areas))
+        assert pending["scep"]["status"] == "pending" and pending["changed"] is True
+        digest = helpers.tree_digest(str(store))
+        with pytest.raises(SecurityError) as info:
+            _settings.run(DirectoryStore(str(store), **SYSTEM),
+                          settings_params(store, checks={"certificate_expiry_warning_days": 120}, **areas))
+    assert info.value.code == "scep_failure" and info.value.details["fail_info"] == "badCertID"
+    assert "Nothing was changed" in info.value.message and "discarded" not in info.value.message
+    assert helpers.tree_digest(str(store)) == digest

@@ -197,6 +197,7 @@ def test_a_late_area_failure_writes_nothing_and_names_the_area_option(pki, endpo
         assert info.value.option == option, info.value.message
         assert code is None or info.value.code == code
         assert info.value.message.startswith(option + ":")
+        assert info.value.details["area"] == option.split(".")[0]
         assert helpers.tree_digest(str(path)) == digest
         if not existing:
             assert digest == "absent"
@@ -212,9 +213,10 @@ def test_a_root_rotation_in_one_call_has_no_false_warning_and_one_generation(pki
     old_fp, new_fp = _certs.fingerprint(pki.old_root), _certs.fingerprint(pki.new_root)
     assert store_at(path).read().chain_for(store_at(path).read().identity)[0] == pki.old_root
 
-    # Per area, the removal is judged against today's identity: a false "chain needs" warning.
-    per_area = _trusted.converge(store_at(path), [{"sha256": old_fp}], desired="absent", check_mode=True)
-    assert any("chain needs" in w for w in per_area["warnings"])
+    # Per area, the removal is judged against today's identity, which still chains to the old root: refused.
+    with pytest.raises(SecurityError) as refused:
+        _trusted.converge(store_at(path), [{"sha256": old_fp}], desired="absent", check_mode=True)
+    assert refused.value.code == "trusted_entry_in_use"
 
     rotation = params(path, trusted={"certificates": [{"path": pki.files["new_root"]}],
                                      "absent": [{"sha256": old_fp}]},
@@ -238,11 +240,20 @@ def test_a_root_rotation_in_one_call_has_no_false_warning_and_one_generation(pki
     again = _settings.run(store_at(path), rotation)
     assert again["changed"] is False and generation_numbers(path) == [2, 1]
 
-    # Removing the root the identity does need still warns, naming the system.
-    keep = params(path, trusted={"absent": [{"sha256": new_fp}]})
-    warned = _settings.run(store_at(path), keep, check_mode=True)
+    # Removing the root the planned identity does need is refused (nothing written), or with allow_in_use
+    # done with a warning naming the system and the entry.
+    keep = params(path, trusted={"absent": [{"sha256": new_fp}], "allow_in_use": False})
+    digest = helpers.tree_digest(str(path))
+    with pytest.raises(SecurityError) as info:
+        _settings.run(store_at(path), keep, check_mode=True)
+    assert info.value.code == "trusted_entry_in_use" and info.value.option == "trusted.allow_in_use"
+    assert info.value.details["area"] == "trusted" and info.value.details["in_use"][0]["sha256"] == new_fp
+    assert helpers.tree_digest(str(path)) == digest
+    allowed = params(path, trusted={"absent": [{"sha256": new_fp}], "allow_in_use": True})
+    warned = _settings.run(store_at(path), allowed, check_mode=True)
     (warning,) = warned["warnings"]
-    assert warning.startswith("ipo1.example.com (trusted): ") and "chain needs" in warning
+    assert warning.startswith("trusted: removed trusted certificate CN=Enterprise Root New")
+    assert warned["trusted"]["removed"][0]["needed_by"] == ["identity"]
 
 
 def test_cross_area_decisions_use_the_planned_checks(tmp_path):
@@ -320,16 +331,22 @@ def test_a_concurrent_write_is_planned_again_under_the_lock(pki, endpoint, tmp_p
     assert store_at(path).read().settings["checks"]["telephony_endpoints"] == "medium_remote"
 
 
-def test_exclusive_prunes_after_the_identity_and_warns_for_what_it_needs(pki, tmp_path):
+def test_exclusive_prunes_after_the_identity_and_refuses_what_it_needs(pki, tmp_path):
     path = tmp_path / "store"
-    result = _settings.run(store_at(path), params(path, trusted={"certificates": [{"path": pki.files["root"]}],
-                                                                 "exclusive": True, "absent": []},
-                                                  identity={"source": "ca", "subject_name": "ipo1.example.com"}))
+    areas = dict(trusted={"certificates": [{"path": pki.files["root"]}], "exclusive": True, "absent": []},
+                 identity={"source": "ca", "subject_name": "ipo1.example.com"})
+    # The CA-issued identity chains to the internal root CA, which the prune would remove: refused.
+    with pytest.raises(SecurityError) as info:
+        _settings.run(store_at(path), params(path, **areas))
+    assert info.value.code == "trusted_entry_in_use" and info.value.option == "trusted.allow_in_use"
+    assert helpers.tree_digest(str(path)) == "absent"
+    areas["trusted"]["allow_in_use"] = True
+    result = _settings.run(store_at(path), params(path, **areas))
     state = store_at(path).read()
     assert sorted(state.trusted) == [_certs.fingerprint(pki.root)]
     (removed,) = result["trusted"]["removed"]
     assert removed["by"] == "exclusive" and removed["needed_by"] == ["identity"]
     assert removed["sha256"] == _certs.fingerprint(state.ca.cert)
-    assert any("IP Office Root CA" in w and "chain needs" in w for w in result["warnings"])
+    assert any("IP Office Root CA" in w and "allow_in_use: true" in w for w in result["warnings"])
     assert result["trusted"]["steps"]["exclusive"]["changed"] is True
     assert os.path.islink(str(path / "current"))
