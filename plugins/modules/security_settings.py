@@ -546,6 +546,7 @@ from ansible_collections.ipoffice.security.plugins.module_utils._model import (
 )
 from ansible_collections.ipoffice.security.plugins.module_utils._module import argument_spec, run_module
 
+
 def certificate_items(with_sha256=False):
     items = dict(path=dict(type="path"), content=dict(type="str", no_log=True),
                  password=dict(type="str", no_log=True))
