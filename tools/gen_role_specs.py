@@ -51,26 +51,25 @@ def _module():
     return security_settings, store
 
 
-_OPTION_REFERENCE = re.compile(r"O\(([a-z_][a-z0-9_.]*)((?:=[^)]*)?)\)")
+_OPTION_REF = re.compile(r"O\(([^)#=]+)((?:=[^)]*)?)\)")
 
 
-def role_reference(match):
-    """A module option reference O(name) as the role's option it became (antsibull-docs resolves O() within
-    the role's entry point): an area -> ipoffice_security.<area...>, a store option -> ipoffice_security.store.*."""
+def _role_reference(match):
+    """O(name) in the module's documentation, as the same option of the role's variable."""
     name, value = match.group(1), match.group(2)
-    first, _dot, rest = name.partition(".")
+    first = name.split(".")[0].split("[")[0]
     if first in AREAS:
         return "O(ipoffice_security.%s%s)" % (name, value)
     for key, module_name in STORE_KEYS:
-        if first == module_name and not rest:
+        if name == module_name:
             return "O(ipoffice_security.store.%s%s)" % (key, value)
-    return match.group(0)
+    return "C(%s%s)" % (name, value)
 
 
-def role_text(description):
-    if isinstance(description, list):
-        return [role_text(item) for item in description]
-    return _OPTION_REFERENCE.sub(role_reference, description) if isinstance(description, str) else description
+def role_text(text):
+    if isinstance(text, list):
+        return [role_text(item) for item in text]
+    return _OPTION_REF.sub(_role_reference, text) if isinstance(text, str) else text
 
 
 def role_option(doc, spec):
