@@ -69,8 +69,10 @@ compat: setup ## Sanity and unit tests on every other ansible-core requires_ansi
 test: setup lint unit integration molecule sanity compat ansible-lint ## Everything CI runs, in order, stopping at the first failure
 	@echo "make test: all steps passed"
 
+# Ansible's own temporary files stay in the checkout too: `make demo` writes nothing into $HOME.
 demo: setup ## Three local demo systems under .demo/: their identities, then the baseline and the audit
-	ansible-playbook -i playbooks/inventory/demo.yml playbooks/demo.yml
+	ANSIBLE_HOME=$(CURDIR)/.build/ansible-home ANSIBLE_REMOTE_TEMP=$(CURDIR)/.build/ansible-home/tmp \
+		ansible-playbook -i playbooks/inventory/demo.yml playbooks/demo.yml
 
 install: setup ## Build the collection artifact and install it for your Ansible (~/.ansible/collections, or COLLECTIONS_PATH=...)
 	@ANSIBLE_COLLECTIONS_PATH="$(USER_COLLECTIONS_PATH)" bash tools/install.sh >/dev/null

@@ -400,14 +400,16 @@ def extra_venv(name):
 
 # Every module of the collection, in the order of every_module_tasks().
 EVERY_MODULE = ("identity_certificate", "trusted_certificate", "certificate_checks", "scep", "security_info",
-                "certificate_verify", "issued_certificate")
+                "certificate_verify", "issued_certificate", "security_settings", "generation", "export")
 
 
 def every_module_tasks(store, work):
     """One task per module (EVERY_MODULE order) against a new store, each with valid arguments: the first
     four set the store's state (the second asks for the internal root CA, which a new store already trusts),
     security_info reads it, certificate_verify judges the store's identity at medium,
-    issued_certificate writes sbc.crt and sbc.key into ``work``."""
+    issued_certificate writes sbc.crt and sbc.key into ``work``, security_settings gives two areas in one
+    transaction (the checks as certificate_checks left them, a new SCEP interval), generation lists the
+    generations, export writes the handoff files to work/handoff."""
     root = os.path.join(store, "current", "ca", "cert.pem")
     return [
         {"ipoffice.security.identity_certificate": {"store_path": store, "source": "ca", "subject_name": "ipo.test",
@@ -424,6 +426,11 @@ def every_module_tasks(store, work):
         {"ipoffice.security.issued_certificate": {"store_path": store, "subject_name": "sbc.test", "format": "pem",
                                                   "path": os.path.join(work, "sbc.crt"),
                                                   "private_key_path": os.path.join(work, "sbc.key")}},
+        {"ipoffice.security.security_settings": {"store_path": store, "checks": {"certificate_expiry_warning_days": 45},
+                                                 "scep": {"request_interval": 300}}},
+        {"ipoffice.security.generation": {"store_path": store}},
+        {"ipoffice.security.export": {"store_path": store, "path": os.path.join(work, "handoff"),
+                                      "password": "not-a-secret-here"}},
     ]
 
 

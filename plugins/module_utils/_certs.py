@@ -41,11 +41,8 @@ try:
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
     # serialization.pkcs7 / pkcs12 (pkcs7 pulls in the email package) are imported by the functions that
     # read or write those containers: every module process imports this file, few of them need those.
-    HAS_CRYPTOGRAPHY = True
-    CRYPTOGRAPHY_IMPORT_ERROR = None
-except ImportError as exc:  # pragma: no cover - reported by the modules
-    HAS_CRYPTOGRAPHY = False
-    CRYPTOGRAPHY_IMPORT_ERROR = exc
+except ImportError:  # pragma: no cover - reported at module start (_cryptography_dep)
+    pass
 
 # Nothing a user legitimately feeds us comes close to this: a full 25-entry bundle is ~50 KB.
 MAX_INPUT_BYTES = 1024 * 1024

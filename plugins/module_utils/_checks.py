@@ -125,18 +125,17 @@ def report_as_dict(report):
     }
 
 
-# ------------------------------------------------------------------------------------------ helpers
-
 # ------------------------------------------------------------------------------ per-certificate facts
 #
 # Certificates are immutable, and the same objects recur: the TCS roots and issuing CAs in every
 # evaluation, a leaf at several levels.  What the checks derive from a certificate alone (its extension
 # map, key strength, self-signed status, EKU fit, SAN name tables, SIP identities) is remembered per
-# certificate object.  Keyed by id() with the object itself held in the entry, so an id is never reused
-# while its entry exists (the Rust certificate objects take no weak references, and hashing one costs
-# microseconds), then by value; bounded: a map is emptied when it reaches _FACTS_LIMIT entries.
+# certificate object: without it the engine runs at 0.43-0.54x the bare verifier in benchmarks/checks.py,
+# with it at ~0.8x (docs/performance.md).  Keyed by id() with the object itself held in the entry, so an
+# id is never reused while its entry exists (the Rust certificate objects take no weak references);
+# bounded: the map is emptied when it reaches _FACTS_LIMIT entries.  Not by certificate value: that only
+# helped re-parsed copies (the informative "parse per call" rows), not the target.
 _FACTS = {}           # id(certificate) -> (certificate, facts)
-_FACTS_BY_VALUE = {}  # certificate (hashed and compared by content) -> facts
 _FACTS_LIMIT = 1024
 _UNSET = object()
 
@@ -244,21 +243,11 @@ def _facts(cert):
     entry = _FACTS.get(id(cert))
     if entry is not None and entry[0] is cert:
         return entry[1]
-    # A new object.  Facts depend on the certificate's content only, so an equal certificate seen before
-    # (a TCS or chain loaded again) shares them: hashing one costs less than parsing its extensions and
-    # verifying its self-signature again.
-    facts = _FACTS_BY_VALUE.get(cert)
-    if facts is None:
-        facts = _Facts(cert)
-        _bounded_put(_FACTS_BY_VALUE, cert, facts)
-    _bounded_put(_FACTS, id(cert), (cert, facts))
+    facts = _Facts(cert)
+    if len(_FACTS) >= _FACTS_LIMIT:
+        _FACTS.clear()
+    _FACTS[id(cert)] = (cert, facts)
     return facts
-
-
-def _bounded_put(table, key, value):
-    if len(table) >= _FACTS_LIMIT:
-        table.clear()
-    table[key] = value
 
 
 def is_self_signed(cert):

@@ -45,6 +45,7 @@ author:
   - ipoffice.security maintainers (@ipoffice)
 extends_documentation_fragment:
   - ipoffice.security.store
+  - ipoffice.security.attributes
 options:
   trusted:
     description:
@@ -413,16 +414,13 @@ options:
 attributes:
   check_mode:
     support: full
-    description: Plans every area against the state the call would produce, runs the preflight, and predicts
-      C(changed) exactly; nothing is written and no certificate request is sent.
+    details:
+      - Plans every area against the state the call would produce, runs the preflight, and predicts C(changed)
+        exactly; nothing is written and no certificate request is sent.
   diff_mode:
     support: full
-    description: Shows each given area before and after as parsed fields and settings; never keys or passwords.
-  action_group:
-    support: full
-    description: Use C(group/ipoffice.security.all) in C(module_defaults) to set the store options once.
-    membership:
-      - ipoffice.security.all
+    details:
+      - Shows each given area before and after as parsed fields and settings; never keys or passwords.
 seealso:
   - module: ipoffice.security.trusted_certificate
   - module: ipoffice.security.identity_certificate
@@ -533,7 +531,7 @@ area:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.ipoffice.security.plugins.module_utils import _settings
+from ansible_collections.ipoffice.security.plugins.module_utils import _cryptography_dep, _settings
 from ansible_collections.ipoffice.security.plugins.module_utils._checks_settings import PREFLIGHT_MODES, preflight_spec
 from ansible_collections.ipoffice.security.plugins.module_utils._identity import option_spec
 from ansible_collections.ipoffice.security.plugins.module_utils._model import (
@@ -541,13 +539,12 @@ from ansible_collections.ipoffice.security.plugins.module_utils._model import (
     LINE_CHECK_LEVELS,
     LINE_TRANSPORTS,
     SCEP_SCHEMES,
+    SCEP_SIGNATURES,
     SECURITY_LEVELS,
     SIP_TELEPHONY_CERTIFICATE_CHOICES,
     UPDATE_PASSWORD_CHOICES,
 )
 from ansible_collections.ipoffice.security.plugins.module_utils._module import argument_spec, run_module
-
-RSA_SIGNATURES = ["sha256_rsa2048", "sha256_rsa3072", "sha256_rsa4096", "sha384_rsa3072"]
 
 
 def certificate_items(with_sha256=False):
@@ -581,7 +578,7 @@ def module_argument_spec():
             enroll=dict(type="bool", default=False),
             subject_name=dict(type="str"),
             subject_alt_names=dict(type="list", elements="str"),
-            signature=dict(type="str", choices=RSA_SIGNATURES),
+            signature=dict(type="str", choices=list(SCEP_SIGNATURES)),
             renew_before_days=dict(type="int"),
             renewal_message=dict(type="str", choices=["pkcsreq", "renewalreq"]),
             ca_fingerprint=dict(type="str"),
@@ -613,7 +610,7 @@ def module_argument_spec():
 
 def main():
     module = AnsibleModule(argument_spec=module_argument_spec(), supports_check_mode=True)
-    run_module(module, _settings.run)
+    run_module(module, _settings.run, features=_cryptography_dep.SCEP_FEATURES)
 
 
 if __name__ == "__main__":

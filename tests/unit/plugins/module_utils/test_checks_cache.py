@@ -49,4 +49,3 @@ def test_memory_is_bounded():
         if index % 200 == 0:
             assert len(_checks._FACTS) <= _checks._FACTS_LIMIT
     assert len(_checks._FACTS) <= _checks._FACTS_LIMIT
-    assert len(_checks._FACTS_BY_VALUE) <= _checks._FACTS_LIMIT
