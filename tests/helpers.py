@@ -116,6 +116,205 @@ def tree_digest(path):
     return digest.hexdigest()
 
 
+UNPRIVILEGED = 65534  # nobody / nogroup
+
+
+def unprivileged_ready(path, chown_tree):
+    """Hand a tree to the unprivileged user as_unprivileged() runs as (nothing to do when not root)."""
+    if os.geteuid() == 0:
+        chown_tree(path, UNPRIVILEGED, UNPRIVILEGED)
+
+
+def as_unprivileged(call):
+    """call() as an unprivileged user (a forked child that drops root; root ignores file permissions).
+
+    Returns ("ok", value) or ("raised", "<ExceptionClass>: <code or text>"); values must be JSON-able.
+    When the tests do not run as root, call() runs in this process as the current (unprivileged) user.
+    """
+    if os.geteuid() != 0:
+        try:
+            return ("ok", call())
+        except Exception as exc:  # pylint: disable=broad-except
+            return ("raised", "%s: %s" % (exc.__class__.__name__, getattr(exc, "code", None) or exc))
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - child
+        os.close(read_fd)
+        try:
+            os.setgroups([])
+            os.setgid(UNPRIVILEGED)
+            os.setuid(UNPRIVILEGED)
+            try:
+                outcome = ["ok", call()]
+            except Exception as exc:  # pylint: disable=broad-except
+                outcome = ["raised", "%s: %s" % (exc.__class__.__name__, getattr(exc, "code", None) or exc)]
+            os.write(write_fd, json.dumps(outcome).encode())
+        finally:
+            os._exit(0)
+    os.close(write_fd)
+    chunks = []
+    while True:
+        chunk = os.read(read_fd, 65536)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(read_fd)
+    os.waitpid(pid, 0)
+    outcome = json.loads(b"".join(chunks).decode() or '["raised", "child died"]')
+    return (outcome[0], outcome[1] if not isinstance(outcome[1], list) else tuple(outcome[1]))
+
+
+def store_secret_leaks(path, secrets):
+    """Where any of ``secrets`` (str or bytes) appears in a store directory, all generations included.
+
+    Files under a generation's ``secrets/`` (0600 by design, where the store keeps secrets on purpose)
+    are skipped; every other file and symlink target is searched, as text and base64 (PEM/JSON
+    embeddings).  Returns a list of "relative/path: secret" strings: assert it is empty.
+    """
+    import base64
+    needles = []
+    for secret in secrets:
+        raw = secret.encode() if isinstance(secret, str) else secret
+        if not raw:
+            continue
+        needles.append((raw, raw))
+        for shift in range(3):  # base64 of the secret at any alignment inside a larger encoded blob
+            encoded = base64.b64encode(b"\0" * shift + raw)[4 * ((shift + 2) // 3) if shift else 0:]
+            needles.append((raw, encoded[:-4] if len(encoded) > 8 else encoded))
+    found = []
+    for root, dirs, files in os.walk(path):
+        for name in dirs + files:
+            full = os.path.join(root, name)
+            rel = os.path.relpath(full, path)
+            if os.path.islink(full):
+                data = os.readlink(full).encode()
+            elif os.path.isfile(full) and "secrets" not in rel.split(os.sep)[:-1]:
+                with open(full, "rb") as handle:
+                    data = handle.read()
+            else:
+                continue
+            for raw, needle in needles:
+                if needle and needle in data:
+                    found.append("%s: %r" % (rel, raw))
+    return sorted(set(found))
+
+
+class HostileServer(object):
+    """A TCP server on 127.0.0.1 that misbehaves on purpose, one thread per connection.
+
+    Behaviours: ``endless_plain`` (HTTP 200, no length, body never ends), ``endless_chunked`` (chunks
+    forever), ``huge_length`` (announces a 1 GB body), ``trickle_body`` (a byte of body every
+    ``interval``), ``trickle_headers`` (a byte of header every ``interval``), ``trickle_tls`` (after the
+    client speaks, a byte every ``interval``: a TLS handshake that never completes).  Use as a context
+    manager; ``url`` / ``port``; ``connections`` counts accepted connections.
+    """
+
+    def __init__(self, behaviour, interval=0.2):
+        import threading
+        self.behaviour = behaviour
+        self.interval = interval
+        self.stop = threading.Event()
+        self.connections = 0
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.url = "http://127.0.0.1:%d/scep" % self.port
+        self.threads = [threading.Thread(target=self._accept, daemon=True)]
+
+    def __enter__(self):
+        self.threads[0].start()
+        return self
+
+    def __exit__(self, *exc_info):
+        self.stop.set()
+        for thread in list(self.threads):
+            thread.join(5)
+        self.sock.close()
+        return False
+
+    def _accept(self):
+        import threading
+        while not self.stop.is_set():
+            try:
+                conn, _addr = self.sock.accept()
+            except (socket.timeout, OSError):
+                continue
+            self.connections += 1
+            thread = threading.Thread(target=self._serve, args=(conn,), daemon=True)
+            self.threads.append(thread)
+            thread.start()
+
+    def _send(self, conn, data):
+        conn.sendall(data)
+
+    def _serve(self, conn):
+        conn.settimeout(1.0)
+        try:
+            try:
+                conn.recv(65536)  # the request (or the ClientHello)
+            except socket.timeout:
+                pass
+            b = self.behaviour
+            if b == "trickle_headers":
+                line = b"HTTP/1.1 200 OK\r\nX-Slow: "
+                while not self.stop.is_set():
+                    self._send(conn, line[:1] if line else b"a")
+                    line = line[1:]
+                    self.stop.wait(self.interval)
+                return
+            if b == "trickle_tls":
+                self._send(conn, b"\x16\x03\x03\x40\x00")  # a handshake record of 16 KiB, sent a byte at a time
+                while not self.stop.is_set():
+                    self._send(conn, b"\x02")
+                    self.stop.wait(self.interval)
+                return
+            head = {"endless_plain": b"HTTP/1.1 200 OK\r\nContent-Type: application/x-x509-ca-cert\r\n"
+                                     b"Connection: close\r\n\r\n",
+                    "endless_chunked": b"HTTP/1.1 200 OK\r\nContent-Type: application/x-x509-ca-cert\r\n"
+                                       b"Transfer-Encoding: chunked\r\n\r\n",
+                    "huge_length": b"HTTP/1.1 200 OK\r\nContent-Length: 1000000000\r\n\r\n",
+                    "trickle_body": b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n"}[b]
+            self._send(conn, head)
+            block = b"A" * 65536
+            while not self.stop.is_set():
+                if b == "endless_plain" or b == "huge_length":
+                    self._send(conn, block)
+                elif b == "endless_chunked":
+                    self._send(conn, b"%x\r\n%s\r\n" % (len(block), block))
+                else:
+                    self._send(conn, b"A")
+                    self.stop.wait(self.interval)
+        except OSError:
+            pass  # the client gave up: what a bounded client does
+        finally:
+            conn.close()
+
+
+def bounded_call(call, seconds):
+    """(outcome, elapsed): call() in a thread, given ``seconds`` to return; outcome ("ok"|"raised"|"stuck", value)."""
+    import threading
+    box = {}
+
+    def target():
+        try:
+            box["ok"] = call()
+        except BaseException as exc:  # pylint: disable=broad-except
+            box["raised"] = exc
+
+    started = time.monotonic()
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    elapsed = time.monotonic() - started
+    if thread.is_alive():
+        return ("stuck", None), elapsed
+    kind = "ok" if "ok" in box else "raised"
+    return (kind, box[kind]), elapsed
+
+
 def ansible_env(extra=None):
     env = dict(os.environ)
     env.update({

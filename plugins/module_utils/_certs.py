@@ -31,6 +31,7 @@ from ansible_collections.ipoffice.security.plugins.module_utils._model import (
     SIGNATURES,
     SecurityError,
     check_choice,
+    check_text,
 )
 
 try:
@@ -664,7 +665,7 @@ def parse_subject_alt_names(values, option="subject_alt_names"):
     """['DNS:x', 'IP:1.2.3.4', 'URI:sip:example.com', 'email:a@b'] -> list of GeneralName."""
     result = []
     for value in values or []:
-        text = str(value).strip()
+        text = check_text(str(value), option, "Subject alternative name").strip()
         if ":" not in text:
             raise SecurityError("invalid_san", "Subject alternative name '%s' needs a type prefix: DNS:, IP:, URI: or "
                                 "email:. Change the '%s' option." % (value, option), option=option)
@@ -728,7 +729,7 @@ def format_general_names(names):
 
 def parse_subject(subject_name, option="subject_name"):
     """A CN ('ipo1.example.com') or an RFC 4514 DN ('CN=ipo1,O=Example') -> x509.Name."""
-    text = (subject_name or "").strip()
+    text = check_text(subject_name or "", option, "The subject name").strip()
     if not text:
         raise SecurityError("invalid_name", "The subject name must not be empty. Set the '%s' option." % option,
                             option=option)

@@ -30,6 +30,7 @@ from ansible_collections.ipoffice.security.plugins.module_utils._model import (
     SETTINGS_BY_AREA,
     SecurityError,
     check_choice,
+    check_text,
     validate_value,
 )
 
@@ -217,6 +218,8 @@ def validate_endpoints(endpoints, after):
             raise _endpoint_error(index, "unknown key(s) %s; entries take %s."
                                   % (", ".join(unknown), ", ".join(ENDPOINT_FIELDS)), code="unknown_setting")
         host = entry.get("host")
+        for field in ("host", "server_name", "peer_name", "sip_domain"):
+            check_text(entry.get(field), "preflight", "preflight entry %d: '%s'" % (index + 1, field))
         if not host or not isinstance(host, str) or not _HOST.match(host):
             raise _endpoint_error(index, "'host' must be a host name or IP address, got %r." % (host,))
         setting_name = entry.get("setting")
@@ -405,7 +408,6 @@ class Plan(object):
         self.basis = basis
         # The warnings judged on the store's trusted certificates and identities (preflight, telephony).
         self.state_warnings = list(state_warnings or [])
-
 
     def as_result(self):
         return {"before": self.before, "after": self.after, "changes": self.changes,

@@ -190,6 +190,8 @@ def check_removal(state, removing, allow_in_use=False, option="certificates"):
     ``removing`` is the certificates about to be removed from ``state`` (not yet removed).  Returns
     (in_use, warnings): in_use is [{sha256, subject, dependents}] for the entries in use.
     """
+    if not removing:
+        return [], []
     found = dependents(state)
     in_use = []
     for cert in sorted(removing, key=_certs.fingerprint):
@@ -209,8 +211,9 @@ def check_removal(state, removing, allow_in_use=False, option="certificates"):
             "'%s', or set 'allow_in_use: true' to remove it anyway."
             % (state.system_name, len(in_use), " | ".join(_entry_text(c, deps) for c, deps in in_use), option),
             option="allow_in_use", in_use=details)
-    warnings = ["%s: removed trusted certificate %s (sha256 %s) although it is in use (allow_in_use: true); "
-                "these lose it: %s." % (state.system_name, c.subject.rfc4514_string(), _certs.fingerprint(c),
+    # run_module names the system in front of every warning.
+    warnings = ["removed trusted certificate %s (sha256 %s) although it is in use (allow_in_use: true); "
+                "these lose it: %s." % (c.subject.rfc4514_string(), _certs.fingerprint(c),
                                         "; ".join(d["description"] for d in deps))
                 for c, deps in in_use]
     return details, warnings

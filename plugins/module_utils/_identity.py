@@ -157,7 +157,7 @@ def option_spec(settings=True):
         private_key_content=dict(type="str", no_log=True),
         private_key_password=dict(type="str", no_log=True),
         chain_path=dict(type="path"),
-        chain_content=dict(type="str"),
+        chain_content=dict(type="str", no_log=True),
     )
     if settings:
         spec.update(argspec_for("identity"))
@@ -258,12 +258,14 @@ def load_import(params, now=None):
         password = params.get("private_key_password")
     bundle = _certs.load_bundle(data, password=password, option=cert_option, allow_key=True)
     key = bundle.key
+    key_from = cert_option  # the option the key came from: the bundle's, or the private_key_* one
     key_data, key_option = _input(params, "private_key", required=False)
     if key_data is not None:
         if key is not None:
             raise SecurityError("invalid_argument", "The %s already holds a private key; remove the '%s' option."
                                 % (cert_option, key_option), option=key_option)
         key = _certs.load_private_key(key_data, params.get("private_key_password"), option=key_option)
+        key_from = key_option
     if key is None:
         raise SecurityError("missing_private_key", "The %s holds no private key: give the identity's key in "
                             "'private_key_path' or 'private_key_content', or import a PKCS#12 that holds it."
@@ -276,9 +278,14 @@ def load_import(params, now=None):
         matching = [c for c in bundle.certificates if _certs.key_matches(c, key)]
         leaf = matching[0] if matching else bundle.certificates[0]
     if not _certs.key_matches(leaf, key):
-        raise SecurityError("key_mismatch", "The private key does not belong to the certificate '%s' (%s). Give the "
-                            "matching key in 'private_key_path'/'private_key_content', or the matching certificate."
-                            % (leaf.subject.rfc4514_string(), _certs.fingerprint(leaf)), option="private_key_path")
+        if key_from == cert_option:
+            advice = ("The key is the one in '%s': give a bundle whose key and certificate belong together."
+                      % cert_option)
+        else:
+            advice = ("Give the matching key in 'private_key_path'/'private_key_content', or the matching "
+                      "certificate.")
+        raise SecurityError("key_mismatch", "The private key does not belong to the certificate '%s' (%s). %s"
+                            % (leaf.subject.rfc4514_string(), _certs.fingerprint(leaf), advice), option=key_from)
     if _certs.is_ca(leaf):
         raise SecurityError("ca_certificate_as_identity", "The certificate '%s' is a CA certificate (basicConstraints "
                             "CA:true); an identity must be an end-entity certificate. Import the server certificate "
@@ -325,7 +332,11 @@ def default_subject_text(state):
 
 
 def default_alt_names(subject):
-    """SAN for a request that names none: the common name as DNS name (or IP address), else nothing."""
+    """SAN for a request that names none: the common name as DNS name (or IP address); no common name, none.
+
+    A common name that is neither is refused rather than silently dropped (a certificate without the
+    name peers check is useless to them): give subject_alt_names explicitly, or change subject_name.
+    """
     values = subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     if not values:
         return []
@@ -334,7 +345,10 @@ def default_alt_names(subject):
             return _certs.parse_subject_alt_names([prefix + values[0].value])
         except SecurityError:
             continue
-    return []
+    raise SecurityError("invalid_san", "The common name '%s' is not a valid DNS name or IP address, so it cannot be "
+                        "the default subject alternative name (peers check the name there). Change the "
+                        "'subject_name' option, or give the 'subject_alt_names' option explicitly ([] for none)."
+                        % values[0].value, option="subject_name")
 
 
 def resolve_naming(subject_name, subject_alt_names, signature, valid_days):
@@ -463,7 +477,6 @@ class IdentityOutcome(object):
         self.warnings = list(warnings or [])
         # Warnings judged on the store's trusted certificates (the chain warning).
         self.state_warnings = []
-
 
 
 def _label(purpose):

@@ -129,9 +129,19 @@ def apply_query(data, expression, option="query"):
                             % (expression, str(exc).splitlines()[0], option), option=option)
 
 
-def run(store, params, check_mode=False, want_diff=False):
-    """The security_info module: a read-only snapshot of one store (initialising a new one as it starts).
+def uninitialised(store):
+    """What security_info returns for a store that does not exist yet: nothing but its path."""
+    return {"store_path": store.path, "initialised": False, "platform": None, "system_name": None, "generation": 0,
+            "offer_certificate": None, "issued_to": None, "settings": None, "identity": None,
+            "telephony_identity": None, "ca": None, "trusted": [], "trusted_count": 0, "expiring": [],
+            "generations": [], "keep_generations": None, "files": None, "findings": [], "live": []}
 
+
+def run(store, params, check_mode=False, want_diff=False):
+    """The security_info module: a read-only snapshot of one store.
+
+    Reads one generation without the writer lock and never writes: a store that does not exist is
+    reported as ``initialised: false`` and left absent (check mode or not).
     With ``live_endpoints``, also what the live system serves there, compared with the store (_live).
     """
     endpoints = None
@@ -139,14 +149,19 @@ def run(store, params, check_mode=False, want_diff=False):
         from ansible_collections.ipoffice.security.plugins.module_utils import _live
         endpoints = _live.validate_endpoints(params["live_endpoints"])
         timeout = _live.validate_timeout(params.get("live_timeout"))
-    update = store.update(lambda state: _live.check_lines(state, endpoints) if endpoints else None,
-                          check_mode=check_mode)
-    result = snapshot(store, update.after)
-    result["changed"] = update.changed
-    result["findings"] = identity_findings(update.after)
+    state = store.read(initial=False)
+    if state is None:
+        result = uninitialised(store)
+    else:
+        if endpoints:
+            _live.check_lines(state, endpoints)
+        result = snapshot(store, state)
+        result["initialised"] = True
+        result["findings"] = identity_findings(state)
+    result["changed"] = False
     result["live"] = []
-    if endpoints:
-        result["live"] = _live.read_back_all(update.after, endpoints, timeout)
+    if endpoints and state is not None:
+        result["live"] = _live.read_back_all(state, endpoints, timeout)
         for endpoint in result["live"]:
             result["findings"].extend(endpoint["findings"])
     if params.get("query"):

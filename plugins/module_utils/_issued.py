@@ -349,8 +349,32 @@ def write_issued(plan):
     """Write the planned files atomically (temp file + rename in the same directory), mode 0600."""
     for path, data in sorted(plan.files.items()):
         _write_atomic(path, data)
+    request = plan.request
+    options = {request.path: "path", request.private_key_path: "private_key_path", request.chain_path: "chain_path"}
     for path in plan.modes:
-        os.chmod(path, OUTPUT_MODE)
+        _fix_mode(path, options.get(path, "path"))
+
+
+def _fix_mode(path, option):
+    """Make an existing output 0600 through the file itself (an O_NOFOLLOW fd), never by path.
+
+    A symlink swapped in since planning is refused, so it cannot redirect the change to another file.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+                     | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise SecurityError("invalid_output_path", "%s changed while the task ran (%s): it is no longer a regular file "
+                            "and is never followed or replaced. Nothing was changed there; check who else writes "
+                            "it, or change the '%s' option." % (path, exc.strerror, option), option=option)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise SecurityError("invalid_output_path", "%s changed while the task ran: it is no longer a regular file "
+                                "and is never changed. Check who else writes it, or change the '%s' option."
+                                % (path, option), option=option)
+        os.fchmod(fd, OUTPUT_MODE)
+    finally:
+        os.close(fd)
 
 
 def _write_atomic(path, data):

@@ -17,7 +17,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.ipoffice.security.plugins.module_utils import _certs, _tls
-from ansible_collections.ipoffice.security.plugins.module_utils._model import SecurityError
+from ansible_collections.ipoffice.security.plugins.module_utils._model import SecurityError, check_text
 
 OPTION = "live_endpoints"
 SERVES = ("management", "telephony")
@@ -62,6 +62,8 @@ def validate_endpoints(endpoints, option=OPTION):
         if unknown:
             raise SecurityError("invalid_argument", "%s takes host, port, server_name and serves; unknown key(s): %s. "
                                 "Change the '%s' option." % (where, ", ".join(unknown), option), option=where)
+        for field in ("host", "server_name", "serves"):
+            check_text(item.get(field), "%s.%s" % (where, field))
         host = item.get("host")
         if not host or not isinstance(host, str) or not host.strip():
             raise SecurityError("invalid_argument", "%s.host must name the host to connect to. Set it in the '%s' "

@@ -16,6 +16,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import copy
+import re
 
 
 class SecurityError(Exception):
@@ -50,6 +51,25 @@ def check_choice(value, choices, option, label=None):
     if value not in choices:
         raise SecurityError("invalid_choice", "%s must be one of %s, got '%s'. Change the '%s' option."
                             % (label or option, ", ".join(choices), value, option), option=option)
+    return value
+
+
+_CONTROL = re.compile(u"[\x00-\x1f\x7f]")
+
+
+def check_text(value, option, what=None):
+    """Refuse control characters (NUL, CR, LF, tab and the other C0 characters, DEL) in a name, host or URI.
+
+    The one validator for every text that is stored, put in a certificate or sent to a server (subject
+    names, SANs, SCEP server and URI, line names, endpoint hosts).  Returns the value unchanged.
+    """
+    if isinstance(value, str):
+        found = _CONTROL.search(value)
+        if found:
+            shown = value if len(value) <= 80 else value[:77] + "..."
+            raise SecurityError("invalid_characters", "%s %r contains the control character %r at position %d; "
+                                "names, hosts and URIs never do. Change the '%s' option."
+                                % (what or option, shown, found.group(0), found.start() + 1, option), option=option)
     return value
 
 
@@ -146,6 +166,7 @@ class Setting(object):
                 return ""
             if not isinstance(value, str):
                 raise _invalid(self, value)
+            check_text(value, self.name, self.label)
             if self.choices and value not in self.choices:
                 raise SecurityError(
                     "invalid_choice",
@@ -267,6 +288,7 @@ def validate_line(line):
     if not name or not isinstance(name, str):
         raise SecurityError("invalid_setting", "Each ip_office_lines entry needs a non-empty name. "
                             "Change the 'ip_office_lines' option.", option="ip_office_lines")
+    check_text(name, "ip_office_lines", "The IP Office line name")
     level = line.get("check_level", "none")
     if level in ("medium_remote", "high_remote", "low"):
         raise SecurityError(

@@ -63,9 +63,15 @@ def judged_today(warnings, check_mode, state_warnings):
 
 
 def system_label(store, result):
-    """How a warning names its system: the system name (the option, else the one the result reports),
-    else the store path."""
-    return store.system_name or result.get("system_name") or store.path
+    """How a warning names its system: the system name (the option, else the one the result reports, else
+    the store's own), else the store path."""
+    name = store.system_name or result.get("system_name")
+    if not name:
+        try:
+            name = store.read().system_name
+        except Exception:  # pylint: disable=broad-except  # a label only: the path names the system too
+            name = None
+    return name or store.path
 
 
 def run_module(module, run, features=_cryptography_dep.DEFAULT_FEATURES):

@@ -29,6 +29,7 @@ from http import client as http_client
 from urllib.parse import quote, urlsplit
 
 from ansible_collections.ipoffice.security.plugins.module_utils._model import SecurityError
+from ansible_collections.ipoffice.security.plugins.module_utils._tls import Deadline
 
 try:
     from asn1crypto import cms, core, parser
@@ -95,7 +96,8 @@ _CIPHERS = {
     "aes256_cbc": ("aes", 32),
 }
 
-DEFAULT_TIMEOUT = 30
+DEFAULT_TIMEOUT = 30             # seconds for one whole request (connect, send, the whole reply)
+MAX_REPLY_BYTES = 1024 * 1024    # a SCEP reply (CA certificates, a CertRep) needs a few KiB
 DEFAULT_RETRIES = 3
 MAX_BACKOFF = 8.0
 
@@ -583,11 +585,29 @@ def _short(exc):
 # ---------------------------------------------------------------------------------------- transport
 
 
+class _ReplyLimit(Exception):
+    """The reply broke a limit (size or time): final, never retried."""
+
+
+class _HTTPSConnection(http_client.HTTPSConnection):
+    """HTTPS whose handshake runs on a socket already visible as ``self.sock`` (so a Deadline can stop it)."""
+
+    def connect(self):
+        http_client.HTTPConnection.connect(self)
+        self.sock = self._context.wrap_socket(self.sock, server_hostname=self.host, do_handshake_on_connect=False)
+        self.sock.do_handshake()
+
+
 class Transport(object):
-    """HTTP(S) to one SCEP URL: a kept-alive connection, bounded retries on connection errors and 5xx."""
+    """HTTP(S) to one SCEP URL: a kept-alive connection, bounded retries on connection errors and 5xx.
+
+    Each request is bounded as a whole: ``timeout`` seconds from connecting to the last byte of the reply
+    (a Deadline, so a server that trickles bytes or never ends its body is cut off), and at most
+    ``max_bytes`` of body.  Breaking either limit fails at once with ``scep_unreachable``.
+    """
 
     def __init__(self, url, timeout=DEFAULT_TIMEOUT, retries=DEFAULT_RETRIES, backoff=0.5, cadata=None,
-                 cafile=None, sleep=time.sleep):
+                 cafile=None, sleep=time.sleep, max_bytes=MAX_REPLY_BYTES):
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise SecurityError("invalid_argument", "'%s' is not an http(s) SCEP URL. Check the 'server', 'scheme', "
@@ -598,6 +618,7 @@ class Transport(object):
         self.port = parts.port or (443 if parts.scheme == "https" else 80)
         self.path = parts.path or "/"
         self.timeout = timeout
+        self.max_bytes = max_bytes
         self.retries = max(0, int(retries))
         self.backoff = backoff
         self.sleep = sleep
@@ -610,8 +631,8 @@ class Transport(object):
     def _connect(self):
         if self._connection is None:
             if self.scheme == "https":
-                self._connection = http_client.HTTPSConnection(self.host, self.port, timeout=self.timeout,
-                                                               context=self.context)
+                self._connection = _HTTPSConnection(self.host, self.port, timeout=self.timeout,
+                                                    context=self.context)
             else:
                 self._connection = http_client.HTTPConnection(self.host, self.port, timeout=self.timeout)
         return self._connection
@@ -641,9 +662,20 @@ class Transport(object):
             failure = None
             try:
                 connection = self._connect()
-                connection.request(method, target, body=body, headers=headers)
-                response = connection.getresponse()
-                data = response.read()
+                with Deadline(self.timeout, lambda conn=connection: (conn.sock,)) as deadline:
+                    late = _ReplyLimit("did not finish answering %s within %s seconds (the limit for one whole "
+                                       "request). Raise the 'timeout' option if the server is merely slow"
+                                       % (operation, self.timeout))
+                    try:
+                        connection.request(method, target, body=body, headers=headers)
+                        response = connection.getresponse()
+                        data = self._read_body(response, operation)
+                    except (socket.timeout, OSError, http_client.HTTPException):
+                        if deadline.expired:
+                            raise late
+                        raise
+                    if deadline.expired:  # cut off mid-body: what was read is not the whole reply
+                        raise late
                 status = response.status
                 content_type = (response.getheader("Content-Type") or "").split(";")[0].strip().lower()
                 if response.getheader("Connection", "").lower() == "close":
@@ -657,6 +689,11 @@ class Transport(object):
                     return content_type, data
                 failure = "HTTP %d %s%s" % (status, response.reason,
                                             (": " + data[:200].decode("utf-8", "replace").strip()) if data else "")
+            except _ReplyLimit as exc:
+                self.close()
+                raise SecurityError("scep_unreachable", "The SCEP server %s %s; nothing was changed. Check the "
+                                    "'server', 'port', 'scheme' and 'uri' options." % (self.url, exc),
+                                    option="timeout" if "'timeout'" in str(exc) else "server")
             except ssl.SSLError as exc:
                 self.close()
                 raise SecurityError("scep_tls_error", "TLS with the SCEP server %s:%d failed: %s. Check the 'ca_file' "
@@ -671,6 +708,26 @@ class Transport(object):
                                     % (self.url, operation, failure, attempt + 1), option="server")
             self.sleep(min(MAX_BACKOFF, self.backoff * (2 ** attempt)))
             attempt += 1
+
+
+    def _read_body(self, response, operation):
+        """The reply body, at most max_bytes (a longer one, announced or sent, raises _ReplyLimit)."""
+        too_long = _ReplyLimit("sent a reply to %s longer than %d bytes (%d KiB, the limit for a SCEP reply: it "
+                               "needs a few KiB); it is not a SCEP server, or it misbehaves"
+                               % (operation, self.max_bytes, self.max_bytes // 1024))
+        length = response.getheader("Content-Length")
+        if length and length.strip().isdigit() and int(length) > self.max_bytes:
+            raise too_long
+        chunks = []
+        size = 0
+        while True:
+            chunk = response.read(min(65536, self.max_bytes + 1 - size))
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > self.max_bytes:
+                raise too_long
 
 
 # ------------------------------------------------------------------------------------------- client

@@ -20,13 +20,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import base64
 import time
-
-try:
-    from cryptography.hazmat.primitives import serialization
-except ImportError:  # pragma: no cover - reported by the modules (require_libraries)
-    serialization = None
 
 from ansible_collections.ipoffice.security.plugins.module_utils import _certs
 from ansible_collections.ipoffice.security.plugins.module_utils._identity import chain_warning
@@ -37,6 +31,7 @@ from ansible_collections.ipoffice.security.plugins.module_utils._model import (
     SETTINGS_BY_AREA,
     UPDATE_PASSWORD_CHOICES,
     SecurityError,
+    check_text,
     scep_port,
     validate_value,
 )
@@ -64,6 +59,7 @@ def apply_settings(state, params):
         value = params.get(name)
         if value is None:
             continue
+        check_text(value, name)  # before any stripping: "ca.example.com\n" is not a host name
         if name == "uri":
             value = value.strip()
             if not value.startswith("/"):
@@ -268,11 +264,12 @@ def _start(state, request, renewal_message):
         signer_cert, signer_key = _scep.self_signed_signer(key, request.subject), key
         message_type = _scep.PKCS_REQ
     transaction_id = _scep.transaction_id_for(key)
+    # What a poll needs, and nothing secret: the CSR carries the challenge password, so it is not kept
+    # (settings.json is not a secret file, and kept generations would retain it).
     pending = {"transaction_id": transaction_id, "subject": request.subject.rfc4514_string(),
                "subject_alt_names": _certs.format_general_names(request.general_names),
                "signature": request.signature, "renewal": renewal,
-               "signer_certificate": _certs.cert_pem(signer_cert).decode("ascii"),
-               "request": base64.b64encode(csr.public_bytes(serialization.Encoding.DER)).decode("ascii")}
+               "signer_certificate": _certs.cert_pem(signer_cert).decode("ascii")}
     return key, csr, signer_cert, signer_key, message_type, transaction_id, pending
 
 
@@ -313,6 +310,7 @@ def apply_scep(state, params, outcome=None, basis=None):
     apply_settings(state, params)
     warnings = []
     if outcome is None:
+        _drop_pending_request(state)
         return warnings
     if outcome.status in ("issued", "pending", "failed"):
         _check_unchanged(basis, state)
@@ -334,7 +332,15 @@ def apply_scep(state, params, outcome=None, basis=None):
     elif outcome.status == "failed":
         state.data.pop(PENDING_DATA, None)
         state.secrets.pop(PENDING_KEY_SECRET, None)
+    _drop_pending_request(state)
     return warnings
+
+
+def _drop_pending_request(state):
+    """A pending transaction saved by an earlier version kept its CSR, with the challenge inside: drop it."""
+    pending = state.data.get(PENDING_DATA)
+    if isinstance(pending, dict) and "request" in pending:
+        state.data[PENDING_DATA] = dict((k, v) for k, v in pending.items() if k != "request")
 
 
 def area_result(before, after, outcome, params, changed, check_mode=False, warnings=()):

@@ -63,7 +63,14 @@ CREDENTIAL_SLOTS = ("identity", "telephony", "ca")
 SECRET_NAME = re.compile(r"^[a-z0-9_]+$")
 GENERATION_NAME = re.compile(r"^[0-9]{6}$")
 
+# Limits of what a reader accepts (docs/store-format.md, "Limits"): anything larger is corrupt_store.
+MAX_FILE_BYTES = 1024 * 1024      # any one file of a generation (settings.json, a PEM file, a secret)
+MAX_JSON_DEPTH = 32               # nesting of settings.json (its own shape needs 6)
+# What a directory at store_path may hold and still be taken for a store (or a new one).
+STORE_ENTRIES = frozenset([".lock", "current", "generations", ".current.new"])
+
 _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 _O_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
@@ -340,11 +347,16 @@ class DirectoryStore(Store):
 
     # -- reading
 
-    def read(self):
-        """The current state; a new system's initial state (not written) when the store is empty."""
+    def read(self, initial=True):
+        """The current state; a new system's initial state (not written) when the store is empty.
+
+        With ``initial=False`` an empty store reads as None (nothing generated, nothing written).  Reading
+        takes no lock and writes nothing: it follows ``current`` once and reads that one generation, every
+        file and directory opened without following symlinks and bounded in size.
+        """
         if not self.exists():
             self._check_uninitialised_path()
-            return self._initial()
+            return self._initial() if initial else None
         state = self._load(self._current_dir())
         self._check_platform(state)
         return state
@@ -359,9 +371,23 @@ class DirectoryStore(Store):
                                 % (self.path, state.platform, self.platform), option="platform")
 
     def _check_uninitialised_path(self):
-        if os.path.lexists(self.path) and not os.path.isdir(self.path):
+        """A store_path without 'current' must be absent, empty, or hold only what a store holds."""
+        if not os.path.lexists(self.path):
+            return
+        if not os.path.isdir(self.path):
             raise SecurityError("corrupt_store", "store_path %s exists and is not a directory. Change the "
                                 "'store_path' option." % self.path, option="store_path")
+        try:
+            entries = os.listdir(self.path)
+        except OSError as exc:
+            raise _unreadable(self.path, "store_path", exc)
+        foreign = sorted(set(entries) - STORE_ENTRIES)
+        if foreign:
+            shown = ", ".join(repr(name) for name in foreign[:5]) + (", ..." if len(foreign) > 5 else "")
+            raise SecurityError("not_a_store", "store_path %s is a directory that is not an ipoffice.security store: "
+                                "it has no 'current' link and holds other files (%s). It was left as it is (not "
+                                "initialised, its mode not changed). Change the 'store_path' option to an empty or "
+                                "new directory, or to an existing store." % (self.path, shown), option="store_path")
 
     def _current_dir(self):
         link = self.current_link
@@ -384,12 +410,20 @@ class DirectoryStore(Store):
         return directory
 
     def _load(self, directory):
-        settings_path = os.path.join(directory, "settings.json")
         try:
-            with open(settings_path, "rb") as handle:
-                document = json.loads(handle.read().decode("utf-8"))
-        except (OSError, IOError, ValueError, UnicodeDecodeError) as exc:
-            raise _corrupt(self.path, "settings.json cannot be read (%s)" % exc)
+            generation_fd = _open_generation(self.path, directory)
+        except (OSError, ValueError) as exc:
+            raise self._read_failure(exc)
+        try:
+            return self._load_from(generation_fd)
+        finally:
+            os.close(generation_fd)
+
+    def _load_from(self, directory):
+        try:
+            document = _parse_json(_read_file(directory, "settings.json"))
+        except (OSError, IOError, ValueError, UnicodeDecodeError, RecursionError) as exc:
+            raise self._read_failure(exc, "settings.json cannot be read (%s)")
         if not isinstance(document, dict):
             raise _corrupt(self.path, "settings.json is not an object")
         version = document.get("schema_version")
@@ -448,15 +482,23 @@ class DirectoryStore(Store):
             if made_by is not None and not isinstance(made_by, dict):
                 raise ValueError("made_by is not an object")
         except SecurityError as exc:
-            if exc.code in ("corrupt_store",):
+            if exc.option == "store_path" and exc.code in ("corrupt_store", "store_unreadable"):
+                raise
+            if exc.code == "corrupt_store":
                 raise _corrupt(self.path, exc.message)
             raise _corrupt(self.path, "%s: %s" % (exc.code, exc.message))
-        except (KeyError, TypeError, ValueError, AttributeError, OSError, IOError) as exc:
-            raise _corrupt(self.path, str(exc) or exc.__class__.__name__)
+        except (KeyError, TypeError, ValueError, AttributeError, OSError, IOError, RecursionError) as exc:
+            raise self._read_failure(exc)
         return State(platform, document.get("system_name"), settings, credentials["identity"],
                      telephony=credentials["telephony"], ca=credentials["ca"], trusted=trusted, secrets=secrets,
                      data=data, generation=generation, initialised=True, keep_generations=keep,
                      verified_endpoints=verified, issued_certificates=issued, made_by=made_by)
+
+    def _read_failure(self, exc, template="%s"):
+        """corrupt_store for what a store never holds; store_unreadable when permissions stop the reader."""
+        if isinstance(exc, OSError) and exc.errno in (errno.EACCES, errno.EPERM):
+            return _unreadable(self.path, exc.filename or "store_path", exc)
+        return _corrupt(self.path, template % _read_error(exc))
 
     # -- writing
 
@@ -476,7 +518,11 @@ class DirectoryStore(Store):
             value = mutate(after)
             changed = (not before.initialised) or after.snapshot() != before.snapshot()
             return UpdateResult(before, after, changed, False, value)
-        self._prepare_root()
+        self._check_uninitialised_path()
+        try:
+            self._prepare_root()
+        except OSError as exc:
+            raise _unwritable(self.path, exc)
         with _Lock(os.path.join(self.path, ".lock"), self.lock_timeout):
             before = self._since(start)
             after = before.copy()
@@ -485,7 +531,10 @@ class DirectoryStore(Store):
             changed = (not before.initialised) or after.snapshot() != before.snapshot()
             if changed:
                 after.made_by = self._record(before, after)
-                after.generation = self._write(after)
+                try:
+                    after.generation = self._write(after)
+                except OSError as exc:
+                    raise _unwritable(self.path, exc)
                 after.initialised = True
             return UpdateResult(before, after, changed, changed, value)
 
@@ -529,9 +578,13 @@ class DirectoryStore(Store):
                     raise SecurityError("store_unwritable", "Cannot create the store at %s: %s. Change the "
                                         "'store_path' option or run with privileges." % (self.path, exc.strerror),
                                         option="store_path")
-        mode = stat.S_IMODE(os.stat(self.path).st_mode)
-        if mode & 0o077:
-            os.chmod(self.path, 0o700)
+        # through the directory itself (store_path may be a symlink to the store, followed once)
+        fd = os.open(self.path, os.O_RDONLY | _O_DIRECTORY | _O_NONBLOCK | _O_CLOEXEC)
+        try:
+            if stat.S_IMODE(os.fstat(fd).st_mode) & 0o077:
+                os.fchmod(fd, 0o700)
+        finally:
+            os.close(fd)
 
     def _write(self, state):
         gen_dir = self.generations_dir
@@ -666,12 +719,15 @@ class DirectoryStore(Store):
             name = "%06d" % number
             written = made_by = None
             try:
-                with open(os.path.join(self.generations_dir, name, "settings.json"), "rb") as handle:
-                    document = json.loads(handle.read().decode("utf-8"))
+                generation_fd = _open_generation(self.path, os.path.join(self.generations_dir, name))
+                try:
+                    document = _parse_json(_read_file(generation_fd, "settings.json"))
+                finally:
+                    os.close(generation_fd)
                 if isinstance(document, dict):
                     written = document.get("written")
                     made_by = document.get("made_by") if isinstance(document.get("made_by"), dict) else None
-            except (OSError, IOError, ValueError):
+            except (OSError, IOError, ValueError, RecursionError, SecurityError):
                 pass
             result.append({"generation": number, "written": written, "current": name == current,
                            "path": os.path.join(self.generations_dir, name), "made_by": made_by})
@@ -710,19 +766,135 @@ def _tcs_file_name(fp):
     return fp.replace(":", "") + ".pem"
 
 
-def _read_file(directory, *parts):
-    path = os.path.join(directory, *parts)
-    fd = os.open(path, os.O_RDONLY | _O_NOFOLLOW | _O_CLOEXEC)
+def _unwritable(path, exc):
+    where = getattr(exc, "filename", None) or path
+    return SecurityError("store_unwritable", "Cannot write the store at %s: %s (%s). Nothing was changed. Give the "
+                         "user running the task write access to the store, or change the 'store_path' option."
+                         % (path, exc.strerror or exc, where), option="store_path")
+
+
+def _unreadable(path, what, exc):
+    return SecurityError("store_unreadable", "Cannot read the store at %s: %s (%s). It was left as it is. Give the "
+                         "user running the task read access to the store, or change the 'store_path' option."
+                         % (path, exc.strerror or exc, what), option="store_path")
+
+
+class _NotRegular(ValueError):
+    pass
+
+
+def _read_error(exc):
+    """A short reason for a failed read, naming the entry."""
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    if isinstance(exc, OSError) and exc.errno is not None:
+        name = exc.filename or "an entry"
+        if exc.errno == errno.ELOOP:
+            return "%s is a symlink; the store never follows symlinks" % name
+        if exc.errno == errno.ENOENT:
+            return "%s is missing" % name
+        if exc.errno == errno.ENOTDIR:
+            return "%s is not a directory" % name
+        return "%s: %s" % (name, exc.strerror)
+    return str(exc) or exc.__class__.__name__
+
+
+def _open_dir_at(parent_fd, name):
+    """A real directory (never a symlink, FIFO or device) under parent_fd: its fd."""
     try:
+        fd = os.open(name, os.O_RDONLY | _O_DIRECTORY | _O_NOFOLLOW | _O_NONBLOCK | _O_CLOEXEC, dir_fd=parent_fd)
+    except OSError as exc:
+        if exc.errno == errno.ENOTDIR and stat.S_ISLNK(os.lstat(name, dir_fd=parent_fd).st_mode):
+            raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), name)
+        exc.filename = name
+        raise
+    if not stat.S_ISDIR(os.fstat(fd).st_mode):  # pragma: no cover - O_DIRECTORY already refused it
+        os.close(fd)
+        raise _NotRegular("%s is not a directory" % name)
+    return fd
+
+
+def _open_generation(store_path, directory):
+    """An fd on a generation directory: store_path itself may be a symlink, nothing below it may be."""
+    rel = os.path.relpath(directory, store_path).split(os.sep)
+    try:
+        fd = os.open(store_path, os.O_RDONLY | _O_DIRECTORY | _O_NONBLOCK | _O_CLOEXEC)
+    except OSError as exc:
+        exc.filename = "store_path"
+        raise
+    try:
+        for part in rel:
+            child = _open_dir_at(fd, part)
+            os.close(fd)
+            fd = child
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _read_file(directory, *parts, **kwargs):
+    """The bytes of a regular file of a generation (``directory``: an fd or a path), at most MAX_FILE_BYTES.
+
+    Every component is opened relative to the one before with O_NOFOLLOW; a symlink, FIFO, device,
+    directory or oversized file raises (never blocks, never reads more than the limit).
+    """
+    limit = kwargs.get("limit", MAX_FILE_BYTES)
+    owned = []
+    if isinstance(directory, int):
+        parent = directory
+    else:
+        parent = os.open(directory, os.O_RDONLY | _O_DIRECTORY | _O_NOFOLLOW | _O_NONBLOCK | _O_CLOEXEC)
+        owned.append(parent)
+    name = "/".join(parts)
+    try:
+        for index, part in enumerate(parts[:-1]):
+            try:
+                parent = _open_dir_at(parent, part)
+            except OSError as exc:
+                exc.filename = name if exc.errno == errno.ENOENT else "/".join(parts[:index + 1])
+                raise
+            owned.append(parent)
+        try:
+            fd = os.open(parts[-1], os.O_RDONLY | _O_NOFOLLOW | _O_NONBLOCK | _O_CLOEXEC, dir_fd=parent)
+        except OSError as exc:
+            exc.filename = name
+            raise
+        owned.append(fd)
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise _NotRegular("%s is not a regular file" % name)
+        if info.st_size > limit:
+            raise _NotRegular("%s holds %d bytes, more than the limit of %d" % (name, info.st_size, limit))
         chunks = []
+        size = 0
         while True:
-            chunk = os.read(fd, 65536)
+            chunk = os.read(fd, min(65536, limit + 1 - size))
             if not chunk:
                 break
             chunks.append(chunk)
+            size += len(chunk)
+            if size > limit:
+                raise _NotRegular("%s holds more than the limit of %d bytes" % (name, limit))
         return b"".join(chunks)
     finally:
-        os.close(fd)
+        for fd in reversed(owned):
+            os.close(fd)
+
+
+def _parse_json(data):
+    """settings.json's document; nesting deeper than MAX_JSON_DEPTH is refused (never a RecursionError)."""
+    document = json.loads(data.decode("utf-8"))
+    pending = [(document, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise ValueError("settings.json is nested more than %d levels deep" % MAX_JSON_DEPTH)
+        if isinstance(value, dict):
+            pending.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, list):
+            pending.extend((v, depth + 1) for v in value)
+    return document
 
 
 def _mkdir(root, name):

@@ -8,6 +8,10 @@ check engine's job, and a certificate the system would refuse must still be fetc
 
 Errors are ``SecurityError`` with codes ``endpoint_refused``, ``endpoint_timeout``,
 ``endpoint_not_tls`` and ``endpoint_unreachable``; each message names host:port and the option to check.
+
+Bounded: ``timeout`` is the limit of the whole exchange (connect, handshake, close), not of each read, so
+a peer that trickles bytes cannot hold a run (``Deadline``); what a handshake may carry is capped by
+OpenSSL (a certificate list of at most 100 KiB, records of at most 16 KiB).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -17,6 +21,8 @@ __metaclass__ = type
 import ipaddress
 import socket
 import ssl
+import threading
+import time
 
 from ansible_collections.ipoffice.security.plugins.module_utils._model import SecurityError
 
@@ -26,6 +32,50 @@ except ImportError:  # pragma: no cover - reported by the modules
     x509 = None
 
 DEFAULT_TIMEOUT = 10.0
+
+
+class Deadline(object):
+    """An overall time limit on one network exchange.
+
+    At the deadline a watcher thread shuts down the exchange's sockets (``sockets()`` returns those in
+    use now), so a read blocked on a peer that trickles bytes, or never stops sending, returns at once;
+    ``expired`` then says why the exchange failed.  Use as a context manager around the exchange.
+    """
+
+    def __init__(self, seconds, sockets):
+        self.seconds = seconds
+        self.expires = time.monotonic() + seconds
+        self.expired = False
+        self._sockets = sockets
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="ipoffice-deadline")
+        self._thread.daemon = True
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        self._done.set()
+        self._thread.join()
+        return False
+
+    def remaining(self):
+        return max(0.0, self.expires - time.monotonic())
+
+    def _watch(self):
+        if self._done.wait(self.remaining()):
+            return
+        self.expired = True
+        while not self._done.is_set():  # a socket can appear later (connect, TLS wrap): keep at it
+            for sock in self._sockets():
+                if sock is None:
+                    continue
+                try:
+                    socket.socket.shutdown(sock, socket.SHUT_RDWR)  # the fd only; never the SSL object
+                except (OSError, ValueError, TypeError):
+                    pass
+            self._done.wait(0.05)
 
 
 def _context():
@@ -71,6 +121,7 @@ def fetch_chain(host, port, server_name=None, timeout=DEFAULT_TIMEOUT):
     """
     where = "%s:%s" % (host, port)
     sni = server_name if server_name else (None if _is_ip(host) else host)
+    started = time.monotonic()
     try:
         raw = socket.create_connection((host.strip("[]"), int(port)), timeout=timeout)
     except ConnectionRefusedError:
@@ -91,7 +142,16 @@ def fetch_chain(host, port, server_name=None, timeout=DEFAULT_TIMEOUT):
         raw.settimeout(timeout)
         try:
             tls = _context().wrap_socket(raw, server_hostname=sni, do_handshake_on_connect=False)
-            tls.do_handshake()
+            with Deadline(max(0.0, timeout - (time.monotonic() - started)), lambda: (tls,)) as deadline:
+                try:
+                    tls.do_handshake()
+                except (ssl.SSLError, OSError):
+                    if deadline.expired:
+                        raise SecurityError("endpoint_timeout", "%s did not complete its TLS handshake within %s "
+                                            "seconds (the limit for the whole exchange): it answers too slowly, or "
+                                            "not in TLS. Check the 'endpoint.port' option, or raise "
+                                            "'endpoint.timeout'." % (where, timeout), option="endpoint.timeout")
+                    raise
         except socket.timeout:
             raise SecurityError("endpoint_timeout", "%s accepted the connection but did not complete a TLS handshake "
                                 "within %s seconds: it may not speak TLS on that port. Check the 'endpoint.port' "

@@ -9,7 +9,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.ipoffice.security.plugins.module_utils import _certs, _checks, _tls
-from ansible_collections.ipoffice.security.plugins.module_utils._model import SecurityError
+from ansible_collections.ipoffice.security.plugins.module_utils._model import SecurityError, check_text
 
 
 def _load_item(item, option, single):
@@ -42,14 +42,18 @@ def presented_certificates(params):
             raise SecurityError("invalid_argument", "Give either 'endpoint' or 'certificate' (with 'chain'), not "
                                 "both.", option="endpoint")
         endpoint = params["endpoint"]
+        for field in ("host", "server_name"):
+            check_text(endpoint.get(field), "endpoint." + field)
         if not endpoint.get("host"):
             raise SecurityError("invalid_argument", "endpoint.host must name the host to connect to. Set the "
                                 "'endpoint.host' option.", option="endpoint.host")
-        port = endpoint.get("port") or 443
+        port = endpoint.get("port")
+        port = 443 if port is None else port
         if not 0 < int(port) < 65536:
             raise SecurityError("invalid_argument", "endpoint.port must be 1-65535, got %s. Change the "
                                 "'endpoint.port' option." % port, option="endpoint.port")
-        timeout = endpoint.get("timeout") or _tls.DEFAULT_TIMEOUT
+        timeout = endpoint.get("timeout")
+        timeout = _tls.DEFAULT_TIMEOUT if timeout is None else timeout
         if timeout <= 0:
             raise SecurityError("invalid_argument", "endpoint.timeout must be positive, got %s. Change the "
                                 "'endpoint.timeout' option." % timeout, option="endpoint.timeout")

@@ -235,7 +235,7 @@ from ansible_collections.ipoffice.security.plugins.module_utils._checks import L
 from ansible_collections.ipoffice.security.plugins.module_utils._module import argument_spec, run_module
 from ansible_collections.ipoffice.security.plugins.module_utils._verify import run
 
-SOURCE = dict(path=dict(type="path"), content=dict(type="str"))
+SOURCE = dict(path=dict(type="path"), content=dict(type="str", no_log=True))
 
 
 def main():

@@ -39,6 +39,7 @@ author:
   - ipoffice.security maintainers (@ipoffice)
 extends_documentation_fragment:
   - ipoffice.security.store
+  - ipoffice.security.attributes
 options:
   path:
     description:
@@ -64,15 +65,12 @@ options:
 attributes:
   check_mode:
     support: full
-    description: Plans the same files and predicts C(changed) exactly; nothing is written.
+    details:
+      - Plans the same files and predicts C(changed) exactly; nothing is written.
   diff_mode:
     support: full
-    description: Shows each file by a secret-free description (SHA-256 of public files, fingerprints inside a PKCS#12).
-  action_group:
-    support: full
-    description: Use C(group/ipoffice.security.all) in C(module_defaults) to set the store options once.
-    membership:
-      - ipoffice.security.all
+    details:
+      - Shows each file by a secret-free description (SHA-256 of public files, fingerprints inside a PKCS#12).
 seealso:
   - module: ipoffice.security.security_info
     description: Compare what the live system serves with the store (its live_endpoints option).

@@ -194,7 +194,7 @@ def main():
         argument_spec=argument_spec(
             subject_name=dict(type="str"),
             csr_path=dict(type="path"),
-            csr_content=dict(type="str"),
+            csr_content=dict(type="str", no_log=True),
             subject_alt_names=dict(type="list", elements="str"),
             signature=dict(type="str", choices=list(SIGNATURES)),
             valid_days=dict(type="int"),

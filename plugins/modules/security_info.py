@@ -17,7 +17,9 @@ description:
     the trusted certificate store, the certificates that expire within the Certificate Expiry Warning
     Days, and the kept generations of the store.
   - Certificates are described by their parsed fields; private keys and the SCEP password are never returned.
-  - On first use the store is initialised as a new system starts; that is reported as C(changed).
+  - Reads only, never writes and never waits for a writer; it takes no lock, so a read-only store is readable.
+    A store that does not exist (or an empty directory) is reported as RV(initialised=false) with everything
+    else empty, and is left absent; the first writing module initialises it. Always C(changed=false).
 author:
   - ipoffice.security maintainers (@ipoffice)
 extends_documentation_fragment:
@@ -79,7 +81,7 @@ attributes:
   check_mode:
     support: full
     details:
-      - Reads only; on an uninitialised store, check mode reports the initial state without writing it.
+      - Reads only; check mode returns exactly what a normal run returns.
       - Live endpoints are read in check mode too (reading them changes nothing).
 """
 
@@ -108,6 +110,14 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+initialised:
+  description:
+    - Whether the store exists. When false, RV(platform), RV(system_name), RV(settings), RV(identity),
+      RV(telephony_identity), RV(ca), RV(issued_to), RV(offer_certificate) and RV(files) are null, the lists
+      are empty and RV(generation) is 0.
+  returned: always
+  type: bool
+  sample: true
 store_path:
   description: Absolute path of the store.
   returned: always
@@ -122,7 +132,7 @@ system_name:
   returned: always
   type: str
 generation:
-  description: Number of the current generation (0 when nothing has been written yet, in check mode).
+  description: Number of the current generation (0 when the store does not exist yet).
   returned: always
   type: int
 offer_certificate:

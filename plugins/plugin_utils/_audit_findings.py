@@ -61,6 +61,12 @@ CODES = {
     "trusted_store_size": ("trusted_store", "warning"),
     "endpoint_rejected": ("endpoint", "error"),
     "endpoint_unreachable": ("endpoint", "error"),
+    # Live read-back (security_info live_endpoints): each endpoint is a check 'live:<host:port>'.
+    "live_identity_mismatch": ("live", "error"),
+    "live_chain_mismatch": ("live", "error"),
+    "live_unreachable": ("live", "error"),
+    "live_fails_medium": ("live", "error"),
+    "live_fails_high_remote": ("live", "warning"),
 }
 
 # Findings security_info itself reports (its ``findings`` list: {code, message, where?, ...}) that the
@@ -203,11 +209,11 @@ def normalize_fail_on(fail_on):
         raise AuditError("audit_fail_on must be a list of finding codes, checks or severities. "
                          "Change 'audit_fail_on'.")
     codes = finding_codes()
-    checks = CHECKS + info_checks() + ("endpoint",)
+    checks = CHECKS + info_checks() + ("endpoint", "live")
     known = set(codes) | set(checks) | set(SEVERITIES) | {"any"}
     result = []
     for item in fail_on:
-        if not isinstance(item, str) or (item not in known and not item.startswith("endpoint:")):
+        if not isinstance(item, str) or (item not in known and not item.startswith(("endpoint:", "live:"))):
             raise AuditError("audit_fail_on: unknown value %r; use 'any', a severity (%s), a check (%s) or a "
                              "finding code (%s). Change 'audit_fail_on'."
                              % (item, ", ".join(SEVERITIES), ", ".join(checks), ", ".join(sorted(codes))))
@@ -219,7 +225,7 @@ def finding_matches(finding, selectors):
     for selector in selectors:
         if selector == "any" or selector in (finding["code"], finding["severity"], finding["check"]):
             return True
-        if selector == "endpoint" and finding["check"].startswith("endpoint:"):
+        if selector in ("endpoint", "live") and finding["check"].startswith(selector + ":"):
             return True
     return False
 
@@ -458,6 +464,43 @@ def check_endpoint(system, result):
                               codes=summary["codes"])]
 
 
+def check_live(system, entry):
+    """security_info's read-back of one live endpoint (an item of its ``live``) -> (summary, findings)."""
+    live = entry.get("live") if isinstance(entry.get("live"), dict) else {}
+    host, port = entry.get("host"), entry.get("port")
+    name = "%s:%s" % ("[%s]" % host if host and ":" in str(host) else host, port)
+    check = "live:" + name
+    presented = live.get("presented") or []
+    expected = live.get("expected_identity") or {}
+    summary = {"name": name, "host": host, "port": port, "serves": entry.get("serves"),
+               "server_name": entry.get("server_name"), "reachable": bool(live.get("reachable")),
+               "expected": live.get("expected"), "identity_matches": live.get("identity_matches"),
+               "chain_matches": live.get("chain_matches"),
+               "expected_certificate": dict((k, expected.get(k)) for k in ("subject", "not_after", "sha256")),
+               "presented_certificate": dict((k, presented[0].get(k)) for k in ("subject", "not_after", "sha256"))
+               if presented else None,
+               "levels": dict((level, bool(result.get("passed"))) for level, result in
+                              sorted((live.get("checks") or {}).items()))}
+    findings = []
+    for item in entry.get("findings") or []:
+        if not isinstance(item, dict) or item.get("code") not in CODES:
+            continue
+        extra = dict((k, v) for k, v in item.items()
+                     if k not in ("code", "message", "severity", "check", "system", "where", "endpoint"))
+        findings.append(_finding(system, item["code"], item.get("message") or item["code"], check=check,
+                                 endpoint=name, **extra))
+    codes = set(f["code"] for f in findings)
+    if not summary["reachable"]:
+        summary["status"] = "unreachable"
+    elif codes & {"live_identity_mismatch", "live_chain_mismatch"}:
+        summary["status"] = "mismatch"
+    elif "live_fails_medium" in codes:
+        summary["status"] = "rejected"
+    else:
+        summary["status"] = "matches"
+    return summary, findings
+
+
 # ------------------------------------------------------------------------------------------ report
 
 
@@ -493,7 +536,7 @@ def audit_system(name, info, verify=None, policy=None, generated=None):
     """One system's audit entry: what it has, the checks run and their findings."""
     policy = policy_with_defaults(policy)
     generated = parse_time(generated) if generated else datetime.datetime.now(datetime.timezone.utc)
-    system = {"name": str(name), "checks": [], "findings": [], "endpoints": [], "certificates": []}
+    system = {"name": str(name), "checks": [], "findings": [], "endpoints": [], "live": [], "certificates": []}
     info = info or {}
     unavailable = _unavailable(system, info)
     if unavailable is not None:
@@ -539,6 +582,10 @@ def audit_system(name, info, verify=None, policy=None, generated=None):
         summary, findings = check_endpoint(name, result or {})
         system["endpoints"].append(summary)
         per_check.append(("endpoint:" + summary["name"], findings))
+    for entry in info.get("live") or []:
+        summary, findings = check_live(name, entry if isinstance(entry, dict) else {})
+        system["live"].append(summary)
+        per_check.append(("live:" + summary["name"], findings))
     for check, findings in per_check:
         system["checks"].append({"name": check, "findings": findings})
         system["findings"].extend(findings)

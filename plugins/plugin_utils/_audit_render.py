@@ -185,12 +185,34 @@ def _settings_rows(system):
     ]
 
 
+SEVERITY_ORDER = ("ok", "warning", "error")
+
+
+def _worst(*statuses):
+    return max(statuses, key=SEVERITY_ORDER.index)
+
+
+def _certificate_rows(system):
+    """The system's certificates, each with the worst of its expiry status and its findings' severities."""
+    expiry_days = system.get("expiry_days", 60)
+    flagged = {}
+    for finding in system.get("findings", []):
+        if finding.get("sha256"):
+            key = (finding.get("where"), finding["sha256"])
+            flagged[key] = _worst(flagged.get(key, "ok"), finding["severity"])
+    rows = []
+    for cert in system.get("certificates", []):
+        status = _worst(cert_status(cert, expiry_days), flagged.get((cert["where"], cert.get("sha256")), "ok"))
+        rows.append(dict(cert, status=status))
+    return rows
+
+
 def html_context(report):
     """What the HTML template gets: the report itself and, per system, what its tables show."""
     summary = report.get("summary", {})
     systems = []
     for system in report.get("systems", []):
-        expiry_days = system.get("expiry_days", 60)
+        findings = system.get("findings", [])
         systems.append({
             "report": system,
             "name": system["name"],
@@ -199,11 +221,13 @@ def html_context(report):
             "initialised": system.get("initialised", True),
             "has_settings": "levels" in system,
             "settings": _settings_rows(system),
-            "certificates": [dict(cert, status=cert_status(cert, expiry_days))
-                             for cert in system.get("certificates", [])],
+            "certificates": _certificate_rows(system),
             "endpoints": system.get("endpoints", []),
+            "live": system.get("live", []),
             "checks": system.get("checks", []),
-            "findings": system.get("findings", []),
+            "findings": findings,
+            "errors": sum(1 for f in findings if f["severity"] == "error"),
+            "warnings": sum(1 for f in findings if f["severity"] == "warning"),
         })
     return {
         "report": report,
@@ -211,6 +235,10 @@ def html_context(report):
         "verdict": summary.get("verdict", "passed"),
         "verdict_text": verdict_text(summary),
         "systems": systems,
+        # Every finding of the fleet, errors first, for the overview at the top of the page.
+        "findings": sorted((dict(f, anchor=anchor(f["system"])) for system in report.get("systems", [])
+                            for f in system.get("findings", [])),
+                           key=lambda f: (-SEVERITY_ORDER.index(f["severity"]), f["system"], f["check"])),
         "timeline": timeline(report),
         "status_look": STATUS_LOOK,
         "title": "IP Office certificate security audit",

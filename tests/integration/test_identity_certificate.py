@@ -31,7 +31,7 @@ def contract(tmp_path, args, platform="server", repeat_changes=False):
     base = store_args(tmp_path, platform)
     link = {"ansible.builtin.stat": {"path": base["store_path"] + "/current"}}
     task_args = dict(base, **args)
-    tasks = [{"ipoffice.security.security_info": base}, link,
+    tasks = [{"ipoffice.security.certificate_checks": base}, link,  # initialise the store
              {MODULE: task_args, "check_mode": True, "diff": True}, link,
              {MODULE: task_args, "diff": True}, link,
              {MODULE: task_args, "check_mode": True, "diff": True},
@@ -99,6 +99,7 @@ def test_import_of_an_openssl_pkcs12_adds_its_cas(tmp_path):
     assert real2["added_to_trusted_store"] == []
     assert len(real1["diff"]["after"]["trusted_store"]) == len(real1["diff"]["before"]["trusted_store"]) + 1
     assert "Pkcs12-Secret-9" not in json.dumps([check1, real1, real2])
+    assert helpers.store_secret_leaks(store_args(tmp_path)["store_path"], ["Pkcs12-Secret-9"]) == []
 
 
 def test_import_of_pem_certificate_and_encrypted_key(tmp_path):
@@ -162,7 +163,7 @@ def test_failures_report_a_code_and_leave_the_store_as_it_was(tmp_path):
     server = store_args(tmp_path)
     ip500 = dict(store_args(tmp_path, "ip500v2"), store_path=str(tmp_path / "ip500"))
     stores = {"server": server, "ip500v2": ip500}
-    helpers.run_tasks([{"ipoffice.security.security_info": ip500},
+    helpers.run_tasks([{"ipoffice.security.certificate_checks": ip500},
                        {MODULE: dict(server, automatic_certificate_management=True)}], tmp_path)
     digests = dict((name, helpers.tree_digest(args["store_path"])) for name, args in stores.items())
     tasks = [{MODULE: dict(stores[platform], **args)} for platform, args, _code, _option in FAILURES]

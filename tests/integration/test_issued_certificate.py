@@ -22,7 +22,7 @@ def test_pkcs12_and_pem_outputs_follow_the_contract(tmp_path):
     pem = dict(base(tmp_path), subject_name="web.example.com", format="pem", valid_days=365,
                path=str(out / "web.crt"), private_key_path=str(out / "web.key"), chain_path=str(out / "chain.pem"))
     listing = {"ansible.builtin.find": {"paths": str(out), "hidden": True}}
-    tasks = [{"ipoffice.security.security_info": base(tmp_path)}]
+    tasks = [{"ipoffice.security.certificate_checks": base(tmp_path)}]  # initialise the store
     for args in (p12, pem):
         tasks += [{MODULE: args, "check_mode": True, "diff": True}, listing,
                   {MODULE: args, "diff": True},
@@ -46,13 +46,14 @@ def test_pkcs12_and_pem_outputs_follow_the_contract(tmp_path):
         assert stat.S_IMODE(os.stat(str(out / name)).st_mode) == 0o600
     text = json.dumps(r) + run.stdout
     assert "PRIVATE KEY" not in text and "Issued-P12-Secret" not in text
+    assert helpers.store_secret_leaks(base(tmp_path)["store_path"], ["Issued-P12-Secret"]) == []
 
 
 def test_failures_report_a_code_and_write_nothing(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     ip500 = base(tmp_path, "ip500v2", "ip500")
-    helpers.run_module("security_info", ip500, tmp_path)
+    helpers.run_module("certificate_checks", ip500, tmp_path)
     digest = helpers.tree_digest(ip500["store_path"])
     cases = [
         (dict(base(tmp_path), subject_name="a.example.com", path=str(out / "a.p12"), password="x", valid_days=900),

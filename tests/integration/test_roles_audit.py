@@ -268,3 +268,22 @@ def test_a_host_without_the_store_variable_fails_naming_it(fleet, tmp_path):
     assert "ipoffice_security.store.path is not set for ipo-x" in run.stdout
     # It stopped before reading anything: no security_info task ran.
     assert "Read the security settings" not in run.stdout
+
+
+def test_audit_html_template_replaces_the_page(fleet, tmp_path):
+    """A template of your own, given relative to the playbook's directory, renders the HTML report."""
+    playbook_dir = tmp_path / "play"
+    (playbook_dir / "templates").mkdir(parents=True)
+    (playbook_dir / "templates" / "acme.html.j2").write_text(
+        '{% extends "ipoffice.security/audit_report.html.j2" %}{% block title %}ACME fleet{% endblock %}')
+    playbook = playbook_dir / "audit.yml"
+    playbook.write_text(yaml.safe_dump([{"hosts": "ipoffice", "gather_facts": False,
+                                         "roles": [{"role": "ipoffice.security.audit"}]}]))
+    reports = tmp_path / "reports"
+    args = [os.path.join(helpers.VENV_BIN, "ansible-playbook"), "-i", fleet["inventory"], str(playbook),
+            "--limit", "ipo-a", "-e", "audit_report_dir=%s" % reports, "-e",
+            "audit_html_template=templates/acme.html.j2"]
+    run = subprocess.run(args, capture_output=True, text=True, env=helpers.ansible_env(), timeout=600, check=False)
+    assert run.returncode == 0, run.stdout + run.stderr
+    page = (reports / "ipoffice-security-audit.html").read_text()
+    assert "<title>ACME fleet</title>" in page and 'data-system="ipo-a"' in page

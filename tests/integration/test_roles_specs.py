@@ -115,12 +115,26 @@ def test_audit_endpoints_match_certificate_verify(monkeypatch):
             same_kind(entry, spec[key], "audit_endpoints." + key)
 
 
+def test_audit_live_endpoints_match_security_info(monkeypatch):
+    spec = module_spec("security_info", monkeypatch)
+    role = role_options("audit")
+    live = spec["live_endpoints"]["options"]
+    assert sorted(role["audit_live_endpoints"]["options"]) == sorted(live)
+    for key, entry in role["audit_live_endpoints"]["options"].items():
+        same_kind(entry, live[key], "audit_live_endpoints." + key)
+        assert bool(entry.get("required")) == bool(live[key].get("required")), "audit_live_endpoints." + key
+    same_kind(role["audit_live_timeout"], spec["live_timeout"], "audit_live_timeout")
+
+
 def test_audit_policy_keys_are_the_cores():
     from ansible_collections.ipoffice.security.plugins.plugin_utils import _audit_findings as _audit
 
     policy = role_options("audit")["audit_policy"]["options"]
     assert sorted(policy) == sorted(_audit.DEFAULT_POLICY)
     assert sorted(policy["minimum_levels"]["options"]) == sorted(_audit.LEVEL_SETTINGS)
+    # The role documents the model's levels for each minimum.
+    for name, entry in policy["minimum_levels"]["options"].items():
+        assert tuple(entry["choices"]) == _audit.LEVEL_SETTINGS[name].choices, name
 
 
 def same_schema(role_entry, module_entry, where):

@@ -4,6 +4,7 @@ The real server is Debian's ``scepserver`` (micromdm/scep); the EJBCA default UR
 path-rewriting proxy (HTTP and HTTPS); the pending/poll path through a PENDING responder of our own.
 """
 
+import base64
 import os
 import stat
 
@@ -27,6 +28,9 @@ def depot(tmp_path_factory):
 def server(depot):
     with scep_servers.scepserver(depot) as running:
         yield running
+
+
+PENDING_PASSWORD = "Pending-Challenge-9f3e1c07"
 
 
 def new_store(tmp_path, name="store"):
@@ -72,6 +76,7 @@ def test_first_enrollment_installs_a_scep_identity_that_chains_to_the_ca(tmp_pat
         assert scep_servers.CHALLENGE.encode() not in handle.read()
     assert result["settings"]["password_set"] is True and "password" not in result["settings"]
     assert scep_servers.CHALLENGE not in repr(result)
+    assert helpers.store_secret_leaks(store.path, [scep_servers.CHALLENGE]) == []
 
 
 def test_enrolled_identity_passes_the_check_engine_at_medium_for_client(tmp_path, server):
@@ -200,10 +205,13 @@ def test_pending_is_saved_then_polled_to_success(tmp_path):
     responder = scep_servers.PendingResponder(polls_before_issue=2)
     store = new_store(tmp_path)
     with responder.serve() as port:
-        params = dict(active=True, server="127.0.0.1", port=port, uri="/scep", password="pw", enroll=True,
-                      request_interval=5, retries=0)
+        params = dict(active=True, server="127.0.0.1", port=port, uri="/scep", password=PENDING_PASSWORD,
+                      enroll=True, request_interval=5, retries=0)
         first = _scep_settings.converge(store, params)
         assert first["changed"] is True and first["status"] == "pending"
+        # the pending request keeps what a poll needs, not the CSR with the challenge password in it
+        assert helpers.store_secret_leaks(store.path, [PENDING_PASSWORD]) == []
+        assert "request" not in store.read().data["scep_pending"]
         state = store.read()
         pending = state.data["scep_pending"]
         assert pending["transaction_id"] == first["transaction_id"]
@@ -230,6 +238,25 @@ def test_pending_is_saved_then_polled_to_success(tmp_path):
     assert _certs.is_issued_by(state.identity.cert, responder.ca_cert)
     # The installed key is the one generated (and saved) for the pending transaction.
     assert _scep.transaction_id_for(state.identity.key) == first["transaction_id"]
+    assert helpers.store_secret_leaks(store.path, [PENDING_PASSWORD]) == []  # every kept generation
+
+
+def test_pending_request_saved_by_an_earlier_version_loses_its_csr(tmp_path):
+    responder = scep_servers.PendingResponder(polls_before_issue=5)
+    store = new_store(tmp_path)
+    with responder.serve() as port:
+        params = dict(active=True, server="127.0.0.1", port=port, uri="/scep", password=PENDING_PASSWORD,
+                      enroll=True, retries=0)
+        assert _scep_settings.converge(store, params)["status"] == "pending"
+
+        def plant(state):  # what earlier versions saved: the CSR, challenge inside, base64 in settings.json
+            state.data["scep_pending"]["request"] = base64.b64encode(b"\x0c\x1a" + PENDING_PASSWORD.encode()).decode()
+        store.update(plant)
+        assert helpers.store_secret_leaks(store.path, [PENDING_PASSWORD])
+        again = _scep_settings.converge(store, params)
+    assert again["status"] == "pending" and again["changed"] is True
+    assert "request" not in store.read().data["scep_pending"]
+    assert helpers.store_secret_leaks(store.current_path(), [PENDING_PASSWORD]) == []
 
 
 def test_pending_waits_request_interval_between_polls(tmp_path):
@@ -250,9 +277,10 @@ def test_pending_then_failure_discards_the_transaction(tmp_path):
     responder = scep_servers.PendingResponder(fail_polls=True)
     store = new_store(tmp_path)
     with responder.serve() as port:
-        params = dict(active=True, server="127.0.0.1", port=port, uri="/scep", password="pw", enroll=True,
-                      retries=0)
+        params = dict(active=True, server="127.0.0.1", port=port, uri="/scep", password=PENDING_PASSWORD,
+                      enroll=True, retries=0)
         assert _scep_settings.converge(store, params)["status"] == "pending"
+        assert helpers.store_secret_leaks(store.path, [PENDING_PASSWORD]) == []
         with pytest.raises(SecurityError) as caught:
             _scep_settings.converge(store, params)
     assert caught.value.code == "scep_failure" and caught.value.details["fail_info"] == "badCertID"

@@ -57,6 +57,10 @@ def play(tmp_path_factory):
     keys += [open(os.path.join(str(p), "current", slot, "key.pem")).read()
              for p in (paths["populated"], paths["long"]) for slot in ("identity", "ca", "telephony")]
     DirectoryStore(str(paths["future"]), system_name=NAME, system_addresses=[]).update(lambda state: None)
+    # security_info never initialises a store: the writing modules do (here, the store API)
+    DirectoryStore(str(paths["fresh"]), system_name=NAME, system_addresses=["192.0.2.10"]).update(lambda state: None)
+    DirectoryStore(str(paths["ip500"]), platform="ip500v2", system_name=NAME,
+                   system_addresses=["192.0.2.10"]).update(lambda state: None)
     settings = paths["future"] / "current" / "settings.json"
     document = json.loads(settings.read_text())
     document["schema_version"] = 99
@@ -66,8 +70,9 @@ def play(tmp_path_factory):
 
     fresh = base_args(paths["fresh"])
     tasks = [
-        # check mode on a new system: predicts the initialisation, writes nothing
+        # a store that does not exist: reported, never created (check mode or not)
         ("check_new", {"ipoffice.security.security_info": base_args(paths["unwritten"]), "check_mode": True}),
+        ("missing", {"ipoffice.security.security_info": base_args(paths["unwritten"])}),
         ("first", {"ipoffice.security.security_info": fresh}),
         ("second", {"ipoffice.security.security_info": fresh}),
         ("check_existing", {"ipoffice.security.security_info": fresh, "check_mode": True}),
@@ -90,17 +95,18 @@ def play(tmp_path_factory):
             "tel": tel, "keys": keys}
 
 
-def test_check_mode_on_a_new_system_writes_nothing(play):
-    check = play["results"]["check_new"]
-    assert check["changed"] is True and check["generation"] == 0
-    assert check["issued_to"] == NAME and check["identity"]["common_name"] == NAME
-    assert check["generations"] == []
+def test_a_missing_store_is_reported_and_left_absent(play):
+    for name in ("check_new", "missing"):
+        result = play["results"][name]
+        assert result["changed"] is False and result["initialised"] is False and result["generation"] == 0
+        assert result["identity"] is None and result["issued_to"] is None and result["settings"] is None
+        assert result["trusted"] == [] and result["generations"] == [] and result["findings"] == []
     assert not os.path.lexists(str(play["paths"]["unwritten"]))
 
 
-def test_first_run_initialises_the_server_system(play):
+def test_reads_the_server_system_as_initialised(play):
     first = play["results"]["first"]
-    assert first["changed"] is True and first["generation"] == 1
+    assert first["changed"] is False and first["initialised"] is True and first["generation"] == 1
     assert first["platform"] == "server" and first["system_name"] == NAME
     assert first["offer_certificate"] is True
     assert first["issued_to"] == NAME and first["identity"]["common_name"] == NAME
@@ -143,7 +149,7 @@ def test_query(play):
 
 def test_ip500v2_system(play):
     ip500 = play["results"]["ip500"]
-    assert ip500["changed"] is True and ip500["platform"] == "ip500v2" and ip500["ca"] is None
+    assert ip500["changed"] is False and ip500["platform"] == "ip500v2" and ip500["ca"] is None
     assert ip500["identity"]["self_signed"] is True and ip500["trusted_count"] == 0
     assert ip500["settings"]["checks"]["h323_security_level"] == "medium"
     assert ip500["settings"]["checks"]["sip_security_level"] == "medium"

@@ -103,6 +103,11 @@ def info_task(store):
     return {"ipoffice.security.security_info": dict(STORE_ARGS, store_path=store)}
 
 
+def init_task(store):
+    """security_info never initialises a store; an empty certificate_checks run does (generation 1)."""
+    return {"ipoffice.security.certificate_checks": dict(STORE_ARGS, store_path=store)}
+
+
 def test_add_check_mode_diff_idempotence_mixed_pem_der(files, tmp_path):
     store = str(tmp_path / "store")
     base = dict(STORE_ARGS, store_path=store)
@@ -111,7 +116,8 @@ def test_add_check_mode_diff_idempotence_mixed_pem_der(files, tmp_path):
     same = dict(base, certificates=[{"content": files.text("root_b.pem")}, {"path": files.path("root_a.pem")},
                                     {"content": files.text("inter_a.pem") + files.text("root_a.pem")}])
     run = helpers.run_tasks([
-        info_task(store),                                   # 0 initialise: generation 1
+        init_task(store),
+        info_task(store),                                   # 0 initialised: generation 1
         task(add, check_mode=True, diff=True),              # 1 predicts, writes nothing
         info_task(store),                                   # 2 still generation 1
         task(add, diff=True),                               # 3 writes generation 2
@@ -119,7 +125,7 @@ def test_add_check_mode_diff_idempotence_mixed_pem_der(files, tmp_path):
         task(same, check_mode=True),                        # 5 check mode predicts no change
         info_task(store),                                   # 6 still generation 2
     ], tmp_path)
-    init, check, after_check, real, again, again_check, final = run.results
+    init, check, after_check, real, again, again_check, final = run.results[1:]
     wanted = set(files.fingerprint(n) for n in ("root_a.pem", "inter_a.pem", "root_b.pem"))
     ca_fp = init["ca"]["sha256"]
     assert init["generation"] == 1 and init["trusted_count"] == 1
@@ -147,6 +153,7 @@ def test_pkcs12_exclusive_and_remove_with_warnings(files, tmp_path):
     exclusive = dict(base, exclusive=True, allow_in_use=True,  # the internal CA is the identity's chain
                      certificates=[{"path": files.path("truststore.p12"), "password": "changeit"}])
     run = helpers.run_tasks([
+        init_task(store),
         info_task(store),                                                    # 0
         task(p12, diff=True),                                                # 1 add leaf + root A + root B
         task(p12),                                                           # 2 idempotent (#538)
@@ -157,7 +164,8 @@ def test_pkcs12_exclusive_and_remove_with_warnings(files, tmp_path):
                   certificates=[{"sha256": files.fingerprint("root_b.pem").replace(":", "").upper()}])),  # 6
         task(dict(base, state="absent", certificates=[{"sha256": files.fingerprint("root_b.pem")}])),     # 7
     ], tmp_path)
-    init, add, add_again, excl_check, excl, excl_again, absent, absent_again = run.results
+    init, add, add_again, excl_check, excl, excl_again, absent, absent_again = run.results[1:]
+    assert helpers.store_secret_leaks(store, ["p12secret", "changeit"]) == []
     ca_fp = init["ca"]["sha256"]
     leaf, root_a, root_b = (files.fingerprint(n) for n in ("leaf_a.pem", "root_a.pem", "root_b.pem"))
     assert add["changed"] is True and set(a["sha256"] for a in add["added"]) == {leaf, root_a, root_b}

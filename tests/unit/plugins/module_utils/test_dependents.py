@@ -100,7 +100,7 @@ def test_allow_in_use_removes_the_old_root_and_warns_naming_the_peer(store, pki)
     result = _trusted.converge(store, [{"content": pem(pki.old_root)}], desired="absent", allow_in_use=True)
     assert result["changed"] and fp(pki.old_root) not in store.read().trusted
     [warning] = result["warnings"]
-    assert warning.startswith(NAME + ": removed trusted certificate CN=Corp Root 2015")
+    assert warning.startswith("removed trusted certificate CN=Corp Root 2015")
     assert "sbc.example.com" in warning and fp(pki.sbc) in warning and "allow_in_use: true" in warning
     [removed] = result["removed"]
     assert [d["kind"] for d in removed["dependents"]] == ["pinned_peer"]

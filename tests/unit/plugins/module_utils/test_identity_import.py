@@ -58,6 +58,7 @@ def test_pkcs12_made_by_openssl_imports_with_its_cas(tmp_path, pki, legacy):
     assert update.changed and update.value.decision.action == "imported"
     leaf_fp, added = imported_fingerprints(update)
     assert leaf_fp == _certs.fingerprint(pki["leaf"])
+    assert helpers.store_secret_leaks(store.path, ["s3cret"]) == []
     assert added == sorted([_certs.fingerprint(pki["intermediate"][0]), _certs.fingerprint(pki["root"][0])])
     state = store.read()
     assert [c.subject.rfc4514_string() for c in state.chain_for(state.identity)] == \

@@ -213,3 +213,27 @@ def test_plan_without_write_touches_nothing(tmp_path, state):
     view = issued.issued_view(plan.cert, plan.chain)
     assert view["common_name"] == "web.example.com" and view["chain"][0]["is_ca"]
     assert "PRIVATE KEY" not in repr(view)
+
+
+@pytest.mark.parametrize("swap", ["symlink", "fifo"])
+def test_mode_fix_never_follows_a_link_swapped_in_after_planning(tmp_path, state, swap):
+    params = pem_params(tmp_path)
+    issue(state, params)
+    os.chmod(params["chain_path"], 0o644)
+    plan = issue(state, params, write=False)
+    assert plan.modes == [params["chain_path"]]
+    victim = tmp_path / "victim"
+    victim.write_text("someone else's file\n")
+    os.chmod(str(victim), 0o644)
+    # the race, made deterministic: the planned file is replaced before the mode is fixed
+    os.unlink(params["chain_path"])
+    if swap == "symlink":
+        os.symlink(str(victim), params["chain_path"])
+    else:
+        os.mkfifo(params["chain_path"], 0o644)
+    with pytest.raises(SecurityError) as err:
+        issued.write_issued(plan)
+    assert err.value.code == "invalid_output_path" and err.value.option == "chain_path"
+    assert params["chain_path"] in err.value.message and "'chain_path'" in err.value.message
+    assert stat.S_IMODE(os.lstat(str(victim)).st_mode) == 0o644
+    assert stat.S_IMODE(os.lstat(params["chain_path"]).st_mode) in (0o644, 0o777)

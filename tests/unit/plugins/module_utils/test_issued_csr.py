@@ -136,7 +136,7 @@ def test_bad_csrs_have_codes(tmp_path, state):
     assert info.value.code == "out_of_range" and "825" in info.value.message
 
 
-def test_run_with_a_csr_reports_it_and_touches_no_store(tmp_path):
+def test_run_with_a_csr_reports_it_and_records_it_once(tmp_path):
     csr, _key = make_csr(tmp_path)
     store = DirectoryStore(path=str(tmp_path / "store"), system_name=NAME, system_addresses=ADDRESSES)
     store.update(lambda s: None)
@@ -144,9 +144,14 @@ def test_run_with_a_csr_reports_it_and_touches_no_store(tmp_path):
     params = csr_params(tmp_path, csr)
     predicted = issued.run(store, params, check_mode=True, want_diff=True)
     assert predicted["changed"] and not os.path.exists(params["path"])
+    assert helpers.tree_digest(store.path) == digest  # check mode wrote nothing
     result = issued.run(store, params)
     assert result["changed"] and result["csr"]["subject"] == "CN=ipo-linux1.example.com"
     assert result["csr"]["key_type"] == "RSA" and result["csr"]["key_bits"] == 2048
     assert result["files"]["private_key_path"] is None
+    # The store records what its CA issued (one new generation); a rerun neither issues nor records again.
+    recorded = helpers.tree_digest(store.path)
+    assert recorded != digest
+    assert [i["sha256"] for i in store.read().issued_certificates] == [result["certificate"]["sha256"]]
     assert issued.run(store, params)["changed"] is False
-    assert helpers.tree_digest(store.path) == digest
+    assert helpers.tree_digest(store.path) == recorded

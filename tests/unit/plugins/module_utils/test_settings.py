@@ -252,7 +252,7 @@ def test_a_root_rotation_in_one_call_has_no_false_warning_and_one_generation(pki
     allowed = params(path, trusted={"absent": [{"sha256": new_fp}], "allow_in_use": True})
     warned = _settings.run(store_at(path), allowed, check_mode=True)
     (warning,) = warned["warnings"]
-    assert warning.startswith("trusted: ipo1.example.com: removed trusted certificate CN=Enterprise Root New")
+    assert warning.startswith("trusted: removed trusted certificate CN=Enterprise Root New")
     assert warned["trusted"]["removed"][0]["needed_by"] == ["identity"]
 
 

@@ -167,3 +167,43 @@ def test_filter_plugin_wraps_the_core(fleet):
     assert filters["audit_failures"](relaxed) == []
     with pytest.raises(AnsibleFilterError, match="audit_policy"):
         filters["audit_report"]({}, policy={"typo": 1})
+
+
+def test_the_page_lists_every_finding_at_the_top_and_marks_flagged_certificates(fleet):
+    report = fleet_report(fleet)
+    page = _audit_render.to_html(report)
+    top = page.split('<h2>Certificate expiry timeline</h2>')[0]
+    for finding in _audit_findings.report_findings(report):
+        assert finding["message"] in html.unescape(top)
+    context = _audit_render.html_context(report)
+    trouble = [s for s in context["systems"] if s["name"] == "trouble"][0]
+    weak = fleet["certs"]["weak"]
+    rows = [c for c in trouble["certificates"] if c["sha256"] == _certs.fingerprint(weak)]
+    assert rows and all(c["status"] == "error" for c in rows)  # weak key: flagged although far from expiry
+    assert trouble["errors"] == sum(1 for f in trouble["findings"] if f["severity"] == "error")
+
+
+def test_a_template_of_your_own_can_replace_one_block_of_the_page(fleet, tmp_path):
+    own = tmp_path / "mine.html.j2"
+    own.write_text('{% extends "ipoffice.security/audit_report.html.j2" %}'
+                   '{% block title %}ACME audit{% endblock %}'
+                   '{% block timeline %}<p id="acme">{{ verdict }} {{ findings | length }} {{ "<b>" }}</p>'
+                   '{% endblock %}')
+    report = fleet_report(fleet)
+    page = _audit_render.to_html(report, template=str(own))
+    assert "<title>ACME audit</title>" in page
+    assert '<p id="acme">failed %d &lt;b&gt;</p>' % report["summary"]["findings"] in page  # autoescaped
+    assert "Certificate expiry timeline" not in page and 'data-verdict="failed"' in page
+    # The same through the filter the role uses.
+    from ansible_collections.ipoffice.security.plugins.filter.audit import FilterModule
+    assert FilterModule().filters()["audit_render"](report, "html", template=str(own)) == page
+
+
+def test_a_missing_or_broken_template_is_a_clear_error(fleet, tmp_path):
+    report = fleet_report(fleet)
+    with pytest.raises(_audit_findings.AuditError, match="does not exist. Change 'audit_html_template'"):
+        _audit_render.to_html(report, template=str(tmp_path / "nope.j2"))
+    broken = tmp_path / "broken.j2"
+    broken.write_text("{{ summary.no_such_key.deeper }}")
+    with pytest.raises(_audit_findings.AuditError, match="cannot be rendered: UndefinedError"):
+        _audit_render.to_html(report, template=str(broken))
