@@ -17,6 +17,7 @@ from __future__ import absolute_import, division, print_function
 
 import argparse
 import os
+import re
 import sys
 
 import yaml
@@ -50,12 +51,33 @@ def _module():
     return security_settings, store
 
 
+_OPTION_REF = re.compile(r"O\(([^)#=]+)((?:=[^)]*)?)\)")
+
+
+def _role_reference(match):
+    """O(name) in the module's documentation, as the same option of the role's variable."""
+    name, value = match.group(1), match.group(2)
+    first = name.split(".")[0].split("[")[0]
+    if first in AREAS:
+        return "O(ipoffice_security.%s%s)" % (name, value)
+    for key, module_name in STORE_KEYS:
+        if name == module_name:
+            return "O(ipoffice_security.store.%s%s)" % (key, value)
+    return "C(%s%s)" % (name, value)
+
+
+def role_text(text):
+    if isinstance(text, list):
+        return [role_text(item) for item in text]
+    return _OPTION_REF.sub(_role_reference, text) if isinstance(text, str) else text
+
+
 def role_option(doc, spec):
     """One option of the role's spec from the module's documentation and argument spec entry."""
     result = {"type": doc.get("type", "str")}
     for key in ("required", "description", "default", "choices", "elements"):
         if key in doc:
-            result[key] = doc[key]
+            result[key] = role_text(doc[key]) if key == "description" else doc[key]
     if spec.get("no_log"):
         result["no_log"] = True
     if "suboptions" in doc:
@@ -83,7 +105,8 @@ def area_options():
     path.pop("default", None)
     path["required"] = True
     path["description"] = ["Directory of the system's security settings store on the managed node (no default).",
-                           "The store is initialised on first use as a new system starts (see O(platform))."]
+                           "The store is initialised on first use as a new system starts (see "
+                           "O(ipoffice_security.store.platform))."]
     for area in AREAS:
         options[area] = role_option(doc[area], spec[area])
     return options

@@ -32,6 +32,7 @@ import stat
 from ansible_collections.ipoffice.security.plugins.module_utils import _certs
 from ansible_collections.ipoffice.security.plugins.module_utils._model import SecurityError
 from ansible_collections.ipoffice.security.plugins.module_utils._module import diff
+from ansible_collections.ipoffice.security.plugins.module_utils._store import replace_file
 
 try:
     from cryptography.hazmat.primitives import hashes, serialization
@@ -397,33 +398,6 @@ def _check_dirs(plan):
                                     "written. Remove it or change the 'path' option." % current, option="path")
 
 
-def _write_file(directory, name, data, mode):
-    """Write name in directory atomically: a new file (O_EXCL, O_NOFOLLOW), fchmod, fsync, rename."""
-    dir_fd = _open_dir(directory, create=True)
-    try:
-        tmp = ".%s.tmp-%d" % (name, os.getpid())
-        try:
-            os.unlink(tmp, dir_fd=dir_fd)
-        except OSError:
-            pass
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | _O_CLOEXEC, 0o600, dir_fd=dir_fd)
-        try:
-            os.fchmod(fd, mode)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
-        except BaseException:
-            os.close(fd)
-            os.unlink(tmp, dir_fd=dir_fd)
-            raise
-        os.close(fd)
-        os.rename(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
 def write_export(plan):
     _check_dirs(plan)
     root = plan.request.path
@@ -437,7 +411,7 @@ def write_export(plan):
         for part in parts[:-1]:
             directory = os.path.join(directory, part)
             os.close(_open_dir(directory, create=True))
-        _write_file(directory, parts[-1], data, mode)
+        replace_file(os.path.join(directory, parts[-1]), data, mode)
     for rel in plan.remove:
         os.unlink(os.path.join(root, rel))
 
@@ -455,10 +429,16 @@ def file_list(plan):
 
 
 def run(store, params, check_mode=False, want_diff=False, now=None):
-    """The export module: read the store (initialising a new one as every module does), write the files."""
+    """The export module: read the store (never writing it), write the files."""
     request = export_request(params)
-    update = store.update(lambda state: None, check_mode=check_mode)
-    plan = plan_export(update.after, request, now)
+    state = store.read(initial=False)
+    if state is None:
+        # Exporting a new system's freshly generated keys would hand a real system something nobody asked
+        # for: most likely store_path is wrong.
+        raise SecurityError("store_not_initialised", "The store at %s does not exist, so there is nothing to "
+                            "export. Check the 'store_path' option, or set the system up first (the baseline role "
+                            "or ipoffice.security.security_settings)." % store.path, option="store_path")
+    plan = plan_export(state, request, now)
     _check_dirs(plan)
     if plan.changed and not check_mode:
         write_export(plan)
@@ -466,7 +446,7 @@ def run(store, params, check_mode=False, want_diff=False, now=None):
     for item in manifest["trusted"] + manifest["tcs_delete"]:
         item.pop("der", None)
     result = {
-        "changed": update.changed or plan.changed,
+        "changed": plan.changed,
         "path": request.path,
         "encryption": request.encryption,
         "files": file_list(plan),

@@ -27,6 +27,7 @@ import copy
 from ansible_collections.ipoffice.security.plugins.module_utils import _certs
 from ansible_collections.ipoffice.security.plugins.module_utils._model import SecurityError
 from ansible_collections.ipoffice.security.plugins.module_utils._module import diff
+from ansible_collections.ipoffice.security.plugins.module_utils._store import KEEP_GENERATIONS
 
 SUMMARY_LIMIT = 400
 # What a restore copies from the chosen generation (everything but the store setting keep_generations).
@@ -161,6 +162,9 @@ def run(store, params, check_mode=False, want_diff=False):
     """The generation module: list the kept generations; restore one as a new generation."""
     restore = params.get("restore")
     if restore is None:
+        if store.keep_option is None and not store.exists():  # nothing to list; no initial keys are made
+            return {"changed": False, "current": None, "initialised": False, "keep_generations": KEEP_GENERATIONS,
+                    "generations": [], "restored": None}
         if store.keep_option is None:
             state = store.read()
             return {"changed": False, "current": state.generation if state.initialised else None,
@@ -183,7 +187,8 @@ def run(store, params, check_mode=False, want_diff=False):
 
         update = store.update(mutate, check_mode=check_mode)
     result = {"changed": update.changed,
-              "current": update.after.generation if update.written else update.before.generation,
+              "current": update.after.generation if update.written else (
+                  update.before.generation if update.before.initialised else None),
               "initialised": update.before.initialised or update.written,
               "keep_generations": update.after.keep_generations,
               "generations": listing(store),

@@ -14,7 +14,6 @@ __metaclass__ = type
 
 import os
 import stat
-import tempfile
 
 from ansible_collections.ipoffice.security.plugins.module_utils import _certs, _dependents
 from ansible_collections.ipoffice.security.plugins.module_utils._identity import (
@@ -38,6 +37,7 @@ from ansible_collections.ipoffice.security.plugins.module_utils._model import (
     given,
 )
 from ansible_collections.ipoffice.security.plugins.module_utils._module import diff
+from ansible_collections.ipoffice.security.plugins.module_utils._store import replace_file
 
 try:
     from cryptography import x509
@@ -382,22 +382,7 @@ def _write_atomic(path, data):
     if not os.path.isdir(directory):
         raise SecurityError("invalid_output_path", "The directory %s does not exist. Create it first or change the "
                             "output path options." % directory, option="path")
-    fd, tmp = tempfile.mkstemp(prefix=".ipoffice-", dir=directory)
-    try:
-        os.fchmod(fd, OUTPUT_MODE)
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-        os.fsync(fd)
-        os.close(fd)
-        fd = None
-        os.replace(tmp, path)
-    except BaseException:
-        if fd is not None:
-            os.close(fd)
-        if os.path.lexists(tmp):
-            os.unlink(tmp)
-        raise
+    replace_file(path, data, OUTPUT_MODE)
 
 
 def _csr_alt_names(csr):

@@ -918,6 +918,24 @@ def _write_file(directory, name, data, mode):
         os.close(fd)
 
 
+def replace_file(path, data, mode):
+    """Replace path atomically: a new file beside it (never through a symlink, mode set on the descriptor,
+    fsynced), renamed over path, the directory fsynced.  A failure leaves path as it was."""
+    directory, name = os.path.split(os.path.abspath(path))
+    tmp = ".%s.tmp-%d" % (name, os.getpid())
+    tmp_path = os.path.join(directory, tmp)
+    if os.path.lexists(tmp_path):
+        os.unlink(tmp_path)  # left by a process of the same id that died
+    try:
+        _write_file(directory, tmp, data, mode)
+        os.rename(tmp_path, path)
+    except BaseException:
+        if os.path.lexists(tmp_path):
+            os.unlink(tmp_path)
+        raise
+    _fsync_dir(directory)
+
+
 def _fsync_dir(path):
     fd = os.open(path, os.O_RDONLY | _O_DIRECTORY | _O_CLOEXEC)
     try:

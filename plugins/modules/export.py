@@ -34,7 +34,8 @@ description:
   - Files are written atomically (a new file, C(fchmod), C(fsync), rename; never through a symlink).
     Files that hold a private key (the PKCS#12 files, C(key.pem)) get mode C(0600), others C(0644); new
     directories C(0700).
-  - The store is only read (a new store is initialised on first use, as every module of the collection does).
+  - The store is only read, without waiting for a writer. A store that does not exist fails with
+    C(error=store_not_initialised) (exporting a new system's freshly generated keys is never what was meant).
 author:
   - ipoffice.security maintainers (@ipoffice)
 extends_documentation_fragment:
@@ -143,7 +144,8 @@ manifest:
   returned: success
   type: dict
 error:
-  description: Stable code of a failure, for example C(password_required), C(invalid_export_path).
+  description: Stable code of a failure, for example C(password_required), C(invalid_export_path),
+    C(store_not_initialised).
   returned: failure
   type: str
 """

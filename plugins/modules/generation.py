@@ -30,6 +30,7 @@ author:
   - ipoffice.security maintainers (@ipoffice)
 extends_documentation_fragment:
   - ipoffice.security.store
+  - ipoffice.security.attributes
 options:
   restore:
     description:
@@ -41,15 +42,12 @@ options:
 attributes:
   check_mode:
     support: full
-    description: A restore in check mode reports C(changed) and the diff exactly and writes nothing.
+    details:
+      - A restore in check mode reports C(changed) and the diff exactly and writes nothing.
   diff_mode:
     support: full
-    description: Settings, identities, CA and trusted entries as parsed fields, before and after the restore.
-  action_group:
-    support: full
-    description: Use C(group/ipoffice.security.all) in C(module_defaults) to set the store options once.
-    membership:
-      - ipoffice.security.all
+    details:
+      - Settings, identities, CA and trusted entries as parsed fields, before and after the restore.
 seealso:
   - module: ipoffice.security.security_info
 """

@@ -48,6 +48,7 @@ options:
         trusting the store's trusted certificate store. A level that fails is a finding,
         C(live_fails_medium) or C(live_fails_high_remote), with the engine's C(codes).
       - Connecting happens from the managed node. Nothing on the live system is changed.
+      - A store that does not exist has nothing to compare with; its endpoints are not read and RV(live) is empty.
     type: list
     elements: dict
     suboptions:
@@ -73,8 +74,8 @@ options:
         required: true
   live_timeout:
     description:
-      - Seconds allowed for connecting to and for each read from one live endpoint; an endpoint that takes
-        longer is C(live_unreachable).
+      - Seconds allowed for the whole exchange with one live endpoint (connect, handshake, close); an endpoint
+        that takes longer is C(live_unreachable). Endpoints are read one after the other.
     type: float
     default: 10
 attributes:

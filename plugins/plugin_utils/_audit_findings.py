@@ -464,11 +464,19 @@ def check_endpoint(system, result):
                               codes=summary["codes"])]
 
 
-def check_live(system, entry):
-    """security_info's read-back of one live endpoint (an item of its ``live``) -> (summary, findings)."""
+def live_name(entry):
+    host, port = entry.get("host"), entry.get("port")
+    return "%s:%s" % ("[%s]" % host if host and ":" in str(host) else host, port)
+
+
+def check_live(system, entry, name=None):
+    """security_info's read-back of one live endpoint (an item of its ``live``) -> (summary, findings).
+
+    ``name`` (default host:port) names the check 'live:<name>'.
+    """
     live = entry.get("live") if isinstance(entry.get("live"), dict) else {}
     host, port = entry.get("host"), entry.get("port")
-    name = "%s:%s" % ("[%s]" % host if host and ":" in str(host) else host, port)
+    name = name or live_name(entry)
     check = "live:" + name
     presented = live.get("presented") or []
     expected = live.get("expected_identity") or {}
@@ -565,6 +573,7 @@ def audit_system(name, info, verify=None, policy=None, generated=None):
         "ip_office_lines": checks_settings.get("ip_office_lines") or [],
         "scep": dict((k, v) for k, v in (settings.get("scep") or {}).items()),
         "certificates": certificates,
+        "trusted": trusted_entries(info),
     })
     per_check = [
         ("security_info", []),
@@ -582,8 +591,13 @@ def audit_system(name, info, verify=None, policy=None, generated=None):
         summary, findings = check_endpoint(name, result or {})
         system["endpoints"].append(summary)
         per_check.append(("endpoint:" + summary["name"], findings))
-    for entry in info.get("live") or []:
-        summary, findings = check_live(name, entry if isinstance(entry, dict) else {})
+    entries = [entry if isinstance(entry, dict) else {} for entry in info.get("live") or []]
+    names = [live_name(entry) for entry in entries]
+    for entry, label in zip(entries, names):
+        # One host:port may serve several things (management and a WebSocket line on 443): say which.
+        if names.count(label) > 1:
+            label = "%s (%s)" % (label, entry.get("serves"))
+        summary, findings = check_live(name, entry, label)
         system["live"].append(summary)
         per_check.append(("live:" + summary["name"], findings))
     for check, findings in per_check:
@@ -632,6 +646,32 @@ def _check_status(findings):
     return "passed"
 
 
+def trusted_entries(info):
+    """A system's trusted store entries with what depends on each (security_info's ``trusted[].dependents``)."""
+    return [{"sha256": entry.get("sha256"), "subject": entry.get("subject"), "not_after": entry.get("not_after"),
+             "root": bool(entry.get("is_ca") and entry.get("self_signed")),
+             "dependents": [{"kind": d.get("kind"), "description": d.get("description")}
+                            for d in entry.get("dependents") or []]}
+            for entry in info.get("trusted") or []]
+
+
+def trusted_roots(entries):
+    """Per trusted root (a self-signed CA in any system's trusted store): the systems that trust it and,
+    per system, what still relies on it there (removing it there is refused while anything does)."""
+    roots = {}
+    for entry in entries:
+        for item in entry.get("trusted") or []:
+            if not item["root"]:
+                continue
+            root = roots.setdefault(item["sha256"], {"sha256": item["sha256"], "subject": item["subject"],
+                                                     "not_after": item["not_after"], "systems": []})
+            root["systems"].append({"system": entry["name"], "dependents": item["dependents"]})
+    result = sorted(roots.values(), key=lambda r: (r["subject"] or "", r["sha256"]))
+    for root in result:
+        root["relied_on_by"] = [s["system"] for s in root["systems"] if s["dependents"]]
+    return result
+
+
 def build_report(systems, policy=None, generated=None, fail_on=None):
     """The fleet report from {system: {'info': security_info result, 'verify': [certificate_verify results]}}.
 
@@ -667,7 +707,8 @@ def build_report(systems, policy=None, generated=None, fail_on=None):
         "passed": {"passed": True, "failed": False}.get(verdict),
     }
     summary["verdict_text"] = verdict_text(summary)
-    return {"format": 2, "generated": iso(moment), "policy": effective, "summary": summary, "systems": entries}
+    return {"format": 2, "generated": iso(moment), "policy": effective, "summary": summary, "systems": entries,
+            "trusted_roots": trusted_roots(entries)}
 
 
 def verdict_text(summary):

@@ -240,6 +240,7 @@ def html_context(report):
                             for f in system.get("findings", [])),
                            key=lambda f: (-SEVERITY_ORDER.index(f["severity"]), f["system"], f["check"])),
         "timeline": timeline(report),
+        "trusted_roots": report.get("trusted_roots", []),
         "status_look": STATUS_LOOK,
         "title": "IP Office certificate security audit",
     }

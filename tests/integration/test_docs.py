@@ -56,7 +56,7 @@ def test_page_carries_every_option_and_return_value():
     # the module's own details.
     assert "Member of: `ipoffice.security.all`" in page
     assert "| diff_mode | N/A | Returns what changed" in page
-    assert "check mode reports the initial state without writing it" in page
+    assert "check mode returns exactly what a normal run returns" in page
     # Ansible markup becomes Markdown.
     assert "O(" not in page and "RV(" not in page and "V(" not in page.replace("RV(", "")
 

@@ -6,6 +6,8 @@ import subprocess
 
 import helpers
 
+from ansible_collections.ipoffice.security.plugins.module_utils._store import DirectoryStore
+
 PASSWORD = "Handoff-Pw-7731"
 
 
@@ -16,9 +18,9 @@ def test_export_module_end_to_end(tmp_path):
     args = {"store_path": store, "system_name": "ipo1.example.com", "system_addresses": ["192.0.2.10"],
             "path": out, "password": PASSWORD}
     module = "ipoffice.security.export"
-    # A new store is initialised with fresh keys on first use; check mode on it could not predict names.
-    helpers.run_module("security_info", dict((k, v) for k, v in args.items() if k not in ("path", "password")),
-                       tmp_path)
+    # export reads a store that exists (store_not_initialised otherwise).
+    DirectoryStore(path=store, system_name="ipo1.example.com", system_addresses=["192.0.2.10"]).update(
+        lambda state: None)
     run = helpers.run_tasks([
         {module: args, "check_mode": True},
         {module: args},

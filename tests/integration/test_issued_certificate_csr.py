@@ -5,6 +5,8 @@ import subprocess
 
 import helpers
 
+from ansible_collections.ipoffice.security.plugins.module_utils._store import DirectoryStore
+
 
 def test_csr_route_end_to_end(tmp_path):
     helpers.need_tool("openssl")
@@ -15,7 +17,8 @@ def test_csr_route_end_to_end(tmp_path):
     args = {"store_path": str(tmp_path / "store"), "system_name": "ipo1.example.com",
             "system_addresses": ["192.0.2.10"], "csr_path": csr, "path": str(tmp_path / "linux1.crt")}
     module = "ipoffice.security.issued_certificate"
-    helpers.run_module("security_info", dict((k, v) for k, v in args.items() if k.startswith("s")), tmp_path)
+    DirectoryStore(path=args["store_path"], system_name="ipo1.example.com", system_addresses=["192.0.2.10"]).update(
+        lambda state: None)
     run = helpers.run_tasks([
         {module: args, "check_mode": True},
         {module: args},

@@ -60,7 +60,9 @@ def test_rotation_clears_verified_preflight_endpoints_and_reports_the_others(tmp
     with helpers.openssl_server(*old_server, port=port_x):
         _raise_with_preflight(stores["ipo-x"], port_x)
     report_path = str(tmp_path / "report.json")
-    hosts = dict((host, {"ipoffice_security": {"store": {"path": stores[host].path}}}) for host in stores)
+    hosts = dict((host, {"ipoffice_security": {"store": {"path": stores[host].path,
+                                                         "system_name": stores[host].system_name}}})
+                 for host in stores)
     inventory = {"all": {"children": {"ipoffice": {"hosts": hosts}}, "vars": {
         "ansible_connection": "local", "ansible_python_interpreter": sys.executable,
         "rotate_trust_new_root": _certs.cert_pem(new_root).decode(),
@@ -86,7 +88,7 @@ def test_rotation_clears_verified_preflight_endpoints_and_reports_the_others(tmp
     assert [(v["kind"], v["passed"]) for v in x["verified"]] == [("preflight_endpoint", True)]
     assert old_fp not in stores["ipo-x"].read().trusted
     assert _certs.fingerprint(new_root) in stores["ipo-x"].read().trusted
-    assert "ipo-x.example.com: removed trusted certificate CN=Corp Root 2015" in process.stderr
+    assert "ipo-x.example.com: removed trusted certificate CN=Corp Root 2015" in " ".join(process.stderr.split())
     assert y["old_root_was_present"] is True and y["old_root_removed"] is False
     assert len(y["blocked_by"]) == 1 and "127.0.0.1:%d (management)" % port_y in y["blocked_by"][0]
     assert [(v["kind"], v["passed"]) for v in y["verified"]] == [("preflight_endpoint", False)]

@@ -14,6 +14,7 @@ sys.path.insert(0, os.path.join(helpers.REPO, "tests", "unit", "plugins", "modul
 from test_identity_fixtures import make_ca, make_leaf  # noqa: E402
 
 from ansible_collections.ipoffice.security.plugins.module_utils import _certs  # noqa: E402
+from ansible_collections.ipoffice.security.plugins.module_utils._store import DirectoryStore  # noqa: E402
 
 NAME = "ipo1.example.com"
 
@@ -32,7 +33,8 @@ def test_live_endpoints_against_the_store(tmp_path):
     helpers.need_tool("openssl")
     store = str(tmp_path / "store")
     base = {"store_path": store, "system_name": NAME, "system_addresses": ["127.0.0.1"]}
-    helpers.run_module("security_info", base, tmp_path)  # initialise: a CA-signed identity, chain offered
+    # A new server-platform system: a CA-signed identity, its chain offered (security_info never writes).
+    DirectoryStore(path=store, system_name=NAME, system_addresses=["127.0.0.1"]).update(lambda state: None)
     identity_dir = os.path.join(store, "current", "identity")
     with open(os.path.join(identity_dir, "fullchain.pem"), "rb") as handle:
         fullchain = _certs.load_certificates(handle.read())
@@ -112,6 +114,8 @@ def test_live_endpoints_against_the_store(tmp_path):
 def test_live_endpoints_bad_input_changes_nothing(tmp_path):
     store = str(tmp_path / "store")
     base = {"store_path": store, "system_name": NAME, "system_addresses": ["127.0.0.1"]}
+    DirectoryStore(path=store, system_name=NAME, system_addresses=["127.0.0.1"]).update(lambda state: None)
+    digest = helpers.tree_digest(store)
     run = helpers.run_tasks([
         {"ipoffice.security.security_info": dict(base, live_endpoints=[
             {"host": "127.0.0.1", "port": 443, "serves": "voicemail"}])},
@@ -131,4 +135,4 @@ def test_live_endpoints_bad_input_changes_nothing(tmp_path):
     assert "live_timeout" in bad_timeout["msg"]
     for result in run.results:
         assert "Traceback" not in result["msg"] and "Traceback" not in result.get("exception", "")
-    assert not os.path.exists(os.path.join(store, "current"))
+    assert helpers.tree_digest(store) == digest

@@ -100,6 +100,7 @@ def test_export_files_read_by_openssl_and_idempotent(tmp_path, encryption):
 
 def test_password_and_keys_never_in_results(tmp_path):
     store = _store(tmp_path)
+    store.update(lambda state: None)
     result = _export.run(store, _params(tmp_path), want_diff=True)
     text = json.dumps(result)
     assert PASSWORD not in text
@@ -165,6 +166,9 @@ def _error(store, params):
 
 def test_bad_input_has_codes_and_writes_nothing(tmp_path):
     store = _store(tmp_path)
+    absent = _error(store, _params(tmp_path))
+    assert absent.code == "store_not_initialised" and absent.option == "store_path"
+    assert not os.path.exists(store.path) and not os.path.exists(str(tmp_path / "out"))
     store.update(lambda state: None)
     digest = helpers.tree_digest(store.path)
     missing = _error(store, _params(tmp_path, password=None))
@@ -186,3 +190,34 @@ def test_bad_input_has_codes_and_writes_nothing(tmp_path):
     assert link.code == "invalid_export_path" and "identity" in link.message
     assert sorted(os.listdir(str(out))) == ["identity"] and os.listdir(str(tmp_path / "elsewhere")) == []
     assert helpers.tree_digest(store.path) == digest
+
+
+def test_telephony_identity_is_exported_and_removed_with_it(tmp_path):
+    from ansible_collections.ipoffice.security.plugins.module_utils._store import Credential
+
+    store = _store(tmp_path)
+
+    def add_telephony(state):
+        key = _certs.generate_private_key()
+        cert = _certs.build_certificate("sip." + NAME, key, 700, issuer_cert=state.ca.cert, issuer_key=state.ca.key)
+        state.telephony = Credential(cert, key, {"source": "ca"})
+
+    store.update(add_telephony)
+    out = str(tmp_path / "out")
+    result = _export.run(store, _params(tmp_path))
+    telephony = store.read().telephony
+    manager = os.path.join(out, "telephony", "manager-set.p12")
+    loaded = _certs.load_bundle(open(manager, "rb").read(), password=PASSWORD)
+    assert _certs.fingerprint(loaded.key_certificate) == telephony.fingerprint
+    assert _certs.key_matches(telephony.cert, loaded.key) and len(loaded.certificates) == 1
+    assert result["manifest"]["identities"]["telephony"]["sha256"] == telephony.fingerprint
+
+    def drop_telephony(state):
+        state.telephony = None
+
+    store.update(drop_telephony)
+    result = _export.run(store, _params(tmp_path))
+    assert manager in result["removed"] and not os.path.exists(manager)
+    assert not os.path.exists(os.path.join(out, "telephony", "key.pem"))
+    assert "telephony" not in result["manifest"]["identities"]
+    assert os.path.exists(os.path.join(out, "identity", "manager-set.p12"))

@@ -88,3 +88,37 @@ def test_telephony_endpoint_is_compared_with_the_telephony_identity(tmp_path, st
     assert mismatch["presented_sha256"] == state.telephony.fingerprint
     # high_remote as the system's name: the telephony certificate does not carry it.
     assert "name_mismatch" in management["live"]["checks"]["high_remote"]["codes"]
+
+
+def test_silent_and_plain_text_endpoints_are_unreachable(state):
+    """A port that accepts TCP but never answers (bounded by the timeout), and one that speaks plain text."""
+    import socket
+    import threading
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(1)  # the kernel completes the TCP handshake; nobody ever reads or writes
+    plain = socket.socket()
+    plain.bind(("127.0.0.1", 0))
+    plain.listen(1)
+
+    def answer():
+        conn, _addr = plain.accept()
+        conn.sendall(b"HTTP/1.0 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+        conn.close()
+
+    thread = threading.Thread(target=answer)
+    thread.start()
+    try:
+        endpoints = _live.validate_endpoints([
+            {"host": "127.0.0.1", "port": silent.getsockname()[1], "serves": "management"},
+            {"host": "127.0.0.1", "port": plain.getsockname()[1], "serves": "management"}])
+        quiet, text = _live.read_back_all(state, endpoints, timeout=1)
+    finally:
+        thread.join(10)
+        silent.close()
+        plain.close()
+    for entry, reason in ((quiet, "endpoint_timeout"), (text, "endpoint_not_tls")):
+        assert entry["live"]["reachable"] is False and entry["live"]["error"]["code"] == reason
+        assert [(f["code"], f["reason"]) for f in entry["findings"]] == [("live_unreachable", reason)]
+        assert entry["live"]["identity_matches"] is None and entry["live"]["checks"] == {}

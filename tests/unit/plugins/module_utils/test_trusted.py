@@ -237,7 +237,7 @@ def test_exclusive_removing_the_identity_root_with_allow_in_use_warns_naming_it(
         [(root_fp, ["identity"], ["identity_chain"])]
     assert len(outcome.warnings) == 1
     assert root_fp in outcome.warnings[0] and "IP Office Root CA" in outcome.warnings[0]
-    assert outcome.warnings[0].startswith("ipo1.example.com: ") and "allow_in_use" in outcome.warnings[0]
+    assert outcome.warnings[0].startswith("removed trusted certificate ") and "allow_in_use" in outcome.warnings[0]
     assert "system identity CN=ipo1.example.com" in outcome.warnings[0]
     assert state.offered_chain(state.identity) == [state.identity.cert]
 

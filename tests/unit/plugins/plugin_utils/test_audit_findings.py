@@ -35,7 +35,10 @@ def test_fresh_system_is_told_to_raise_its_check_levels(fleet):
     assert sorted(c["where"] for c in system["certificates"]) == ["ca", "identity", "trusted"]
     identity = [c for c in system["certificates"] if c["where"] == "identity"][0]
     assert identity["sha256"] == fleet["fresh"]["identity"]["sha256"]
-    assert identity["days_left"] == fleet["fresh"]["identity"]["days_left"]
+    # Days left as of the report's time (NOW), not as of the moment security_info ran.
+    assert identity["days_left"] == _audit.days_between(_audit.parse_time(NOW),
+                                                        _audit.parse_time(identity["not_after"]))
+    assert abs(identity["days_left"] - fleet["fresh"]["identity"]["days_left"]) <= 1
 
 
 def test_hardened_system_passes_the_default_policy(fleet):
@@ -270,3 +273,39 @@ def test_bad_fail_on_is_a_clear_error():
         _audit.normalize_fail_on(["expired"])
     assert _audit.normalize_fail_on("error, weak_key") == ["error", "weak_key"]
     assert _audit.normalize_fail_on("endpoint:web") == ["endpoint:web"]
+
+
+def test_live_read_back_becomes_one_check_per_endpoint(tmp_path):
+    """security_info's live results (real s_server, a closed port) as audit checks; one host:port serving two
+    things gets two checks, each saying what it serves; fail_on 'live' selects them."""
+    import helpers
+    from ansible_collections.ipoffice.security.plugins.module_utils import _info
+    from ansible_collections.ipoffice.security.plugins.module_utils._store import DirectoryStore
+
+    store = DirectoryStore(path=str(tmp_path / "store"), system_name="ipo1.example.com",
+                           system_addresses=["127.0.0.1"])
+
+    def with_line(state):
+        state.settings["checks"]["ip_office_lines"] = [{"name": "HQ", "transport": "websocket_client",
+                                                        "check_level": "medium"}]
+
+    store.update(with_line)
+    identity = tmp_path / "store" / "current" / "identity"
+    closed = helpers.free_port()
+    with helpers.openssl_server(str(identity / "cert.pem"), str(identity / "key.pem")) as port:
+        info = _info.run(store, {"live_endpoints": [
+            {"host": "127.0.0.1", "port": port, "serves": "management"},
+            {"host": "127.0.0.1", "port": port, "serves": "line:HQ"},
+            {"host": "127.0.0.1", "port": closed, "serves": "telephony"}], "live_timeout": 5})
+    system = _audit.audit_system("ipo1", info, generated=NOW)
+    checks = by_check(system)
+    both = ["live:127.0.0.1:%d (management)" % port, "live:127.0.0.1:%d (line:HQ)" % port]
+    for name in both:  # the leaf without the chain the store offers
+        assert "live_chain_mismatch" in codes(checks[name])
+    assert codes(checks["live:127.0.0.1:%d" % closed]) == ["live_unreachable"]
+    assert [e["status"] for e in system["live"]] == ["mismatch", "mismatch", "unreachable"]
+    report = _audit.build_report({"ipo1": {"info": info}}, generated=NOW, fail_on=["live"])
+    enforced = [f for f in report["systems"][0]["findings"] if f.get("enforced")]
+    assert enforced and all(f["check"].startswith("live:") for f in enforced)
+    with pytest.raises(_audit.AuditError):
+        _audit.normalize_fail_on(["lives"])
