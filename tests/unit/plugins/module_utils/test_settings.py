@@ -197,7 +197,7 @@ def test_a_late_area_failure_writes_nothing_and_names_the_area_option(pki, endpo
         assert info.value.option == option, info.value.message
         assert code is None or info.value.code == code
         assert info.value.message.startswith(option + ":")
-        assert info.value.details["area"] == option.split(".")[0]
+        assert info.value.details["area"] == option.split(".", maxsplit=1)[0]
         assert helpers.tree_digest(str(path)) == digest
         if not existing:
             assert digest == "absent"
