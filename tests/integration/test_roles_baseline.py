@@ -252,9 +252,8 @@ def test_preflight_refuses_raising_a_level_the_endpoint_would_fail(pki, tmp_path
     digest = helpers.tree_digest(str(stores))
     stricter = desired(pki, stores, trust_trunk=False)
     stricter["checks"] = dict(stricter["checks"], telephony_endpoints="high_remote", sip_telephony_certificate="none")
-    # Earlier areas that would change: the SCEP interval, and the trunk's pin removed (the preflight then fails).
-    stricter["scep"] = dict(stricter["scep"], request_interval=600)
-    stricter["trusted"] = dict(stricter["trusted"], absent=[{"sha256": pki["trunk_fp"]}], allow_in_use=True)
+    # allow_in_use lets the prune through, so that the preflight is what refuses the whole state.
+    stricter["trusted"] = dict(stricter["trusted"], exclusive=True, allow_in_use=True)
     run = playbook(SITE, inventory(tmp_path, stricter, name="stricter.yml"))
     assert run.returncode != 0 and "preflight_failed" in run.stdout, run.stdout
     assert helpers.tree_digest(str(stores)) == digest
