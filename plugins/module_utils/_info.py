@@ -151,6 +151,8 @@ def run(store, params, check_mode=False, want_diff=False):
         timeout = _live.validate_timeout(params.get("live_timeout"))
     state = store.read(initial=False)
     if state is None:
+        if endpoints:  # a missing store has no lines either (its initial state, generated, never written)
+            _live.check_lines(store.read(), endpoints)
         result = uninitialised(store)
     else:
         if endpoints:

@@ -709,7 +709,6 @@ class Transport(object):
             self.sleep(min(MAX_BACKOFF, self.backoff * (2 ** attempt)))
             attempt += 1
 
-
     def _read_body(self, response, operation):
         """The reply body, at most max_bytes (a longer one, announced or sent, raises _ReplyLimit)."""
         too_long = _ReplyLimit("sent a reply to %s longer than %d bytes (%d KiB, the limit for a SCEP reply: it "

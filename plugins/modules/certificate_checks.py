@@ -147,7 +147,8 @@ options:
     choices: [enforce, warn, skip]
     default: enforce
   preflight_timeout:
-    description: Seconds to wait for each preflight endpoint (connect and handshake), more than 0 and at most 300.
+    description: Seconds allowed for the whole exchange with each preflight endpoint (connect and handshake, not
+      each read), more than 0 and at most 300.
     type: float
     default: 10.0
 attributes:

@@ -77,7 +77,10 @@ options:
         description: The name sent as SNI. Defaults to O(endpoint.host) unless that is an IP address.
         type: str
       timeout:
-        description: Seconds to wait for the connection and the handshake.
+        description:
+          - Seconds allowed for the whole exchange (connecting and the TLS handshake), not for each read.
+          - Must be positive; V(0) is refused. What a handshake may carry is capped by OpenSSL (a certificate
+            list of at most 100 KiB).
         type: float
         default: 10
   level:

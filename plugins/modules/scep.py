@@ -26,8 +26,8 @@ description:
     (CertPoll) every O(request_interval) seconds for up to O(wait_timeout) seconds; if still pending the
     result has RV(status=pending) and the next run resumes the same transaction.
   - A FAILURE reply fails the task with the SCEP failInfo and leaves the store unchanged (a rejected
-    pending transaction is discarded). Connection errors, timeouts and HTTP 5xx are retried with bounded
-    backoff (O(retries)); FAILURE replies are never retried.
+    pending transaction is discarded). Connection errors and HTTP 5xx are retried with bounded
+    backoff (O(retries)); FAILURE replies, and replies over the time or size limits (O(timeout)), never are.
   - In check mode no certificate request is sent; C(changed) predicts whether an enrollment would
     happen. When O(ca_fingerprint) is set, check mode reads GetCACert to refuse a wrong CA early.
 author:
@@ -140,7 +140,10 @@ options:
     default: 0
   timeout:
     description:
-      - Seconds to wait for each HTTP answer of the SCEP server.
+      - Seconds allowed for one whole request to the SCEP server (connecting, sending, and reading the
+        whole answer), not for each read, so a server that trickles bytes cannot hold the run.
+      - A reply may hold at most 1 MiB (a SCEP reply needs a few KiB). Breaking either limit fails at
+        once with C(scep_unreachable), naming the server and the limit; it is not retried.
     type: int
     default: 30
   retries:

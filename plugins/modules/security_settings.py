@@ -315,7 +315,7 @@ options:
         description: Seconds to keep polling a pending request.
         type: int
       timeout:
-        description: Seconds to wait for each SCEP HTTP answer.
+        description: Seconds allowed for one whole SCEP request (not each read); a reply holds at most 1 MiB.
         type: int
       retries:
         description: Retries on connection errors, timeouts and HTTP 5xx.
@@ -388,7 +388,7 @@ options:
         choices: [enforce, warn, skip]
         default: enforce
       preflight_timeout:
-        description: Seconds to wait for each preflight endpoint.
+        description: Seconds allowed for the whole exchange with each preflight endpoint (not each read).
         type: float
   lines:
     description:

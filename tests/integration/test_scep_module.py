@@ -49,6 +49,8 @@ def test_enroll_check_mode_idempotence_and_diff_without_secrets(tmp_path, server
     # The password never appears: not in results, diffs, or the playbook's output.
     assert scep_servers.CHALLENGE not in run.stdout + run.stderr
     assert all(scep_servers.CHALLENGE not in repr(r) for r in run.results[:4])
+    # nor anywhere in the store but its 0600 secret file, in any kept generation
+    assert helpers.store_secret_leaks(args["store_path"], [scep_servers.CHALLENGE]) == []
 
 
 def test_enrolling_without_the_ca_in_the_trusted_store_warns_that_peers_cannot_build_the_chain(tmp_path, server):

@@ -61,3 +61,21 @@ def test_certificate_verify_endpoint_trickle_is_bounded(tmp_path):
                   "trusted": []}
         (kind, exc), _elapsed = helpers.bounded_call(lambda: _verify.verify(params, store), BOUND)
     assert kind == "raised" and isinstance(exc, SecurityError) and exc.code == "endpoint_timeout", (kind, exc)
+
+
+def test_preflight_and_live_read_back_over_a_trickling_endpoint_are_bounded():
+    from ansible_collections.ipoffice.security.plugins.module_utils import _checks_settings, _live
+    from ansible_collections.ipoffice.security.plugins.module_utils._store import initial_state
+    state = initial_state("server", "ipo1.example.com", [])
+    with helpers.HostileServer("trickle_tls", interval=0.2) as server:
+        endpoint = {"host": "127.0.0.1", "port": server.port, "setting": "management", "purpose": "server",
+                    "server_name": None, "peer_name": None, "sip_domain": None}
+        (kind, preflight), _elapsed = helpers.bounded_call(
+            lambda: _checks_settings.evaluate_endpoint(state, endpoint, "low", timeout=2), BOUND)
+        assert kind == "ok", (kind, preflight)
+        assert preflight["passed"] is False and preflight["codes"] == ["endpoint_timeout"], preflight
+        live_endpoint = _live.validate_endpoints([{"host": "127.0.0.1", "port": server.port,
+                                                   "serves": "management"}])[0]
+        (kind, live), _elapsed = helpers.bounded_call(lambda: _live.read_back(state, live_endpoint, timeout=2), BOUND)
+    assert kind == "ok", (kind, live)
+    assert [f["code"] for f in live["findings"]] == ["live_unreachable"], live

@@ -129,6 +129,7 @@ def test_one_call_on_a_new_store_plans_exactly_and_writes_one_generation(pki, en
     # No secret in the result or the diff.
     text = json.dumps(real) + json.dumps(check)
     assert SCEP_PASSWORD not in text and "PRIVATE KEY" not in text
+    assert helpers.store_secret_leaks(str(path), [SCEP_PASSWORD, P12_PASSWORD]) == []
 
     state = store_at(path).read()
     assert state.settings["checks"]["telephony_endpoints"] == "high_remote"

@@ -329,3 +329,20 @@ def test_store_path_symlink_to_a_store_is_fine(store, tmp_path):
     assert store.read().data["counter"] == result.after.data["counter"]
     assert os.path.islink(str(link))
     assert _info.run(linked, {})["generation"] == result.after.generation
+
+
+# ----------------------------------------------------------------- the secret scanner tests rely on
+
+
+def test_secret_scanner_finds_raw_and_base64_secrets_but_not_the_secret_files(store):
+    import base64
+    secret = "Sc4nner-Secret-71c2"
+    store.update(lambda state: state.secrets.__setitem__("scep_password", secret.encode()))
+    assert helpers.store_secret_leaks(store.path, [secret]) == []  # only in secrets/, 0600, by design
+    for prefix in (b"", b"x", b"xy"):  # base64 at every alignment, as inside a DER blob
+        blob = base64.b64encode(prefix + b"\x0c\x13" + secret.encode() + b"\x00").decode()
+        store.update(lambda state, blob=blob: state.data.__setitem__("planted", blob))
+        found = helpers.store_secret_leaks(store.path, [secret])
+        assert found and all("settings.json" in f for f in found), found
+    store.update(lambda state: state.data.__setitem__("planted", "raw " + secret))
+    assert helpers.store_secret_leaks(os.path.join(store.path, "current"), [secret])

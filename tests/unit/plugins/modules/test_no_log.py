@@ -41,8 +41,7 @@ def walk(spec, prefix=""):
     for option, entry in spec.items():
         yield prefix + option, option, entry
         if entry.get("options"):
-            for item in walk(entry["options"], prefix + option + "."):
-                yield item
+            yield from walk(entry["options"], prefix + option + ".")
 
 
 def test_every_module_is_audited():
@@ -56,8 +55,8 @@ def test_options_that_can_carry_a_key_or_secret_are_no_log(name, monkeypatch):
     carrying = [(path, entry) for path, option, entry in walk(spec)
                 if option not in NOT_SECRET and ("content" in option or "password" in option)]
     for path, entry in carrying:
-        assert entry.get("no_log") is True, "%s: option %s can carry a key or secret but is not no_log" % (name,
-                                                                                                         path)
+        assert entry.get("no_log") is True, \
+            "%s: option %s can carry a key or secret but is not no_log" % (name, path)
     if name == "certificate_verify":
         assert {p for p, _e in carrying} == {"certificate.content", "chain.content", "trusted.content"}
     if name == "identity_certificate":
