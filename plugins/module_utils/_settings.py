@@ -330,7 +330,11 @@ def run(store, params, check_mode=False, want_diff=False, now=None, sleep=time.s
 
     def mutate(state):
         if state.initialised == first.initialised and state.generation == first.generation:
-            state.assign(planned_state)  # not written since the read: the plan holds as it is
+            # Not written since the read: the plan holds as it is.  The store settings the store applied
+            # to this state (keep_generations) are its own, not an area's: they stay.
+            keep = state.keep_generations
+            state.assign(planned_state)
+            state.keep_generations = keep
             return planned
         return plan_state(state, request, check_mode, now, sleep, network=planned)
 

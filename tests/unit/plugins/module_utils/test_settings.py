@@ -351,3 +351,13 @@ def test_exclusive_prunes_after_the_identity_and_refuses_what_it_needs(pki, tmp_
     assert any("IP Office Root CA" in w and "allow_in_use: true" in w for w in result["warnings"])
     assert result["trusted"]["steps"]["exclusive"]["changed"] is True
     assert os.path.islink(str(path / "current"))
+
+
+def test_the_store_setting_keep_generations_is_applied_with_the_areas(tmp_path):
+    path = tmp_path / "store"
+    _settings.run(store_at(path), params(path, checks={"management_interfaces": "low"}))
+    store = DirectoryStore(str(path), keep=3)
+    result = _settings.run(store, dict(params(path, checks={"management_interfaces": "medium"}), keep_generations=3))
+    assert result["changed"] is True and store_at(path).read().keep_generations == 3
+    again = _settings.run(DirectoryStore(str(path), keep=3), dict(params(path), keep_generations=3))
+    assert again["changed"] is False
