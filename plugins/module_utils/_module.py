@@ -81,9 +81,10 @@ def run_module(module, run, features=_cryptography_dep.DEFAULT_FEATURES):
     becomes a failure with its stable code, and the result's "warnings" become Ansible warnings, each
     prefixed with the system it is about (Ansible merges identical warning lines from different hosts).
     ``features``: the library features beyond the default that the module uses (_cryptography_dep.FEATURES),
-    checked with the library versions before the store is opened.
+    or a function of the module's params returning them; checked with the library versions before the
+    store is opened.
     """
-    require_libraries(module, features)
+    require_libraries(module, features(module.params) if callable(features) else features)
     try:
         store = store_from_params(module.params)
         # Recorded in the generation a change writes.  Ansible passes a module its name and the

@@ -42,7 +42,7 @@ __metaclass__ = type
 import contextlib
 import time
 
-from ansible_collections.ipoffice.security.plugins.module_utils import _certs
+from ansible_collections.ipoffice.security.plugins.module_utils import _certs, _cryptography_dep
 from ansible_collections.ipoffice.security.plugins.module_utils import _checks_settings
 from ansible_collections.ipoffice.security.plugins.module_utils import _identity
 from ansible_collections.ipoffice.security.plugins.module_utils import _scep_settings
@@ -340,3 +340,11 @@ def run(store, params, check_mode=False, want_diff=False, now=None, sleep=time.s
 
     update = store.update(mutate, check_mode=check_mode, start=first)
     return result(store, request, update.value, update, check_mode, want_diff, now)
+
+
+def library_features(params):
+    """The library features a call needs: the PKCS#7 envelope builder only when it may enroll over SCEP
+    (checking it imports pkcs7 and the email package, a large share of a no-op run's cost)."""
+    if (params.get("scep") or {}).get("enroll"):
+        return _cryptography_dep.SCEP_FEATURES
+    return _cryptography_dep.DEFAULT_FEATURES

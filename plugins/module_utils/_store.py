@@ -519,15 +519,27 @@ class DirectoryStore(Store):
             changed = (not before.initialised) or after.snapshot() != before.snapshot()
             return UpdateResult(before, after, changed, False, value)
         self._check_uninitialised_path()
+        planned = None
+        if not self.exists():
+            # A new store: make the change before creating anything (directory, lock file), so that a change
+            # that fails leaves no trace of the store at all.  Under the lock it is used while the store is
+            # still new; if another writer initialised it meanwhile, the change is made again on that.
+            before = self._since(start)
+            after = before.copy()
+            self._apply_store_settings(after)
+            planned = (before, after, mutate(after))
         try:
             self._prepare_root()
         except OSError as exc:
             raise _unwritable(self.path, exc)
         with _Lock(os.path.join(self.path, ".lock"), self.lock_timeout):
-            before = self._since(start)
-            after = before.copy()
-            self._apply_store_settings(after)
-            value = mutate(after)
+            if planned is not None and not self.exists():
+                before, after, value = planned
+            else:
+                before = self._since(start)
+                after = before.copy()
+                self._apply_store_settings(after)
+                value = mutate(after)
             changed = (not before.initialised) or after.snapshot() != before.snapshot()
             if changed:
                 after.made_by = self._record(before, after)

@@ -531,7 +531,7 @@ area:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.ipoffice.security.plugins.module_utils import _cryptography_dep, _settings
+from ansible_collections.ipoffice.security.plugins.module_utils import _settings
 from ansible_collections.ipoffice.security.plugins.module_utils._checks_settings import PREFLIGHT_MODES, preflight_spec
 from ansible_collections.ipoffice.security.plugins.module_utils._identity import option_spec
 from ansible_collections.ipoffice.security.plugins.module_utils._model import (
@@ -610,7 +610,7 @@ def module_argument_spec():
 
 def main():
     module = AnsibleModule(argument_spec=module_argument_spec(), supports_check_mode=True)
-    run_module(module, _settings.run, features=_cryptography_dep.SCEP_FEATURES)
+    run_module(module, _settings.run, features=_settings.library_features)
 
 
 if __name__ == "__main__":

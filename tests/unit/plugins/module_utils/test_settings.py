@@ -361,3 +361,10 @@ def test_the_store_setting_keep_generations_is_applied_with_the_areas(tmp_path):
     assert result["changed"] is True and store_at(path).read().keep_generations == 3
     again = _settings.run(DirectoryStore(str(path), keep=3), dict(params(path), keep_generations=3))
     assert again["changed"] is False
+
+
+def test_the_pkcs7_envelope_builder_is_required_only_when_enrolling():
+    assert "pkcs7_envelope" in _settings.library_features({"scep": {"enroll": True}})
+    assert "pkcs7_envelope" not in _settings.library_features({"scep": {"active": True, "enroll": False}})
+    assert "pkcs7_envelope" not in _settings.library_features({"scep": None, "checks": {}})
+    assert "path_validation" in _settings.library_features({})

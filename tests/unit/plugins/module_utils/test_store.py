@@ -806,3 +806,21 @@ def test_helpers_module_constants():
     assert (_store.KEEP_GENERATIONS, _store.MIN_KEEP_GENERATIONS) == (10, 2)
     assert _store.DEFAULT_STORE_PATH == "/var/lib/ipoffice-security"
     assert (_store.INITIAL_CA_DAYS, _store.INITIAL_IDENTITY_DAYS, _store.IP500V2_IDENTITY_DAYS) == (3652, 2557, 825)
+
+
+def test_a_change_that_fails_on_a_new_store_leaves_no_trace(tmp_path):
+    """The first run on a new store: a change that fails late creates nothing (no directory, no lock)."""
+    path = tmp_path / "store"
+
+    def fail_late(state):
+        increment(state)  # the change had started ...
+        raise SecurityError("out_of_range", "... and then failed", option="late")
+
+    with pytest.raises(SecurityError) as failed:
+        make_store(str(path)).update(fail_late)
+    assert failed.value.code == "out_of_range"
+    assert not os.path.lexists(str(path)), os.listdir(str(tmp_path))
+    # The same store then initialises once, with the change made on the initial state.
+    result = make_store(str(path)).update(increment)
+    assert result.written and result.after.generation == 1
+    assert sorted(os.listdir(str(path))) == [".lock", "current", "generations"]
