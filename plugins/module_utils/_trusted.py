@@ -102,6 +102,16 @@ class Outcome(object):
         return result
 
 
+def item_spec(with_sha256=True):
+    """The argument spec of one certificate item (trusted_certificate's certificates, security_settings'
+    trusted.certificates and trusted.absent): content and password can carry secrets, so never logged."""
+    items = dict(path=dict(type="path"), content=dict(type="str", no_log=True),
+                 password=dict(type="str", no_log=True))
+    if with_sha256:
+        items["sha256"] = dict(type="str")
+    return items
+
+
 def item_option(index, key=None, option="certificates"):
     name = "%s[%d]" % (option, index)
     return name + "." + key if key else name

@@ -545,23 +545,17 @@ from ansible_collections.ipoffice.security.plugins.module_utils._model import (
     UPDATE_PASSWORD_CHOICES,
 )
 from ansible_collections.ipoffice.security.plugins.module_utils._module import argument_spec, run_module
-
-
-def certificate_items(with_sha256=False):
-    items = dict(path=dict(type="path"), content=dict(type="str", no_log=True),
-                 password=dict(type="str", no_log=True))
-    if with_sha256:
-        items["sha256"] = dict(type="str")
-    return items
+from ansible_collections.ipoffice.security.plugins.module_utils._scep_settings import RENEWAL_MESSAGES
+from ansible_collections.ipoffice.security.plugins.module_utils._trusted import item_spec
 
 
 def module_argument_spec():
     levels = list(CHECK_LEVELS)
     return argument_spec(
         trusted=dict(type="dict", options=dict(
-            certificates=dict(type="list", elements="dict", default=[], options=certificate_items()),
+            certificates=dict(type="list", elements="dict", default=[], options=item_spec(with_sha256=False)),
             exclusive=dict(type="bool", default=False),
-            absent=dict(type="list", elements="dict", default=[], options=certificate_items(with_sha256=True)),
+            absent=dict(type="list", elements="dict", default=[], options=item_spec(with_sha256=True)),
             allow_in_use=dict(type="bool", default=False),
         )),
         identity=dict(type="dict", options=option_spec(settings=True)),
@@ -580,7 +574,7 @@ def module_argument_spec():
             subject_alt_names=dict(type="list", elements="str"),
             signature=dict(type="str", choices=list(SCEP_SIGNATURES)),
             renew_before_days=dict(type="int"),
-            renewal_message=dict(type="str", choices=["pkcsreq", "renewalreq"]),
+            renewal_message=dict(type="str", choices=sorted(RENEWAL_MESSAGES)),
             ca_fingerprint=dict(type="str"),
             ca_identifier=dict(type="str"),
             install_ca_certificate=dict(type="bool"),

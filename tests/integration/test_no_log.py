@@ -41,7 +41,9 @@ def test_keys_pasted_into_content_options_stay_out_of_verbose_output(tmp_path):
     for result, option in zip(run.results[1:4], ("certificate.content", "chain[0].content", "trusted[0].content")):
         assert result.get("failed") and result["error"] == "private_key_in_bundle", result
         assert result["option"].replace("[0]", "") == option.replace("[0]", ""), result
-    assert "error" in run.results[4] or run.results[4].get("changed") is True, run.results[4]
+    # the key pasted into chain_content is found there and refused, naming that option
+    assert run.results[4].get("failed") and run.results[4]["error"] == "private_key_in_bundle", run.results[4]
+    assert run.results[4]["option"] == "chain_content", run.results[4]
     assert run.results[5].get("failed"), run.results[5]
     everything = run.stdout + run.stderr + json.dumps(run.results)
     assert "ipoffice.security.certificate_verify" in everything  # -vvv really printed the invocations

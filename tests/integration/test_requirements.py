@@ -75,6 +75,10 @@ def test_every_module_works_on_the_floor_releases(tmp_path):
     assert verify["passed"] is True, verify
     assert issued["changed"] is True and os.path.isfile(str(work / "sbc.crt"))
     assert settings["changed"] is True
-    # initialisation, identity, checks, scep, security_settings: one generation each (trusted changed nothing)
-    assert generations["current"] == len(generations["generations"]) or generations["generations"]
+    # identity (with the initialisation), checks, scep, the issued certificate's record, security_settings:
+    # one generation each, newest first (trusted, info, verify and export write nothing)
+    makers = [(g.get("made_by") or {}).get("module") or g.get("module") for g in generations["generations"]]
+    assert makers == ["ipoffice.security.%s" % name for name in (
+        "security_settings", "issued_certificate", "scep", "certificate_checks", "identity_certificate")], makers
+    assert generations["current"] == 5
     assert export["changed"] is True and os.listdir(str(work / "handoff"))
