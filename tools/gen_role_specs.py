@@ -47,8 +47,9 @@ def _collection_path():
 def _module():
     _collection_path()
     from ansible_collections.ipoffice.security.plugins.doc_fragments import store
+    from ansible_collections.ipoffice.security.plugins.module_utils import _specs
     from ansible_collections.ipoffice.security.plugins.modules import security_settings
-    return security_settings, store
+    return security_settings, store, _specs
 
 
 _OPTION_REF = re.compile(r"O\(([^)#=]+)((?:=[^)]*)?)\)")
@@ -88,9 +89,9 @@ def role_option(doc, spec):
 
 def area_options():
     """ipoffice_security's options: store, then the module's areas."""
-    module, fragment = _module()
+    module, fragment, _specs = _module()
     doc = yaml.safe_load(module.DOCUMENTATION)["options"]
-    spec = module.module_argument_spec()
+    spec = _specs.security_settings_spec()
     store_doc = yaml.safe_load(fragment.ModuleDocFragment.DOCUMENTATION)["options"]
     options = {"store": {
         "type": "dict",
@@ -99,11 +100,8 @@ def area_options():
         "required": True,
         "options": dict((key, role_option(store_doc[name], spec[name])) for key, name in STORE_KEYS),
     }}
-    # No silent default for a whole fleet: every host names its own store (the modules' default path is
-    # for single-system use).
+    # No silent default for a whole fleet: every host names its own store (required in every module too).
     path = options["store"]["options"]["path"]
-    path.pop("default", None)
-    path["required"] = True
     path["description"] = ["Directory of the system's security settings store on the managed node (no default).",
                            "The store is initialised on first use as a new system starts (see "
                            "O(ipoffice_security.store.platform))."]

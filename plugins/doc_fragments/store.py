@@ -13,12 +13,15 @@ class ModuleDocFragment(object):
 options:
   store_path:
     description:
-      - Directory of the system's security settings store on the managed node.
+      - Directory of the system's security settings store on the managed node. Required, with no default;
+        each system has its own store, and in a fleet whose stores live on the controller a shared default
+        would put every system into one store.
       - The store is initialised on first use as a new system starts (see O(platform)).
-      - Set it once for all modules of this collection with C(module_defaults) and the
-        C(group/ipoffice.security.all) action group.
+      - "Set it once per host for all modules of this collection with C(module_defaults) and the
+        C(group/ipoffice.security.all) action group, for example
+        C(store_path: /srv/ipoffice/{{ inventory_hostname }})."
     type: path
-    default: /var/lib/ipoffice-security
+    required: true
   platform:
     description:
       - The system platform. Only used when the store is initialised; naming a different platform

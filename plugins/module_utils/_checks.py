@@ -32,10 +32,11 @@ except ImportError:  # pragma: no cover - reported at module start (_cryptograph
     pass
 
 from ansible_collections.ipoffice.security.plugins.module_utils import _certs, _names
+from ansible_collections.ipoffice.security.plugins.module_utils._model import CHECK_LEVELS, CHECK_PURPOSES
 
-LEVELS = ("none", "low", "medium", "high", "medium_remote", "high_remote")
+LEVELS = CHECK_LEVELS
 REMOTE_LEVELS = ("medium_remote", "high_remote")
-PURPOSES = ("server", "client", "sip_server", "sip_client")
+PURPOSES = CHECK_PURPOSES
 CODES = ("expired", "not_yet_valid", "key_too_small", "untrusted_chain", "no_key_usage", "purpose_mismatch",
          "unknown_critical_extension", "weak_signature", "self_signed", "reflected", "not_pinned",
          "name_mismatch", "sip_domain_mismatch")

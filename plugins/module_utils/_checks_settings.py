@@ -24,9 +24,11 @@ import copy
 import re
 
 from ansible_collections.ipoffice.security.plugins.module_utils import _certs, _checks, _dependents
-from ansible_collections.ipoffice.security.plugins.module_utils._module import diff, judged_today
+from ansible_collections.ipoffice.security.plugins.module_utils._results import diff, judged_today
 from ansible_collections.ipoffice.security.plugins.module_utils._model import (
     CHECK_LEVELS,
+    DEFAULT_PREFLIGHT_TIMEOUT,
+    PREFLIGHT_MODES,
     SETTINGS_BY_AREA,
     SecurityError,
     check_choice,
@@ -58,30 +60,13 @@ LEVEL_CHECKS = dict((level, _level_checks(level)) for level in CHECK_LEVELS)
 # The level settings a preflight endpoint can belong to.
 LEVEL_SETTINGS = {"management": "management_interfaces", "telephony": "telephony_endpoints"}
 LINE_PREFIX = "line:"
-# enforce: refuse a raise any endpoint would fail; warn: raise anyway, warning; skip: contact no endpoint
-# (states that no preflight is intended, so a raised setting without endpoints is not warned about).
-PREFLIGHT_MODES = ("enforce", "warn", "skip")
 PURPOSES = _checks.PURPOSES
 # What an endpoint of each setting is when the system connects to it.
 DEFAULT_PURPOSE = {"management": "server", "telephony": "sip_server", "line": "server"}
 # TLS ports: HTTPS for management and WebSocket lines, SIP over TLS for telephony.
 DEFAULT_PORT = {"management": 443, "telephony": 5061, "line": 443}
-DEFAULT_PREFLIGHT_TIMEOUT = 10.0
 ENDPOINT_FIELDS = ("host", "port", "server_name", "purpose", "peer_name", "sip_domain", "setting")
 _HOST = re.compile(r"^[A-Za-z0-9_.:\-\[\]%]+$")
-
-
-def preflight_spec():
-    """The argument spec of the preflight option (certificate_checks, and the checks area of security_settings)."""
-    return dict(type="list", elements="dict", default=[], options=dict(
-        host=dict(type="str", required=True),
-        port=dict(type="int"),
-        server_name=dict(type="str"),
-        purpose=dict(type="str", choices=list(PURPOSES)),
-        peer_name=dict(type="str"),
-        sip_domain=dict(type="str"),
-        setting=dict(type="str", required=True),
-    ))
 
 
 def checks_of(level):

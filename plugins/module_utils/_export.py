@@ -30,8 +30,8 @@ import re
 import stat
 
 from ansible_collections.ipoffice.security.plugins.module_utils import _certs
-from ansible_collections.ipoffice.security.plugins.module_utils._model import SecurityError
-from ansible_collections.ipoffice.security.plugins.module_utils._module import diff
+from ansible_collections.ipoffice.security.plugins.module_utils._model import EXPORT_ENCRYPTIONS, SecurityError
+from ansible_collections.ipoffice.security.plugins.module_utils._results import diff
 from ansible_collections.ipoffice.security.plugins.module_utils._store import replace_file
 
 try:
@@ -39,7 +39,7 @@ try:
 except ImportError:  # pragma: no cover - reported by the modules
     pass
 
-ENCRYPTIONS = ("modern", "compatible")
+ENCRYPTIONS = EXPORT_ENCRYPTIONS
 MANIFEST = "manifest.json"
 README = "README.txt"
 MANIFEST_FORMAT = 1

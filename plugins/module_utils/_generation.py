@@ -26,7 +26,7 @@ import copy
 
 from ansible_collections.ipoffice.security.plugins.module_utils import _certs
 from ansible_collections.ipoffice.security.plugins.module_utils._model import SecurityError
-from ansible_collections.ipoffice.security.plugins.module_utils._module import diff
+from ansible_collections.ipoffice.security.plugins.module_utils._results import diff
 from ansible_collections.ipoffice.security.plugins.module_utils._store import KEEP_GENERATIONS
 
 SUMMARY_LIMIT = 400

@@ -43,15 +43,17 @@ import os
 
 from ansible_collections.ipoffice.security.plugins.module_utils import _certs
 from ansible_collections.ipoffice.security.plugins.module_utils._info import credential_info
-from ansible_collections.ipoffice.security.plugins.module_utils._module import diff, judged_today
+from ansible_collections.ipoffice.security.plugins.module_utils._results import diff, judged_today
 from ansible_collections.ipoffice.security.plugins.module_utils._model import (
+    DEFAULT_REGENERATE,
     DEFAULT_SIGNATURE,
+    IDENTITY_PURPOSES,
+    IDENTITY_SOURCES,
     REGENERATE_CHOICES,
     SETTINGS_BY_AREA,
     SIGNATURES,
     WEAK_SIGNATURES,
     SecurityError,
-    argspec_for,
     check_choice,
     given,
     validate_value,
@@ -64,9 +66,8 @@ try:
 except ImportError:  # pragma: no cover - reported by the modules
     pass
 
-PURPOSES = ("system", "telephony")
-SOURCES = ("generate", "ca", "import")
-DEFAULT_REGENERATE = "full_idempotence"
+PURPOSES = IDENTITY_PURPOSES
+SOURCES = IDENTITY_SOURCES
 # A generated identity's default validity: the vendor's own self-generated identity on IP500 V2,
 # and the longest "For Different Machine" certificate.
 DEFAULT_VALID_DAYS = 825
@@ -137,31 +138,6 @@ class IdentityRequest(object):
 
     def checks(self, state):
         return self.planned_checks if self.planned_checks is not None else state.settings["checks"]
-
-
-def option_spec(settings=True):
-    """The argument spec of one identity's options: identity_certificate's (but purpose), and each identity area
-    of security_settings (``settings``: with the system-wide identity settings)."""
-    spec = dict(
-        source=dict(type="str", choices=list(SOURCES)),
-        subject_name=dict(type="str"),
-        subject_alt_names=dict(type="list", elements="str"),
-        signature=dict(type="str", choices=list(SIGNATURES)),
-        valid_days=dict(type="int"),
-        regenerate=dict(type="str", choices=list(REGENERATE_CHOICES), default=DEFAULT_REGENERATE),
-        renew_before_days=dict(type="int"),
-        certificate_path=dict(type="path"),
-        certificate_content=dict(type="str", no_log=True),
-        password=dict(type="str", no_log=True),
-        private_key_path=dict(type="path", no_log=False),
-        private_key_content=dict(type="str", no_log=True),
-        private_key_password=dict(type="str", no_log=True),
-        chain_path=dict(type="path"),
-        chain_content=dict(type="str", no_log=True),
-    )
-    if settings:
-        spec.update(argspec_for("identity"))
-    return spec
 
 
 def check_days(value, option, minimum, maximum, why=""):

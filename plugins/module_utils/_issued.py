@@ -31,12 +31,13 @@ from ansible_collections.ipoffice.security.plugins.module_utils._identity import
 from ansible_collections.ipoffice.security.plugins.module_utils._model import (
     DEFAULT_SIGNATURE,
     ISSUED_CERTIFICATE_MAX_DAYS,
+    ISSUED_FORMATS,
     WEAK_SIGNATURES,
     SecurityError,
     check_choice,
     given,
 )
-from ansible_collections.ipoffice.security.plugins.module_utils._module import diff
+from ansible_collections.ipoffice.security.plugins.module_utils._results import diff
 from ansible_collections.ipoffice.security.plugins.module_utils._store import replace_file
 
 try:
@@ -45,7 +46,6 @@ try:
 except ImportError:  # pragma: no cover - reported by the modules
     pass
 
-ISSUED_FORMATS = ("pkcs12", "pem")
 OUTPUT_MODE = 0o600
 
 

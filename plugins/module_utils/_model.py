@@ -108,7 +108,28 @@ SCEP_SIGNATURES = tuple(name for name, (_hash, kind, _size) in SIGNATURES.items(
                         if kind == "rsa" and name not in WEAK_SIGNATURES)
 
 REGENERATE_CHOICES = ("never", "fail", "partial_idempotence", "full_idempotence", "always")
+DEFAULT_REGENERATE = "full_idempotence"
 UPDATE_PASSWORD_CHOICES = ("always", "on_create")
+
+# Choices and defaults of module options (the argument specs in _specs are built from these; the files that
+# own the modules use the same names).
+# The purposes the check engine judges a certificate for.
+CHECK_PURPOSES = ("server", "client", "sip_server", "sip_client")
+# Which identity: the system's, or the separate SIP telephony identity.
+IDENTITY_PURPOSES = ("system", "telephony")
+IDENTITY_SOURCES = ("generate", "ca", "import")
+TRUSTED_STATES = ("present", "absent")
+# enforce: refuse a raise any endpoint would fail; warn: raise anyway, warning; skip: contact no endpoint
+# (states that no preflight is intended, so a raised setting without endpoints is not warned about).
+PREFLIGHT_MODES = ("enforce", "warn", "skip")
+DEFAULT_PREFLIGHT_TIMEOUT = 10.0
+# The SCEP messageType of each renewal message (RFC 8894 3.2.1.2): PKCSReq, and RenewalReq.
+RENEWAL_MESSAGES = {"pkcsreq": 19, "renewalreq": 17}
+DEFAULT_SCEP_RENEW_BEFORE_DAYS = 30
+EXPORT_ENCRYPTIONS = ("modern", "compatible")
+ISSUED_FORMATS = ("pkcs12", "pem")
+# Seconds a writer waits for the store's lock.
+DEFAULT_LOCK_TIMEOUT = 60
 
 
 class Setting(object):

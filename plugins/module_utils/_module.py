@@ -1,36 +1,18 @@
 # -*- coding: utf-8 -*-
 # Copyright: ipoffice.security contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Wiring shared by every module: store options, error reporting, diffs.  No decisions live here."""
+"""Wiring shared by every module: the store from its options, error reporting.  No decisions live here.
+
+Each module is AnsibleModule(**_specs.module_kwargs(name)) and run_module(module, run).
+"""
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
 from ansible_collections.ipoffice.security.plugins.module_utils import _cryptography_dep
-from ansible_collections.ipoffice.security.plugins.module_utils._model import PLATFORMS, SecurityError
-from ansible_collections.ipoffice.security.plugins.module_utils._store import (
-    DEFAULT_LOCK_TIMEOUT,
-    DEFAULT_STORE_PATH,
-    DirectoryStore,
-)
-
-# The options of the 'ipoffice.security.store' doc fragment.
-STORE_ARGSPEC = dict(
-    store_path=dict(type="path", default=DEFAULT_STORE_PATH),
-    platform=dict(type="str", choices=list(PLATFORMS)),
-    system_name=dict(type="str"),
-    system_addresses=dict(type="list", elements="str"),
-    lock_timeout=dict(type="int", default=DEFAULT_LOCK_TIMEOUT),
-    keep_generations=dict(type="int"),
-)
-
-
-def argument_spec(**options):
-    """A module's argument_spec: its own options plus the shared store options."""
-    spec = dict(STORE_ARGSPEC)
-    spec.update(options)
-    return spec
+from ansible_collections.ipoffice.security.plugins.module_utils._model import DEFAULT_LOCK_TIMEOUT, SecurityError
+from ansible_collections.ipoffice.security.plugins.module_utils._store import DirectoryStore
 
 
 def store_from_params(params):
@@ -46,20 +28,6 @@ def require_libraries(module, features=_cryptography_dep.DEFAULT_FEATURES):
     found = _cryptography_dep.problems(features)
     if found:
         module.fail_json(**_cryptography_dep.failure(found))
-
-
-# Appended, in check mode, to a warning that depends on the store's state (its trusted certificates, its
-# identities): check mode writes nothing, so what an earlier task of the same run would change is not seen.
-CHECK_MODE_NOTE = ("(Check mode: judged on the system's state today; what earlier tasks of this run would change, "
-                   "such as trusted certificates or identities, is not seen.)")
-
-
-def judged_today(warnings, check_mode, state_warnings):
-    """The warnings to report: in check mode, those of ``state_warnings`` (judged on the store's state)
-    end with CHECK_MODE_NOTE."""
-    if not check_mode:
-        return list(warnings)
-    return ["%s %s" % (warning, CHECK_MODE_NOTE) if warning in state_warnings else warning for warning in warnings]
 
 
 def system_label(store, result):
@@ -100,12 +68,3 @@ def run_module(module, run, features=_cryptography_dep.DEFAULT_FEATURES):
     for warning in warnings:
         module.warn("%s: %s" % (label, warning))
     module.exit_json(**result)
-
-
-def diff(before, after, header=None):
-    """An Ansible diff of two parsed (secret-free) dicts."""
-    result = {"before": before, "after": after}
-    if header:
-        result["before_header"] = header
-        result["after_header"] = header
-    return result

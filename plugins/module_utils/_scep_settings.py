@@ -25,9 +25,11 @@ import time
 from ansible_collections.ipoffice.security.plugins.module_utils import _certs
 from ansible_collections.ipoffice.security.plugins.module_utils._identity import chain_warning
 from ansible_collections.ipoffice.security.plugins.module_utils._info import credential_info
-from ansible_collections.ipoffice.security.plugins.module_utils._module import diff
+from ansible_collections.ipoffice.security.plugins.module_utils._results import diff
 from ansible_collections.ipoffice.security.plugins.module_utils._model import (
+    DEFAULT_SCEP_RENEW_BEFORE_DAYS,
     DEFAULT_SIGNATURE,
+    RENEWAL_MESSAGES,
     SETTINGS_BY_AREA,
     UPDATE_PASSWORD_CHOICES,
     SecurityError,
@@ -45,8 +47,7 @@ PENDING_KEY_SECRET = "scep_pending_key"
 # The SCEP messageType values of _scep.PKCS_REQ and _scep.RENEWAL_REQ (RFC 8894 3.2.1.2). _scep, the protocol
 # client (asn1crypto, ssl, http.client), is imported only by the functions that talk to a server: a run that
 # enrolls nothing does not pay to import it.
-RENEWAL_MESSAGES = {"pkcsreq": 19, "renewalreq": 17}
-DEFAULT_RENEW_BEFORE_DAYS = 30
+DEFAULT_RENEW_BEFORE_DAYS = DEFAULT_SCEP_RENEW_BEFORE_DAYS
 
 
 # ------------------------------------------------------------------------------------------ settings

@@ -39,6 +39,7 @@ import time
 
 from ansible_collections.ipoffice.security.plugins.module_utils import _certs
 from ansible_collections.ipoffice.security.plugins.module_utils._model import (
+    DEFAULT_LOCK_TIMEOUT,
     DEFAULT_PLATFORM,
     PLATFORMS,
     TRUSTED_STORE_LIMIT,
@@ -49,10 +50,8 @@ from ansible_collections.ipoffice.security.plugins.module_utils._model import (
 )
 
 SCHEMA_VERSION = 1
-DEFAULT_STORE_PATH = "/var/lib/ipoffice-security"
 KEEP_GENERATIONS = 10          # default of the store setting keep_generations
 MIN_KEEP_GENERATIONS = 2       # the current generation and one to go back to
-DEFAULT_LOCK_TIMEOUT = 60
 
 # What a new system starts with (REFERENCE section 1.1).
 INITIAL_CA_DAYS = 3652          # ~10 years
@@ -317,7 +316,7 @@ class Store(object):
 class DirectoryStore(Store):
     """The embedded store: a directory on the managed node, written as whole atomic generations."""
 
-    def __init__(self, path=DEFAULT_STORE_PATH, platform=None, system_name=None, system_addresses=None,
+    def __init__(self, path, platform=None, system_name=None, system_addresses=None,
                  lock_timeout=DEFAULT_LOCK_TIMEOUT, keep=None):
         if not path:
             raise SecurityError("invalid_argument", "store_path must not be empty.", option="store_path")

@@ -26,14 +26,15 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.ipoffice.security.plugins.module_utils import _certs, _dependents
-from ansible_collections.ipoffice.security.plugins.module_utils._module import diff
+from ansible_collections.ipoffice.security.plugins.module_utils._results import diff
 from ansible_collections.ipoffice.security.plugins.module_utils._model import (
+    TRUSTED_STATES,
     TRUSTED_STORE_LIMIT,
     SecurityError,
     check_choice,
 )
 
-STATES = ("present", "absent")
+STATES = TRUSTED_STATES
 ITEM_SOURCES = ("path", "content", "sha256")
 
 
@@ -100,16 +101,6 @@ class Outcome(object):
             item["dependents"] = list(self.in_use.get(item["sha256"], []))
             result.append(item)
         return result
-
-
-def item_spec(with_sha256=True):
-    """The argument spec of one certificate item (trusted_certificate's certificates, security_settings'
-    trusted.certificates and trusted.absent): content and password can carry secrets, so never logged."""
-    items = dict(path=dict(type="path"), content=dict(type="str", no_log=True),
-                 password=dict(type="str", no_log=True))
-    if with_sha256:
-        items["sha256"] = dict(type="str")
-    return items
 
 
 def item_option(index, key=None, option="certificates"):

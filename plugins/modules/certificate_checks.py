@@ -307,27 +307,14 @@ error:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.ipoffice.security.plugins.module_utils import _checks_settings as checks_settings
-from ansible_collections.ipoffice.security.plugins.module_utils._model import argspec_for
-from ansible_collections.ipoffice.security.plugins.module_utils._module import argument_spec, run_module
-
-
-def module_argument_spec():
-    spec = argspec_for("checks")
-    spec["ip_office_lines"]["options"] = dict(
-        name=dict(type="str", required=True),
-        transport=dict(type="str"),
-        check_level=dict(type="str"),
-    )
-    spec["preflight"] = checks_settings.preflight_spec()
-    spec["preflight_mode"] = dict(type="str", choices=list(checks_settings.PREFLIGHT_MODES), default="enforce")
-    spec["preflight_timeout"] = dict(type="float", default=checks_settings.DEFAULT_PREFLIGHT_TIMEOUT)
-    return argument_spec(**spec)
+from ansible_collections.ipoffice.security.plugins.module_utils._checks_settings import run
+from ansible_collections.ipoffice.security.plugins.module_utils._module import run_module
+from ansible_collections.ipoffice.security.plugins.module_utils._specs import module_kwargs
 
 
 def main():
-    module = AnsibleModule(argument_spec=module_argument_spec(), supports_check_mode=True)
-    run_module(module, checks_settings.run)
+    module = AnsibleModule(**module_kwargs("certificate_checks"))
+    run_module(module, run)
 
 
 if __name__ == "__main__":

@@ -234,38 +234,13 @@ endpoint:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.ipoffice.security.plugins.module_utils._checks import LEVELS, PURPOSES
-from ansible_collections.ipoffice.security.plugins.module_utils._module import argument_spec, run_module
+from ansible_collections.ipoffice.security.plugins.module_utils._module import run_module
+from ansible_collections.ipoffice.security.plugins.module_utils._specs import module_kwargs
 from ansible_collections.ipoffice.security.plugins.module_utils._verify import run
-
-SOURCE = dict(path=dict(type="path"), content=dict(type="str", no_log=True))
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=argument_spec(
-            certificate=dict(type="dict", options=SOURCE, mutually_exclusive=[("path", "content")],
-                             required_one_of=[("path", "content")]),
-            chain=dict(type="list", elements="dict", options=SOURCE, mutually_exclusive=[("path", "content")],
-                       required_one_of=[("path", "content")]),
-            endpoint=dict(type="dict", options=dict(
-                host=dict(type="str", required=True),
-                port=dict(type="int", default=443),
-                server_name=dict(type="str"),
-                timeout=dict(type="float", default=10),
-            )),
-            level=dict(type="str", required=True, choices=list(LEVELS)),
-            purpose=dict(type="str", default="server", choices=list(PURPOSES)),
-            peer_name=dict(type="str"),
-            sip_domain=dict(type="str"),
-            trusted=dict(type="list", elements="dict", options=SOURCE, mutually_exclusive=[("path", "content")],
-                         required_one_of=[("path", "content")]),
-            fail_on_reject=dict(type="bool", default=False),
-        ),
-        mutually_exclusive=[("certificate", "endpoint"), ("chain", "endpoint")],
-        required_one_of=[("certificate", "endpoint")],
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(**module_kwargs("certificate_verify"))
     run_module(module, run)
 
 

@@ -151,19 +151,13 @@ error:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.ipoffice.security.plugins.module_utils._export import ENCRYPTIONS, run
-from ansible_collections.ipoffice.security.plugins.module_utils._module import argument_spec, run_module
+from ansible_collections.ipoffice.security.plugins.module_utils._export import run
+from ansible_collections.ipoffice.security.plugins.module_utils._module import run_module
+from ansible_collections.ipoffice.security.plugins.module_utils._specs import module_kwargs
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=argument_spec(
-            path=dict(type="path", required=True),
-            password=dict(type="str", no_log=True),
-            encryption=dict(type="str", choices=list(ENCRYPTIONS), default="modern"),
-        ),
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(**module_kwargs("export"))
     run_module(module, run)
 
 

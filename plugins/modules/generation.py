@@ -129,16 +129,12 @@ error:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.ipoffice.security.plugins.module_utils._generation import run
-from ansible_collections.ipoffice.security.plugins.module_utils._module import argument_spec, run_module
+from ansible_collections.ipoffice.security.plugins.module_utils._module import run_module
+from ansible_collections.ipoffice.security.plugins.module_utils._specs import module_kwargs
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=argument_spec(
-            restore=dict(type="str"),
-        ),
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(**module_kwargs("generation"))
     run_module(module, run)
 
 

@@ -280,21 +280,13 @@ error:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.ipoffice.security.plugins.module_utils._identity import PURPOSES, option_spec, run
-from ansible_collections.ipoffice.security.plugins.module_utils._module import argument_spec, run_module
+from ansible_collections.ipoffice.security.plugins.module_utils._identity import run
+from ansible_collections.ipoffice.security.plugins.module_utils._module import run_module
+from ansible_collections.ipoffice.security.plugins.module_utils._specs import module_kwargs
 
 
 def main():
-    options = dict(purpose=dict(type="str", choices=list(PURPOSES), default="system"))
-    options.update(option_spec())
-    module = AnsibleModule(
-        argument_spec=argument_spec(**options),
-        supports_check_mode=True,
-        mutually_exclusive=[("certificate_path", "certificate_content"),
-                            ("private_key_path", "private_key_content"),
-                            ("chain_path", "chain_content")],
-        required_if=[("source", "import", ("certificate_path", "certificate_content"), True)],
-    )
+    module = AnsibleModule(**module_kwargs("identity_certificate"))
     run_module(module, run)
 
 

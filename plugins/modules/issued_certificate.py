@@ -184,29 +184,13 @@ error:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.ipoffice.security.plugins.module_utils._issued import ISSUED_FORMATS, run
-from ansible_collections.ipoffice.security.plugins.module_utils._model import SIGNATURES
-from ansible_collections.ipoffice.security.plugins.module_utils._module import argument_spec, run_module
+from ansible_collections.ipoffice.security.plugins.module_utils._issued import run
+from ansible_collections.ipoffice.security.plugins.module_utils._module import run_module
+from ansible_collections.ipoffice.security.plugins.module_utils._specs import module_kwargs
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=argument_spec(
-            subject_name=dict(type="str"),
-            csr_path=dict(type="path"),
-            csr_content=dict(type="str", no_log=True),
-            subject_alt_names=dict(type="list", elements="str"),
-            signature=dict(type="str", choices=list(SIGNATURES)),
-            valid_days=dict(type="int"),
-            renew_before_days=dict(type="int"),
-            format=dict(type="str", choices=list(ISSUED_FORMATS)),
-            path=dict(type="path", required=True),
-            private_key_path=dict(type="path", no_log=False),
-            chain_path=dict(type="path"),
-            password=dict(type="str", no_log=True),
-        ),
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(**module_kwargs("issued_certificate"))
     run_module(module, run)
 
 

@@ -232,41 +232,15 @@ identity:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.ipoffice.security.plugins.module_utils import _cryptography_dep, _scep_settings
-from ansible_collections.ipoffice.security.plugins.module_utils._model import (
-    DEFAULT_SIGNATURE,
-    SCEP_SIGNATURES,
-    UPDATE_PASSWORD_CHOICES,
-    argspec_for,
-)
-from ansible_collections.ipoffice.security.plugins.module_utils._module import argument_spec, run_module
-
-
-def module_argument_spec():
-    options = argspec_for("scep")
-    options.update(
-        update_password=dict(type="str", choices=list(UPDATE_PASSWORD_CHOICES), default=UPDATE_PASSWORD_CHOICES[0],
-                             no_log=False),
-        enroll=dict(type="bool", default=False),
-        subject_name=dict(type="str"),
-        subject_alt_names=dict(type="list", elements="str"),
-        signature=dict(type="str", choices=list(SCEP_SIGNATURES), default=DEFAULT_SIGNATURE),
-        renew_before_days=dict(type="int", default=_scep_settings.DEFAULT_RENEW_BEFORE_DAYS),
-        renewal_message=dict(type="str", choices=sorted(_scep_settings.RENEWAL_MESSAGES), default="pkcsreq"),
-        ca_fingerprint=dict(type="str"),
-        ca_identifier=dict(type="str"),
-        install_ca_certificate=dict(type="bool", default=False),
-        ca_file=dict(type="path"),
-        wait_timeout=dict(type="int", default=0),
-        timeout=dict(type="int", default=30),
-        retries=dict(type="int", default=3),
-    )
-    return argument_spec(**options)
+from ansible_collections.ipoffice.security.plugins.module_utils import _cryptography_dep
+from ansible_collections.ipoffice.security.plugins.module_utils._module import run_module
+from ansible_collections.ipoffice.security.plugins.module_utils._scep_settings import run
+from ansible_collections.ipoffice.security.plugins.module_utils._specs import module_kwargs
 
 
 def main():
-    module = AnsibleModule(argument_spec=module_argument_spec(), supports_check_mode=True)
-    run_module(module, _scep_settings.run, features=_cryptography_dep.SCEP_FEATURES)
+    module = AnsibleModule(**module_kwargs("scep"))
+    run_module(module, run, features=_cryptography_dep.SCEP_FEATURES)
 
 
 if __name__ == "__main__":

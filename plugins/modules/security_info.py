@@ -286,20 +286,12 @@ query_result:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.ipoffice.security.plugins.module_utils._info import run
-from ansible_collections.ipoffice.security.plugins.module_utils._module import argument_spec, run_module
+from ansible_collections.ipoffice.security.plugins.module_utils._module import run_module
+from ansible_collections.ipoffice.security.plugins.module_utils._specs import module_kwargs
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(
-        query=dict(type="str"),
-        live_endpoints=dict(type="list", elements="dict", options=dict(
-            host=dict(type="str", required=True),
-            port=dict(type="int", required=True),
-            server_name=dict(type="str"),
-            serves=dict(type="str", required=True),
-        )),
-        live_timeout=dict(type="float", default=10.0),
-    ), supports_check_mode=True)
+    module = AnsibleModule(**module_kwargs("security_info"))
     run_module(module, run)
 
 

@@ -293,13 +293,16 @@ options:
         description: RSA key and request signature.
         type: str
         choices: [sha256_rsa2048, sha256_rsa3072, sha256_rsa4096, sha384_rsa3072]
+        default: sha256_rsa2048
       renew_before_days:
         description: Renew the SCEP identity with fewer days left than this.
         type: int
+        default: 30
       renewal_message:
         description: Message that renews an existing SCEP identity.
         type: str
         choices: [pkcsreq, renewalreq]
+        default: pkcsreq
       ca_fingerprint:
         description: SHA-256 fingerprint the SCEP CA must have.
         type: str
@@ -309,18 +312,22 @@ options:
       install_ca_certificate:
         description: Add the SCEP CA certificate to the trusted store on enrollment.
         type: bool
+        default: false
       ca_file:
         description: PEM file of the CAs that verify an HTTPS SCEP server.
         type: path
       wait_timeout:
         description: Seconds to keep polling a pending request.
         type: int
+        default: 0
       timeout:
         description: Seconds allowed for one whole SCEP request (not each read); a reply holds at most 1 MiB.
         type: int
+        default: 30
       retries:
         description: Retries on connection errors, timeouts and HTTP 5xx.
         type: int
+        default: 3
   checks:
     description:
       - Certificate checks settings (as M(ipoffice.security.certificate_checks) manages them), applied last with
@@ -391,6 +398,7 @@ options:
       preflight_timeout:
         description: Seconds allowed for the whole exchange with each preflight endpoint (not each read).
         type: float
+        default: 10.0
   lines:
     description:
       - 'IP Office lines with WebSocket transport and their own check level: the complete set (lines not listed
@@ -531,80 +539,14 @@ area:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.ipoffice.security.plugins.module_utils import _settings
-from ansible_collections.ipoffice.security.plugins.module_utils._checks_settings import PREFLIGHT_MODES, preflight_spec
-from ansible_collections.ipoffice.security.plugins.module_utils._identity import option_spec
-from ansible_collections.ipoffice.security.plugins.module_utils._model import (
-    CHECK_LEVELS,
-    LINE_CHECK_LEVELS,
-    LINE_TRANSPORTS,
-    SCEP_SCHEMES,
-    SCEP_SIGNATURES,
-    SECURITY_LEVELS,
-    SIP_TELEPHONY_CERTIFICATE_CHOICES,
-    UPDATE_PASSWORD_CHOICES,
-)
-from ansible_collections.ipoffice.security.plugins.module_utils._module import argument_spec, run_module
-from ansible_collections.ipoffice.security.plugins.module_utils._scep_settings import RENEWAL_MESSAGES
-from ansible_collections.ipoffice.security.plugins.module_utils._trusted import item_spec
-
-
-def module_argument_spec():
-    levels = list(CHECK_LEVELS)
-    return argument_spec(
-        trusted=dict(type="dict", options=dict(
-            certificates=dict(type="list", elements="dict", default=[], options=item_spec(with_sha256=False)),
-            exclusive=dict(type="bool", default=False),
-            absent=dict(type="list", elements="dict", default=[], options=item_spec(with_sha256=True)),
-            allow_in_use=dict(type="bool", default=False),
-        )),
-        identity=dict(type="dict", options=option_spec(settings=True)),
-        telephony_identity=dict(type="dict", options=option_spec(settings=False)),
-        scep=dict(type="dict", options=dict(
-            active=dict(type="bool"),
-            request_interval=dict(type="int"),
-            server=dict(type="str"),
-            scheme=dict(type="str", choices=list(SCEP_SCHEMES)),
-            port=dict(type="int"),
-            uri=dict(type="str"),
-            password=dict(type="str", no_log=True),
-            update_password=dict(type="str", choices=list(UPDATE_PASSWORD_CHOICES), default="always", no_log=False),
-            enroll=dict(type="bool", default=False),
-            subject_name=dict(type="str"),
-            subject_alt_names=dict(type="list", elements="str"),
-            signature=dict(type="str", choices=list(SCEP_SIGNATURES)),
-            renew_before_days=dict(type="int"),
-            renewal_message=dict(type="str", choices=sorted(RENEWAL_MESSAGES)),
-            ca_fingerprint=dict(type="str"),
-            ca_identifier=dict(type="str"),
-            install_ca_certificate=dict(type="bool"),
-            ca_file=dict(type="path"),
-            wait_timeout=dict(type="int"),
-            timeout=dict(type="int"),
-            retries=dict(type="int"),
-        )),
-        checks=dict(type="dict", options=dict(
-            certificate_expiry_warning_days=dict(type="int"),
-            sip_telephony_certificate=dict(type="str", choices=list(SIP_TELEPHONY_CERTIFICATE_CHOICES)),
-            management_interfaces=dict(type="str", choices=levels),
-            telephony_endpoints=dict(type="str", choices=levels),
-            h323_security_level=dict(type="str", choices=list(SECURITY_LEVELS)),
-            sip_security_level=dict(type="str", choices=list(SECURITY_LEVELS)),
-            preflight=preflight_spec(),
-            preflight_mode=dict(type="str", choices=list(PREFLIGHT_MODES), default="enforce"),
-            preflight_timeout=dict(type="float"),
-        )),
-        lines=dict(type="list", elements="dict", options=dict(
-            name=dict(type="str", required=True),
-            transport=dict(type="str", choices=list(LINE_TRANSPORTS)),
-            check_level=dict(type="str", choices=list(LINE_CHECK_LEVELS)),
-        )),
-    )
+from ansible_collections.ipoffice.security.plugins.module_utils._module import run_module
+from ansible_collections.ipoffice.security.plugins.module_utils._settings import library_features, run
+from ansible_collections.ipoffice.security.plugins.module_utils._specs import module_kwargs
 
 
 def main():
-    module = AnsibleModule(argument_spec=module_argument_spec(), supports_check_mode=True)
-    run_module(module, _settings.run, features=_settings.library_features)
+    module = AnsibleModule(**module_kwargs("security_settings"))
+    run_module(module, run, features=library_features)
 
 
 if __name__ == "__main__":

@@ -299,20 +299,13 @@ in_use:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.ipoffice.security.plugins.module_utils._module import argument_spec, run_module
-from ansible_collections.ipoffice.security.plugins.module_utils._trusted import item_spec, run
+from ansible_collections.ipoffice.security.plugins.module_utils._module import run_module
+from ansible_collections.ipoffice.security.plugins.module_utils._specs import module_kwargs
+from ansible_collections.ipoffice.security.plugins.module_utils._trusted import run
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=argument_spec(
-            certificates=dict(type="list", elements="dict", required=True, options=item_spec()),
-            state=dict(type="str", default="present", choices=["present", "absent"]),
-            exclusive=dict(type="bool", default=False),
-            allow_in_use=dict(type="bool", default=False),
-        ),
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(**module_kwargs("trusted_certificate"))
     run_module(module, run)
 
 

@@ -50,7 +50,7 @@ def test_page_carries_every_option_and_return_value():
     for name in yaml.safe_load(found["RETURN"]):
         assert "| `%s` |" % name in page, name
     assert "| `expiring.days_left` |" in page  # nested 'contains'
-    assert "`/var/lib/ipoffice-security`" in page  # the fragment's default
+    assert "| `store_path` | path **required** |  |  |" in page  # from the fragment: required, no default
     assert found["EXAMPLES"].strip() in page
     # Attributes come from the ipoffice.security.attributes fragment (and its info_module variant) merged with
     # the module's own details.

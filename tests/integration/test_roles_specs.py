@@ -160,10 +160,9 @@ def test_baseline_variable_is_the_security_settings_schema(monkeypatch):
         same_schema(variable[area], spec[area], "ipoffice_security." + area)
     for key, entry in variable["store"]["options"].items():
         if key == "path":
-            # The one deliberate difference: a fleet role has no default store path (every host names its
-            # own); the module keeps its single-system default.
+            # Required in both, with no default: a default would put a fleet's systems into one store.
             assert entry.get("required") is True and "default" not in entry, entry
-            entry = dict(entry, required=False, default=spec["store_path"]["default"])
+            assert spec["store_path"].get("required") is True and "default" not in spec["store_path"]
         same_schema(entry, spec["store_path" if key == "path" else key], "ipoffice_security.store." + key)
     assert sorted(variable["store"]["options"]) == ["keep_generations", "lock_timeout", "path", "platform",
                                                     "system_addresses", "system_name"]

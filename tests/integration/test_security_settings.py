@@ -171,7 +171,7 @@ def test_ansible_doc_documents_every_option():
     command = [os.path.join(helpers.VENV_BIN, "ansible-doc"), "--json", "ipoffice.security.security_settings"]
     out = subprocess.run(command, capture_output=True, text=True, env=helpers.ansible_env(), check=True, timeout=120)
     doc = json.loads(out.stdout)["ipoffice.security.security_settings"]["doc"]
-    from ansible_collections.ipoffice.security.plugins.modules import security_settings
+    from ansible_collections.ipoffice.security.plugins.module_utils import _specs
 
     def compare(documented, spec, where):
         assert sorted(documented) == sorted(spec), where
@@ -180,7 +180,7 @@ def test_ansible_doc_documents_every_option():
             if "options" in entry:
                 compare(documented[name]["suboptions"], entry["options"], "%s.%s" % (where, name))
 
-    compare(doc["options"], security_settings.module_argument_spec(), "security_settings")
+    compare(doc["options"], _specs.security_settings_spec(), "security_settings")
 
 
 # ------------------------------------------------------------------ SCEP enrollment in the same transaction

@@ -327,7 +327,7 @@ def test_preflight_mode_skip_states_the_intent_contacts_nothing_and_does_not_war
 
 
 def test_check_mode_says_state_dependent_warnings_were_judged_on_todays_state(tmp_path):
-    from ansible_collections.ipoffice.security.plugins.module_utils._module import CHECK_MODE_NOTE
+    from ansible_collections.ipoffice.security.plugins.module_utils._results import CHECK_MODE_NOTE
     from ansible_collections.ipoffice.security.plugins.module_utils._store import DirectoryStore
 
     store = DirectoryStore(str(tmp_path / "store"), system_name="ipo1.example.com", system_addresses=[])

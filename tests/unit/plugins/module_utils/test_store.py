@@ -804,7 +804,6 @@ def test_unwritable_parent(tmp_path):
 
 def test_helpers_module_constants():
     assert (_store.KEEP_GENERATIONS, _store.MIN_KEEP_GENERATIONS) == (10, 2)
-    assert _store.DEFAULT_STORE_PATH == "/var/lib/ipoffice-security"
     assert (_store.INITIAL_CA_DAYS, _store.INITIAL_IDENTITY_DAYS, _store.IP500V2_IDENTITY_DAYS) == (3652, 2557, 825)
 
 

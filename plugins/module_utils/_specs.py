@@ -1,0 +1,336 @@
+# -*- coding: utf-8 -*-
+# Copyright: ipoffice.security contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The front door: every module's argument spec, built from one spec per area.
+
+One builder per area (store options, identity, trusted items, SCEP, checks, preflight, lines) is used by
+the per-area module, by ``security_settings`` (where the area is one option) and, through
+``tools/gen_role_specs.py``, by the baseline role's ``argument_specs.yml``.  ``module_kwargs(name)`` is
+what a module passes to ``AnsibleModule``, and what the action plugins validate with on the controller.
+
+This file depends on ``_model`` only (constants, no cryptography): validating arguments costs nothing
+beyond the spec itself.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import copy
+
+from ansible_collections.ipoffice.security.plugins.module_utils._model import (
+    CHECK_LEVELS,
+    CHECK_PURPOSES,
+    DEFAULT_LOCK_TIMEOUT,
+    DEFAULT_PREFLIGHT_TIMEOUT,
+    DEFAULT_REGENERATE,
+    DEFAULT_SCEP_RENEW_BEFORE_DAYS,
+    DEFAULT_SIGNATURE,
+    EXPORT_ENCRYPTIONS,
+    IDENTITY_PURPOSES,
+    IDENTITY_SOURCES,
+    ISSUED_FORMATS,
+    LINE_CHECK_LEVELS,
+    LINE_TRANSPORTS,
+    PLATFORMS,
+    PREFLIGHT_MODES,
+    REGENERATE_CHOICES,
+    RENEWAL_MESSAGES,
+    SCEP_SIGNATURES,
+    SIGNATURES,
+    TRUSTED_STATES,
+    UPDATE_PASSWORD_CHOICES,
+    argspec_for,
+)
+
+# ------------------------------------------------------------------------------------------ the store
+
+
+def store_spec():
+    """The store options every module takes (the 'ipoffice.security.store' doc fragment).
+
+    ``store_path`` has no default: in a fleet whose stores live on the controller a default would put every
+    system into one store.
+    """
+    return dict(
+        store_path=dict(type="path", required=True),
+        platform=dict(type="str", choices=list(PLATFORMS)),
+        system_name=dict(type="str"),
+        system_addresses=dict(type="list", elements="str"),
+        lock_timeout=dict(type="int", default=DEFAULT_LOCK_TIMEOUT),
+        keep_generations=dict(type="int"),
+    )
+
+
+def with_store(**options):
+    """A module's argument_spec: its own options plus the store options."""
+    spec = store_spec()
+    spec.update(options)
+    return spec
+
+
+# ---------------------------------------------------------------------------------------------- areas
+
+
+def identity_spec(settings=True):
+    """One identity's options: identity_certificate's (but ``purpose``), and the ``identity`` and
+    ``telephony_identity`` areas of security_settings (``settings``: with the system-wide identity settings,
+    Offer ID Certificate Chain and the automatic management settings)."""
+    spec = dict(
+        source=dict(type="str", choices=list(IDENTITY_SOURCES)),
+        subject_name=dict(type="str"),
+        subject_alt_names=dict(type="list", elements="str"),
+        signature=dict(type="str", choices=list(SIGNATURES)),
+        valid_days=dict(type="int"),
+        regenerate=dict(type="str", choices=list(REGENERATE_CHOICES), default=DEFAULT_REGENERATE),
+        renew_before_days=dict(type="int"),
+        certificate_path=dict(type="path"),
+        certificate_content=dict(type="str", no_log=True),
+        password=dict(type="str", no_log=True),
+        private_key_path=dict(type="path", no_log=False),
+        private_key_content=dict(type="str", no_log=True),
+        private_key_password=dict(type="str", no_log=True),
+        chain_path=dict(type="path"),
+        chain_content=dict(type="str", no_log=True),
+    )
+    if settings:
+        spec.update(argspec_for("identity"))
+    return spec
+
+
+IDENTITY_EXCLUSIVE = [("certificate_path", "certificate_content"), ("private_key_path", "private_key_content"),
+                      ("chain_path", "chain_content")]
+IDENTITY_REQUIRED_IF = [("source", "import", ("certificate_path", "certificate_content"), True)]
+
+
+def identity_area_spec(settings=True):
+    """An identity as one option of security_settings (``identity``, ``telephony_identity``)."""
+    return dict(type="dict", options=identity_spec(settings))
+
+
+def certificate_item_spec(with_sha256=True):
+    """One certificate item (trusted_certificate's ``certificates``, security_settings' ``trusted.certificates``
+    and ``trusted.absent``): content and password can carry secrets, so they are never logged."""
+    items = dict(path=dict(type="path"), content=dict(type="str", no_log=True),
+                 password=dict(type="str", no_log=True))
+    if with_sha256:
+        items["sha256"] = dict(type="str")
+    return items
+
+
+def trusted_area_spec():
+    """The ``trusted`` area of security_settings."""
+    return dict(type="dict", options=dict(
+        certificates=dict(type="list", elements="dict", default=[], options=certificate_item_spec(with_sha256=False)),
+        exclusive=dict(type="bool", default=False),
+        absent=dict(type="list", elements="dict", default=[], options=certificate_item_spec(with_sha256=True)),
+        allow_in_use=dict(type="bool", default=False),
+    ))
+
+
+def scep_spec():
+    """The SCEP options: the stored settings (left out: left as they are) and how to enroll.
+
+    The same options and defaults in the scep module and in the ``scep`` area of security_settings.
+    """
+    spec = argspec_for("scep")
+    spec.update(
+        update_password=dict(type="str", choices=list(UPDATE_PASSWORD_CHOICES), default=UPDATE_PASSWORD_CHOICES[0],
+                             no_log=False),
+        enroll=dict(type="bool", default=False),
+        subject_name=dict(type="str"),
+        subject_alt_names=dict(type="list", elements="str"),
+        signature=dict(type="str", choices=list(SCEP_SIGNATURES), default=DEFAULT_SIGNATURE),
+        renew_before_days=dict(type="int", default=DEFAULT_SCEP_RENEW_BEFORE_DAYS),
+        renewal_message=dict(type="str", choices=sorted(RENEWAL_MESSAGES), default="pkcsreq"),
+        ca_fingerprint=dict(type="str"),
+        ca_identifier=dict(type="str"),
+        install_ca_certificate=dict(type="bool", default=False),
+        ca_file=dict(type="path"),
+        wait_timeout=dict(type="int", default=0),
+        timeout=dict(type="int", default=30),
+        retries=dict(type="int", default=3),
+    )
+    return spec
+
+
+def preflight_spec():
+    """The ``preflight`` option (certificate_checks, and the checks area of security_settings)."""
+    return dict(type="list", elements="dict", default=[], options=dict(
+        host=dict(type="str", required=True),
+        port=dict(type="int"),
+        server_name=dict(type="str"),
+        purpose=dict(type="str", choices=list(CHECK_PURPOSES)),
+        peer_name=dict(type="str"),
+        sip_domain=dict(type="str"),
+        setting=dict(type="str", required=True),
+    ))
+
+
+def checks_spec():
+    """The certificate checks settings (left out: left as they are) and the preflight.
+
+    The same options and defaults in certificate_checks and in the ``checks`` area of security_settings; the
+    IP Office lines are a list option of their own (lines_spec).
+    """
+    spec = argspec_for("checks")
+    del spec["ip_office_lines"]
+    spec.update(
+        preflight=preflight_spec(),
+        preflight_mode=dict(type="str", choices=list(PREFLIGHT_MODES), default="enforce"),
+        preflight_timeout=dict(type="float", default=DEFAULT_PREFLIGHT_TIMEOUT),
+    )
+    return spec
+
+
+def lines_spec():
+    """The IP Office lines with WebSocket transport: the complete desired set (a line left out is removed)."""
+    return dict(type="list", elements="dict", options=dict(
+        name=dict(type="str", required=True),
+        transport=dict(type="str", choices=list(LINE_TRANSPORTS)),
+        check_level=dict(type="str", choices=list(LINE_CHECK_LEVELS)),
+    ))
+
+
+# -------------------------------------------------------------------------------------------- modules
+
+_CERT_SOURCE = dict(path=dict(type="path"), content=dict(type="str", no_log=True))
+_ONE_SOURCE = dict(mutually_exclusive=[("path", "content")], required_one_of=[("path", "content")])
+
+
+def _certificate_checks():
+    spec = checks_spec()
+    spec["ip_office_lines"] = lines_spec()
+    # The line fields are checked by the core here, which names the line in its error (invalid_choice).
+    for field in ("transport", "check_level"):
+        del spec["ip_office_lines"]["options"][field]["choices"]
+    return dict(argument_spec=with_store(**spec))
+
+
+def _certificate_verify():
+    return dict(
+        argument_spec=with_store(
+            certificate=dict(type="dict", options=copy.deepcopy(_CERT_SOURCE), **copy.deepcopy(_ONE_SOURCE)),
+            chain=dict(type="list", elements="dict", options=copy.deepcopy(_CERT_SOURCE), **copy.deepcopy(_ONE_SOURCE)),
+            endpoint=dict(type="dict", options=dict(
+                host=dict(type="str", required=True),
+                port=dict(type="int", default=443),
+                server_name=dict(type="str"),
+                timeout=dict(type="float", default=10),
+            )),
+            level=dict(type="str", required=True, choices=list(CHECK_LEVELS)),
+            purpose=dict(type="str", default="server", choices=list(CHECK_PURPOSES)),
+            peer_name=dict(type="str"),
+            sip_domain=dict(type="str"),
+            trusted=dict(type="list", elements="dict", options=copy.deepcopy(_CERT_SOURCE),
+                         **copy.deepcopy(_ONE_SOURCE)),
+            fail_on_reject=dict(type="bool", default=False),
+        ),
+        mutually_exclusive=[("certificate", "endpoint"), ("chain", "endpoint")],
+        required_one_of=[("certificate", "endpoint")],
+    )
+
+
+def _export():
+    return dict(argument_spec=with_store(
+        path=dict(type="path", required=True),
+        password=dict(type="str", no_log=True),
+        encryption=dict(type="str", choices=list(EXPORT_ENCRYPTIONS), default="modern"),
+    ))
+
+
+def _generation():
+    return dict(argument_spec=with_store(restore=dict(type="str")))
+
+
+def _identity_certificate():
+    options = dict(purpose=dict(type="str", choices=list(IDENTITY_PURPOSES), default="system"))
+    options.update(identity_spec())
+    return dict(argument_spec=with_store(**options), mutually_exclusive=list(IDENTITY_EXCLUSIVE),
+                required_if=list(IDENTITY_REQUIRED_IF))
+
+
+def _issued_certificate():
+    return dict(argument_spec=with_store(
+        subject_name=dict(type="str"),
+        csr_path=dict(type="path"),
+        csr_content=dict(type="str", no_log=True),
+        subject_alt_names=dict(type="list", elements="str"),
+        signature=dict(type="str", choices=list(SIGNATURES)),
+        valid_days=dict(type="int"),
+        renew_before_days=dict(type="int"),
+        format=dict(type="str", choices=list(ISSUED_FORMATS)),
+        path=dict(type="path", required=True),
+        private_key_path=dict(type="path", no_log=False),
+        chain_path=dict(type="path"),
+        password=dict(type="str", no_log=True),
+    ))
+
+
+def _scep():
+    return dict(argument_spec=with_store(**scep_spec()))
+
+
+def _security_info():
+    return dict(argument_spec=with_store(
+        query=dict(type="str"),
+        live_endpoints=dict(type="list", elements="dict", options=dict(
+            host=dict(type="str", required=True),
+            port=dict(type="int", required=True),
+            server_name=dict(type="str"),
+            serves=dict(type="str", required=True),
+        )),
+        live_timeout=dict(type="float", default=10.0),
+    ))
+
+
+def security_settings_spec():
+    """security_settings' options: the store options and one option per area (the baseline role's variable)."""
+    return with_store(
+        trusted=trusted_area_spec(),
+        identity=identity_area_spec(settings=True),
+        telephony_identity=identity_area_spec(settings=False),
+        scep=dict(type="dict", options=scep_spec()),
+        checks=dict(type="dict", options=checks_spec()),
+        lines=lines_spec(),
+    )
+
+
+def _security_settings():
+    return dict(argument_spec=security_settings_spec())
+
+
+def _trusted_certificate():
+    return dict(argument_spec=with_store(
+        certificates=dict(type="list", elements="dict", required=True, options=certificate_item_spec()),
+        state=dict(type="str", default="present", choices=list(TRUSTED_STATES)),
+        exclusive=dict(type="bool", default=False),
+        allow_in_use=dict(type="bool", default=False),
+    ))
+
+
+# name -> (the module_utils file that owns the module and holds its run(), the AnsibleModule arguments)
+MODULES = {
+    "certificate_checks": ("_checks_settings", _certificate_checks),
+    "certificate_verify": ("_verify", _certificate_verify),
+    "export": ("_export", _export),
+    "generation": ("_generation", _generation),
+    "identity_certificate": ("_identity", _identity_certificate),
+    "issued_certificate": ("_issued", _issued_certificate),
+    "scep": ("_scep_settings", _scep),
+    "security_info": ("_info", _security_info),
+    "security_settings": ("_settings", _security_settings),
+    "trusted_certificate": ("_trusted", _trusted_certificate),
+}
+
+
+def owner(name):
+    """The module_utils file (its name in this collection's module_utils) that holds the module's run()."""
+    return MODULES[name][0]
+
+
+def module_kwargs(name):
+    """What the module ``name`` passes to AnsibleModule (a fresh copy: callers may change it)."""
+    kwargs = MODULES[name][1]()
+    kwargs["supports_check_mode"] = True
+    return kwargs
