@@ -233,14 +233,13 @@ endpoint:
   type: str
 """
 
-from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.ipoffice.security.plugins.module_utils._module import run_module
+from ansible_collections.ipoffice.security.plugins.module_utils._module import SecurityModule, run_module
 from ansible_collections.ipoffice.security.plugins.module_utils._specs import module_kwargs
 from ansible_collections.ipoffice.security.plugins.module_utils._verify import run
 
 
 def main():
-    module = AnsibleModule(**module_kwargs("certificate_verify"))
+    module = SecurityModule(**module_kwargs("certificate_verify"))
     run_module(module, run)
 
 

@@ -127,14 +127,13 @@ error:
   type: str
 """
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.ipoffice.security.plugins.module_utils._generation import run
-from ansible_collections.ipoffice.security.plugins.module_utils._module import run_module
+from ansible_collections.ipoffice.security.plugins.module_utils._module import SecurityModule, run_module
 from ansible_collections.ipoffice.security.plugins.module_utils._specs import module_kwargs
 
 
 def main():
-    module = AnsibleModule(**module_kwargs("generation"))
+    module = SecurityModule(**module_kwargs("generation"))
     run_module(module, run)
 
 

@@ -183,14 +183,13 @@ error:
   type: str
 """
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.ipoffice.security.plugins.module_utils._issued import run
-from ansible_collections.ipoffice.security.plugins.module_utils._module import run_module
+from ansible_collections.ipoffice.security.plugins.module_utils._module import SecurityModule, run_module
 from ansible_collections.ipoffice.security.plugins.module_utils._specs import module_kwargs
 
 
 def main():
-    module = AnsibleModule(**module_kwargs("issued_certificate"))
+    module = SecurityModule(**module_kwargs("issued_certificate"))
     run_module(module, run)
 
 

@@ -284,14 +284,13 @@ query_result:
   type: raw
 """
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.ipoffice.security.plugins.module_utils._info import run
-from ansible_collections.ipoffice.security.plugins.module_utils._module import run_module
+from ansible_collections.ipoffice.security.plugins.module_utils._module import SecurityModule, run_module
 from ansible_collections.ipoffice.security.plugins.module_utils._specs import module_kwargs
 
 
 def main():
-    module = AnsibleModule(**module_kwargs("security_info"))
+    module = SecurityModule(**module_kwargs("security_info"))
     run_module(module, run)
 
 

@@ -538,14 +538,13 @@ area:
   type: str
 """
 
-from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.ipoffice.security.plugins.module_utils._module import run_module
+from ansible_collections.ipoffice.security.plugins.module_utils._module import SecurityModule, run_module
 from ansible_collections.ipoffice.security.plugins.module_utils._settings import library_features, run
 from ansible_collections.ipoffice.security.plugins.module_utils._specs import module_kwargs
 
 
 def main():
-    module = AnsibleModule(**module_kwargs("security_settings"))
+    module = SecurityModule(**module_kwargs("security_settings"))
     run_module(module, run, features=library_features)
 
 

@@ -298,14 +298,13 @@ in_use:
   elements: dict
 """
 
-from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.ipoffice.security.plugins.module_utils._module import run_module
+from ansible_collections.ipoffice.security.plugins.module_utils._module import SecurityModule, run_module
 from ansible_collections.ipoffice.security.plugins.module_utils._specs import module_kwargs
 from ansible_collections.ipoffice.security.plugins.module_utils._trusted import run
 
 
 def main():
-    module = AnsibleModule(**module_kwargs("trusted_certificate"))
+    module = SecurityModule(**module_kwargs("trusted_certificate"))
     run_module(module, run)
 
 

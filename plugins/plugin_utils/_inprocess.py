@@ -1,0 +1,241 @@
+# -*- coding: utf-8 -*-
+# Copyright: ipoffice.security contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Run a module of the collection in the controller's worker when its store is local (see docs/performance.md).
+
+Every module has an action plugin of the same name (plugins/action/<module>.py) over ``InProcessAction``.
+When the task runs on the controller (its connection is ``local``: ``ansible_connection: local``, or
+delegated to localhost), the action validates the arguments with the module's own argument spec
+(``_specs.module_kwargs``) and ansible-core's validator, and calls the same ``_module.outcome()`` as the
+module's ``run_module`` -- the library check, the store, the module's ``run()``, error results and warnings
+-- in the worker, then shapes the result as ``AnsibleModule`` does: ``invocation``, the warnings, the no_log
+values of the arguments removed everywhere (``remove_values``), file details for a result with a ``path``,
+and the same JSON round trip a module result makes.  No AnsiballZ payload, no temporary directory, no
+interpreter start.
+
+Otherwise the module runs as a module (ansible.builtin.normal's way): on any other connection, with
+``become`` (the module must run as the become user), ``async``, task ``environment`` (the module's process
+gets it, the worker cannot), when the controller's Python lacks the libraries the call needs (the module's
+interpreter may have them), or when forced by the switch:
+
+* the task variable ``ipoffice_security_inprocess: false`` (inventory, play, block or task vars), else
+* the environment variable ``IPOFFICE_SECURITY_INPROCESS=false`` of ansible-playbook.
+
+At -vvv each task says which way it ran and why.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import importlib
+import json
+import os
+
+from ansible import constants as C
+from ansible.errors import AnsibleActionFail
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.module_utils.common.parameters import remove_values
+from ansible.module_utils.errors import UnsupportedError
+from ansible.module_utils.parsing.convert_bool import boolean
+from ansible.plugins.action import ActionBase
+from ansible.plugins.action.normal import ActionModule as NormalAction
+from ansible.utils.display import Display
+
+from ansible_collections.ipoffice.security.plugins.module_utils import _cryptography_dep, _module, _specs
+
+display = Display()
+
+SWITCH_VARIABLE = "ipoffice_security_inprocess"
+SWITCH_ENVIRONMENT = "IPOFFICE_SECURITY_INPROCESS"
+COLLECTION = "ipoffice.security"
+
+
+def _codec():
+    """(to_module, to_controller): the JSON round trips a module's arguments and result make, so that the
+    in-process path sees and returns exactly the values the module path does (plain types, no templating
+    tags; tuples as lists)."""
+    try:  # ansible-core 2.19+: serialization profiles
+        from ansible.module_utils.common.json import Direction, get_module_decoder, get_module_encoder
+    except ImportError:  # ansible-core 2.17, 2.18
+        from ansible.module_utils.common.json import AnsibleJSONEncoder
+        from ansible.module_utils.common.text.converters import jsonify
+
+        def to_module(value):
+            return json.loads(json.dumps(value, cls=AnsibleJSONEncoder, vault_to_text=True))
+
+        def to_controller(value):
+            return json.loads(jsonify(value))
+
+        return to_module, to_controller
+
+    def trip(direction):
+        encoder, decoder = get_module_encoder("legacy", direction), get_module_decoder("legacy", direction)
+        return lambda value: json.loads(json.dumps(value, cls=encoder), cls=decoder)
+
+    return trip(Direction.CONTROLLER_TO_MODULE), trip(Direction.MODULE_TO_CONTROLLER)
+
+
+TO_MODULE, TO_CONTROLLER = _codec()
+
+
+def _normalize_failure(result):
+    """ansible-core 2.19+ normalises a module result's failure (ActionBase._parse_returned_data); the same here."""
+    try:
+        from ansible._internal._errors import _captured
+    except ImportError:
+        return
+    _captured.AnsibleModuleCapturedError.normalize_result_exception(result)
+
+
+class _PathInfo(AnsibleModule):
+    """AnsibleModule.add_path_info without a module: a result with ``path`` gets the file's details
+    (uid, gid, owner, group, mode, state, size, SELinux context) as AnsibleModule.exit_json adds them."""
+
+    def __init__(self):  # pylint: disable=super-init-not-called  # no arguments to load: add_path_info only
+        self._selinux_enabled = None
+        self._selinux_mls_enabled = None
+        self._selinux_initial_context = None
+
+    def fail_json(self, msg, **kwargs):  # pylint: disable=arguments-differ
+        raise RuntimeError(msg)
+
+
+def format_result(failed, result, params, warnings, no_log_values):
+    """The result as AnsibleModule.exit_json / fail_json return it (AnsibleModule._return_formatted), then
+    as the controller reads a module's result."""
+    result = dict(result)
+    if failed:
+        result.update(failed=True, msg=str(result.get("msg")))
+    _PathInfo().add_path_info(result)
+    result.setdefault("invocation", {"module_args": params})
+    if warnings:
+        result["warnings"] = list(warnings)
+    preserved = dict((key, value) for key, value in result.items() if value is None or isinstance(value, bool))
+    result = remove_values(result, no_log_values)
+    result.update(preserved)
+    result = TO_CONTROLLER(result)
+    _normalize_failure(result)
+    result["_ansible_parsed"] = True
+    return result
+
+
+def validate(name, args):
+    """(params, no_log_values, failure): the module's arguments validated with its own spec and ansible-core's
+    validator, as AnsibleModule validates them; ``failure`` is the fail_json arguments when they are rejected
+    (AnsibleModule's message, and the stable code invalid_option)."""
+    kwargs = _specs.module_kwargs(name.rpartition(".")[2])
+    kwargs.pop("supports_check_mode", None)
+    validator = ArgumentSpecValidator(**kwargs)
+    validation = validator.validate(args)
+    params = dict(args)
+    params.update(validation.validated_parameters)
+    no_log_values = set(validation._no_log_values)  # pylint: disable=protected-access  # as AnsibleModule reads it
+    failure = None
+    try:
+        error = validation.errors[0]
+    except IndexError:
+        error = None
+    if error is not None:
+        msg = validation.errors.msg
+        if isinstance(error, UnsupportedError):
+            msg = "Unsupported parameters for ({name}) {kind}: {msg}".format(name=name, kind="module", msg=msg)
+        failure = {"msg": msg, "error": _module.INVALID_OPTION}
+    return params, no_log_values, failure
+
+
+def features_for(features, params):
+    return features(params) if callable(features) else features
+
+
+class InProcessAction(NormalAction):
+    """The action of one module: in the controller's worker when the store is local, else the module.
+
+    Subclasses set ``MODULE`` (the module's short name) and, when the module asks for more than the default
+    library features, ``FEATURES`` (as its ``run_module`` call does).
+    """
+
+    MODULE = None
+    FEATURES = _cryptography_dep.DEFAULT_FEATURES
+
+    def run(self, tmp=None, task_vars=None):
+        task_vars = task_vars or {}
+        reason = self._module_path_reason(task_vars)
+        if reason is None:
+            result = ActionBase.run(self, tmp, task_vars)  # pylint: disable=bad-super-call  # check mode, async
+            outcome = self._run_in_process(task_vars)
+            if outcome is not None:
+                result.update(outcome)
+                return result
+            reason = "the controller's Python lacks the libraries this call needs"
+        display.vvv("%s.%s runs as a module: %s" % (COLLECTION, self.MODULE, reason), host=self._host_name(task_vars))
+        return super(InProcessAction, self).run(tmp, task_vars)
+
+    def _host_name(self, task_vars):
+        return task_vars.get("inventory_hostname") or self._play_context.remote_addr
+
+    def _switch(self, task_vars):
+        """(on, where it was set): the task variable wins over the environment variable; default on."""
+        if SWITCH_VARIABLE in task_vars:
+            value, where = task_vars[SWITCH_VARIABLE], "the variable %s" % SWITCH_VARIABLE
+            value = self._templar.template(value)
+        else:
+            value = os.environ.get(SWITCH_ENVIRONMENT, "true")
+            where = "the environment variable %s" % SWITCH_ENVIRONMENT
+        try:
+            return boolean(value, strict=True), where
+        except TypeError:
+            raise AnsibleActionFail("%s must be a boolean (true runs %s modules in the controller's worker when "
+                                    "the store is local, false always runs the module), got %r."
+                                    % (where[0].upper() + where[1:], COLLECTION, value),
+                                    result={"error": _module.INVALID_OPTION, "option": SWITCH_VARIABLE})
+
+    def _module_path_reason(self, task_vars):
+        """None when the task runs in-process; otherwise why it runs the module."""
+        on, where = self._switch(task_vars)
+        if not on:
+            return "forced by %s" % where
+        transport = getattr(self._connection, "transport", None)
+        if transport != "local":
+            return "the connection %r is not local" % (transport,)
+        if self._play_context.become:
+            return "become is set (the module runs as the become user)"
+        if self._task.async_val:
+            return "async task"
+        if any(self._task.environment or []):
+            return "the task sets environment variables (the module's process gets them)"
+        return None
+
+    def _run_in_process(self, task_vars):
+        """The module's result, computed in this worker; None when the controller's Python cannot run it."""
+        name = self._task.action
+        params, no_log_values, validated = {}, set(), False
+        try:
+            params, no_log_values, failure = validate(name, TO_MODULE(self._task.args))
+            validated = True
+            if failure:
+                return format_result(True, failure, params, [], no_log_values)
+            if _module.library_problems(params, self.FEATURES):
+                return None
+            display.vvv("%s.%s runs in the controller's worker (the store is local)" % (COLLECTION, self.MODULE),
+                        host=self._host_name(task_vars))
+            run = importlib.import_module("ansible_collections.ipoffice.security.plugins.module_utils."
+                                          + _specs.owner(self.MODULE)).run
+            failed, result, warnings = _module.outcome(
+                run, params, bool(self._task.check_mode), bool(self._task.diff),
+                _module.generation_record(name, self._target_log_info(task_vars)), self.FEATURES)
+        except Exception as exc:  # pylint: disable=broad-except  # a failure result, never a traceback dump
+            failed, result, warnings = True, _module.unexpected(name, exc), []
+            if not validated:  # the no_log values are not known: the exception's text may carry a secret
+                result = {"msg": "Unexpected error in %s: %s. This is a bug in ipoffice.security: please report "
+                                 "it." % (name, exc.__class__.__name__), "error": _module.UNEXPECTED_ERROR}
+        if failed and "exception" in result and not _module.traceback_wanted(C.DEFAULT_DEBUG, display.verbosity):
+            del result["exception"]
+        return format_result(failed, result, params, warnings, no_log_values)
+
+    def _target_log_info(self, task_vars):
+        try:
+            return C.config.get_config_value("TARGET_LOG_INFO", variables=task_vars)
+        except Exception:  # pylint: disable=broad-except  # an ansible-core without the setting
+            return None
