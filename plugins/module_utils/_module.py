@@ -19,6 +19,7 @@ import traceback
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.ipoffice.security.plugins.module_utils import _cryptography_dep
 from ansible_collections.ipoffice.security.plugins.module_utils._model import DEFAULT_LOCK_TIMEOUT, SecurityError
+from ansible_collections.ipoffice.security.plugins.module_utils._store import DirectoryStore
 
 # The stable error code of a task whose arguments Ansible's argument-spec validator rejects (an unsupported
 # or missing option, a wrong type or choice, options that exclude each other...), on both paths.
@@ -47,8 +48,6 @@ class SecurityModule(AnsibleModule):
 
 
 def store_from_params(params):
-    from ansible_collections.ipoffice.security.plugins.module_utils._store import DirectoryStore
-
     return DirectoryStore(path=params["store_path"], platform=params.get("platform"),
                           system_name=params.get("system_name"), system_addresses=params.get("system_addresses"),
                           lock_timeout=params.get("lock_timeout", DEFAULT_LOCK_TIMEOUT),

@@ -22,7 +22,7 @@ __metaclass__ = type
 
 import time
 
-from ansible_collections.ipoffice.security.plugins.module_utils import _certs
+from ansible_collections.ipoffice.security.plugins.module_utils import _certs, _cryptography_dep
 from ansible_collections.ipoffice.security.plugins.module_utils._identity import chain_warning
 from ansible_collections.ipoffice.security.plugins.module_utils._info import credential_info
 from ansible_collections.ipoffice.security.plugins.module_utils._results import diff
@@ -48,6 +48,14 @@ PENDING_KEY_SECRET = "scep_pending_key"
 # client (asn1crypto, ssl, http.client), is imported only by the functions that talk to a server: a run that
 # enrolls nothing does not pay to import it.
 DEFAULT_RENEW_BEFORE_DAYS = DEFAULT_SCEP_RENEW_BEFORE_DAYS
+
+
+
+
+def library_features(params):
+    """The library features a scep call needs: the PKCS#7 envelope builder only when it may enroll (checking it
+    imports pkcs7 and the email package; without enroll nothing talks to a server)."""
+    return _cryptography_dep.SCEP_FEATURES if params.get("enroll") else _cryptography_dep.DEFAULT_FEATURES
 
 
 # ------------------------------------------------------------------------------------------ settings

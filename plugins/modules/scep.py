@@ -231,15 +231,14 @@ identity:
   type: dict
 """
 
-from ansible_collections.ipoffice.security.plugins.module_utils import _cryptography_dep
 from ansible_collections.ipoffice.security.plugins.module_utils._module import SecurityModule, run_module
-from ansible_collections.ipoffice.security.plugins.module_utils._scep_settings import run
+from ansible_collections.ipoffice.security.plugins.module_utils._scep_settings import library_features, run
 from ansible_collections.ipoffice.security.plugins.module_utils._specs import module_kwargs
 
 
 def main():
     module = SecurityModule(**module_kwargs("scep"))
-    run_module(module, run, features=_cryptography_dep.SCEP_FEATURES)
+    run_module(module, run, features=library_features)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,6 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import importlib
 import json
 import os
 
@@ -44,6 +43,9 @@ from ansible.plugins.action.normal import ActionModule as NormalAction
 from ansible.utils.display import Display
 
 from ansible_collections.ipoffice.security.plugins.module_utils import _cryptography_dep, _module, _specs
+# Loaded with the action plugins, in ansible-playbook's own process, so that no worker compiles it: the store
+# imports it only when it writes a generation (a module process that changes nothing does not pay for it).
+from ansible_collections.ipoffice.security.plugins.module_utils import _generation  # noqa: F401  pylint: disable=unused-import
 
 display = Display()
 
@@ -152,11 +154,16 @@ def features_for(features, params):
 class InProcessAction(NormalAction):
     """The action of one module: in the controller's worker when the store is local, else the module.
 
-    Subclasses set ``MODULE`` (the module's short name) and, when the module asks for more than the default
-    library features, ``FEATURES`` (as its ``run_module`` call does).
+    Subclasses set ``MODULE`` (the module's short name), ``RUN`` (the ``run`` of the module_utils file that
+    owns the module, ``_specs.owner``) and, when the module asks for more than the default library features,
+    ``FEATURES``: what the module passes to ``run_module``.  Importing them in the action plugin's file loads
+    them once, in ansible-playbook's own process (its strategy loads the action's class to read
+    BYPASS_HOST_LOOP before it forks the workers); imported here, each worker would compile them again
+    (Ansible's collection loader keeps no bytecode cache).
     """
 
     MODULE = None
+    RUN = None
     FEATURES = _cryptography_dep.DEFAULT_FEATURES
 
     def run(self, tmp=None, task_vars=None):
@@ -220,10 +227,8 @@ class InProcessAction(NormalAction):
                 return None
             display.vvv("%s.%s runs in the controller's worker (the store is local)" % (COLLECTION, self.MODULE),
                         host=self._host_name(task_vars))
-            run = importlib.import_module("ansible_collections.ipoffice.security.plugins.module_utils."
-                                          + _specs.owner(self.MODULE)).run
             failed, result, warnings = _module.outcome(
-                run, params, bool(self._task.check_mode), bool(self._task.diff),
+                self.RUN, params, bool(self._task.check_mode), bool(self._task.diff),
                 _module.generation_record(name, self._target_log_info(task_vars)), self.FEATURES)
         except Exception as exc:  # pylint: disable=broad-except  # a failure result, never a traceback dump
             failed, result, warnings = True, _module.unexpected(name, exc), []
