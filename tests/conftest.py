@@ -10,6 +10,23 @@ import helpers  # noqa: E402
 
 helpers.ensure_collection_path()
 
+
+
+@pytest.fixture(autouse=True)
+def ipoffice_path(request):
+    """The way the collection's modules run in this test's playbooks (helpers.MODULE_PATH): a test module
+    marked ``both_paths`` runs each test twice, in the controller's worker and as a module."""
+    previous = helpers.MODULE_PATH
+    helpers.MODULE_PATH = getattr(request, "param", None)
+    yield helpers.MODULE_PATH
+    helpers.MODULE_PATH = previous
+
+
+def pytest_generate_tests(metafunc):
+    if metafunc.definition.get_closest_marker("both_paths") and "ipoffice_path" in metafunc.fixturenames:
+        metafunc.parametrize("ipoffice_path", helpers.PATHS, indirect=True)
+
+
 # Helper processes that outlive the interpreter by design and are not servers a test started.
 _EXPECTED_CHILDREN = ("multiprocessing", "resource_tracker", "forkserver")
 

@@ -315,8 +315,23 @@ def bounded_call(call, seconds):
     return (kind, box[kind]), elapsed
 
 
+# Which way the collection's modules run in the playbooks these helpers start: None (the default: in the
+# controller's worker when the store is local), "inprocess" or "module" (IPOFFICE_SECURITY_INPROCESS).  Set
+# per test by the ipoffice_path fixture (tests/conftest.py); a test module marked ``both_paths`` runs twice.
+MODULE_PATH = None
+PATHS = ("inprocess", "module")
+
+
+def path_env(path):
+    """The environment that makes ansible-playbook run the collection's modules the ``path`` way."""
+    return {"IPOFFICE_SECURITY_INPROCESS": "true" if path == "inprocess" else "false"}
+
+
 def ansible_env(extra=None):
     env = dict(os.environ)
+    env.pop("IPOFFICE_SECURITY_INPROCESS", None)
+    if MODULE_PATH:
+        env.update(path_env(MODULE_PATH))
     env.update({
         "ANSIBLE_COLLECTIONS_PATH": COLLECTIONS,
         "ANSIBLE_COLLECTIONS_SCAN_SYS_PATH": "false",

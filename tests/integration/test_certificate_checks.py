@@ -1,6 +1,11 @@
 """certificate_checks through real ansible-playbook runs: every option, check mode, diff, errors."""
 
+import pytest
+
 import helpers
+
+# Module results: each test runs twice, in the controller's worker and as a module (tests/conftest.py).
+pytestmark = pytest.mark.both_paths
 
 # A new value for every option (a new system starts with the REFERENCE 1.3 defaults).
 CHANGES = [

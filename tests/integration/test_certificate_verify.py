@@ -11,6 +11,9 @@ import pytest
 from ansible_collections.ipoffice.security.plugins.module_utils import _certs
 from cryptography.hazmat.primitives import serialization
 
+# Module results: each test runs twice, in the controller's worker and as a module (tests/conftest.py).
+pytestmark = pytest.mark.both_paths
+
 
 def _write(path, data):
     with open(path, "wb") as handle:

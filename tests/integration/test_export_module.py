@@ -4,9 +4,14 @@ mode and diff exact, the password nowhere in the output (also at -vvv), bad inpu
 import os
 import subprocess
 
+import pytest
+
 import helpers
 
 from ansible_collections.ipoffice.security.plugins.module_utils._store import DirectoryStore
+
+# Module results: each test runs twice, in the controller's worker and as a module (tests/conftest.py).
+pytestmark = pytest.mark.both_paths
 
 PASSWORD = "Handoff-Pw-7731"
 

@@ -9,11 +9,15 @@ import json
 import os
 import sys
 
+import pytest
 
 import helpers
 
 sys.path.insert(0, os.path.join(helpers.REPO, "tests", "unit", "plugins", "module_utils"))
 from test_identity_fixtures import key_pem, make_ca, make_leaf, openssl_pkcs12, pem, write  # noqa: E402
+
+# Module results: each test runs twice, in the controller's worker and as a module (tests/conftest.py).
+pytestmark = pytest.mark.both_paths
 
 MODULE = "ipoffice.security.identity_certificate"
 CERT_FIELDS = {"subject", "common_name", "issuer", "serial_number", "not_before", "not_after", "days_left",

@@ -4,7 +4,12 @@ import json
 import os
 import stat
 
+import pytest
+
 import helpers
+
+# Module results: each test runs twice, in the controller's worker and as a module (tests/conftest.py).
+pytestmark = pytest.mark.both_paths
 
 MODULE = "ipoffice.security.issued_certificate"
 

@@ -3,9 +3,14 @@ written as PEM for import_certid, kept on the next run; a garbage CSR fails with
 
 import subprocess
 
+import pytest
+
 import helpers
 
 from ansible_collections.ipoffice.security.plugins.module_utils._store import DirectoryStore
+
+# Module results: each test runs twice, in the controller's worker and as a module (tests/conftest.py).
+pytestmark = pytest.mark.both_paths
 
 
 def test_csr_route_end_to_end(tmp_path):

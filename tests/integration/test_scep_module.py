@@ -5,6 +5,9 @@ import pytest
 import helpers
 import scep_servers
 
+# Module results: each test runs twice, in the controller's worker and as a module (tests/conftest.py).
+pytestmark = pytest.mark.both_paths
+
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):

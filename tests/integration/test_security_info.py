@@ -9,6 +9,9 @@ import helpers
 from ansible_collections.ipoffice.security.plugins.module_utils import _certs
 from ansible_collections.ipoffice.security.plugins.module_utils._store import Credential, DirectoryStore
 
+# Module results: each test runs twice, in the controller's worker and as a module (tests/conftest.py).
+pytestmark = pytest.mark.both_paths
+
 NAME = "ipo1.example.com"
 SCEP_PASSWORD = "Sc3p-Challenge-7f1e9a"
 

@@ -13,6 +13,9 @@ from ansible_collections.ipoffice.security.plugins.module_utils import _certs, _
 from ansible_collections.ipoffice.security.plugins.module_utils._model import SecurityError
 from ansible_collections.ipoffice.security.plugins.module_utils._store import DirectoryStore
 
+# Module results: each test runs twice, in the controller's worker and as a module (tests/conftest.py).
+pytestmark = pytest.mark.both_paths
+
 SCEP_PASSWORD = "Sc3p-Integration-Secret-93"
 P12_PASSWORD = "P12-Integration-Pass-55"
 WRONG_PASSWORD = "Not-The-P12-Pass-08"

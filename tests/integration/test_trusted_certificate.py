@@ -15,6 +15,9 @@ import helpers
 from ansible_collections.ipoffice.security.plugins.module_utils import _certs, _trusted
 from ansible_collections.ipoffice.security.plugins.module_utils._store import DirectoryStore
 
+# Module results: each test runs twice, in the controller's worker and as a module (tests/conftest.py).
+pytestmark = pytest.mark.both_paths
+
 MODULE = "ipoffice.security.trusted_certificate"
 STORE_ARGS = {"system_name": "ipo1.example.com", "system_addresses": ["192.0.2.10"]}
 

@@ -24,14 +24,18 @@ class _Captured(Exception):
 
 
 def captured_spec(name, monkeypatch):
+    """The spec main() passes to AnsibleModule (captured as ansible-test's validate-modules captures it: its
+    constructor replaced, whatever subclass the module instantiates)."""
+    from ansible.module_utils import basic
+
     module = importlib.import_module("ansible_collections.ipoffice.security.plugins.modules." + name)
     box = {}
 
-    def fake(*args, **kwargs):
+    def fake(self, *args, **kwargs):
         box["spec"] = kwargs.get("argument_spec") or args[0]
         raise _Captured()
 
-    monkeypatch.setattr(module, "AnsibleModule", fake)
+    monkeypatch.setattr(basic.AnsibleModule, "__init__", fake)
     with pytest.raises(_Captured):
         module.main()
     return box["spec"]
