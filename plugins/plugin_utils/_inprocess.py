@@ -185,18 +185,18 @@ class InProcessAction(NormalAction):
     def _switch(self, task_vars):
         """(on, where it was set): the task variable wins over the environment variable; default on."""
         if SWITCH_VARIABLE in task_vars:
-            value, where = task_vars[SWITCH_VARIABLE], "the variable %s" % SWITCH_VARIABLE
-            value = self._templar.template(value)
+            name, where = SWITCH_VARIABLE, "the variable %s" % SWITCH_VARIABLE
+            value = self._templar.template(task_vars[SWITCH_VARIABLE])
         else:
+            name, where = SWITCH_ENVIRONMENT, "the environment variable %s" % SWITCH_ENVIRONMENT
             value = os.environ.get(SWITCH_ENVIRONMENT, "true")
-            where = "the environment variable %s" % SWITCH_ENVIRONMENT
         try:
             return boolean(value, strict=True), where
         except TypeError:
             raise AnsibleActionFail("%s must be a boolean (true runs %s modules in the controller's worker when "
                                     "the store is local, false always runs the module), got %r."
                                     % (where[0].upper() + where[1:], COLLECTION, value),
-                                    result={"error": _module.INVALID_OPTION, "option": SWITCH_VARIABLE})
+                                    result={"error": _module.INVALID_OPTION, "option": name})
 
     def _module_path_reason(self, task_vars):
         """None when the task runs in-process; otherwise why it runs the module."""
