@@ -1,10 +1,10 @@
 """No secret in any output, in the controller's worker as well as in the module, at -vvv.
 
 Every no_log option of every module (walked from plugins/module_utils/_specs.py, so a new one must be
-added here) gets a secret of its own; the tasks run through both paths at -vvv with tracebacks on, for real
-with diff (and in check mode in the worker): successes, the modules' own failures, an argument-spec rejection, and
-an exception the collection did not expect (a copy of the collection whose export raises with the
-password in its message). Nothing of any secret may reach stdout, stderr or the registered results.
+added here) gets a secret of its own; the tasks run through both paths at -vvv with tracebacks on, for
+real with diff (and in check mode in the worker): successes, the modules' own failures, an argument-spec
+rejection, and an exception the collection did not expect (a copy of the collection whose export raises
+with the password in its message). Nothing of any secret may reach stdout, stderr or the results.
 """
 
 import json
@@ -101,7 +101,8 @@ def secret_tasks(material, store, work):
     s = dict(store_path=store, **SYSTEM)
     m = material
     identity = dict(source="import", certificate_content=m["identity"]["cert"],
-                    private_key_content=m["identity"]["key"], private_key_password=PW["key"], chain_content=m["root"], password=PW["settings"])
+                    private_key_content=m["identity"]["key"], private_key_password=PW["key"], chain_content=m["root"],
+                    password=PW["settings"])
     telephony = dict(source="import", certificate_path=m["p12telephony"]["p12"], password=PW["telephony"])
     p12 = dict(source="import", certificate_path=m["p12identity"]["p12"], password=PW["identity"])
     tasks = [
