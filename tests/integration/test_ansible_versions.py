@@ -44,7 +44,10 @@ def test_every_module_in_a_real_playbook(version, tmp_path):
     work = tmp_path / "out"
     work.mkdir()
     tasks = helpers.every_module_tasks(store, str(work))
-    run = helpers.run_tasks(tasks, tmp_path, interpreter=python, ansible_bin=bin_dir, diff=True)
+    # Both ways a module runs, on every version: as a module (as on a remote system) first, then in the
+    # controller's worker (a local store, the default) for the check-mode re-run.
+    run = helpers.run_tasks(tasks, tmp_path, interpreter=python, ansible_bin=bin_dir, diff=True,
+                            env=helpers.path_env("module"))
     assert len(run.results) == len(helpers.EVERY_MODULE)
     for module, result in zip(helpers.EVERY_MODULE, run.results):
         assert not result.get("failed"), (version, module, result)
@@ -53,6 +56,7 @@ def test_every_module_in_a_real_playbook(version, tmp_path):
     assert run.results[5]["passed"] is True
     # The same desired state again, in check mode: nothing to change, nothing written.
     before = helpers.tree_digest(store)
-    again = helpers.run_tasks(tasks[:5], tmp_path, interpreter=python, ansible_bin=bin_dir, check=True, diff=True)
+    again = helpers.run_tasks(tasks[:5], tmp_path, interpreter=python, ansible_bin=bin_dir, check=True, diff=True,
+                              env=helpers.path_env("inprocess"))
     assert [r.get("changed") for r in again.results] == [False] * 5, again.results
     assert helpers.tree_digest(store) == before
