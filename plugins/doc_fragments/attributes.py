@@ -10,7 +10,7 @@ __metaclass__ = type
 class ModuleDocFragment(object):
     """The attributes every module shares (community.crypto's ``_attributes`` shape).
 
-    ``ipoffice.security.attributes``: what check mode, diff mode and the action group mean here; a module
+    ``ipoffice.security.attributes``: what check mode, diff mode, the action plugin and the action group mean; a module
     adds its own ``support`` and ``details`` for check_mode and diff_mode.
     ``ipoffice.security.attributes.info_module``: for modules that only read (check mode full, no diff).
     """
@@ -23,6 +23,18 @@ attributes:
   diff_mode:
     description: Returns what changed (or would change in check mode) as parsed, secret-free data, when in diff
       mode.
+  action:
+    description: Indicates this has a corresponding action plugin so some parts of the options can be executed on
+      the controller.
+    support: full
+    details:
+      - When the task runs on the controller (connection C(local), or delegated to localhost) and without
+        C(become), C(async) or task C(environment), the action plugin validates the arguments with the module's
+        own argument spec and runs the module's decisions in Ansible's worker process, with the same result,
+        instead of starting a module process.
+      - Otherwise, or with C(ipoffice_security_inprocess=false) (a variable) or C(IPOFFICE_SECURITY_INPROCESS=false)
+        (in the environment of ansible-playbook), the module runs as a module. At C(-vvv) each task says which
+        way it ran and why.
   action_group:
     description: Use C(group/ipoffice.security.all) in C(module_defaults) to set the store options once.
     support: full
