@@ -212,7 +212,7 @@ def test_gathered_reads_only_and_takes_no_areas(pki, tmp_path):
     digest = helpers.tree_digest(str(existing))
     with pytest.raises(SecurityError) as info:
         run(existing, state="gathered", checks={"management_interfaces": "high"}, lines=[])
-    assert info.value.code == "invalid_argument" and info.value.option == "state"
+    assert info.value.code == "option_not_applicable" and info.value.option == "state"
     assert "checks, lines are given" in info.value.message
     assert helpers.tree_digest(str(existing)) == digest
 
