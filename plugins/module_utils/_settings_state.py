@@ -63,10 +63,11 @@ def check_state(value):
 def check_no_areas(state, given):
     """gathered reads the store only: an area given with it is a mistake worth naming, not something to ignore."""
     if state == "gathered" and given:
-        raise SecurityError("option_not_applicable", "state gathered only reads the store and takes no area options, but "
-                            "%s %s given. Remove %s, or use state merged, overridden or rendered to apply or plan "
-                            "them." % (", ".join(given), "is" if len(given) == 1 else "are",
-                                       "it" if len(given) == 1 else "them"), option="state")
+        one = len(given) == 1
+        raise SecurityError("option_not_applicable", "state gathered only reads the store and takes no area "
+                            "options, but %s %s given. Remove %s, or use state merged, overridden or rendered to "
+                            "apply or plan them." % (", ".join(given), "is" if one else "are", "it" if one else "them"),
+                            option="state")
 
 
 # -------------------------------------------------------------------------------------------- overridden

@@ -618,7 +618,12 @@ gathered:
       automatic_certificate_management: false
       san_details_origin: ""
       automatic_phone_provisioning: true
-    scep: {active: false, request_interval: 120, server: "", scheme: http, uri: /ejbca/publicweb/apply/scep/pkiclient.exe}
+    scep:
+      active: false
+      request_interval: 120
+      server: ""
+      scheme: http
+      uri: /ejbca/publicweb/apply/scep/pkiclient.exe
     checks: {certificate_expiry_warning_days: 60, management_interfaces: medium}
     lines: [{name: branch-1, transport: websocket_client, check_level: medium}]
 store:
