@@ -30,6 +30,11 @@ requested for (else ``concurrent_change``), and a preflight is repeated (bounded
 ``preflight_timeout`` per endpoint) only when the trusted store or the identities it saw changed.
 Any failure raises before anything is written: one generation for a change, nothing otherwise.
 
+``state`` (``_settings_state``): ``merged`` is all of the above; ``overridden`` is the same run with every
+area filled in per planned state (``Request.for_state``: defaults for what is left out, the trusted prune
+keeping the store's own internal root CA); ``gathered`` only reads the store; ``rendered`` plans on a copy
+of what ``read`` returns with no network work and never calls ``Store.update``.
+
 Errors name the area and option: ``SecurityError.option`` is prefixed with the area
 (``checks.certificate_expiry_warning_days``, ``identity.password``, ``trusted.absent[0].sha256``), and the
 details carry ``area``.
