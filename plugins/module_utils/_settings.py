@@ -55,7 +55,7 @@ from ansible_collections.ipoffice.security.plugins.module_utils import _settings
 from ansible_collections.ipoffice.security.plugins.module_utils import _trusted
 from ansible_collections.ipoffice.security.plugins.module_utils._model import SecurityError
 
-AREAS = _settings_state.AREAS
+AREAS = ("trusted", "identity", "telephony_identity", "scep", "checks", "lines")
 STORE_OPTIONS = ("store_path", "platform", "system_name", "system_addresses", "lock_timeout")
 # The steps of the safe order, as results and diffs name them.
 STEPS = ("trusted", "identity", "telephony_identity", "scep", "trusted_removals", "checks")
@@ -149,7 +149,7 @@ class Request(object):
     def for_state(self, state):
         """This request as planned on ``state``: with state overridden, every area filled in for that state."""
         if self.state == "overridden":
-            return _settings_state.resolve_overridden(self, state)
+            return _settings_state.resolve_overridden(self, state, AREAS)
         return self
 
     def prune_request(self, state):

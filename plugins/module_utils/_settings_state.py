@@ -45,8 +45,6 @@ from ansible_collections.ipoffice.security.plugins.module_utils._model import (
     default_settings,
 )
 
-# The module's areas, in the order of its options (the keys gathered returns).
-AREAS = ("trusted", "identity", "telephony_identity", "scep", "checks", "lines")
 # Identity sources whose request the store records whole, so gathered can give it back.
 REPRODUCIBLE_SOURCES = ("generate", "ca")
 NAMING_META = ("subject_name", "subject_alt_names", "signature", "valid_days")
@@ -73,8 +71,9 @@ def check_no_areas(state, given):
 # -------------------------------------------------------------------------------------------- overridden
 
 
-def resolve_overridden(request, state):
-    """``request`` (a ``_settings.Request``) as overridden means it on ``state``: a copy with every area given.
+def resolve_overridden(request, state, areas):
+    """``request`` (a ``_settings.Request``) as overridden means it on ``state``: a copy with every one of
+    ``areas`` given.
 
     What is left out takes the default of a new system of the state's platform: the identity settings, the
     SCEP settings (the password removed), the checks settings, no lines, and a trusted store of exactly the
@@ -83,7 +82,7 @@ def resolve_overridden(request, state):
     """
     resolved = copy.copy(request)
     defaults = default_settings(state.platform)
-    resolved.given = list(AREAS)
+    resolved.given = list(areas)
     resolved.exclusive = True
     resolved.keep_own_ca = True
     if resolved.present is None:
