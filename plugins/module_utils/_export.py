@@ -65,6 +65,7 @@ TCS_DELETE = "system/primary/certificates/tcs/delete"
 PHONES = "phones"
 PHONE_SETTINGS = PHONES + "/46xxspecials.txt"
 NOT_HELD = "not held by this collection"
+IDENTITY_LABELS = {"identity": "system identity", "telephony": "SIP telephony identity"}
 
 ROUTES = {
     "manager_set": "IP Office Manager: Security Settings > System > Certificates > Identity Certificate > Set "
@@ -322,10 +323,10 @@ def phone_trust(state, names):
         if _certs.is_self_signed(top):
             roots.setdefault(_certs.fingerprint(top), (top, []))[1].append(purpose)
         else:
-            problems.append("the %s identity %s chains to %s, whose issuer %s is not in the trusted store: no root "
+            problems.append("the %s %s chains to %s, whose issuer %s is not in the trusted store: no root "
                             "to give the phones; add the root to the trusted store" % (
-                                purpose, credential.cert.subject.rfc4514_string(), top.subject.rfc4514_string(),
-                                top.issuer.rfc4514_string()))
+                                IDENTITY_LABELS[purpose], credential.cert.subject.rfc4514_string(),
+                                top.subject.rfc4514_string(), top.issuer.rfc4514_string()))
         for name in names:
             if not _names.matches_peer_name(credential.cert, name):
                 mismatches.append((purpose, credential, name))
@@ -333,7 +334,8 @@ def phone_trust(state, names):
 
 
 def phone_settings_text(state, phones, roots, problems, mismatches):
-    served = ", ".join("%s %s" % (p, _clean(c.cert.subject.rfc4514_string())) for p, c in phones["served"])
+    served = ", ".join("the %s %s" % (IDENTITY_LABELS[p], _clean(c.cert.subject.rfc4514_string()))
+                       for p, c in phones["served"])
     lines = ["## 46xxspecials.txt for %s: trust settings for Avaya J100-series SIP phones," % _clean(state.system_name),
              "## written by ipoffice.security.export from the system's store.",
              "## Put this file and the certificate files TRUSTCERTS names on the phones' file server, in the folder",
@@ -357,8 +359,8 @@ def phone_settings_text(state, phones, roots, problems, mismatches):
     else:
         lines.append("## TLSSRVRID 0: phones checking the server name would refuse the system:")
         for purpose, credential, name in mismatches:
-            lines.append("##   the %s identity %s does not name %s in its subjectAltName (RFC 2818)"
-                         % (purpose, _clean(credential.cert.subject.rfc4514_string()), _clean(name)))
+            lines.append("##   the %s %s does not name %s in its subjectAltName (RFC 2818)"
+                         % (IDENTITY_LABELS[purpose], _clean(credential.cert.subject.rfc4514_string()), _clean(name)))
         lines += ["## Reissue the identity with those names (or set system_addresses on the export task to the",
                   "## addresses the phones really use), then export again.",
                   "SET TLSSRVRID 0"]
@@ -568,8 +570,9 @@ def _plan_phones(state, request, manifest, add, plan, now):
         phones["roots"].append(entry)
         phones["trustcerts"].append(rel.split("/")[-1])
     if mismatches:
-        phones["reason"] = "; ".join("the %s identity %s does not name %s in its subjectAltName" % (
-            purpose, credential.cert.subject.rfc4514_string(), name) for purpose, credential, name in mismatches)
+        phones["reason"] = "; ".join("the %s %s does not name %s in its subjectAltName" % (
+            IDENTITY_LABELS[purpose], credential.cert.subject.rfc4514_string(), name)
+            for purpose, credential, name in mismatches)
     else:
         phones["reason"] = "every identity the phones are served names %s in its subjectAltName" % ", ".join(names)
     text = phone_settings_text(state, dict(phones, served=served), roots, problems, mismatches)
@@ -592,7 +595,7 @@ def readme_text(state, manifest):
                   "  %s, %s, %s -> %s" % (entry["files"]["certificate"], entry["files"]["chain"],
                                           entry["files"]["private_key"], ROUTES["pem"]),
                   ""]
-    lines += ["Trusted certificate store: %d certificates handed off." % len(manifest["trusted"]),
+    lines += ["Trusted certificate store: %d certificate(s) handed off." % len(manifest["trusted"]),
               "  %s/*.cer -> %s" % (TCS_ADD, ROUTES["tcs_add"]),
               "  %s/*.cer (%d) -> %s" % (TCS_DELETE, len(manifest["tcs_delete"]), ROUTES["tcs_delete"]),
               "  trusted/pem/*.cer, trusted/der/*.cer -> %s" % ROUTES["trusted"]]
