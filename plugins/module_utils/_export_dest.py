@@ -308,6 +308,20 @@ def _dead(path):
         os.close(fd)  # releases the flock
 
 
+def remove_tree(path):
+    """Remove a directory export made, its marker last: a kill midway leaves it recognisably export's (the
+    marker still inside, or empty) for the next export to finish.  Never follows a symlink."""
+    if os.path.islink(path) or not os.path.isdir(path):
+        os.unlink(path)
+        return
+    for name in os.listdir(path):
+        if name != MARKER:
+            _remove(os.path.join(path, name))
+    if os.path.lexists(os.path.join(path, MARKER)):
+        os.unlink(os.path.join(path, MARKER))
+    os.rmdir(path)
+
+
 def tidy(dest):
     """Real runs only, before planning: put back an old tree a killed swap left aside, remove dead temporary
     directories.  Returns the paths removed."""
@@ -322,7 +336,7 @@ def tidy(dest):
     removed = []
     for path in dest.leftovers:
         try:
-            _remove(path)
+            remove_tree(path)
             removed.append(path)
         except OSError:
             pass  # tried again by the next export
@@ -375,7 +389,7 @@ def write(dest, files):
     if old is not None:
         try:
             if os.path.isdir(old) and not os.path.islink(old):
-                _remove(old)
+                remove_tree(old)
             else:
                 warnings.append("%s was replaced while export ran; what stood there is kept at %s." % (dest.path, old))
         except OSError as exc:
@@ -387,7 +401,7 @@ def write(dest, files):
 def _discard(path):
     try:
         if os.path.lexists(path):
-            _remove(path)
+            remove_tree(path)
     except OSError:
         pass  # a later export removes it
 
