@@ -204,37 +204,39 @@ def previous_manifest(dest):
 
 
 def check_destination(dest, previous):
-    """Refuse a previous export holding entries export did not write (replacing it would lose them).
-    Returns the leftovers of the file-by-file writer of earlier releases (dropped with the old tree)."""
+    """What else the previous export holds: (stale, carry).  ``stale``: the temporary copies the file-by-file
+    writer of earlier releases could leave (dropped with the old tree); ``carry``: entries someone else put
+    there (files, symlinks, directories), carried into the new export as they are.  Anything else (a FIFO, a
+    device) is refused; so is a foreign entry standing where the export writes (checked in plan_export)."""
     if dest.kind != "export":
-        return []
+        return [], []
     files = previous.get("files") if isinstance(previous.get("files"), dict) else {}
     known = set(rel for rel in files if isinstance(rel, str)) | {MANIFEST, MARKER}
+    stale, carry = [], []
+    for rel in sorted(dest.files):
+        if rel in known:
+            continue
+        (stale if _export_dest.OLD_WRITER_TMP.match(rel.split("/")[-1]) else carry).append(rel)
+    carry += sorted(dest.links)
     ancestors = set()
     for rel in known:
         parts = rel.split("/")
         ancestors.update("/".join(parts[:index]) for index in range(1, len(parts)))
-    stale, foreign = [], list(dest.others)
-    for rel in sorted(dest.files):
-        if rel in known:
-            continue
-        if _export_dest.OLD_WRITER_TMP.match(rel.split("/")[-1]):
-            stale.append(rel)
-        else:
-            foreign.append(rel)
-    foreign += [rel for rel in sorted(dest.dirs)
-                if rel not in ancestors and not any(s.startswith(rel + "/") for s in stale)]
-    if foreign:
-        shown = ", ".join(sorted(foreign)[:8]) + (", ..." if len(foreign) > 8 else "")
-        damaged = "" if previous else " (its manifest.json is missing or damaged, so none of its files can be told " \
-                                      "from others)"
-        raise SecurityError(
-            "export_path_not_empty",
-            "%s is an earlier export but holds %d entries export did not write%s: %s. Each export replaces the "
-            "directory whole and would lose them, so nothing was written. Move them elsewhere (or remove the "
-            "directory to export afresh), or change the 'path' option." % (dest.path, len(foreign), damaged, shown),
-            option="path", foreign=sorted(foreign)[:50])
-    return stale
+    carry += [rel for rel in sorted(dest.dirs) if rel not in ancestors]
+    if dest.others:
+        _not_ours(dest, dest.others, "that are neither files, directories nor symlinks (or lie beyond %d entries)"
+                  % _export_dest.MAX_ENTRIES)
+    return stale, sorted(carry)
+
+
+def _not_ours(dest, entries, what):
+    shown = ", ".join(sorted(entries)[:8]) + (", ..." if len(entries) > 8 else "")
+    raise SecurityError(
+        "export_path_not_empty",
+        "%s is an earlier export but holds %d entries %s: %s. Each export replaces the directory whole and cannot "
+        "carry them over, so nothing was written. Move them elsewhere (or remove the directory to export afresh), "
+        "or change the 'path' option." % (dest.path, len(entries), what, shown),
+        option="path", foreign=sorted(entries)[:50])
 
 
 def _certificate_of(item):
@@ -416,6 +418,7 @@ class Plan(object):
         self.after = {}
         self.manifest = None
         self.warnings = []
+        self.carry = []      # relative paths of entries of the previous export that are not export's
 
     @property
     def changed(self):
@@ -431,8 +434,9 @@ def plan_export(state, request, dest, store_path, now=None):
     """Every file of the export, what changes, and the new manifest; reads only."""
     now = now or _certs.utcnow()
     previous = previous_manifest(dest)
-    stale = check_destination(dest, previous)
+    stale, carry = check_destination(dest, previous)
     plan = Plan(request)
+    plan.carry = carry
     records = {}
     manifest = {
         "format": MANIFEST_FORMAT,
@@ -548,8 +552,18 @@ def plan_export(state, request, dest, store_path, now=None):
     add(MANIFEST, manifest_bytes, FILE_MODE, "manifest", "manifest")
     del records[MANIFEST]
 
+    # Someone else's entry where the export writes a file, or a folder on the way to one: never replaced.
+    wanted = set(plan.files)
+    for rel in plan.files:
+        parts = rel.split("/")
+        wanted.update("/".join(parts[:index]) for index in range(1, len(parts)))
+    clashing = [rel for rel in carry if rel in wanted and not (rel in dest.dirs and rel not in plan.files)]
+    if clashing:
+        _not_ours(dest, clashing, "that export did not write, standing where it writes its own files%s" % (
+            "" if previous else " (its manifest.json is missing or damaged, so its own files cannot be told from "
+            "others)"))
     for rel in sorted(dest.files):
-        if rel not in plan.files:
+        if rel not in plan.files and rel not in carry:
             plan.remove.append(rel)
             plan.before[rel] = "present (no longer exported)" if rel not in stale else \
                 "temporary file of an interrupted earlier export"
@@ -676,7 +690,7 @@ def run(store, params, check_mode=False, want_diff=False, now=None):
     warnings += plan.warnings
     if plan.changed and not check_mode:
         warnings += _export_dest.write(dest, dict((rel, (data, mode)) for rel, (data, mode, _kind, _route)
-                                                  in plan.files.items() if rel != MARKER))
+                                                  in plan.files.items() if rel != MARKER), plan.carry)
     manifest = dict((k, v) for k, v in plan.manifest.items() if k not in ("files", "routes"))
     manifest["trusted"] = [dict((k, v) for k, v in item.items() if k != "der") for item in manifest["trusted"]]
     manifest["tcs_delete"] = [dict((k, v) for k, v in item.items() if k != "der") for item in manifest["tcs_delete"]]

@@ -7,8 +7,9 @@
 export: a directory holding the marker file ``.ipoffice-export`` (or, written by an earlier release without
 the marker, this module's ``manifest.json``).  A symlink, anything that is not a directory, and a non-empty
 directory that is not a previous export are refused before anything is written (``export_path_symlink``,
-``export_path_not_directory``, ``export_path_not_empty``); so is a previous export that holds entries export
-did not write (they would be lost when it is replaced).
+``export_path_not_directory``, ``export_path_not_empty``).  Files, symlinks and directories someone else put
+into a previous export are carried into the new one as they are (hard links, the same link targets, never
+followed); one that stands where the export writes, or anything else (a FIFO, a device), is refused.
 
 Writing never touches the previous export.  Every file goes into a new directory beside it
 (``.<name>.export-<random>``, mode 0700, the marker first), each file and directory is fsynced, and the new
@@ -76,7 +77,8 @@ class Destination(object):
         self.marker = False       # the marker file is there (not only a legacy manifest)
         self.files = {}           # relative path -> mode of every regular file of the previous export
         self.dirs = set()         # relative directories
-        self.others = []          # relative paths of entries that are neither (symlinks, FIFOs, ...)
+        self.links = {}           # relative path -> target of every symlink (never followed)
+        self.others = []          # relative paths of anything else (FIFOs, devices, sockets, beyond the bounds)
         self.leftovers = []       # dead temporary directories of earlier exports, beside path
         self.manifest = None      # bytes of the previous manifest.json (None when absent or unreadable)
 
@@ -205,7 +207,7 @@ def _scan(dest, root):
                          "new or empty directory or its own earlier export. Nothing was written. Change the 'path' "
                          "option (one directory per system)." % (dest.path, len(names), shown, MARKER))
         dest.kind, dest.root, dest.marker, dest.manifest = "export", root, marker, manifest
-        dest.files, dest.dirs, dest.others = {}, set(), []
+        dest.files, dest.dirs, dest.links, dest.others = {}, set(), {}, []
         _walk(dest, fd)
     finally:
         os.close(fd)
@@ -256,6 +258,8 @@ def _walk(dest, root_fd):
                     elif stat.S_ISDIR(mode):
                         dest.dirs.add(child)
                         pending.append((_open_dir(name, dir_fd=fd), child, depth + 1))
+                    elif stat.S_ISLNK(mode):
+                        dest.links[child] = os.readlink(name, dir_fd=fd)
                     else:
                         dest.others.append(child)
             finally:
@@ -332,7 +336,7 @@ def tidy(dest):
             raise os_error(exc, dest.path)
         _fsync_dir(dest.parent)
         dest.restore = None
-        dest.kind, dest.root = "export", dest.path
+        _scan(dest, dest.path)
     removed = []
     for path in dest.leftovers:
         try:
@@ -346,9 +350,11 @@ def tidy(dest):
 
 # ---------------------------------------------------------------------------------------------- write
 
-def write(dest, files):
-    """Write files ({relative path: (bytes, mode)}) and the marker as the new export at dest.path, replacing
-    what is there in one step.  Returns warnings (an old tree that could not be removed)."""
+def write(dest, files, carry=()):
+    """Write files ({relative path: (bytes, mode)}) and the marker as the new export at dest.path, with the
+    entries ``carry`` names (relative paths of the previous export that are not export's: hard-linked, symlinks
+    made anew, directories made), replacing what is there in one step.  Returns warnings (an old tree that
+    could not be removed)."""
     import fcntl
     token = binascii.hexlify(os.urandom(6)).decode("ascii")
     tmp = os.path.join(dest.parent, dest.prefix + token)
@@ -373,6 +379,24 @@ def write(dest, files):
                     os.mkdir(dirs[child], DIR_MODE)
                 current = child
             _write_file(dirs[current], parts[-1], data, mode)
+        for rel in sorted(carry):
+            parts = rel.split("/")
+            current = ""
+            for part in parts[:-1]:
+                child = current + "/" + part if current else part
+                if child not in dirs:
+                    dirs[child] = os.path.join(dirs[current], part)
+                    os.mkdir(dirs[child], DIR_MODE)
+                current = child
+            target = os.path.join(dirs[current], parts[-1])
+            if rel in dest.links:
+                os.symlink(dest.links[rel], target)
+            elif rel in dest.dirs:
+                if rel not in dirs:
+                    os.mkdir(target, DIR_MODE)
+                    dirs[rel] = target
+            else:
+                os.link(os.path.join(dest.root, rel), target, follow_symlinks=False)
         for rel in sorted(dirs, key=lambda r: -r.count("/") - (1 if r else 0)):
             _fsync_dir(dirs[rel])
         old = _swap(tmp, dest, token)

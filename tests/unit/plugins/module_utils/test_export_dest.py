@@ -107,18 +107,42 @@ def test_refused_destinations_have_codes_and_write_nothing_anywhere(tmp_path):
     assert not [name for name in os.listdir(str(tmp_path)) if ".export-" in name]
 
 
-def test_a_previous_export_holding_foreign_entries_is_refused_and_kept(tmp_path):
+def test_entries_someone_else_put_into_a_previous_export_are_carried_over_never_followed(tmp_path):
     store = _store(tmp_path)
     out = tmp_path / "out"
     _export.run(store, _params(out))
+    target = tmp_path / "etc-like"
+    target.mkdir()
+    (target / "shadow").write_text("root:*:1::::::\n")
     (out / "notes.txt").write_text("mine")
+    (out / "mine").mkdir()
+    (out / "mine" / "todo.txt").write_text("upload")
+    (out / "empty-folder").mkdir()
+    os.symlink(str(target), str(out / "link-to-etc"))
+    inode = os.stat(str(out / "notes.txt")).st_ino
+    unchanged = _export.run(store, _params(out))
+    assert unchanged["changed"] is False and unchanged["removed"] == []
+    changed = _export.run(store, _params(out, password="another-pw"))
+    assert changed["changed"] is True and changed["removed"] == []
+    assert (out / "notes.txt").read_text() == "mine" and os.stat(str(out / "notes.txt")).st_ino == inode
+    assert (out / "mine" / "todo.txt").read_text() == "upload" and os.listdir(str(out / "empty-folder")) == []
+    assert os.readlink(str(out / "link-to-etc")) == str(target)
+    assert os.listdir(str(target)) == ["shadow"]  # never written through
+    assert _opens_with(str(out / "identity" / "manager-set.p12"), "another-pw")
+    assert _export.run(store, _params(out, password="another-pw"))["changed"] is False
+
+
+def test_foreign_entries_that_cannot_be_carried_or_stand_in_the_way_are_refused_and_kept(tmp_path):
+    store = _store(tmp_path)
+    out = tmp_path / "out"
+    _export.run(store, _params(out))
+    os.mkfifo(str(out / "a-fifo"))
     digest = helpers.tree_digest(str(tmp_path))
     error = _error(store, _params(out, password="another-pw"))
-    assert error.code == "export_path_not_empty" and "notes.txt" in error.message
-    assert error.details["foreign"] == ["notes.txt"]
+    assert error.code == "export_path_not_empty" and error.details["foreign"] == ["a-fifo"]
     assert helpers.tree_digest(str(tmp_path)) == digest
-    os.unlink(str(out / "notes.txt"))
-    # A symlink planted inside (where a folder of the export goes) is never followed, never dropped silently.
+    os.unlink(str(out / "a-fifo"))
+    # A symlink planted where a folder of the export goes is never followed, never replaced.
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     shutil.rmtree(str(out / "identity"))
@@ -127,6 +151,17 @@ def test_a_previous_export_holding_foreign_entries_is_refused_and_kept(tmp_path)
     error = _error(store, _params(out))
     assert error.code == "export_path_not_empty" and error.details["foreign"] == ["identity"]
     assert helpers.tree_digest(str(tmp_path)) == digest and os.listdir(str(elsewhere)) == []
+    # A file export did not write (its manifest does not list it) where export writes one: kept, refused.
+    os.unlink(str(out / "identity"))
+    shutil.rmtree(str(out))
+    _export.run(store, _params(out))
+    manifest = json.loads((out / "manifest.json").read_text())
+    del manifest["files"][_export.PHONE_SETTINGS]
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    digest = helpers.tree_digest(str(tmp_path))
+    error = _error(store, _params(out, password="another-pw"))
+    assert error.code == "export_path_not_empty" and error.details["foreign"] == [_export.PHONE_SETTINGS]
+    assert helpers.tree_digest(str(tmp_path)) == digest
 
 
 def test_an_empty_directory_and_an_export_of_an_earlier_release_are_taken(tmp_path):
