@@ -42,7 +42,8 @@ from ansible_collections.ipoffice.security.plugins.module_utils._store import (
 
 MARKER = ".ipoffice-export"
 MARKER_TEXT = (b"This directory is written by ipoffice.security.export and belongs to it: each export replaces it "
-               b"whole.\nKeep nothing else here; a later export refuses a directory holding files it did not write.\n")
+               b"whole.\nFiles added here are carried into each new export as they are; do not add any where the\n"
+               b"export writes its own.\n")
 MANIFEST = "manifest.json"
 DIR_MODE = 0o700
 # A previous export is small (two identities, at most 25 trusted entries and what tcs/delete remembers):

@@ -51,9 +51,11 @@ description:
     directory, or an earlier export (marked by the file C(.ipoffice-export); an export of an earlier
     release, without the marker, is recognised by its C(manifest.json)). A symlink
     (C(error=export_path_symlink)), anything but a directory (C(export_path_not_directory)), a missing
-    parent (C(export_path_parent_missing)), a non-empty directory that is not an earlier export, or an
-    earlier export holding files the export did not write (C(export_path_not_empty)) are refused before
-    anything is written.
+    parent (C(export_path_parent_missing)) and a non-empty directory that is not an earlier export
+    (C(export_path_not_empty)) are refused before anything is written. Files, directories and symlinks
+    someone else put into an earlier export are carried into the new one as they are (hard links, the same
+    link targets, never followed); a FIFO or device there, or a foreign entry standing where the export
+    writes one of its own files, is refused (C(export_path_not_empty), its C(foreign) lists them).
   - A change writes every file into a new directory beside O(path) (C(.<name>.export-<random>), mode
     C(0700)), fsyncs it and puts it in place of the old one in one step (C(renameat2) with
     C(RENAME_EXCHANGE) on Linux, two renames elsewhere); files are never written through a symlink. A
