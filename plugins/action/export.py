@@ -12,8 +12,12 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.ipoffice.security.plugins.module_utils._export import run
-from cryptography.hazmat.primitives.serialization import pkcs12  # noqa: F401  pylint: disable=unused-import
 from ansible_collections.ipoffice.security.plugins.plugin_utils._inprocess import InProcessAction
+
+try:
+    from cryptography.hazmat.primitives.serialization import pkcs12  # noqa: F401  pylint: disable=unused-import
+except ImportError:  # a controller without cryptography runs the module (_inprocess)
+    pass
 
 
 class ActionModule(InProcessAction):

@@ -218,15 +218,15 @@ class InProcessAction(NormalAction):
         """The module's result, computed in this worker; None when the controller's Python cannot run it."""
         name = self._task.action
         params, no_log_values, validated = {}, set(), False
-        display.vvv("%s.%s runs in the controller's worker (the store is local)" % (COLLECTION, self.MODULE),
-                    host=self._host_name(task_vars))
         try:
             params, no_log_values, failure = validate(name, TO_MODULE(self._task.args))
             validated = True
+            if not failure and _module.library_problems(params, self.FEATURES):
+                return None
+            display.vvv("%s.%s runs in the controller's worker (the store is local)" % (COLLECTION, self.MODULE),
+                        host=self._host_name(task_vars))
             if failure:
                 return format_result(True, failure, params, [], no_log_values)
-            if _module.library_problems(params, self.FEATURES):
-                return None
             failed, result, warnings = _module.outcome(
                 self.RUN, params, bool(self._task.check_mode), bool(self._task.diff),
                 _module.generation_record(name, self._target_log_info(task_vars)), self.FEATURES)

@@ -7,13 +7,17 @@ way ran is read where a person debugging would read it: at -vvv each task says s
 ships and starts an AnsiballZ payload. The results are the same either way.
 
 A connection that is not local is the test-only connection plugin tests/integration/connection_plugins/
-ipoffice_elsewhere.py: ansible.builtin.local under another transport name, so the module really runs.
+ipoffice_elsewhere.py: ansible.builtin.local under another transport name, so the module really runs. A
+controller below the library floor is this virtualenv's ansible-core with an older cryptography first on
+its path.
 """
 
 import json
 import os
 import re
 import subprocess
+import sys
+import sysconfig
 
 import yaml
 
@@ -25,9 +29,11 @@ AS_MODULE = "ipoffice.security.%s runs as a module: %s"
 TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z?")
 
 
-def play(tmp_path, hosts, tasks, env=None, name="play"):
-    """Run ``tasks`` on ``hosts`` (name -> host vars) at -vvv; (process, {host: [registered result per task]})."""
-    inventory = {"all": {"hosts": hosts, "vars": {"ansible_python_interpreter": "{{ ansible_playbook_python }}"}}}
+def play(tmp_path, hosts, tasks, env=None, name="play", controller=None):
+    """Run ``tasks`` on ``hosts`` (name -> host vars) at -vvv; (process, {host: [registered result per task]}).
+
+    ``controller``: the Python that runs ansible-playbook (default this virtualenv's)."""
+    inventory = {"all": {"hosts": hosts, "vars": {"ansible_python_interpreter": sys.executable}}}
     (tmp_path / ("%s-inventory.yml" % name)).write_text(yaml.safe_dump(inventory))
     registered = []
     play_tasks = []
@@ -38,14 +44,14 @@ def play(tmp_path, hosts, tasks, env=None, name="play"):
     out = str(tmp_path / name) + "-{{ inventory_hostname }}.json"
     play_tasks.append({"name": "dump", "ansible.builtin.copy": {
         "content": "{{ [%s] | to_json }}" % ", ".join(registered), "dest": out, "mode": "0600"},
-        "delegate_to": "localhost", "check_mode": False, "diff": False,
-        "vars": {"ipoffice_security_inprocess": True}})
+        "delegate_to": "localhost", "check_mode": False, "diff": False})
     (tmp_path / ("%s.yml" % name)).write_text(yaml.safe_dump(
         [{"hosts": "all", "gather_facts": False, "tasks": play_tasks}], sort_keys=False))
     extra = {"ANSIBLE_CONNECTION_PLUGINS": CONNECTION_PLUGINS, "ANSIBLE_VERBOSITY": "3"}
     extra.update(env or {})
-    process = subprocess.run([os.path.join(helpers.VENV_BIN, "ansible-playbook"), "-i",
-                              str(tmp_path / ("%s-inventory.yml" % name)), str(tmp_path / ("%s.yml" % name))],
+    command = [os.path.join(helpers.VENV_BIN, "ansible-playbook"), "-i", str(tmp_path / ("%s-inventory.yml" % name)),
+               str(tmp_path / ("%s.yml" % name))]
+    process = subprocess.run(([controller] if controller else []) + command,
                              capture_output=True, text=True, env=helpers.ansible_env(extra), timeout=300,
                              cwd=str(tmp_path), check=False)
     assert process.returncode == 0, process.stdout[-5000:] + process.stderr[-3000:]
@@ -174,3 +180,29 @@ def test_module_defaults_of_the_group_apply_on_both_paths(tmp_path):
     for info, days in ((info_in, 40), (info_mod, 41)):
         assert info["store_path"] == str(tmp_path / "store") and info["system_name"] == "defaults.example.com"
         assert info["settings"]["checks"]["certificate_expiry_warning_days"] == days
+
+
+def test_a_controller_below_the_library_floor_runs_the_module(tmp_path):
+    """ansible-playbook on a Python whose cryptography is below the floor (this virtualenv's ansible-core with
+    the cryptography-44 virtualenv's cryptography first on the path): the action plugins run the module, on
+    the managed node's Python (ansible_python_interpreter), which has the libraries."""
+    old = helpers.extra_venv("cryptography-44")
+    controller = tmp_path / "controller"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(controller)], check=True)
+    purelib = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
+    site = subprocess.run([str(controller / "bin" / "python"), "-c", purelib],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    old_site = subprocess.run([old, "-c", purelib], capture_output=True, text=True, check=True).stdout.strip()
+    with open(os.path.join(site, "controller.pth"), "w") as handle:
+        handle.write("%s\n%s\n" % (old_site, sysconfig.get_paths()["purelib"]))
+    python = str(controller / "bin" / "python")
+    found = subprocess.run([python, "-c", "import ansible, cryptography; print(cryptography.__version__)"],
+                           capture_output=True, text=True, check=True).stdout.strip()
+    assert found.startswith("44."), found
+    hosts = {"ipo": {"ansible_connection": "local"}}
+    process, results = play(tmp_path, hosts, [{"ipoffice.security.certificate_checks": {
+        "store_path": str(tmp_path / "store"), "certificate_expiry_warning_days": 40}}], controller=python)
+    assert ran(process, "ipo", "certificate_checks") == "module"
+    assert AS_MODULE % ("certificate_checks", "the controller's Python lacks the libraries this call needs") \
+        in process.stdout
+    assert results["ipo"][0]["changed"] is True and not results["ipo"][0].get("failed"), results["ipo"][0]

@@ -3,7 +3,9 @@
 works on a Python with exactly the floor releases of requirements.txt.
 
 The managed-node Pythons are real virtualenvs (tools/venv.sh, cached under .build/venvs/) used as
-``ansible_python_interpreter`` of real ansible-playbook runs.
+``ansible_python_interpreter`` of real ansible-playbook runs, with the modules run as modules (on the
+controller they would run in Ansible's worker, on the controller's Python: tests/integration/
+test_inprocess_paths.py covers a controller below the floor).
 """
 
 import os
@@ -39,7 +41,8 @@ def test_cryptography_below_the_floor_fails_cleanly_and_writes_nothing(tmp_path)
     store = str(tmp_path / "store")
     work = tmp_path / "out"
     work.mkdir()
-    run = helpers.run_tasks(helpers.every_module_tasks(store, str(work)), tmp_path, interpreter=python)
+    run = helpers.run_tasks(helpers.every_module_tasks(store, str(work)), tmp_path, interpreter=python,
+                            env=helpers.path_env("module"))
     assert len(run.results) == len(helpers.EVERY_MODULE)
     for module, result in zip(helpers.EVERY_MODULE, run.results):
         assert result.get("failed") is True, (module, result)
@@ -64,7 +67,8 @@ def test_every_module_works_on_the_floor_releases(tmp_path):
     store = str(tmp_path / "store")
     work = tmp_path / "out"
     work.mkdir()
-    run = helpers.run_tasks(helpers.every_module_tasks(store, str(work)), tmp_path, interpreter=python)
+    run = helpers.run_tasks(helpers.every_module_tasks(store, str(work)), tmp_path, interpreter=python,
+                            env=helpers.path_env("module"))
     for module, result in zip(helpers.EVERY_MODULE, run.results):
         assert not result.get("failed"), (module, result)
     assert len(run.results) == len(helpers.EVERY_MODULE)
