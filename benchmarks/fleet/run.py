@@ -344,6 +344,9 @@ def main(argv=None):
             print("no-op in-process / limit on %d systems = %.2fx (target <= %.1fx): %s"
                   % (figures["size"], value, TARGET, "met" if value <= TARGET else "NOT met"))
     if len(results) > 1:
+        # Per system: the run's time over its systems (ansible-playbook's own start is spread, so it falls as
+        # the fleet grows). Marginal: the time each further system adds between two sizes (the slope): flat
+        # when the cost per system does not grow with the fleet.
         small = results[0]
         for large in results[1:]:
             for key in ("limit", "ping", "noop_in", "noop_mod", "audit_in", "audit_mod"):
@@ -351,6 +354,12 @@ def main(argv=None):
                 per_large = statistics.median(large["times"][key]) / large["size"]
                 print("%-9s cost per system, %d -> %d systems: %.1f ms -> %.1f ms = %.2fx" % (
                     key, small["size"], large["size"], 1000 * per_small, 1000 * per_large, per_large / per_small))
+        for before, after in zip(results, results[1:]):
+            for key in ("limit", "ping", "noop_in", "noop_mod", "audit_in", "audit_mod"):
+                slope = (statistics.median(after["times"][key]) - statistics.median(before["times"][key])) / (
+                    after["size"] - before["size"])
+                print("%-9s marginal cost per system, %d -> %d systems: %.1f ms" % (
+                    key, before["size"], after["size"], 1000 * slope))
     if args.markdown:
         print()
         print("| Systems | Run | Time (s) | per system (ms) | vs limit | vs ping floor |")
