@@ -123,11 +123,12 @@ def format_result(failed, result, params, warnings, no_log_values):
     return result
 
 
-def validate(name, args):
-    """(params, no_log_values, failure): the module's arguments validated with its own spec and ansible-core's
-    validator, as AnsibleModule validates them; ``failure`` is the fail_json arguments when they are rejected
-    (AnsibleModule's message, and the stable code invalid_option)."""
-    kwargs = _specs.module_kwargs(name.rpartition(".")[2])
+def validate(module, name, args):
+    """(params, no_log_values, failure): the arguments of the module ``module`` (its short name; ``name`` as the
+    task calls it, for messages) validated with its own spec and ansible-core's validator, as AnsibleModule
+    validates them; ``failure`` is the fail_json arguments when they are rejected (AnsibleModule's message,
+    and the stable code invalid_option)."""
+    kwargs = _specs.module_kwargs(module)
     kwargs.pop("supports_check_mode", None)
     validator = ArgumentSpecValidator(**kwargs)
     validation = validator.validate(args)
@@ -145,10 +146,6 @@ def validate(name, args):
             msg = "Unsupported parameters for ({name}) {kind}: {msg}".format(name=name, kind="module", msg=msg)
         failure = {"msg": msg, "error": _module.INVALID_OPTION}
     return params, no_log_values, failure
-
-
-def features_for(features, params):
-    return features(params) if callable(features) else features
 
 
 class InProcessAction(NormalAction):
@@ -219,7 +216,7 @@ class InProcessAction(NormalAction):
         name = self._task.action
         params, no_log_values, validated = {}, set(), False
         try:
-            params, no_log_values, failure = validate(name, TO_MODULE(self._task.args))
+            params, no_log_values, failure = validate(self.MODULE, name, TO_MODULE(self._task.args))
             validated = True
             if not failure and _module.library_problems(params, self.FEATURES):
                 return None
@@ -237,7 +234,12 @@ class InProcessAction(NormalAction):
                                  "it." % (name, exc.__class__.__name__), "error": _module.UNEXPECTED_ERROR}
         if failed and "exception" in result and not _module.traceback_wanted(C.DEFAULT_DEBUG, display.verbosity):
             del result["exception"]
-        return format_result(failed, result, params, warnings, no_log_values)
+        try:
+            return format_result(failed, result, params, warnings, no_log_values)
+        except Exception as exc:  # pylint: disable=broad-except  # e.g. a result JSON cannot carry: a bug too
+            message = "Unexpected error in %s: %s while returning its result. This is a bug in ipoffice.security: " \
+                      "please report it." % (name, exc.__class__.__name__)
+            return format_result(True, {"msg": message, "error": _module.UNEXPECTED_ERROR}, {}, [], no_log_values)
 
     def _target_log_info(self, task_vars):
         try:

@@ -144,11 +144,12 @@ def test_format_result_of_a_failure(tmp_path):
 
 
 def test_validate_gives_ansible_module_s_messages_and_the_code():
-    params, no_log, failure = _inprocess.validate("ipoffice.security.export", {"store_path": "/x", "path": "/y",
-                                                                              "password": "pw-123456", "nope": 1})
+    args = {"store_path": "/x", "path": "/y", "password": "pw-123456", "nope": 1}
+    params, no_log, failure = _inprocess.validate("export", "ipoffice.security.export", args)
     options = ", ".join(sorted(_specs.module_kwargs("export")["argument_spec"]))
     assert failure == {"msg": "Unsupported parameters for (ipoffice.security.export) module: nope. Supported "
                               "parameters include: %s." % options, "error": "invalid_option"}
     assert "pw-123456" in no_log
-    params, no_log, failure = _inprocess.validate("ipoffice.security.export", {"store_path": "/x", "path": "/y"})
+    params, no_log, failure = _inprocess.validate("export", "ipoffice.security.export", {"store_path": "/x",
+                                                                                        "path": "/y"})
     assert failure is None and params["encryption"] == "modern" and params["lock_timeout"] == 60
