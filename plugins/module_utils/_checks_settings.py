@@ -21,9 +21,14 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import copy
-import re
 
-from ansible_collections.ipoffice.security.plugins.module_utils import _certs, _checks, _dependents
+from ansible_collections.ipoffice.security.plugins.module_utils import (
+    _certs,
+    _checks,
+    _dependents,
+    _endpoints,
+    _findings,
+)
 from ansible_collections.ipoffice.security.plugins.module_utils._results import diff, judged_today
 from ansible_collections.ipoffice.security.plugins.module_utils._model import (
     CHECK_LEVELS,
@@ -32,7 +37,7 @@ from ansible_collections.ipoffice.security.plugins.module_utils._model import (
     SETTINGS_BY_AREA,
     SecurityError,
     check_choice,
-    check_text,
+    medium_latent,
     validate_value,
 )
 
@@ -60,13 +65,6 @@ LEVEL_CHECKS = dict((level, _level_checks(level)) for level in CHECK_LEVELS)
 # The level settings a preflight endpoint can belong to.
 LEVEL_SETTINGS = {"management": "management_interfaces", "telephony": "telephony_endpoints"}
 LINE_PREFIX = "line:"
-PURPOSES = _checks.PURPOSES
-# What an endpoint of each setting is when the system connects to it.
-DEFAULT_PURPOSE = {"management": "server", "telephony": "sip_server", "line": "server"}
-# TLS ports: HTTPS for management and WebSocket lines, SIP over TLS for telephony.
-DEFAULT_PORT = {"management": 443, "telephony": 5061, "line": 443}
-ENDPOINT_FIELDS = ("host", "port", "server_name", "purpose", "peer_name", "sip_domain", "setting")
-_HOST = re.compile(r"^[A-Za-z0-9_.:\-\[\]%]+$")
 
 
 def checks_of(level):
@@ -130,31 +128,58 @@ def _line_levels(checks):
     return dict((line["name"], line["check_level"]) for line in checks.get("ip_office_lines") or [])
 
 
+def effective_checks(checks, level, changed=False):
+    """The checks a level setting runs on a system: a latent medium (R11.1.3 or later, set before the upgrade
+    and not re-applied: _model.medium_latent) runs the older medium, without the checks R11.1.3 added.
+
+    ``changed``: the setting is being set now, which makes it run the full level.
+    """
+    result = checks_of(level)
+    if not changed and level in _checks.LATENT_MEDIUM_LEVELS and medium_latent(checks):
+        result = result - frozenset(_checks.LATENT_MEDIUM_CHECKS)
+    return result
+
+
 def level_changes(before, after):
     """Every check-level change, by preflight setting name, with whether it raises the level.
 
     A line that did not exist before counts as level none before (nothing was checked on it); a line
-    that is removed counts as lowered (nothing will be checked on it).
+    that is removed counts as lowered (nothing will be checked on it).  A latent medium level
+    (_model.medium_latent) that is re-applied (medium_reapplied set) raises it: it adds the checks R11.1.3
+    brought, so its endpoints are verified like any other raise.
     """
     result = []
     for setting_name, option in sorted(LEVEL_SETTINGS.items()):
         old, new = before[option], after[option]
-        if old != new:
-            result.append(_level_change(setting_name, old, new, old))
+        change = _level_change(before, after, setting_name, old, new, old)
+        if change is not None:
+            result.append(change)
     old_lines, new_lines = _line_levels(before), _line_levels(after)
     for name in sorted(set(old_lines) | set(new_lines)):
         old = old_lines.get(name)
         new = new_lines.get(name)
-        if old != new:
-            result.append(_level_change(LINE_PREFIX + name, old, new, old or "none"))
+        change = _level_change(before, after, LINE_PREFIX + name, old, new, old or "none")
+        if change is not None:
+            result.append(change)
     return result
 
 
-def _level_change(setting_name, old, new, compared_from):
+def _level_change(before_area, after_area, setting_name, old, new, compared_from):
     if new is None:  # a removed line
+        if old is None:
+            return None
         return {"setting": setting_name, "before": old, "after": None, "raises": False, "added_checks": []}
-    return {"setting": setting_name, "before": old, "after": new, "raises": raises(compared_from, new),
-            "added_checks": added_checks(compared_from, new)}
+    was = effective_checks(before_area, compared_from)
+    will = effective_checks(after_area, new, changed=old != new)
+    if old == new and was == will:
+        return None
+    added = sorted(will - was)
+    if old == new and not added:
+        return None  # the level became latent (a release was stated): it checks less, nothing to verify
+    change = {"setting": setting_name, "before": old, "after": new, "raises": bool(added), "added_checks": added}
+    if old == new:
+        change["reapplied"] = True
+    return change
 
 
 def level_of(checks, setting_name):
@@ -182,68 +207,37 @@ def telephony_identity_warning(state, after):
 # ------------------------------------------------------------------------------------------- preflight
 
 
-def _endpoint_error(index, message, code="invalid_setting"):
-    return SecurityError(code, "preflight entry %d: %s Change the 'preflight' option." % (index + 1, message),
-                         option="preflight")
+def validate_endpoints(endpoints, after, timeout=DEFAULT_PREFLIGHT_TIMEOUT):
+    """The preflight option in canonical form: the endpoint item (_endpoints.resolve) plus ``setting``.
 
-
-def validate_endpoints(endpoints, after):
-    """The preflight option in canonical form: every field present, defaults applied.
-
-    ``after`` is the desired checks area: a ``line:<name>`` setting must name a line it has.
+    ``after`` is the desired checks area: a ``line:<name>`` setting must name a line it has.  ``timeout`` is
+    preflight_timeout, the default of each entry's own ``timeout``.
     """
     result = []
     lines = _line_levels(after)
     for index, raw in enumerate(endpoints or []):
-        if not isinstance(raw, dict):
-            raise _endpoint_error(index, "each entry must be a dictionary with host, port and setting.")
-        entry = dict((k, v) for k, v in raw.items() if v is not None)
-        unknown = sorted(set(entry) - set(ENDPOINT_FIELDS))
-        if unknown:
-            raise _endpoint_error(index, "unknown key(s) %s; entries take %s."
-                                  % (", ".join(unknown), ", ".join(ENDPOINT_FIELDS)), code="unknown_setting")
-        host = entry.get("host")
-        for field in ("host", "server_name", "peer_name", "sip_domain"):
-            check_text(entry.get(field), "preflight", "preflight entry %d: '%s'" % (index + 1, field))
-        if not host or not isinstance(host, str) or not _HOST.match(host):
-            raise _endpoint_error(index, "'host' must be a host name or IP address, got %r." % (host,))
-        setting_name = entry.get("setting")
-        if not isinstance(setting_name, str) or not (
+        path = "preflight[%d]" % index
+        setting_name = raw.get("setting") if isinstance(raw, dict) else None
+        if isinstance(raw, dict) and not (isinstance(setting_name, str) and (
                 setting_name in LEVEL_SETTINGS or
-                (setting_name.startswith(LINE_PREFIX) and len(setting_name) > len(LINE_PREFIX))):
-            raise _endpoint_error(index, "'setting' must be management, telephony or line:<name of an IP Office "
-                                  "line>, got %r." % (setting_name,))
-        kind = "line" if setting_name.startswith(LINE_PREFIX) else setting_name
+                (setting_name.startswith(LINE_PREFIX) and len(setting_name) > len(LINE_PREFIX)))):
+            raise SecurityError("invalid_argument", "%s.setting must be management, telephony or line:<name of an IP "
+                                "Office line>, got %r. Change the '%s.setting' option." % (path, setting_name, path),
+                                option=path + ".setting")
+        kind = "line" if setting_name and setting_name.startswith(LINE_PREFIX) else setting_name
+        canonical = _endpoints.resolve(raw, path, "preflight", kind=kind, timeout=timeout, extras=("setting",))
         if kind == "line" and setting_name[len(LINE_PREFIX):] not in lines:
-            raise _endpoint_error(index, "'setting' names the IP Office line '%s', which is not among the lines "
-                                  "(%s)." % (setting_name[len(LINE_PREFIX):], ", ".join(sorted(lines)) or "none"),
-                                  code="unknown_line")
-        port = entry.get("port", DEFAULT_PORT[kind])
-        if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
-            raise _endpoint_error(index, "'port' must be an integer from 1 to 65535, got %r." % (port,),
-                                  code="out_of_range")
-        purpose = entry.get("purpose", DEFAULT_PURPOSE[kind])
-        if purpose not in PURPOSES:
-            raise _endpoint_error(index, "'purpose' must be one of %s, got %r." % (", ".join(PURPOSES), purpose),
-                                  code="invalid_choice")
-        canonical = {"host": host, "port": port, "setting": setting_name, "purpose": purpose,
-                     "server_name": entry.get("server_name") or None,
-                     "peer_name": entry.get("peer_name") or None,
-                     "sip_domain": entry.get("sip_domain") or None}
-        for field in ("server_name", "peer_name", "sip_domain"):
-            value = canonical[field]
-            if value is not None and not isinstance(value, str):
-                raise _endpoint_error(index, "'%s' must be a string, got %r." % (field, value))
+            raise SecurityError("unknown_line", "%s.setting names the IP Office line '%s', which is not among the "
+                                "lines (%s). Change the '%s.setting' option."
+                                % (path, setting_name[len(LINE_PREFIX):], ", ".join(sorted(lines)) or "none", path),
+                                option=path + ".setting")
         result.append(canonical)
     return result
 
 
 def endpoint_label(endpoint):
     """How findings name an endpoint: host:port (setting)."""
-    host = endpoint["host"]
-    if ":" in host and not host.startswith("["):
-        host = "[%s]" % host
-    return "%s:%d (%s)" % (host, endpoint["port"], endpoint["setting"])
+    return _endpoints.label(endpoint, endpoint["setting"])
 
 
 def own_identities(state):
@@ -251,40 +245,31 @@ def own_identities(state):
     return [cred.cert for cred in (state.identity, state.telephony) if cred is not None]
 
 
-def evaluate_endpoint(state, endpoint, level, timeout=DEFAULT_PREFLIGHT_TIMEOUT, at=None):
+def evaluate_endpoint(state, endpoint, level, at=None):
     """Fetch what one endpoint presents and evaluate it at ``level``; a secret-free result dict.
 
     Decided: an endpoint that cannot be reached (refused, timed out, not TLS, unreachable) fails with
-    that finding: the new level cannot be shown to be safe for it.
-    The peer name for the remote levels defaults to server_name, then host (the name the system
-    connects to).
+    the finding endpoint_unreachable (its ``reason`` the precise code): the new level cannot be shown to
+    be safe for it.  The names checked at the remote levels follow the one endpoint rule (_endpoints.names).
     """
-    # Imported here: only a preflight connects (_tls imports ssl); a run that raises no level does not.
-    from ansible_collections.ipoffice.security.plugins.module_utils import _tls
-
     result = dict(endpoint)
     result.update({"endpoint": endpoint_label(endpoint), "level": level, "evaluated": True})
     try:
-        presented = _tls.fetch_chain(endpoint["host"], endpoint["port"], server_name=endpoint["server_name"],
-                                     timeout=timeout)
+        presented = _endpoints.fetch(endpoint)
     except SecurityError as exc:
         result.update({"passed": False, "reachable": False, "certificate": None,
-                       "findings": [{"code": exc.code, "message": _unreachable_message(exc, endpoint)}],
-                       "codes": [exc.code]})
+                       "findings": [_findings.finding("endpoint_unreachable", _unreachable_message(exc, endpoint),
+                                                      reason=exc.code)],
+                       "codes": ["endpoint_unreachable"]})
         return result
-    peer_name = endpoint["peer_name"]
-    if peer_name is None and endpoint["sip_domain"] is None:
-        peer_name = endpoint["server_name"] or endpoint["host"]
-    report = _checks.evaluate(presented[0], level=level, purpose=endpoint["purpose"], chain=tuple(presented[1:]),
-                              trusted=tuple(state.trusted_certificates()), identity=own_identities(state),
-                              peer_name=peer_name, sip_domain=endpoint["sip_domain"], at=at)
-    verdict = _checks.report_as_dict(report)
+    _report, verdict = _endpoints.evaluate(presented, endpoint, level, trusted=state.trusted_certificates(),
+                                           identities=own_identities(state), at=at)
     result.update({"passed": bool(verdict["passed"]), "reachable": True,
                    "certificate": _certs.cert_info(presented[0]),
                    "chain": [_certs.fingerprint(c) for c in presented[1:]],
                    "trust_path": _dependents.trust_path(presented, state.trusted_certificates()),
                    "findings": verdict["findings"], "codes": sorted(verdict["codes"]),
-                   "peer_name": peer_name})
+                   "peer_name": verdict["peer_name"], "sip_domain": verdict["sip_domain"]})
     return result
 
 
@@ -295,7 +280,7 @@ def _unreachable_message(exc, endpoint):
             "'port' of this 'preflight' entry, or remove the entry." % what)
 
 
-def run_preflight(state, after, changes, endpoints, timeout=DEFAULT_PREFLIGHT_TIMEOUT, at=None, skip=False):
+def run_preflight(state, after, changes, endpoints, at=None, skip=False):
     """Evaluate every endpoint of a raised setting at its new level; others are listed as not evaluated.
 
     With ``skip`` (preflight_mode: skip) no endpoint is contacted; each is listed as not evaluated.
@@ -313,7 +298,7 @@ def run_preflight(state, after, changes, endpoints, timeout=DEFAULT_PREFLIGHT_TI
                           else "the level of %s is not raised" % endpoint["setting"]})
             results.append(entry)
             continue
-        results.append(evaluate_endpoint(state, endpoint, level, timeout=timeout, at=at))
+        results.append(evaluate_endpoint(state, endpoint, level, at=at))
     return results
 
 
@@ -361,12 +346,17 @@ def unverified_raises(changes, endpoints, mode):
     for change in changes:
         if not change["raises"] or change["setting"] in covered:
             continue
+        if change.get("reapplied"):
+            what = ("%s stays '%s' but is re-applied on R11.1.3 or later (medium_reapplied)"
+                    % (setting_label(change["setting"]), change["after"]))
+        else:
+            what = "%s is raised from '%s' to '%s'" % (setting_label(change["setting"]), change["before"] or "none",
+                                                     change["after"])
         warnings.append(
-            "%s is raised from '%s' to '%s' with no preflight endpoint for it, so nothing showed that the peers it "
-            "checks pass the new level (it adds the checks %s). Add their endpoints to 'preflight' (host, port and "
-            "setting: %s), or set 'preflight_mode: skip' to state that no preflight is intended."
-            % (setting_label(change["setting"]), change["before"] or "none", change["after"],
-               ", ".join(change["added_checks"]), change["setting"]))
+            "%s with no preflight endpoint for it, so nothing showed that the peers it checks pass the new level "
+            "(it adds the checks %s). Add their endpoints to 'preflight' (host, port and setting: %s), or set "
+            "'preflight_mode: skip' to state that no preflight is intended."
+            % (what, ", ".join(change["added_checks"]), change["setting"]))
     return warnings
 
 
@@ -410,9 +400,9 @@ def plan(state, options, endpoints=None, mode="enforce", timeout=DEFAULT_PREFLIG
                             "%r. Change the 'preflight_timeout' option." % (timeout,), option="preflight_timeout")
     before = copy.deepcopy(state.settings[AREA])
     after = desired_checks(before, options)
-    canonical = validate_endpoints(endpoints, after)
+    canonical = validate_endpoints(endpoints, after, DEFAULT_PREFLIGHT_TIMEOUT if timeout is None else timeout)
     levels = level_changes(before, after)
-    results = run_preflight(state, after, levels, canonical, timeout=timeout, at=at, skip=mode == "skip")
+    results = run_preflight(state, after, levels, canonical, at=at, skip=mode == "skip")
     state_warnings = preflight_verdict(results, mode)
     notice = telephony_identity_warning(state, after)
     if notice:

@@ -87,6 +87,10 @@ SCEP_SCHEMES = ("http", "https")
 DEFAULT_SCEP_URI = "/ejbca/publicweb/apply/scep/pkiclient.exe"
 SCEP_DEFAULT_PORTS = {"http": 80, "https": 443}
 WEBSOCKET_LINE_PORT = 443
+# An IP Office release as the system shows it: 11.1.3.0, 11.1.3, 12.0, 11.1.3.0.0 build 12.
+RELEASE_PATTERN = r"^[0-9]{1,3}(\.[0-9]{1,4}){1,4}( build [0-9]{1,6})?$"
+# From this release medium also checks key usage, EKU fit and unknown critical extensions (REFERENCE 4).
+R1113 = (11, 1, 3)
 TRUSTED_STORE_LIMIT = 25
 ISSUED_CERTIFICATE_MAX_DAYS = 825
 
@@ -136,7 +140,8 @@ class Setting(object):
     """One setting: its label, type, default and allowed values."""
 
     def __init__(self, name, area, type, default, label, choices=None, minimum=None, maximum=None,
-                 description=None, secret=False, platform_defaults=None):
+                 description=None, secret=False, platform_defaults=None, pattern=None, pattern_text=None,
+                 added_later=False):
         self.name = name
         self.area = area
         self.type = type
@@ -148,6 +153,11 @@ class Setting(object):
         self.description = description or label
         self.secret = secret
         self.platform_defaults = platform_defaults or {}
+        # A regular expression a non-empty string value must match, and how messages describe it.
+        self.pattern = re.compile(pattern) if pattern else None
+        self.pattern_text = pattern_text
+        # Added after stores were first written: a stored area without it takes its default when loaded.
+        self.added_later = added_later
 
     def default_for(self, platform=DEFAULT_PLATFORM):
         return copy.deepcopy(self.platform_defaults.get(platform, self.default))
@@ -156,6 +166,8 @@ class Setting(object):
         """Human text of the allowed values, used in error messages."""
         if self.choices:
             return "one of " + ", ".join(self.choices)
+        if self.pattern_text:
+            return self.pattern_text
         if self.minimum is not None and self.maximum is not None:
             return "an integer from %d to %d" % (self.minimum, self.maximum)
         return {"bool": "true or false", "str": "a string", "list": "a list"}.get(self.type, self.type)
@@ -188,6 +200,8 @@ class Setting(object):
             if not isinstance(value, str):
                 raise _invalid(self, value)
             check_text(value, self.name, self.label)
+            if self.pattern is not None and value and not self.pattern.match(value):
+                raise _invalid(self, value)
             if self.choices and value not in self.choices:
                 raise SecurityError(
                     "invalid_choice",
@@ -242,6 +256,14 @@ SETTINGS = [
        description="Minimum cipher strength on TLS for SIP (default high; medium on IP500 V2)."),
     _s("ip_office_lines", "checks", "list", [], "IP Office lines (WebSocket transport)",
        description="Per line: name, transport and its own check level (none, medium or high)."),
+    # What the check levels mean depends on the release (REFERENCE section 4, R11.1.3 medium).
+    _s("release", "checks", "str", "", "IP Office release", pattern=RELEASE_PATTERN,
+       pattern_text="an IP Office release such as 11.1.3.0 (two to five numbers separated by dots, optionally "
+                    "followed by ' build <number>'), or empty when not stated",
+       description="The IP Office release the system runs, such as 11.1.3.0 (empty: not stated).", added_later=True),
+    _s("medium_reapplied", "checks", "bool", False, "Medium level re-applied since R11.1.3",
+       description="A medium level was set (again) on the system while it ran R11.1.3 or later, so it runs the "
+                   "medium checks R11.1.3 added.", added_later=True),
     # 1.4 SCEP
     _s("active", "scep", "bool", False, "Active"),
     _s("request_interval", "scep", "int", 120, "Request Interval (sec)", minimum=5, maximum=3600),
@@ -287,6 +309,20 @@ def default_settings(platform=DEFAULT_PLATFORM):
                 continue
             result[area][name] = item.default_for(platform)
     return result
+
+
+def parse_release(text):
+    """An IP Office release ('11.1.3.0', '11.1.3.0.0 build 12') as a tuple of numbers; None when not stated."""
+    if not text:
+        return None
+    return tuple(int(part) for part in str(text).split(" ", 1)[0].split("."))
+
+
+def medium_latent(checks):
+    """Whether the medium levels of a checks area are latent: the system runs R11.1.3 or later, but its medium
+    level was set before the upgrade and not re-applied, so it does not yet run the checks R11.1.3 added."""
+    release = parse_release(checks.get("release"))
+    return bool(release is not None and release[:3] >= R1113 and not checks.get("medium_reapplied"))
 
 
 def scep_port(scheme, port):
@@ -368,6 +404,10 @@ def validate_settings(settings):
         if not isinstance(values, dict):
             raise SecurityError("corrupt_store", "settings area '%s' is missing" % area)
         expected = set(n for n, s in SETTINGS_BY_AREA[area].items() if not s.secret)
+        missing = expected - set(values)
+        if missing and all(SETTINGS_BY_AREA[area][n].added_later for n in missing):
+            values = dict(values)
+            values.update((n, SETTINGS_BY_AREA[area][n].default) for n in missing)
         if set(values) != expected:
             raise SecurityError("corrupt_store", "settings area '%s' has keys %s, expected %s"
                                 % (area, sorted(values), sorted(expected)))

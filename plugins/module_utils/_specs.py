@@ -154,17 +154,32 @@ def scep_spec():
     return spec
 
 
-def preflight_spec():
-    """The ``preflight`` option (certificate_checks, and the checks area of security_settings)."""
-    return dict(type="list", elements="dict", default=[], options=dict(
+def endpoint_spec(**extras):
+    """One live TLS endpoint (_endpoints): the same item, defaults and meaning in certificate_verify's
+    ``endpoint``, the preflight's entries, live read-back's ``live_endpoints`` and the audit role's
+    ``audit_endpoints``.  ``extras`` are the options the caller's item adds (``setting``, ``serves``).
+
+    No defaults here: port, purpose and timeout default by what the endpoint is (_endpoints.resolve), and the
+    name checked at the remote levels is peer_name, else only sip_domain when it is given, else server_name,
+    else host.
+    """
+    options = dict(
         host=dict(type="str", required=True),
         port=dict(type="int"),
         server_name=dict(type="str"),
-        purpose=dict(type="str", choices=list(CHECK_PURPOSES)),
         peer_name=dict(type="str"),
         sip_domain=dict(type="str"),
-        setting=dict(type="str", required=True),
-    ))
+        purpose=dict(type="str", choices=list(CHECK_PURPOSES)),
+        timeout=dict(type="float"),
+    )
+    options.update(extras)
+    return options
+
+
+def preflight_spec():
+    """The ``preflight`` option (certificate_checks, and the checks area of security_settings)."""
+    return dict(type="list", elements="dict", default=[],
+                options=endpoint_spec(setting=dict(type="str", required=True)))
 
 
 def checks_spec():
@@ -212,14 +227,9 @@ def _certificate_verify():
         argument_spec=with_store(
             certificate=dict(type="dict", options=copy.deepcopy(_CERT_SOURCE), **copy.deepcopy(_ONE_SOURCE)),
             chain=dict(type="list", elements="dict", options=copy.deepcopy(_CERT_SOURCE), **copy.deepcopy(_ONE_SOURCE)),
-            endpoint=dict(type="dict", options=dict(
-                host=dict(type="str", required=True),
-                port=dict(type="int", default=443),
-                server_name=dict(type="str"),
-                timeout=dict(type="float", default=10),
-            )),
+            endpoint=dict(type="dict", options=endpoint_spec()),
             level=dict(type="str", required=True, choices=list(CHECK_LEVELS)),
-            purpose=dict(type="str", default="server", choices=list(CHECK_PURPOSES)),
+            purpose=dict(type="str", choices=list(CHECK_PURPOSES)),
             peer_name=dict(type="str"),
             sip_domain=dict(type="str"),
             trusted=dict(type="list", elements="dict", options=copy.deepcopy(_CERT_SOURCE),
@@ -274,12 +284,8 @@ def _scep():
 def _security_info():
     return dict(argument_spec=with_store(
         query=dict(type="str"),
-        live_endpoints=dict(type="list", elements="dict", options=dict(
-            host=dict(type="str", required=True),
-            port=dict(type="int", required=True),
-            server_name=dict(type="str"),
-            serves=dict(type="str", required=True),
-        )),
+        live_endpoints=dict(type="list", elements="dict",
+                            options=endpoint_spec(serves=dict(type="str", required=True))),
         live_timeout=dict(type="float", default=10.0),
     ))
 

@@ -198,23 +198,26 @@ def test_endpoints_get_defaults_by_setting(state):
     assert cs.endpoint_label(dict(result[0], host="::1")) == "[::1]:443 (management)"
 
 
-@pytest.mark.parametrize("entry,code,words", [
-    ({"host": "h", "setting": "line:nope"}, "unknown_line", "nope"),
-    ({"host": "h", "setting": "sip"}, "invalid_setting", "setting"),
-    ({"host": "h", "setting": "line:"}, "invalid_setting", "setting"),
-    ({"host": "h", "setting": "management", "port": 0}, "out_of_range", "port"),
-    ({"host": "h", "setting": "management", "port": 65536}, "out_of_range", "port"),
-    ({"host": "h", "setting": "management", "purpose": "web"}, "invalid_choice", "purpose"),
-    ({"host": "", "setting": "management"}, "invalid_setting", "host"),
-    ({"host": "a b", "setting": "management"}, "invalid_setting", "host"),
-    ({"host": "h", "setting": "management", "colour": 1}, "unknown_setting", "colour"),
+@pytest.mark.parametrize("entry,code,option,words", [
+    ({"host": "h", "setting": "line:nope"}, "unknown_line", "setting", "nope"),
+    ({"host": "h", "setting": "sip"}, "invalid_argument", "setting", "'sip'"),
+    ({"host": "h", "setting": "line:"}, "invalid_argument", "setting", "line:<name"),
+    ({"host": "h", "setting": "management", "port": 0}, "invalid_argument", "port", "1 to 65535"),
+    ({"host": "h", "setting": "management", "port": 65536}, "invalid_argument", "port", "65536"),
+    ({"host": "h", "setting": "management", "purpose": "web"}, "invalid_argument", "purpose", "'web'"),
+    ({"host": "", "setting": "management"}, "invalid_argument", "host", "host name or IP address"),
+    ({"host": "a b", "setting": "management"}, "invalid_argument", "host", "'a b'"),
+    ({"host": "h", "setting": "management", "timeout": 0}, "invalid_argument", "timeout", "at most 300"),
+    ({"host": "h", "setting": "management", "colour": 1}, "invalid_argument", None, "colour"),
 ])
-def test_invalid_endpoints_are_refused_naming_the_entry(state, entry, code, words):
+def test_invalid_endpoints_are_refused_naming_the_entry(state, entry, code, option, words):
+    """The entry's path and field are named (the one endpoint item's validation, _endpoints.resolve)."""
     with pytest.raises(SecurityError) as info:
         cs.validate_endpoints([{"host": "ok", "setting": "telephony"}, entry], current(state))
-    assert info.value.code == code and info.value.option == "preflight"
-    assert "preflight entry 2" in info.value.message and words in info.value.message
-    assert "'preflight' option" in info.value.message
+    path = "preflight[1]" + ("." + option if option else "")
+    assert info.value.code == code and info.value.option == path
+    assert info.value.message.startswith(path) and words in info.value.message
+    assert "'%s' option" % path in info.value.message
 
 
 def test_endpoints_of_settings_not_raised_are_not_contacted(state):

@@ -29,6 +29,9 @@ DEFAULTS = [
     ("checks", "h323_security_level", "high", "medium"),
     ("checks", "sip_security_level", "high", "medium"),
     ("checks", "ip_office_lines", [], []),
+    # Not settings of the system but facts about it the checks depend on (R11.1.3 medium, REFERENCE section 4).
+    ("checks", "release", "", ""),
+    ("checks", "medium_reapplied", False, False),
     ("scep", "active", False, False),
     ("scep", "request_interval", 120, 120),
     ("scep", "server", "", ""),
