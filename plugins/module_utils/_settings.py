@@ -240,9 +240,10 @@ def rejected_transaction(error):
 
 
 def trusted_result(plan, after, now):
-    added, removed, steps = [], [], {}
+    added, removed, steps, findings = [], [], {}, []
     for name, outcome in sorted(plan.trusted.items()):
         added.extend(outcome.added_info())
+        findings.extend(outcome.findings)
         removed.extend(dict(item, by=name) for item in outcome.removed_info())
     for name in ("present", "absent", "exclusive"):
         outcome = plan.trusted.get(name)
@@ -253,6 +254,7 @@ def trusted_result(plan, after, now):
         "changed": plan.changed.get("trusted", False) or plan.changed.get("trusted_removals", False),
         "added": added,
         "removed": removed,
+        "findings": findings,
         "steps": steps,
         "entries": _trusted.entries(after, now),
         "trusted_count": len(after.trusted),

@@ -25,7 +25,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.ipoffice.security.plugins.module_utils import _certs, _dependents
+from ansible_collections.ipoffice.security.plugins.module_utils import _certs, _dependents, _findings
 from ansible_collections.ipoffice.security.plugins.module_utils._results import diff
 from ansible_collections.ipoffice.security.plugins.module_utils._model import (
     TRUSTED_STATES,
@@ -83,8 +83,9 @@ class Request(object):
 class Outcome(object):
     """What apply_request did to a state: certificates added and removed, warnings to show."""
 
-    def __init__(self, added, removed, warnings, needed_by, in_use=None):
+    def __init__(self, added, removed, warnings, needed_by, in_use=None, findings=None):
         self.added = added
+        self.findings = list(findings or [])  # about what was added (weak_key), each also a warning
         self.removed = removed
         self.warnings = warnings
         self.needed_by = needed_by   # fingerprint -> ["identity", "telephony"] for removed chain members
@@ -181,6 +182,30 @@ def validity_warning(cert, now=None):
     return None
 
 
+# Below these a trusted certificate's key no longer protects what chains to it (the audit's default policy).
+WEAK_KEY_BITS = {"RSA": 2048, "DSA": 2048, "EC": 256}
+
+
+def weak_key_finding(cert):
+    """The weak_key finding for a trusted certificate with an RSA/DSA key under 2048 bits or an EC key under
+    256 bits (a root, an intermediate or a pinned peer certificate), or None."""
+    kind, bits, _curve = _certs.key_description(cert.public_key())
+    minimum = WEAK_KEY_BITS.get(kind)
+    if minimum is None or bits is None or bits >= minimum:
+        return None
+    if _certs.is_ca(cert):
+        role = "root" if _certs.is_self_signed(cert) else "intermediate CA"
+    else:
+        role = "pinned"
+    return _findings.finding(
+        "weak_key", "Trusted %s certificate %s (sha256 %s) has a %d-bit %s key, under %d bits: it was added as asked, "
+        "but a key that weak no longer protects what is checked against it, and the audit reports it as an error. "
+        "Replace it with a certificate with a stronger key." % (role, cert.subject.rfc4514_string(),
+                                                                  _certs.fingerprint(cert), bits, kind, minimum),
+        sha256=_certs.fingerprint(cert), subject=cert.subject.rfc4514_string(), key_type=kind, key_bits=bits,
+        where="trusted")
+
+
 def chain_users(state):
     """fingerprint -> identities ('identity', 'telephony') whose chain to the root uses that TCS entry."""
     users = {}
@@ -234,10 +259,15 @@ def apply_request(state, request, desired="present", exclusive=False, now=None, 
         if source.had_key and desired == "present":
             warnings.append("%s is a PKCS#12 that also holds a private key; only its certificates are trusted, the key "
                             "is not stored." % item_option(source.index))
+    findings = []
     for cert in sorted(added, key=_certs.fingerprint):
         text = validity_warning(cert, now)
         if text:
             warnings.append(text)
+        weak = weak_key_finding(cert)
+        if weak:
+            findings.append(weak)
+            warnings.append("%s: %s" % (weak["code"], weak["message"]))
     needed_by = {}
     offer_chain = bool(state.settings["identity"]["offer_id_certificate_chain"])
     for cert in sorted(removed, key=_certs.fingerprint):
@@ -247,7 +277,7 @@ def apply_request(state, request, desired="present", exclusive=False, now=None, 
             if not any(item["sha256"] == fp for item in in_use):  # else the in-use warning names it
                 warnings.append(removal_warning(cert, users[fp], offer_chain))
     warnings.extend(in_use_warnings)
-    return Outcome(added, removed, warnings, needed_by, in_use)
+    return Outcome(added, removed, warnings, needed_by, in_use, findings)
 
 
 def entries(state, now=None):
@@ -269,6 +299,7 @@ def result(update, outcome, now=None):
         "limit": TRUSTED_STORE_LIMIT,
         "added": outcome.added_info(),
         "removed": outcome.removed_info(),
+        "findings": list(outcome.findings),
         "warnings": list(outcome.warnings),
     }
 

@@ -185,7 +185,8 @@ def _settings_rows(system):
     ]
 
 
-SEVERITY_ORDER = ("ok", "warning", "error")
+# Info findings are notes: they never colour a certificate or a check.
+SEVERITY_ORDER = ("ok", "info", "warning", "error")
 
 
 def _worst(*statuses):
@@ -199,7 +200,8 @@ def _certificate_rows(system):
     for finding in system.get("findings", []):
         if finding.get("sha256"):
             key = (finding.get("where"), finding["sha256"])
-            flagged[key] = _worst(flagged.get(key, "ok"), finding["severity"])
+            severity = finding["severity"] if finding["severity"] != "info" else "ok"
+            flagged[key] = _worst(flagged.get(key, "ok"), severity)
     rows = []
     for cert in system.get("certificates", []):
         status = _worst(cert_status(cert, expiry_days), flagged.get((cert["where"], cert.get("sha256")), "ok"))
@@ -228,6 +230,7 @@ def html_context(report):
             "findings": findings,
             "errors": sum(1 for f in findings if f["severity"] == "error"),
             "warnings": sum(1 for f in findings if f["severity"] == "warning"),
+            "notes": sum(1 for f in findings if f["severity"] == "info"),
         })
     return {
         "report": report,
