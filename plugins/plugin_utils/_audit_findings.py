@@ -504,12 +504,12 @@ def check_live(system, entry, name=None):
                               sorted((live.get("checks") or {}).items()))}
     findings = []
     for item in entry.get("findings") or []:
-        if not isinstance(item, dict) or item.get("code") not in CODES:
+        code = item.get("code") if isinstance(item, dict) else None
+        if code not in CODES:
             continue  # every code live read-back reports is registered (tests/unit/.../test_findings.py)
         extra = dict((k, v) for k, v in item.items()
                      if k not in ("code", "message", "severity", "check", "system", "where", "endpoint"))
-        findings.append(_finding(system, item["code"], item.get("message") or item["code"], check=check,
-                                 endpoint=name, **extra))
+        findings.append(_finding(system, code, item.get("message") or code, check=check, endpoint=name, **extra))
     codes = set(f["code"] for f in findings)
     if not summary["reachable"]:
         summary["status"] = "unreachable"

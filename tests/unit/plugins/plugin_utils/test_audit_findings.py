@@ -272,7 +272,8 @@ def test_audit_policy_severities_lower_or_raise_any_code(fleet):
     assert found == {"untrusted_chain": "warning", "lifetime_over_825_days": "error", "not_pinned": "info"}
     assert report["summary"]["failing_systems"] == {"hardened": ["lifetime_over_825_days"]}
     assert report["policy"]["severities"] == policy["severities"]
-    with pytest.raises(_audit.AuditError, match="unknown finding code 'untrusted_chian'.*did you mean 'untrusted_chain'"):
+    with pytest.raises(_audit.AuditError,
+                       match="unknown finding code 'untrusted_chian'.*did you mean 'untrusted_chain'"):
         _audit.policy_with_defaults({"severities": {"untrusted_chian": "info"}})
     with pytest.raises(_audit.AuditError, match="severities.untrusted_chain must be one of error, warning, info"):
         _audit.policy_with_defaults({"severities": {"untrusted_chain": "fatal"}})
@@ -306,8 +307,8 @@ def test_bad_policy_is_a_clear_error(policy, fragment):
 
 
 def test_bad_fail_on_is_a_clear_error():
-    with pytest.raises(_audit.AuditError, match="unknown value 'certificate_expird' .did you mean 'certificate_expired'.*"
-                                                "audit_fail_on"):
+    with pytest.raises(_audit.AuditError,
+                       match="unknown value 'certificate_expird' .did you mean 'certificate_expired'.*audit_fail_on"):
         _audit.normalize_fail_on(["certificate_expird"])
     # Every registered finding code is a selector (the engine's too).
     assert _audit.normalize_fail_on(["expired", "identity", "info"]) == ["expired", "identity", "info"]
