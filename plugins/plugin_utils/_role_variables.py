@@ -28,6 +28,8 @@ import yaml
 
 ROLES_DIR = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "roles"))
 MAX_PROBLEMS = 20
+# What the validate role passes for a variable that is not set (the vars lookup's default).
+NOT_SET = "__ipoffice_security_not_set__"
 MAX_VALUE = 60
 
 
@@ -125,11 +127,11 @@ def _check_options(path, values, options, problems):
 
 
 def problems(role, values, entry_point="main"):
-    """One line per problem of ``values`` ({variable: value}, undefined ones left out) against the role's
-    specification, at most MAX_PROBLEMS (then a line saying how many more)."""
+    """One line per problem of ``values`` ({variable: value}; one not set is left out, or NOT_SET) against the
+    role's specification, at most MAX_PROBLEMS (then a line saying how many more)."""
     found = []
-    _check_options("", dict((k, v) for k, v in (values or {}).items() if k in spec(role, entry_point)),
-                   spec(role, entry_point), found)
+    given = dict((k, v) for k, v in (values or {}).items() if k in spec(role, entry_point) and v != NOT_SET)
+    _check_options("", given, spec(role, entry_point), found)
     if len(found) > MAX_PROBLEMS:
         found = found[:MAX_PROBLEMS] + ["... and %d more problem(s)" % (len(found) - MAX_PROBLEMS)]
     return found
