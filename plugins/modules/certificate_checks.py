@@ -98,11 +98,33 @@ options:
           - V(none) (default), V(medium) or V(high). The remote levels (V(medium_remote), V(high_remote))
             and V(low) are not available on IP Office lines and are refused.
         type: str
+  release:
+    description:
+      - The IP Office release the system runs, for example V(11.1.3.0) (two to five numbers separated by dots,
+        optionally followed by C( build <number>)); empty when not stated. A new system starts with it empty.
+      - It says what the medium level means. From R11.1.3 medium also checks key usage, extended key usage and
+        unknown critical extensions; on a system upgraded to R11.1.3 they start only once the level is set again.
+        With a release of 11.1.3 or later and O(medium_reapplied=false), security_info reports the finding
+        C(medium_checks_latent) and certificate_verify judges peers at medium both ways (docs/check-levels.md).
+    type: str
+  medium_reapplied:
+    description:
+      - Whether a medium level was set (again) on the system while it ran R11.1.3 or later, so that it runs the
+        medium checks R11.1.3 added. Set it V(true) once you have re-applied the level on the system (for example
+        medium, high, medium), or when the system was installed at R11.1.3 or later. A new system starts with
+        V(false).
+      - Setting it V(true) while the release is 11.1.3 or later and a level is medium counts as raising that level
+        (it adds the checks R11.1.3 brought), so the O(preflight) endpoints of those settings are verified first.
+    type: bool
   preflight:
     description:
       - Endpoints to verify before a level is raised. Only the endpoints of a setting whose level is raised
         by this run are contacted; the others are listed as not evaluated.
-      - An endpoint that cannot be reached (refused, timed out, not TLS) counts as failing, with that finding.
+      - An endpoint that cannot be reached (refused, timed out, not TLS) counts as failing, with the finding
+        C(endpoint_unreachable) whose C(reason) is the precise code.
+      - Each entry is the endpoint item of certificate_verify's C(endpoint), security_info's C(live_endpoints) and
+        the audit role's C(audit_endpoints), with the same defaults and meaning (docs/check-levels.md), plus
+        C(setting).
     type: list
     elements: dict
     default: []
@@ -115,7 +137,7 @@ options:
         description: TLS port. Defaults to 443 for C(management) and lines, 5061 for C(telephony).
         type: int
       server_name:
-        description: SNI server name to send; defaults to none.
+        description: SNI server name to send; defaults to the host unless it is an IP address.
         type: str
       purpose:
         description:
@@ -126,11 +148,15 @@ options:
       peer_name:
         description:
           - The name the certificate must match at the remote levels. Defaults to O(preflight[].server_name),
-            then O(preflight[].host), unless O(preflight[].sip_domain) is given.
+            then O(preflight[].host), unless O(preflight[].sip_domain) is given (then only the SIP domain is
+            checked).
         type: str
       sip_domain:
         description: The SIP domain the certificate must be authoritative for at the remote levels (RFC 5922).
         type: str
+      timeout:
+        description: Seconds for the whole exchange with this endpoint (default O(preflight_timeout)).
+        type: float
       setting:
         description:
           - The setting the endpoint belongs to, C(management), C(telephony), or C(line:<name>) naming one of
@@ -261,6 +287,10 @@ level_changes:
       description: The checks the new level adds.
       type: list
       elements: str
+    reapplied:
+      description: True when the level stays the same but a latent medium level is re-applied (O(medium_reapplied)).
+      type: bool
+      returned: when the level is re-applied
 preflight:
   description: One entry per O(preflight) endpoint. Also returned with the failure when the preflight refuses.
   returned: always
@@ -284,7 +314,10 @@ preflight:
       type: bool
       returned: when evaluated
     findings:
-      description: Each failing check, as C(code) and C(message).
+      description:
+        - Each failing check, as C(code) and C(message) (the codes of docs/findings.md); an unreachable endpoint
+          has the one finding C(endpoint_unreachable) with its C(reason) (C(endpoint_refused), C(endpoint_timeout),
+          C(endpoint_not_tls), C(endpoint_unreachable)).
       type: list
       elements: dict
     codes:

@@ -44,9 +44,12 @@ options:
       - The served chain must be what Offer ID Certificate Chain says the system sends (C(live_chain_mismatch)).
       - An endpoint that refuses, times out or does not speak TLS is C(live_unreachable).
       - The served identity is judged by the check engine as the system's peers would, at C(medium) and at
-        C(high_remote) with O(live_endpoints[].server_name) (default the store's system name) as the name,
-        trusting the store's trusted certificate store. A level that fails is a finding,
+        C(high_remote), trusting the store's trusted certificate store. A level that fails is a finding,
         C(live_fails_medium) or C(live_fails_high_remote), with the engine's C(codes).
+      - Each item is the endpoint item of certificate_verify's C(endpoint), the certificate_checks preflight and
+        the audit role's C(audit_endpoints), with the same defaults and meaning (docs/check-levels.md), plus
+        C(serves). The name peers check at C(high_remote) is C(peer_name), else only C(sip_domain) when given,
+        else C(server_name), else C(host).
       - Connecting happens from the managed node. Nothing on the live system is changed.
       - A store that does not exist has nothing to compare with; its endpoints are not read and RV(live) is empty.
     type: list
@@ -57,14 +60,24 @@ options:
         type: str
         required: true
       port:
-        description: TCP port (443 and the other management ports, 5061 for SIP TLS, 443 for WebSocket lines).
+        description: TCP port (default 5061 for C(telephony), 443 otherwise; 443 for WebSocket lines).
         type: int
-        required: true
       server_name:
-        description:
-          - Name sent as SNI and used as the peer name for C(high_remote).
-          - Default the host (SNI, unless it is an address) and the store's system name (C(high_remote)).
+        description: Name sent as SNI (default the host, unless it is an address).
         type: str
+      peer_name:
+        description: Name peers check at C(high_remote) (RFC 9525).
+        type: str
+      sip_domain:
+        description: SIP domain peers check at C(high_remote) (RFC 5922).
+        type: str
+      purpose:
+        description: What peers check the certificate for (default V(sip_server) for C(telephony), else V(server)).
+        type: str
+        choices: [server, client, sip_server, sip_client]
+      timeout:
+        description: Seconds for the whole exchange with this endpoint (default O(live_timeout)).
+        type: float
       serves:
         description:
           - What the endpoint serves, which decides the identity it must present and the purpose it is judged for.
@@ -228,9 +241,16 @@ files:
   type: dict
 findings:
   description:
+    - Everything judged about the system, one entry per finding, each with its stable C(code) and its C(severity)
+      in the audit (docs/findings.md lists every code with its meaning and remedy).
     - How a peer would judge the identity (and the telephony identity) at C(high_remote), trusting this
-      system's trusted certificate store and connecting to the identity's common name; one entry per failing check.
-    - For example C(not_pinned) while the identity itself is not in the trusted certificate store.
+      system's trusted certificate store and connecting to the identity's common name; one entry per failing check
+      (the check engine's codes, for example C(untrusted_chain), and C(not_pinned), an C(info) note, while the
+      identity itself is not in the trusted certificate store).
+    - Lifetimes (C(lifetime_over_825_days) for any identity; C(lifetime_over_398_days) and C(public_ca_lifetime)
+      for identities from a public CA, with C(applies_from) and C(max_days)), vendor default identities still in
+      use (C(ip500v2_default_identity), C(ignition_identity)) and a latent R11.1.3 medium level
+      (C(medium_checks_latent), from the checks settings C(release) and C(medium_reapplied)).
     - With O(live_endpoints), also the live findings (C(where) is C(live)), each with C(endpoint) (host:port),
       C(serves), C(code) (C(live_identity_mismatch), C(live_chain_mismatch), C(live_unreachable),
       C(live_fails_medium), C(live_fails_high_remote) with C(level) and the engine's C(codes)) and C(message).
@@ -239,13 +259,19 @@ findings:
   elements: dict
   contains:
     where:
-      description: C(identity), C(telephony) or C(live).
+      description: C(identity), C(telephony) or C(live); absent for findings about the system's settings.
+      type: str
+    sha256:
+      description: The fingerprint of the identity the finding is about.
       type: str
     code:
-      description: The check engine's stable failure code.
+      description: The stable finding code (docs/findings.md).
+      type: str
+    severity:
+      description: Its default severity in the audit, C(error), C(warning) or C(info).
       type: str
     message:
-      description: What failed and what to do about it.
+      description: What is wrong and what to do about it.
       type: str
 live:
   description:

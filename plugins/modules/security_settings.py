@@ -357,10 +357,24 @@ options:
         description: SIP Security Level.
         type: str
         choices: [low, medium, high]
+      release:
+        description:
+          - The IP Office release the system runs, for example V(11.1.3.0); empty when not stated.
+          - From R11.1.3 medium also checks key usage, extended key usage and unknown critical extensions, on an
+            upgraded system only once the level is set again (see O(checks.medium_reapplied), docs/check-levels.md).
+        type: str
+      medium_reapplied:
+        description:
+          - Whether a medium level was set (again) on the system while it ran R11.1.3 or later (or it was installed
+            at R11.1.3 or later). Setting it V(true) counts as raising each medium level, so its preflight endpoints
+            are verified first.
+        type: bool
       preflight:
         description:
           - 'Endpoints verified at a raised level before it is written (setting: management, telephony or
             line:<name>), against the trusted store and identities this call sets.'
+          - The endpoint item of certificate_verify, security_info's live_endpoints and the audit, with the same
+            defaults and meaning (docs/check-levels.md), plus setting.
         type: list
         elements: dict
         default: []
@@ -373,18 +387,21 @@ options:
             description: 'TLS port (default by setting: 443 management and lines, 5061 telephony).'
             type: int
           server_name:
-            description: SNI server name.
+            description: SNI server name (default the host unless it is an address).
             type: str
           purpose:
-            description: What the endpoint is to the system.
+            description: 'What the endpoint is to the system (default by setting: sip_server for telephony, else server).'
             type: str
             choices: [server, client, sip_server, sip_client]
           peer_name:
-            description: Name the certificate must match at the remote levels.
+            description: Name the certificate must match at the remote levels (default server_name, else host, unless only sip_domain is given).
             type: str
           sip_domain:
             description: SIP domain the certificate must be authoritative for.
             type: str
+          timeout:
+            description: Seconds for the whole exchange with this endpoint (default preflight_timeout).
+            type: float
           setting:
             description: 'The setting the endpoint belongs to: management, telephony or line:<name>.'
             type: str
@@ -501,7 +518,8 @@ trusted:
   description:
     - The trusted store after the run (C(entries), C(trusted_count), C(limit)), what was C(added) and
       C(removed) (each removal with C(by) V(absent) or V(exclusive) and C(needed_by), the identities whose chain
-      used it), and C(steps) with each trusted step's own C(changed) (C(present), C(absent), C(exclusive)).
+      used it), C(findings) about what was added (C(weak_key) for a key under 2048 bits, also a warning), and
+      C(steps) with each trusted step's own C(changed) (C(present), C(absent), C(exclusive)).
   returned: when O(trusted) is given
   type: dict
 identity:

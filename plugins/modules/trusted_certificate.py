@@ -248,6 +248,27 @@ added:
     subject:
       description: Subject DN.
       type: str
+findings:
+  description:
+    - Findings about the certificates this run added, each also a warning - C(weak_key) for a trusted root,
+      intermediate CA or pinned certificate with an RSA or DSA key under 2048 bits or an EC key under 256 bits (the
+      audit reports it as an error).
+  returned: success
+  type: list
+  elements: dict
+  contains:
+    code:
+      description: The finding code (docs/findings.md).
+      type: str
+    severity:
+      description: Its severity in the audit.
+      type: str
+    sha256:
+      description: The certificate's SHA-256 fingerprint.
+      type: str
+    message:
+      description: What is wrong and what to do about it.
+      type: str
 removed:
   description: Certificates this run removed (or would remove, in check mode).
   returned: success
