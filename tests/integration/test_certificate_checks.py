@@ -63,8 +63,10 @@ def test_every_option_check_mode_diff_and_idempotence(tmp_path):
     final = results[-1]
     # One generation written per option: the check-mode runs wrote nothing.
     assert final["generation"] == 1 + len(CHANGES)
-    # security_info judges the system's own identity as a peer at high_remote would: not pinned yet.
-    assert [(f["where"], f["code"]) for f in final["findings"]] == [("identity", "not_pinned")]
+    # security_info judges the system's own identity as a peer at high_remote would (not pinned yet, a note), and
+    # its lifetime (the initial identity is valid about 7 years, more than Apple's 825 days).
+    assert [(f["where"], f["code"], f["severity"]) for f in final["findings"]] == [
+        ("identity", "not_pinned", "info"), ("identity", "lifetime_over_825_days", "warning")]
     checks = final["settings"]["checks"]
     for option, value in CHANGES:
         assert checks[option] == (CANONICAL_LINES if option == "ip_office_lines" else value)
@@ -129,12 +131,12 @@ def test_bad_input_is_refused_clearly_and_leaves_the_store_byte_identical(tmp_pa
         (dict(base, ip_office_lines=[{"name": "l1", "transport": "sip"}]), "invalid_choice", "ip_office_lines"),
         (dict(base, ip_office_lines=[{"name": "l1"}, {"name": "l1"}]), "invalid_setting", "ip_office_lines"),
         (dict(base, ip_office_lines=[{"name": "l1", "check_level": "high"}],
-              preflight=[{"host": "127.0.0.1", "setting": "line:l2"}]), "unknown_line", "preflight"),
+              preflight=[{"host": "127.0.0.1", "setting": "line:l2"}]), "unknown_line", "preflight[0].setting"),
         (dict(base, management_interfaces="high", preflight=[{"host": "127.0.0.1", "setting": "web"}]),
-         "invalid_setting", "preflight"),
+         "invalid_argument", "preflight[0].setting"),
         (dict(base, management_interfaces="high", preflight=[{"host": "127.0.0.1", "port": 70000,
                                                              "setting": "management"}]),
-         "out_of_range", "preflight"),
+         "invalid_argument", "preflight[0].port"),
         (dict(base, management_interfaces="high", preflight_timeout=0), "out_of_range", "preflight_timeout"),
     ]
     choice_cases = [

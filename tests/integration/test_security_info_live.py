@@ -71,7 +71,10 @@ def test_live_endpoints_against_the_store(tmp_path):
     assert ok["live"]["reachable"] and ok["live"]["identity_matches"] and ok["live"]["chain_matches"]
     assert ok["live"]["presented_chain"] == result["identity"]["offered_chain"]
     assert ok["live"]["checks"]["medium"]["passed"] is True
-    assert ok["live"]["checks"]["high_remote"]["peer_name"] == NAME
+    # The name peers check is the endpoint item's (the one endpoint rule): the host, here its address (the identity
+    # holds IP:127.0.0.1); with server_name, that name.
+    assert ok["live"]["checks"]["high_remote"]["peer_name"] == "127.0.0.1"
+    assert live[1]["live"]["checks"]["high_remote"]["peer_name"] == NAME
     # high_remote: the identity is not itself in the TCS, so a pinning peer would refuse it; nothing else.
     assert ok["live"]["checks"]["high_remote"]["codes"] == ["not_pinned"]
     assert [(f["code"], f["level"], f["codes"]) for f in ok["findings"]] == [
