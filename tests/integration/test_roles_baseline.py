@@ -90,7 +90,7 @@ def playbook(playbook_path, inventory_path, *args):
                      for m in RECAP.finditer(run.stdout))
     names = re.findall(r"^TASK \[ipoffice\.security\.baseline : (.+?)\] \**$", run.stdout, re.M)
     # The role's variables are checked first by its dependency ipoffice.security.validate (one line per problem).
-    run.validated = "TASK [ipoffice.security.validate : Check the variables of the baseline role]" in run.stdout
+    run.validated = "TASK [ipoffice.security.validate : Check the variables of the role baseline]" in run.stdout
     run.tasks = [n for n in names if not n.startswith("Validating arguments against arg spec")]
     return run
 
