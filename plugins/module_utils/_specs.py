@@ -279,8 +279,15 @@ def _security_info():
             port=dict(type="int", required=True),
             server_name=dict(type="str"),
             serves=dict(type="str", required=True),
+            probe=dict(type="bool", default=False),
         )),
         live_timeout=dict(type="float", default=10.0),
+        # The key file's path is not a secret; the key itself is read on the node and never logged.
+        live_probe_ca=dict(type="dict", options=dict(
+            certificate_path=dict(type="path", required=True),
+            private_key_path=dict(type="path", required=True, no_log=False),
+            private_key_password=dict(type="str", no_log=True),
+        )),
     ))
 
 
