@@ -839,18 +839,22 @@ def probe(state, endpoint, probe_ca, timeout, where, finding, now=None):
         report["predictions"] = predictions
         report["enforced"] = consistent_levels(predictions, observed)
         _level_findings(state, endpoint, where, report, finding)
-    if report["incomplete"]:
-        failed = ["%s: %s" % (item["case"], item.get("reason")) for item in report["cases"]
-                  if item["case"] in report["incomplete"]]
-        finding("live_probe_inconclusive", "%s (serves %s of %s): %d of the probe's handshakes gave no verdict (%s), "
-                "so %s. Check the endpoint and 'live_timeout', then probe again."
-                % (where, serves, state.system_name, len(failed), "; ".join(failed[:4]),
-                   "the enforced levels are judged from the others only" if report["enforced"] is not None
-                   else "no level could be judged"), setting=setting, cases=list(report["incomplete"]))
     cipher_setting, cipher_configured = security_setting(state, serves)
     if cipher_setting and target.local_address is not None:
         report["ciphers"] = _probe_ciphers(target, graded, cipher_setting, cipher_configured)
         _cipher_findings(state, endpoint, where, report["ciphers"], finding)
+        report["incomplete"].extend("cipher:" + entry["class"] for entry in report["ciphers"]["classes"]
+                                    if entry["outcome"] in ("error", "not_tried"))
+    if report["incomplete"]:
+        failed = ["%s: %s" % (item["case"], item.get("reason")) for item in report["cases"]
+                  if item["case"] in report["incomplete"]]
+        failed += ["cipher:%s: %s" % (entry["class"], entry["reason"]) for entry in
+                   (report["ciphers"] or {}).get("classes", []) if "cipher:" + entry["class"] in report["incomplete"]]
+        finding("live_probe_inconclusive", "%s (serves %s of %s): %d of the probe's connections gave no verdict (%s), "
+                "so %s. Check the endpoint and 'live_timeout', then probe again."
+                % (where, serves, state.system_name, len(failed), "; ".join(failed[:4]),
+                   "what it enforces is judged from the others only" if report["enforced"] is not None
+                   else "no check level could be judged"), setting=setting, cases=list(report["incomplete"]))
     report["connections"] = target.connections
     report["elapsed_seconds"] = round(time.monotonic() - started, 3)
     return report
