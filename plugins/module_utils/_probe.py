@@ -698,14 +698,17 @@ def parse_responses(data, call_id):
     """(final response dict or None, complete: whether data holds a final response) from SIP bytes."""
     text = data.decode("utf-8", "replace")
     while True:
-        head, sep, rest = text.partition("\r\n\r\n")
-        if not sep:
+        first, newline, _rest = text.partition("\n")
+        if not newline:
             return None, False
-        first = head.split("\r\n", 1)[0]
+        first = first.rstrip("\r")
         match = _STATUS_LINE.match(first)
         if not match:
             return {"status_line": first[:200], "status_code": None, "reason_phrase": None,
                     "error": "the reply is not a SIP response"}, True
+        head, sep, rest = text.partition("\r\n\r\n")
+        if not sep:
+            return None, False
         try:
             length = int(_header(head, "Content-Length") or _header(head, "l") or 0)
         except ValueError:
@@ -745,6 +748,8 @@ def _send_options(endpoint, tls, watcher, deadline):
         response, complete = parse_responses(received, call_id)
         if complete:
             extra["sip_options"].update(response)
+            if response["status_code"] is None:
+                return False, "accepted (the server answered OPTIONS, but not in SIP)", extra
             return False, "accepted (the server answered OPTIONS: %s)" % response["status_line"], extra
     extra["sip_options"]["error"] = ("no final response within %.1f seconds" % ALERT_WAIT
                                      if len(received) < MAX_READ_BYTES else
