@@ -16,7 +16,7 @@ KAMAILIO_MODULES = ("/usr/lib/x86_64-linux-gnu/kamailio/modules", "/usr/lib/kama
                     "/usr/lib64/kamailio/modules", "/usr/local/lib64/kamailio/modules")
 
 
-def make_probe_ca(directory, password=None, name="ipoffice.security probe CA"):
+def make_probe_ca(directory, password=None, name="Example Corp IP Office probe CA"):
     """(certificate path, key path) of a new probe CA, made with the openssl command line as documented."""
     helpers.need_tool("openssl")
     cert = os.path.join(str(directory), "probe-ca.pem")

@@ -913,7 +913,7 @@ def _level_findings(state, endpoint, where, report, finding):
             "Security Settings > System > Certificates), or set %s in the store to what the system should enforce."
             % (where, endpoint["serves"], state.system_name, _setting_text(setting), configured, what,
                _evidence(report), setting if not setting.startswith("line:") else "that line's check_level"),
-            setting=setting, configured=configured, enforced=list(enforced))
+            setting=setting, configured=configured, enforced_levels=list(enforced))
 
 
 def _probe_ciphers(target, graded, setting, configured):

@@ -297,7 +297,7 @@ findings:
       C(serves), C(code) (C(live_identity_mismatch), C(live_chain_mismatch), C(live_unreachable),
       C(live_fails_medium), C(live_fails_high_remote) with C(level) and the engine's C(codes)) and C(message).
     - With O(live_endpoints[].probe=true), also C(live_level_mismatch) (with C(setting), C(configured),
-      C(enforced)), C(live_cipher_level_mismatch) (with C(setting), C(configured) and C(accepted), the cipher
+      C(enforced_levels)), C(live_cipher_level_mismatch) (with C(setting), C(configured) and C(accepted), the cipher
       classes accepted), C(live_probe_ca_untrusted) (the store does not trust the probe CA, so no level is
       judged) and C(live_probe_inconclusive) (some of the probe's connections gave no verdict; C(cases)).
   returned: always

@@ -103,8 +103,8 @@ def test_check_levels_judged_against_s_server(tmp_path):
     required, ignored = none_run["live"]
     assert required["enforced"] == ["medium"]
     (mismatch,) = _codes(required, "live_level_mismatch")
-    assert (mismatch["setting"], mismatch["configured"], mismatch["enforced"]) == ("management_interfaces", "none",
-                                                                                   ["medium"])
+    assert (mismatch["setting"], mismatch["configured"], mismatch["enforced_levels"]) == (
+        "management_interfaces", "none", ["medium"])
     assert "management_interfaces" in mismatch["message"] and "consistent only with medium" in mismatch["message"]
     assert mismatch in none_run["findings"]
     assert ignored["enforced"] == ["none"] and not _codes(ignored, "live_level_mismatch")
@@ -138,7 +138,7 @@ def test_check_levels_judged_against_s_server(tmp_path):
     assert ignored["enforced"] == ["none"]
     assert not any(case["certificate_requested"] for case in ignored["live"]["probe"]["cases"])
     (mismatch,) = _codes(ignored, "live_level_mismatch")
-    assert (mismatch["configured"], mismatch["enforced"]) == ("medium", ["none"])
+    assert (mismatch["configured"], mismatch["enforced_levels"]) == ("medium", ["none"])
     # Asking for a certificate but accepting anything (even an expired one, or none) is no level but none.
     assert requested["enforced"] == ["none"]
     assert all(case["certificate_requested"] for case in requested["live"]["probe"]["cases"])
@@ -240,3 +240,110 @@ def _expected(level, outcomes):
     (3DES, RC4, DES are compiled out of OpenSSL 3 builds like Debian's) is reported not_testable."""
     offered = dict((name, bool(suites)) for name, _below, suites in _probe.cipher_classes(level))
     return [outcomes[name] if offered[name] else "not_testable" for name in offered]
+
+
+_OPENED = []  # (path, writing) of every open while a probe runs in this process (the audit hook below)
+_RECORDING = []
+
+
+def _audit(event, args):
+    if not _RECORDING or event != "open":
+        return
+    path, mode, flags = args
+    writing = bool(mode and any(c in mode for c in "wax+")) or bool(
+        flags and flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC))
+    _OPENED.append((str(path), writing))
+
+
+def _files_since(roots, since):
+    """Every regular file under roots modified at or after ``since`` (seconds since the epoch)."""
+    found = []
+    for root in roots:
+        for directory, _dirs, files in os.walk(str(root)):
+            for name in files:
+                path = os.path.join(directory, name)
+                try:
+                    info = os.lstat(path)
+                except OSError:
+                    continue
+                if stat.S_ISREG(info.st_mode) and info.st_mtime >= since:
+                    found.append(path)
+    return found
+
+
+def _carries(path, fingerprints):
+    """Whether the file holds a private key or a certificate with one of these fingerprints (PEM or DER)."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(4 * 1024 * 1024)
+    except OSError:
+        return False
+    if _probe.PROBE_ORGANIZATION.encode() in data:  # the probe's subject, as DER carries it
+        return True
+    if b"-----BEGIN" in data:
+        try:
+            certs = _certs.load_certificates(data)
+        except Exception:
+            certs = []
+        if set(_certs.fingerprint(c) for c in certs) & fingerprints:
+            return True
+    return False
+
+
+def test_probe_certificates_never_touch_the_disk(tmp_path):
+    """No probe certificate or key appears in any file (temp dirs, the store, Ansible's temp dirs), no file
+    is opened for writing while the probe runs, and the probe CA's key is read once and left as it was."""
+    import sys
+    import tempfile
+    import time
+
+    from ansible_collections.ipoffice.security.plugins.module_utils import _info as info_core
+
+    helpers.need_tool("openssl")
+    probe_ca = probe_peers.make_probe_ca(tmp_path, password="probe-ca-pass")
+    store = _store(tmp_path / "store", probe_ca[0], management_interfaces="medium", telephony_endpoints="medium",
+                   sip_security_level="high")
+    cert, key, rest = _served(store, tmp_path)
+    key_before = _file_state(probe_ca[1])
+    digest = helpers.tree_digest(store)
+    roots = [tempfile.gettempdir(), "/dev/shm", os.path.expanduser("~/.ansible"), str(tmp_path)]
+    roots = [root for root in roots if os.path.isdir(root)]
+    since = time.time() - 1
+    sys.addaudithook(_audit)
+    with probe_peers.s_server(cert, key, rest, probe_peers.require(probe_ca[0])) as port:
+        endpoints = [{"host": "127.0.0.1", "port": port, "serves": "management", "probe": True},
+                     {"host": "127.0.0.1", "port": port, "serves": "telephony", "probe": True}]
+        # Through Ansible, as a user runs it ...
+        run = helpers.run_tasks([_info(store, endpoints, probe_ca, private_key_password="probe-ca-pass")], tmp_path)
+        # ... and in this process, where every open() is seen.
+        del _OPENED[:]
+        _RECORDING.append(True)
+        try:
+            result = info_core.run(DirectoryStore(path=store), {
+                "live_endpoints": endpoints, "live_timeout": 5,
+                "live_probe_ca": {"certificate_path": probe_ca[0], "private_key_path": probe_ca[1],
+                                  "private_key_password": "probe-ca-pass"}})
+        finally:
+            del _RECORDING[:]
+    (played,) = run.results
+    assert not played.get("failed"), played
+    for outcome in (played, result):
+        assert [e["enforced"] for e in outcome["live"]] == [["medium"], ["medium"]]
+    fingerprints = set(case["sha256"] for outcome in (played, result) for entry in outcome["live"]
+                       for case in entry["live"]["probe"]["cases"] if case["sha256"])
+    assert len(fingerprints) == 2 * 2 * 8  # two runs, two endpoints, eight certificates each, all made afresh
+    # Nothing written anywhere: no file since the start holds a probe certificate or the probe's subject.
+    carriers = [path for path in _files_since(roots, since) if _carries(path, fingerprints)]
+    assert carriers == []
+    assert helpers.tree_digest(store) == digest
+    assert _file_state(probe_ca[1]) == key_before
+    # In-process: nothing opened for writing; the probe CA's key file opened once, to read.
+    assert [path for path, writing in _OPENED if writing] == []
+    assert [path for path, _writing in _OPENED if os.path.realpath(path) == os.path.realpath(probe_ca[1])] == [
+        probe_ca[1]]
+    # The password and the key are nowhere in what Ansible printed or returned.
+    with open(probe_ca[1], "rb") as handle:
+        key_text = handle.read().decode()
+    body = key_text.split("-----")[2].strip().splitlines()[1]
+    for text in (run.stdout, run.stderr, repr(played)):
+        assert "probe-ca-pass" not in text and body not in text
