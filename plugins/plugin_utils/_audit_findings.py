@@ -495,6 +495,7 @@ def check_live(system, entry, name=None):
                "levels": dict((level, bool(result.get("passed"))) for level, result in
                               sorted((live.get("checks") or {}).items()))}
     probe = live.get("probe") if isinstance(live.get("probe"), dict) else None
+    summary["probe"] = None
     if probe is not None:
         options = probe.get("sip_options") or {}
         ciphers = probe.get("ciphers") or {}
