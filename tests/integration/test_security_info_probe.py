@@ -347,3 +347,36 @@ def test_probe_certificates_never_touch_the_disk(tmp_path):
     body = key_text.split("-----")[2].strip().splitlines()[1]
     for text in (run.stdout, run.stderr, repr(played)):
         assert "probe-ca-pass" not in text and body not in text
+
+
+def test_probe_bad_input_is_refused_and_changes_nothing(tmp_path):
+    probe_ca = probe_peers.make_probe_ca(tmp_path, password="right-password")
+    leaf_cert = str(tmp_path / "leaf.pem")
+    leaf_key = str(tmp_path / "leaf.key")
+    import subprocess
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-noenc", "-days", "2", "-subj", "/CN=leaf",
+                    "-addext", "basicConstraints=critical,CA:FALSE", "-keyout", leaf_key, "-out", leaf_cert],
+                   check=True, capture_output=True, timeout=120)
+    store = _store(tmp_path / "store", probe_ca[0])
+    digest = helpers.tree_digest(store)
+    endpoint = {"host": "127.0.0.1", "port": helpers.free_port(), "serves": "management", "probe": True}
+    run = helpers.run_tasks([
+        _info(store, [endpoint], None),
+        _info(store, [endpoint], probe_ca),
+        _info(store, [endpoint], probe_ca, private_key_password="wrong-password"),
+        _info(store, [endpoint], (leaf_cert, leaf_key)),
+        _info(store, [endpoint], (probe_ca[0], leaf_key), private_key_password="right-password"),
+        _info(store, [dict(endpoint, probe="sometimes")], probe_ca, private_key_password="right-password"),
+    ], tmp_path)
+    assert [(r.get("failed"), r.get("error"), r.get("option")) for r in run.results] == [
+        (True, "probe_ca_required", "live_probe_ca"),
+        (True, "password_required", "live_probe_ca.private_key_password"),
+        (True, "wrong_password", "live_probe_ca.private_key_password"),
+        (True, "invalid_probe_ca", "live_probe_ca.certificate_path"),
+        (True, "probe_ca_key_mismatch", "live_probe_ca.private_key_path"),
+        (True, None, None),  # Ansible's own type check of probe (a bool)
+    ]
+    assert "probe" in run.results[-1]["msg"]
+    assert helpers.tree_digest(store) == digest
+    for text in (run.stdout, run.stderr, repr(run.results)):
+        assert "right-password" not in text and "wrong-password" not in text
