@@ -221,7 +221,8 @@ class GradedCertificates(object):
 
     def names(self):
         try:
-            return [x509.IPAddress(ipaddress.ip_address(self.address))]
+            # An IPv6 link-local address carries its interface (%eth0), which no certificate can.
+            return [x509.IPAddress(ipaddress.ip_address(self.address.split("%", 1)[0]))]
         except ValueError:
             return [x509.DNSName(self.address)]
 
@@ -363,9 +364,9 @@ def predict(state, graded, purpose, levels, now=None):
                 continue
             cert, _key = graded.get(case)
             chain = () if SAME_HANDSHAKE.get(case, case) == "self_signed" else (graded.ca.cert,)
+            name = graded.address.split("%", 1)[0] if level in _checks.REMOTE_LEVELS else None
             report = _checks.evaluate(cert, level=level, purpose=purpose, chain=chain, trusted=trusted,
-                                      identity=identities, at=now or graded.now,
-                                      peer_name=graded.address if level in _checks.REMOTE_LEVELS else None)
+                                      identity=identities, at=now or graded.now, peer_name=name)
             codes = set(report.codes)
             if not codes:
                 row[case] = "either" if case in LIBRARY_FLOOR_CASES else "accepted"
