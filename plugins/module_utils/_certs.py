@@ -28,9 +28,14 @@ import stat
 
 from ansible_collections.ipoffice.security.plugins.module_utils._model import (
     DEFAULT_SIGNATURE,
+    MAX_SAN_CHARS,
+    MAX_SUBJECT_ALT_NAMES,
+    MAX_TEXT_CHARS,
     SIGNATURES,
     SecurityError,
     check_choice,
+    check_count,
+    check_length,
     check_text,
 )
 
@@ -661,7 +666,9 @@ def _der_tlv(tag, content):
 def parse_subject_alt_names(values, option="subject_alt_names"):
     """['DNS:x', 'IP:1.2.3.4', 'URI:sip:example.com', 'email:a@b'] -> list of GeneralName."""
     result = []
+    check_count(values, MAX_SUBJECT_ALT_NAMES, option, "The list of subject alternative names")
     for value in values or []:
+        check_length(str(value), MAX_SAN_CHARS, option, "A subject alternative name")
         text = check_text(str(value), option, "Subject alternative name").strip()
         if ":" not in text:
             raise SecurityError("invalid_san", "Subject alternative name '%s' needs a type prefix: DNS:, IP:, URI: or "
@@ -726,6 +733,7 @@ def format_general_names(names):
 
 def parse_subject(subject_name, option="subject_name"):
     """A CN ('ipo1.example.com') or an RFC 4514 DN ('CN=ipo1,O=Example') -> x509.Name."""
+    check_length(subject_name, MAX_TEXT_CHARS, option, "The subject name")
     text = check_text(subject_name or "", option, "The subject name").strip()
     if not text:
         raise SecurityError("invalid_name", "The subject name must not be empty. Set the '%s' option." % option,

@@ -25,7 +25,7 @@ __metaclass__ = type
 import copy
 
 from ansible_collections.ipoffice.security.plugins.module_utils import _certs
-from ansible_collections.ipoffice.security.plugins.module_utils._model import SecurityError
+from ansible_collections.ipoffice.security.plugins.module_utils._model import MAX_NOTE_CHARS, SecurityError
 from ansible_collections.ipoffice.security.plugins.module_utils._results import diff
 from ansible_collections.ipoffice.security.plugins.module_utils._store import KEEP_GENERATIONS
 
@@ -95,11 +95,22 @@ def summarize(before, after):
     return text
 
 
+def _cut(text, limit):
+    if isinstance(text, str) and len(text) > limit:
+        return text[:limit - 3] + "..."
+    return text
+
+
 def make_record(before, after, made_by=None, now=None):
-    """The record a new generation carries: module, summary, time, note (ansible_target_log_info)."""
+    """The record a new generation carries: module, summary, time, note (ansible_target_log_info).
+
+    The note is any text a play sets: it is cut at MAX_NOTE_CHARS, so no note can make settings.json larger
+    than its readers accept.
+    """
     made_by = made_by or {}
-    return {"module": made_by.get("module"), "summary": summarize(before, after),
-            "time": (now or _certs.utcnow()).strftime("%Y-%m-%dT%H:%M:%SZ"), "note": made_by.get("note")}
+    return {"module": _cut(made_by.get("module"), MAX_NOTE_CHARS), "summary": summarize(before, after),
+            "time": (now or _certs.utcnow()).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "note": _cut(made_by.get("note"), MAX_NOTE_CHARS)}
 
 
 def listing(store):
