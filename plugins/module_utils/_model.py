@@ -114,18 +114,22 @@ def check_count(values, limit, option, what=None):
     return values
 
 
-def check_seconds(value, option, maximum, minimum=0.0, allow_minimum=False):
+def check_seconds(value, option, maximum, minimum=0.0, allow_minimum=False, low_code="out_of_range"):
     """A number of seconds as a float: finite, above ``minimum`` (or equal, with ``allow_minimum``), at most
-    ``maximum``; anything else (NaN, infinities, 1e308, a bool, text) is ``out_of_range`` naming the option."""
+    ``maximum``.  NaN, infinities, 1e308, a bool or text are ``out_of_range`` naming the option (never a raw
+    error further down); a finite value too low is ``low_code`` (some options have always said
+    ``invalid_argument`` there)."""
     try:
         number = float(value) if not isinstance(value, bool) else None
     except (TypeError, ValueError, OverflowError):
         number = None
-    if number is None or number != number or not (
-            (minimum <= number if allow_minimum else minimum < number) and number <= maximum):
-        raise SecurityError("out_of_range", "%s must be a number of seconds %s %s and at most %s, got %r. Change the "
-                            "'%s' option." % (option, "from" if allow_minimum else "more than", _num(minimum),
-                                              _num(maximum), value, option), option=option)
+    finite = number is not None and number == number and abs(number) != float("inf")
+    low = finite and (number < minimum if allow_minimum else number <= minimum)
+    if not finite or low or number > maximum:
+        raise SecurityError(low_code if low else "out_of_range", "%s must be a number of seconds %s %s and at most %s, "
+                            "got %r. Change the '%s' option." % (option, "from" if allow_minimum else "more than",
+                                                                _num(minimum), _num(maximum), value, option),
+                            option=option)
     return number
 
 
