@@ -191,11 +191,13 @@ class State(object):
     def add_trusted(self, certs, option="certificates"):
         """Add certificates (limit checked first); return the ones that were new."""
         new = []
+        seen = set(self.trusted)
         for cert in certs:
             fp = _certs.fingerprint(cert)
-            if fp not in self.trusted and fp not in [_certs.fingerprint(c) for c in new]:
+            if fp not in seen:
+                seen.add(fp)
                 new.append(cert)
-        self.check_trusted_limit(list(self.trusted) + [_certs.fingerprint(c) for c in new], option)
+        self.check_trusted_limit(seen, option)
         for cert in new:
             self.trusted[_certs.fingerprint(cert)] = cert
         return new
