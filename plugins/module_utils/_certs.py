@@ -36,6 +36,7 @@ from ansible_collections.ipoffice.security.plugins.module_utils._model import (
     check_choice,
     check_count,
     check_length,
+    check_path,
     check_text,
 )
 
@@ -97,6 +98,7 @@ def read_input(path=None, content=None, option="path"):
         data = _as_bytes(content)
         where = "the %s content" % option
     else:
+        check_path(path, option)
         where = "file %s" % path
         try:
             fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))

@@ -137,6 +137,14 @@ def _num(value):
     return ("%d" % value) if float(value).is_integer() else ("%s" % value)
 
 
+def check_path(value, option):
+    """A file system path as given: ``invalid_characters`` when it holds a NUL, which no path can."""
+    if isinstance(value, str) and "\x00" in value:
+        raise SecurityError("invalid_characters", "%s contains a NUL character at position %d; no file system path "
+                            "can. Change the '%s' option." % (option, value.index("\x00") + 1, option), option=option)
+    return value
+
+
 PLATFORMS = ("server", "ip500v2")
 DEFAULT_PLATFORM = "server"
 
@@ -237,7 +245,7 @@ class Setting(object):
                 raise _invalid(self, value)
             try:
                 number = int(value)
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):  # OverflowError: an infinity
                 raise _invalid(self, value)
             if str(number) != str(value).strip() and not isinstance(value, int):
                 raise _invalid(self, value)

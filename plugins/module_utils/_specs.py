@@ -41,6 +41,7 @@ from ansible_collections.ipoffice.security.plugins.module_utils._model import (
     TRUSTED_STATES,
     UPDATE_PASSWORD_CHOICES,
     argspec_for,
+    check_path,
 )
 
 # ------------------------------------------------------------------------------------------ the store
@@ -340,6 +341,26 @@ MODULES = {
     "security_settings": ("_settings", _security_settings),
     "trusted_certificate": ("_trusted", _trusted_certificate),
 }
+
+
+def check_paths(argument_spec, params, prefix=""):
+    """``invalid_characters`` for a NUL in any option of type path (nested options included), naming it.
+
+    Ansible passes such a value through; every later use of it (open, stat, makedirs) would fail with a raw
+    ValueError.  Run before anything else reads the params.
+    """
+    for option, entry in argument_spec.items():
+        value = params.get(option) if isinstance(params, dict) else None
+        if value is None:
+            continue
+        where = prefix + option
+        if entry.get("type") == "path":
+            check_path(value, where)
+        elif entry.get("options") and isinstance(value, dict):
+            check_paths(entry["options"], value, where + ".")
+        elif entry.get("options") and isinstance(value, list):
+            for index, item in enumerate(value):
+                check_paths(entry["options"], item, "%s[%d]." % (where, index))
 
 
 def read_only(name):

@@ -50,6 +50,7 @@ from ansible_collections.ipoffice.security.plugins.module_utils._model import (
     check_choice,
     check_count,
     check_length,
+    check_path,
     check_text,
     default_settings,
     too_large,
@@ -279,11 +280,7 @@ def check_store_path(path, option="store_path"):
     if not path or not isinstance(path, str):
         raise SecurityError("invalid_argument", "store_path must not be empty. Set the '%s' option." % option,
                             option=option)
-    if "\x00" in path:
-        raise SecurityError("invalid_characters", "store_path contains a NUL character at position %d; no file "
-                            "system path can. Change the '%s' option." % (path.index("\x00") + 1, option),
-                            option=option)
-    return path
+    return check_path(path, option)
 
 
 def check_system_identity_options(system_name, system_addresses):
