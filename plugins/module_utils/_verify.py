@@ -54,7 +54,11 @@ def presented_certificates(params):
                                 "'endpoint.host' option.", option="endpoint.host")
         port = endpoint.get("port")
         port = 443 if port is None else port
-        if not 0 < int(port) < 65536:
+        try:
+            valid = not isinstance(port, bool) and 0 < int(port) < 65536
+        except (TypeError, ValueError, OverflowError):  # NaN, an infinity, text
+            valid = False
+        if not valid:
             raise SecurityError("invalid_argument", "endpoint.port must be 1-65535, got %s. Change the "
                                 "'endpoint.port' option." % port, option="endpoint.port")
         timeout = endpoint.get("timeout")
