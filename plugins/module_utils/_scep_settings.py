@@ -121,8 +121,8 @@ def challenge_note(state, params):
     """
     if kept_password_differs(state, params):
         return ("The challenge sent was the SCEP password already stored, which differs from the 'password' given "
-                "(update_password: on_create keeps the stored one): that may be why. Set 'update_password: always' "
-                "to send the given one.", "update_password")
+                "(update_password: on_create keeps the stored one): that may be why. Change the 'update_password' "
+                "option to always to send the given one.", "update_password")
     if not state.secrets.get(PASSWORD_SECRET):
         return ("No challenge password was sent (none is stored): give the CA's enrollment code in 'password'.",
                 "password")
