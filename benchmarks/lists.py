@@ -63,8 +63,8 @@ def bench_lines(state, repeat):
     _model.MAX_LINES = max(LINE_LENGTHS)  # lifted for the measurement only (see the docstring)
     for count in LINE_LENGTHS:
         given = lines(count)
-        seconds = median_seconds(lambda: _checks_settings.plan(state, {"ip_office_lines": given}, [],
-                                                               mode="skip"), repeat)
+        seconds = median_seconds(lambda given=given: _checks_settings.plan(state, {"ip_office_lines": given}, [],
+                                                                           mode="skip"), repeat)
         rows.append(("lines", count, seconds))
     return rows
 
@@ -79,7 +79,7 @@ def bench_trusted(state, repeat):
     for count in TRUSTED_LENGTHS:
         items = [{"content": pems[index % 3]} for index in range(count)]
 
-        def plan():
+        def plan(items=items):
             request = _trusted.load_request(items, "present")
             _trusted.apply_request(state.copy(), request, "present")
 

@@ -184,7 +184,8 @@ def check_expired(chosen, number, allow_expired, now=None):
     if not allow_expired:
         raise SecurityError("certificate_expired", "Generation %d cannot be restored: %s, and the system would present "
                             "a certificate every peer rejects. Nothing was changed. Choose another generation (the "
-                            "'restore' option), or set the 'allow_expired' option to true to restore it anyway." % (number, _expired_text(expired)),
+                            "'restore' option), or set the 'allow_expired' option to true to restore it anyway."
+                            % (number, _expired_text(expired)),
                             option="allow_expired", generation=number)
     return ["Restored generation %d although %s (allow_expired: true): peers reject an expired identity; renew it."
             % (number, _expired_text(expired))]

@@ -82,4 +82,5 @@ def refused(store_path, call, code, option=None, named=True):
 def both_modes(store_path, name, code, option=None, **given):
     """refused() for a check-mode run and for a real run of module ``name``."""
     for check_mode in (True, False):
-        refused(store_path, lambda: run(name, check_mode=check_mode, store_path=store_path, **given), code, option)
+        refused(store_path, lambda mode=check_mode: run(name, check_mode=mode, store_path=store_path, **given), code,
+                option)

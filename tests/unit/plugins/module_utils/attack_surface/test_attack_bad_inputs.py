@@ -128,7 +128,8 @@ def test_zero_or_negative_timeouts_keep_their_codes(victim):
     refused(victim, lambda: run("certificate_verify", store_path=victim, level="low",
                                 endpoint=dict(ENDPOINT, timeout=0)), "invalid_argument", "endpoint.timeout")
     refused(victim, lambda: run("security_info", store_path=victim, live_timeout=-1,
-                                live_endpoints=[dict(ENDPOINT, serves="management")]), "invalid_argument", "live_timeout")
+                                live_endpoints=[dict(ENDPOINT, serves="management")]),
+            "invalid_argument", "live_timeout")
     refused(victim, lambda: run("certificate_checks", store_path=victim, management_interfaces="low",
                                 preflight=PREFLIGHT, preflight_timeout=0), "out_of_range", "preflight_timeout")
 
@@ -210,7 +211,8 @@ def test_lock_timeout_is_from_0_to_3600(victim, value, ok):
 def test_keep_generations_is_from_2_to_100(victim, value, ok):
     call = lambda: run("generation", store_path=victim, keep_generations=value)  # noqa: E731
     if ok:
-        assert run("generation", check_mode=True, store_path=victim, keep_generations=value)["keep_generations"] == value
+        result = run("generation", check_mode=True, store_path=victim, keep_generations=value)
+        assert result["keep_generations"] == value
     else:
         refused(victim, call, "out_of_range", "keep_generations")
 

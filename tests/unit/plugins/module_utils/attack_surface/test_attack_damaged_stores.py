@@ -85,8 +85,8 @@ def test_settings_json_too_large_for_its_readers_is_refused_naming_the_largest_p
         state.verified_endpoints = [dict(record, endpoint=record["endpoint"] % i) for i in range(5000)]
 
     for check_mode in (True, False):
-        err = refused(victim, lambda: DirectoryStore(victim).update(flood, check_mode=check_mode), "value_too_large",
-                      "preflight")
+        err = refused(victim, lambda mode=check_mode: DirectoryStore(victim).update(flood, check_mode=mode),
+                      "value_too_large", "preflight")
         assert "verified_endpoints" in err.message and "1 MiB" in err.message
 
 

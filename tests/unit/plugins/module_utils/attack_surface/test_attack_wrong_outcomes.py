@@ -44,7 +44,7 @@ def _fresh_identity():
 def test_restoring_a_generation_whose_identity_has_expired_is_refused(with_expired_generation, slot, label):
     path = with_expired_generation(slot)
     for check_mode in (True, False):
-        err = refused(path, lambda: run("generation", check_mode=check_mode, store_path=path, restore="2"),
+        err = refused(path, lambda mode=check_mode: run("generation", check_mode=mode, store_path=path, restore="2"),
                       "certificate_expired", "allow_expired")
         assert "the %s '%s' expired on" % (label, NAME) in err.message and err.details["generation"] == 2
 
