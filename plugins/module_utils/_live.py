@@ -17,7 +17,12 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.ipoffice.security.plugins.module_utils import _certs, _tls
-from ansible_collections.ipoffice.security.plugins.module_utils._model import SecurityError, check_text
+from ansible_collections.ipoffice.security.plugins.module_utils._model import (
+    MAX_NETWORK_TIMEOUT,
+    SecurityError,
+    check_seconds,
+    check_text,
+)
 
 OPTION = "live_endpoints"
 SERVES = ("management", "telephony", "h323")
@@ -36,16 +41,10 @@ _KEYS = ("host", "port", "server_name", "serves", "probe")
 
 
 def validate_timeout(value, option="live_timeout"):
+    """live_timeout in seconds: NaN, infinities and 1e308 are out_of_range; zero or less invalid_argument."""
     if value is None:
         return _tls.DEFAULT_TIMEOUT
-    try:
-        timeout = float(value)
-    except (TypeError, ValueError):
-        timeout = 0
-    if not timeout > 0:
-        raise SecurityError("invalid_argument", "%s must be a positive number of seconds, got %r. Change the '%s' "
-                            "option." % (option, value, option), option=option)
-    return timeout
+    return check_seconds(value, option, MAX_NETWORK_TIMEOUT, low_code="invalid_argument")
 
 
 def validate_endpoints(endpoints, option=OPTION):
