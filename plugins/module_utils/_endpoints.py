@@ -9,7 +9,7 @@ same item: ``host``, ``port``, ``server_name``, ``peer_name``, ``sip_domain``, `
 (plus ``setting`` in the preflight and ``serves`` in live read-back, which say what the endpoint is for).
 ``resolve`` fills the defaults in one place, and ``names`` says which names the remote levels check:
 
-- ``port``: 5061 for a telephony endpoint (SIP over TLS), 443 otherwise;
+- ``port``: 5061 for a telephony endpoint (SIP over TLS), none for H.323 (it must be given), 443 otherwise;
 - ``purpose``: ``sip_server`` for a telephony endpoint, ``server`` otherwise;
 - ``server_name``: the SNI name sent (left out: the host, unless it is an IP address);
 - ``timeout``: the seconds for the whole exchange (left out: the module's own timeout option);
@@ -30,16 +30,21 @@ import re
 
 from ansible_collections.ipoffice.security.plugins.module_utils._model import (
     CHECK_PURPOSES,
+    MAX_HOST_CHARS,
+    MAX_NETWORK_TIMEOUT,
     SecurityError,
+    check_length,
+    check_seconds,
     check_text,
 )
 
 FIELDS = ("host", "port", "server_name", "peer_name", "sip_domain", "purpose", "timeout")
-KINDS = ("management", "telephony", "line")
+KINDS = ("management", "telephony", "h323", "line")
+# An H.323 endpoint has no port everyone uses: it must be given.
 DEFAULT_PORT = {"management": 443, "telephony": 5061, "line": 443, None: 443}
-DEFAULT_PURPOSE = {"management": "server", "telephony": "sip_server", "line": "server", None: "server"}
+DEFAULT_PURPOSE = {"management": "server", "telephony": "sip_server", "h323": "server", "line": "server",
+                   None: "server"}
 DEFAULT_TIMEOUT = 10.0
-MAX_TIMEOUT = 300.0
 _HOST = re.compile(r"^[A-Za-z0-9_.:\-\[\]%]+$")
 
 
@@ -55,6 +60,7 @@ def _text(item, field, path, option):
     if not isinstance(value, str) or not value.strip():
         raise _fail("%s.%s" % (path, field), option, "must be a non-empty string (or be left out), got %r." % (value,))
     check_text(value, "%s.%s" % (path, field))
+    check_length(value, MAX_HOST_CHARS, "%s.%s" % (path, field))
     return value.strip()
 
 
@@ -79,9 +85,13 @@ def resolve(item, path, option=None, kind=None, timeout=None, extras=()):
     host = given.get("host")
     if isinstance(host, str):
         check_text(host, path + ".host")
+        check_length(host, MAX_HOST_CHARS, path + ".host")
     if not isinstance(host, str) or not _HOST.match(host.strip()):
         raise _fail(path + ".host", option, "must be a host name or IP address, got %r." % (host,))
-    port = given.get("port", DEFAULT_PORT[kind])
+    if "port" not in given and DEFAULT_PORT.get(kind) is None:
+        raise _fail(path + ".port", option, "must be given for an endpoint that serves %s (there is no default "
+                    "port)." % kind)
+    port = given.get("port", DEFAULT_PORT.get(kind))
     try:
         number = int(port) if not isinstance(port, bool) and str(port).strip().isdigit() else None
     except (TypeError, ValueError):
@@ -91,14 +101,8 @@ def resolve(item, path, option=None, kind=None, timeout=None, extras=()):
     purpose = given.get("purpose", DEFAULT_PURPOSE[kind])
     if purpose not in CHECK_PURPOSES:
         raise _fail(path + ".purpose", option, "must be one of %s, got %r." % (", ".join(CHECK_PURPOSES), purpose))
-    wait = given.get("timeout", DEFAULT_TIMEOUT if timeout is None else timeout)
-    try:
-        seconds = float(wait) if not isinstance(wait, bool) else 0.0
-    except (TypeError, ValueError):
-        seconds = 0.0
-    if not 0 < seconds <= MAX_TIMEOUT:
-        raise _fail(path + ".timeout", option, "must be more than 0 and at most %d seconds, got %r."
-                    % (MAX_TIMEOUT, wait))
+    seconds = check_seconds(given.get("timeout", DEFAULT_TIMEOUT if timeout is None else timeout), path + ".timeout",
+                            MAX_NETWORK_TIMEOUT, low_code="invalid_argument")
     result = {"host": host.strip(), "port": number, "purpose": purpose, "timeout": seconds}
     for field in ("server_name", "peer_name", "sip_domain"):
         result[field] = _text(given, field, path, option)

@@ -167,6 +167,27 @@ _ENTRIES = [
     _f("live_fails_high_remote", "live", "warning",
        "Peers at high_remote (with the endpoint's name) would refuse what the endpoint serves.",
        "Pin the identity at such peers, or serve a CA-issued identity with the right names.", ("live",)),
+    # --- the enforcement probe (live_endpoints items with probe: true; _probe).
+    _f("live_level_mismatch", "live", "error",
+       "What the endpoint accepted from the probe's graded client certificates does not fit the check level "
+       "the store sets: the live system enforces another level.",
+       "Set the level on the system (Manager) to the store's, or update the store to what the system enforces.",
+       ("live",)),
+    _f("live_cipher_level_mismatch", "live", "error",
+       "The endpoint accepted cipher suites the security level the store sets (H.323 or SIP Security Level) "
+       "refuses, or refused ones it allows.",
+       "Set the security level on the system to the store's, or update the store to what the system enforces.",
+       ("live",)),
+    _f("live_probe_ca_untrusted", "live", "warning",
+       "The store does not trust the probe CA, so the system cannot be expected to accept the probe's client "
+       "certificates: the probe's verdict would mean nothing.",
+       "Add the probe CA's certificate to the store's trusted store (and the system's), or set probe: false.",
+       ("live",)),
+    _f("live_probe_inconclusive", "live", "warning",
+       "Some of the probe's connections gave no verdict (timed out, reset), so what the endpoint enforces is not "
+       "known.",
+       "Check the endpoint and the network path, then probe again (raise live_timeout if it answers slowly).",
+       ("live",)),
 
     # --- endpoints: the preflight, certificate_verify results in the audit.
     _f("endpoint_unreachable", "endpoint", "error",

@@ -286,8 +286,11 @@ def load_import(params, now=None):
     if chain_data is not None:
         others.extend(_certs.load_certificates(chain_data, option=chain_option))
     unique = []
+    seen = set()
     for cert in others:
-        if _certs.fingerprint(cert) not in [_certs.fingerprint(c) for c in unique]:
+        fp = _certs.fingerprint(cert)
+        if fp not in seen:
+            seen.add(fp)
             unique.append(cert)
     for cert in unique:
         if not _certs.is_ca(cert):
@@ -585,6 +588,9 @@ def _decide_generated(state, request, current, label, now, warnings):
                                         subject_alt_names=naming.alt_names, issuer_cert=issuer,
                                         issuer_key=state.ca.key if issuer is not None else None)
         meta = dict(naming.meta(), source=request.source)
+        if explicit:
+            # Recorded so that security_settings' state gathered can give the request back exactly.
+            meta["renew_before_days"] = renew_days
         if issuer is not None:
             meta["issued_by"] = _certs.fingerprint(issuer)
         return Credential(cert, key, meta)

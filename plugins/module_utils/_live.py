@@ -17,30 +17,29 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.ipoffice.security.plugins.module_utils import _certs, _endpoints, _findings, _tls
-from ansible_collections.ipoffice.security.plugins.module_utils._model import SecurityError
+from ansible_collections.ipoffice.security.plugins.module_utils._model import (
+    MAX_NETWORK_TIMEOUT,
+    SecurityError,
+    check_seconds,
+)
 
 OPTION = "live_endpoints"
-SERVES = ("management", "telephony")
+SERVES = ("management", "telephony", "h323")
 LINE_PREFIX = "line:"
 # The levels a peer of the system would apply to what it serves: a trust chain to the peer's trusted
 # store (medium) and the strictest one, with the system's name (high_remote).
 LIVE_LEVELS = ("medium", "high_remote")
+# Read-back's findings, and the enforcement probe's (_probe, for endpoints with probe: true): _findings.
 FINDING_CODES = _findings.codes_from("live")
 # What a peer connecting to the endpoint checks the certificate for.
-PURPOSE = {"management": "server", "telephony": "sip_server", "line": "server"}
+PURPOSE = {"management": "server", "telephony": "sip_server", "h323": "server", "line": "server"}
 
 
 def validate_timeout(value, option="live_timeout"):
+    """live_timeout in seconds: NaN, infinities and 1e308 are out_of_range; zero or less invalid_argument."""
     if value is None:
         return _tls.DEFAULT_TIMEOUT
-    try:
-        timeout = float(value)
-    except (TypeError, ValueError):
-        timeout = 0
-    if not timeout > 0:
-        raise SecurityError("invalid_argument", "%s must be a positive number of seconds, got %r. Change the '%s' "
-                            "option." % (option, value, option), option=option)
-    return timeout
+    return check_seconds(value, option, MAX_NETWORK_TIMEOUT, low_code="invalid_argument")
 
 
 def validate_endpoints(endpoints, option=OPTION, timeout=None):
@@ -59,12 +58,28 @@ def validate_endpoints(endpoints, option=OPTION, timeout=None):
         serves = item.get("serves") if isinstance(item, dict) else None
         if isinstance(item, dict) and not (isinstance(serves, str) and (serves in SERVES or (
                 serves.startswith(LINE_PREFIX) and serves[len(LINE_PREFIX):].strip()))):
-            raise SecurityError("invalid_argument", "%s.serves must be management, telephony or line:<name of an IP "
-                                "Office line>, got %r. Change the '%s' option." % (where, serves, option),
+            raise SecurityError("invalid_argument", "%s.serves must be management, telephony, h323 or line:<name of "
+                                "an IP Office line>, got %r. Change the '%s.serves' option." % (where, serves, where),
                                 option=where + ".serves")
+        probe = item.get("probe") if isinstance(item, dict) else None
+        if probe is not None and not isinstance(probe, bool):
+            raise SecurityError("invalid_argument", "%s.probe must be true or false, got %r. Change the '%s.probe' "
+                                "option." % (where, probe, where), option=where + ".probe")
         kind = "line" if serves and serves.startswith(LINE_PREFIX) else serves
-        result.append(_endpoints.resolve(item, where, option, kind=kind, timeout=timeout, extras=("serves",)))
+        endpoint = _endpoints.resolve(item, where, option, kind=kind, timeout=timeout, extras=("serves", "probe"))
+        endpoint["probe"] = bool(probe)
+        result.append(endpoint)
     return result
+
+
+def check_probe(endpoints, probe_ca, option=OPTION):
+    """Endpoints with probe: true need the probe CA (``live_probe_ca``)."""
+    probing = [index for index, endpoint in enumerate(endpoints) if endpoint.get("probe")]
+    if probing and probe_ca is None:
+        raise SecurityError("probe_ca_required", "%s[%d] asks for the enforcement probe (probe: true), which presents "
+                            "client certificates issued by a probe CA that the system trusts. Set the 'live_probe_ca' "
+                            "option ({certificate_path, private_key_path}), or set probe: false."
+                            % (option, probing[0]), option="live_probe_ca")
 
 
 def check_lines(state, endpoints, option=OPTION):
@@ -99,8 +114,12 @@ def _where(endpoint):
     return _endpoints.label(endpoint)
 
 
-def read_back(state, endpoint, timeout=None, now=None):
-    """One endpoint compared with the store: {host, port, server_name, serves, live, findings}."""
+def read_back(state, endpoint, timeout=None, now=None, probe_ca=None):
+    """One endpoint compared with the store: {host, port, server_name, serves, probe, live, findings}.
+
+    ``timeout``, when given, replaces the item's own.  With ``probe: true`` also what it enforces (``_probe``):
+    ``live.probe`` and ``enforced``.
+    """
     now = now or _certs.utcnow()
     where = _where(endpoint)
     system = state.system_name
@@ -121,6 +140,9 @@ def read_back(state, endpoint, timeout=None, now=None):
     result = dict(endpoint, live=live, findings=findings)
     if timeout is not None:  # the caller's bound replaces the item's
         endpoint = dict(endpoint, timeout=timeout)
+    if endpoint.get("probe"):
+        result["enforced"] = None
+        live["probe"] = None
     try:
         presented = _endpoints.fetch(endpoint)
     except SecurityError as exc:
@@ -151,6 +173,10 @@ def read_back(state, endpoint, timeout=None, now=None):
                    len(expected_chain), ", ".join(c.subject.rfc4514_string() for c in expected_chain)),
                 presented_chain=live["presented_chain"], expected_chain=live["expected_chain"])
     _judge(state, endpoint, kind, presented, now, live, finding)
+    if endpoint.get("probe") and probe_ca is not None:
+        from ansible_collections.ipoffice.security.plugins.module_utils import _probe
+        live["probe"] = _probe.probe(state, endpoint, probe_ca, endpoint["timeout"], where, finding, now)
+        result["enforced"] = live["probe"]["enforced"]
     return result
 
 
@@ -177,7 +203,8 @@ def _judge(state, endpoint, kind, presented, now, live, finding):
                     level=level, codes=checked["codes"])
 
 
-def read_back_all(state, endpoints, timeout=None, now=None):
-    """Every endpoint, in the order given (each bounded by its own ``timeout`` seconds, or ``timeout``)."""
+def read_back_all(state, endpoints, timeout=None, now=None, probe_ca=None):
+    """Every endpoint, in the order given (each connection bounded by its own ``timeout``, or ``timeout``)."""
     check_lines(state, endpoints)
-    return [read_back(state, endpoint, timeout, now) for endpoint in endpoints]
+    check_probe(endpoints, probe_ca)
+    return [read_back(state, endpoint, timeout, now, probe_ca) for endpoint in endpoints]

@@ -31,7 +31,7 @@ description:
 author:
   - ipoffice.security maintainers (@ipoffice)
 extends_documentation_fragment:
-  - ipoffice.security.store
+  - ipoffice.security.store.read_only
   - ipoffice.security.attributes
   - ipoffice.security.attributes.info_module
 options:
@@ -209,7 +209,8 @@ purpose:
   returned: always
   type: str
 peer_name:
-  description: The peer name validated at the remote levels (docs/check-levels.md says which), or null at the other levels.
+  description:
+    - The peer name validated at the remote levels (docs/check-levels.md says which), or null at the other levels.
   returned: always
   type: str
 sip_domain:
@@ -255,7 +256,9 @@ endpoint:
   returned: when O(endpoint) is given
   type: str
 endpoint_item:
-  description: The endpoint item with its defaults applied (host, port, server_name, peer_name, sip_domain, purpose, timeout).
+  description:
+    - The endpoint item with its defaults applied (host, port, server_name, peer_name, sip_domain, purpose,
+      timeout).
   returned: when O(endpoint) is given
   type: dict
 """

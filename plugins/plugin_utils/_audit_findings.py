@@ -502,6 +502,16 @@ def check_live(system, entry, name=None):
                if presented else None,
                "levels": dict((level, bool(result.get("passed"))) for level, result in
                               sorted((live.get("checks") or {}).items()))}
+    probe = live.get("probe") if isinstance(live.get("probe"), dict) else None
+    summary["probe"] = None
+    if probe is not None:
+        options = probe.get("sip_options") or {}
+        ciphers = probe.get("ciphers") or {}
+        summary["probe"] = {"setting": probe.get("setting"), "configured": probe.get("configured"),
+                            "enforced": probe.get("enforced"), "sip_options_status": options.get("status_line"),
+                            "cipher_setting": ciphers.get("setting"), "cipher_configured": ciphers.get("configured"),
+                            "ciphers_accepted": [c.get("class") for c in ciphers.get("classes") or []
+                                                 if c.get("outcome") == "accepted"]}
     findings = []
     for item in entry.get("findings") or []:
         code = item.get("code") if isinstance(item, dict) else None
@@ -513,7 +523,8 @@ def check_live(system, entry, name=None):
     codes = set(f["code"] for f in findings)
     if not summary["reachable"]:
         summary["status"] = "unreachable"
-    elif codes & {"live_identity_mismatch", "live_chain_mismatch"}:
+    elif codes & {"live_identity_mismatch", "live_chain_mismatch", "live_level_mismatch",
+                  "live_cipher_level_mismatch"}:
         summary["status"] = "mismatch"
     elif "live_fails_medium" in codes:
         summary["status"] = "rejected"

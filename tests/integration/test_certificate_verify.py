@@ -144,7 +144,7 @@ def test_live_endpoints_verdicts_and_codes(pki, tmp_path):
 
 def test_endpoint_errors(tmp_path):
     closed = helpers.free_port()
-    store = str(tmp_path / "unused-store")
+    store = str(tmp_path / "unused-store")  # store_path is required; with 'trusted' it is never read
     with plain_server(b"HTTP/1.0 200 OK\r\n\r\nnot tls\n") as http, plain_server(None) as silent:
         run = helpers.run_tasks([
             _task(store_path=store, endpoint={"host": "127.0.0.1", "port": closed}, level="medium", trusted=[]),

@@ -92,7 +92,7 @@ def test_each_source_reports_what_the_registry_says():
     for code in _findings.codes_from("engine"):
         assert "_checks.py" in files(code), code
     for code in _findings.codes_from("live"):
-        assert "_live.py" in files(code), code
+        assert files(code) & {"_live.py", "_probe.py"}, code  # read-back, and its enforcement probe
     for code in _findings.codes_from("audit"):
         assert "_audit_findings.py" in files(code), code
     for code in _findings.codes_from("preflight"):

@@ -44,10 +44,10 @@ def test_endpoints_are_canonical():
     # The one endpoint item (_endpoints.resolve): a telephony endpoint defaults to port 5061 and sip_server.
     assert _live.validate_endpoints([{"host": " ipo1 ", "port": "5061", "serves": "telephony"}]) == [
         {"host": "ipo1", "port": 5061, "server_name": None, "peer_name": None, "sip_domain": None,
-         "purpose": "sip_server", "timeout": 10.0, "serves": "telephony"}]
+         "purpose": "sip_server", "timeout": 10.0, "serves": "telephony", "probe": False}]
     assert _live.validate_endpoints([{"host": "ipo1", "serves": "line:HQ", "timeout": 3}], timeout=5)[0] == {
         "host": "ipo1", "port": 443, "server_name": None, "peer_name": None, "sip_domain": None,
-        "purpose": "server", "timeout": 3.0, "serves": "line:HQ"}
+        "purpose": "server", "timeout": 3.0, "serves": "line:HQ", "probe": False}
     assert _live.validate_timeout(None) == _live._tls.DEFAULT_TIMEOUT
     with pytest.raises(SecurityError):
         _live.validate_timeout(-1)
