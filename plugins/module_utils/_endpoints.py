@@ -114,7 +114,7 @@ def resolve(item, path, option=None, kind=None, timeout=None, extras=()):
 def names(endpoint):
     """(peer_name, sip_domain) the remote levels check on this endpoint (the rule in the module docstring)."""
     peer_name, sip_domain = endpoint.get("peer_name"), endpoint.get("sip_domain")
-    if peer_name is None and sip_domain is None:
+    if peer_name is None and sip_domain is None and endpoint.get("host"):
         peer_name = endpoint.get("server_name") or endpoint["host"].strip("[]")
     return peer_name, sip_domain
 

@@ -8,7 +8,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.ipoffice.security.plugins.module_utils import _certs, _checks, _endpoints
+from ansible_collections.ipoffice.security.plugins.module_utils import _certs, _endpoints
 from ansible_collections.ipoffice.security.plugins.module_utils._model import SecurityError, medium_latent
 
 
@@ -117,26 +117,17 @@ def verify(params, store, at=None):
     trusted, identities, trust_source, checks = trust_for(params, store)
     level = params.get("level")
     if endpoint is None:
-        endpoint = {"host": "", "purpose": params.get("purpose") or "server", "server_name": None,
+        # A certificate given as a file: no host, so only the names given are checked at the remote levels.
+        endpoint = {"host": None, "purpose": params.get("purpose") or "server", "server_name": None,
                     "peer_name": params.get("peer_name"), "sip_domain": params.get("sip_domain")}
-        if endpoint["peer_name"] is None and endpoint["sip_domain"] is None:
-            endpoint["host"] = None
         where = None
     else:
         where = _endpoints.label(endpoint)
     latent = bool(checks) and medium_latent(checks)
     try:
-        if endpoint["host"] is None:  # a certificate without names: remote levels need one
-            report = _checks.evaluate(leaf, level=level, purpose=endpoint["purpose"], chain=chain, trusted=trusted,
-                                      identity=identities, at=at)
-            verdict = _checks.report_as_dict(report)
-            verdict.update({"peer_name": None, "sip_domain": None})
-            if latent and level in _checks.LATENT_MEDIUM_LEVELS:
-                verdict["latent_medium"] = _checks.latent_medium_verdict(report)
-        else:
-            report, verdict = _endpoints.evaluate([leaf] + list(chain), endpoint, level, trusted=trusted,
-                                                  identities=identities, at=at, latent_medium=latent)
-    except ValueError as exc:
+        report, verdict = _endpoints.evaluate([leaf] + list(chain), endpoint, level, trusted=trusted,
+                                              identities=identities, at=at, latent_medium=latent)
+    except ValueError as exc:  # a remote level without any name to check
         raise SecurityError("missing_peer_name", "%s Set the 'peer_name' or 'sip_domain' option." % exc,
                             option="peer_name")
     now = _certs.utcnow()
