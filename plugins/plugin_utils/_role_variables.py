@@ -102,7 +102,8 @@ def _check(path, value, entry, problems):
         for index, item in enumerate(value):
             where = "%s[%d]" % (path, index)
             if elements:
-                item = _check(where, item, dict(entry, type=elements, choices=None, elements=None), problems)
+                item = _check(where, item, dict(entry, type=elements, choices=None, elements=None, options=None),
+                              problems)
             if elements == "dict" and isinstance(item, dict) and options is not None:
                 _check_options(where, item, options, problems)
     return value

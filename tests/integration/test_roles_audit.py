@@ -203,10 +203,14 @@ def test_audit_passes_reads_only_and_is_repeatable(fleet, tmp_path):
     assert report["summary"]["verdict"] == "passed" and run.recap["ipo-a"]["failed"] == 0
     # Check mode still writes the reports (they describe the systems, never change them).
     (reports / "ipoffice-security-audit.json").unlink()
+    (reports / "ipoffice-security-audit.prom").unlink()
     check = audit(fleet, reports, "--limit", "ipo-a", "--check")
     assert check.returncode == 0, check.stdout + check.stderr
     assert check.recap["ipo-a"]["changed"] == 0
     assert (reports / "ipoffice-security-audit.json").exists()
+    # The metrics too, renamed into place (the rename runs in check mode as well).
+    assert (reports / "ipoffice-security-audit.prom").exists()
+    assert not (reports / "ipoffice-security-audit.prom.tmp").exists()
     assert helpers.tree_digest(str(fleet["stores"])) == digest
 
 
