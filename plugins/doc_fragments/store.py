@@ -56,6 +56,16 @@ options:
         as a new generation); when not set, the store's own setting applies.
       - ipoffice.security.generation lists the kept generations and restores one.
     type: int
+  dependents_max_age_days:
+    description:
+      - How many days a preflight record (what an endpoint presented when it was last verified through the
+        trusted store) keeps holding the trusted entries it was verified through, a setting of the store
+        itself (default V(90) on a new store, V(1) to V(3650)).
+      - An older record no longer blocks removing or retiring an entry; the run names it in a warning.
+        Verifying the endpoint again (a preflight) renews it.
+      - When set and different from the store's setting, the store's setting changes (a change, written as a
+        new generation); when not set, the store's own setting applies.
+    type: int
 requirements:
   - cryptography >= 45.0 (C(cryptography.x509.verification) extension policies, the PKCS#7 envelope builder);
     the module fails with C(error=missing_library) before touching the store when it is older or absent

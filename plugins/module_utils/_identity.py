@@ -637,14 +637,14 @@ def _decide_generated(state, request, current, label, now, warnings):
         valid_days = _issuer.capped_days(issuer, naming.valid_days, now)
         if valid_days <= renew_days:
             raise SecurityError(
-                "issuer_ca_expiring", "The %s cannot be issued: %s expires on %s, %d days from now, which is within "
-                "the renewal window (%d days), so every run would reissue it. Regenerate the issuer's CA first (its "
-                "security_settings 'ca' area), or lower 'renew_before_days'."
+                "issuer_ca_expiring", "The %s cannot be issued: the %s expires on %s, %d days from now, which is "
+                "within the renewal window (%d days), so every run would reissue it. Regenerate the issuer's CA first "
+                "(its security_settings 'ca' area), or lower 'renew_before_days'."
                 % (label, request.issuer.label(), issuer.not_valid_after_utc.strftime("%Y-%m-%d"), valid_days,
                    renew_days), option="renew_before_days" if explicit else "issuer_store")
         if valid_days < naming.valid_days:
             warnings.append("The %s is valid %d days, not the %d asked for: a certificate never outlives its issuer, "
-                            "%s, which expires on %s." % (label, valid_days, naming.valid_days,
+                            "the %s, which expires on %s." % (label, valid_days, naming.valid_days,
                                                           request.issuer.label(),
                                                           issuer.not_valid_after_utc.strftime("%Y-%m-%d")))
 

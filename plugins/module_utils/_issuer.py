@@ -48,7 +48,7 @@ class Issuer(object):
         return self.cert.subject.rfc4514_string()
 
     def label(self):
-        return "the CA '%s' of the store at %s (%s)" % (self.subject, self.path, self.system_name)
+        return "CA '%s' of the store at %s (%s)" % (self.subject, self.path, self.system_name)
 
 
 def _same_path(one, other):
@@ -72,16 +72,16 @@ def read_issuer(path, own_path=None, option=OPTION):
         state = DirectoryStore(path).read(initial=False)
     except SecurityError as exc:
         message = exc.message.replace("'store_path' option", "'%s' option" % option)
-        raise SecurityError(exc.code, "%s: %s" % (option, message), option=option)
+        raise SecurityError(exc.code, "The issuer's store: %s" % message, option=option)
     if state is None:
-        raise SecurityError("issuer_store_missing", "%s: there is no ipoffice.security store at %s (nothing was "
-                            "read or created there). Set '%s' to the primary system's store_path, and apply the "
-                            "primary's settings first." % (option, path, option), option=option, issuer_store=path)
+        raise SecurityError("issuer_store_missing", "There is no ipoffice.security store at %s to issue the identity "
+                            "(nothing was read or created there). Set '%s' to the primary system's store_path, and "
+                            "apply the primary's settings first." % (path, option), option=option, issuer_store=path)
     if state.ca is None:
-        raise SecurityError("issuer_without_ca", "%s: the store at %s (%s) is an %s system, which has no internal CA "
-                            "to issue identities. Name a server-platform store (the Server Edition primary) in '%s', "
-                            "or use 'source: generate' or 'source: import'."
-                            % (option, path, state.system_name, state.platform, option),
+        raise SecurityError("issuer_without_ca", "The store at %s (%s) is an %s system, which has no internal CA to "
+                            "issue identities. Name a server-platform store (the Server Edition primary) in '%s', or "
+                            "use 'source: generate' or 'source: import'."
+                            % (path, state.system_name, state.platform, option),
                             option=option, issuer_store=path)
     chain = _certs.build_chain(state.ca.cert, state.trusted_certificates())
     return Issuer(path, state.ca.cert, state.ca.key, chain, state.system_name)
