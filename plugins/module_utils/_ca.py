@@ -208,12 +208,11 @@ def _reissue(state, old_ca, outcome, now, declared):
                                                                                                meta.get("source")))
             continue
         valid_days = int(meta["valid_days"])
-        if valid_days > _certs.days_left(state.ca.cert, now):
-            raise SecurityError("validity_exceeds_ca", "The %s (valid %d days) would outlive the new internal CA "
-                                "(valid %d days). Raise the 'valid_days' option of the ca area, or declare the "
-                                "identity with a shorter validity." % (label, valid_days,
-                                                                        _certs.days_left(state.ca.cert, now)),
-                                option="valid_days")
+        left = int((state.ca.cert.not_valid_after_utc - now).total_seconds() // 86400)
+        if valid_days > left:  # a certificate never outlives its issuer
+            outcome.warnings.append("The %s was reissued valid %d days, not its %d: the new internal CA expires "
+                                    "first." % (label, left, valid_days))
+            valid_days = left
         key = _certs.generate_private_key(meta["signature"])
         cert = _certs.build_certificate(meta["subject_name"], key, valid_days, signature=meta["signature"],
                                         subject_alt_names=list(meta.get("subject_alt_names") or []),
