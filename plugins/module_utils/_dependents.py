@@ -168,7 +168,8 @@ def dependents(state, now=None, exclude=()):
                      "sha256": record.get("sha256"), "verified": record.get("verified"),
                      "age_days": record_age_days(record, now),
                      "host": record.get("host"), "port": record.get("port"),
-                     "server_name": record.get("server_name"), "purpose": record.get("purpose") or "server"}
+                     "server_name": record.get("server_name"), "purpose": record.get("purpose") or "server",
+                     "peer_name": record.get("peer_name"), "sip_domain": record.get("sip_domain")}
         dependent["description"] = "the preflight endpoint %s presenting %s, verified through this store on %s" % (
             dependent["endpoint"], dependent["subject"], dependent["verified"])
         for fp in record.get("trust_path") or []:
@@ -266,6 +267,7 @@ def record_preflight(state, results, now=None):
             continue
         record = {"endpoint": item["endpoint"], "setting": item["setting"], "host": item["host"],
                   "port": item["port"], "server_name": item.get("server_name"), "purpose": item.get("purpose"),
+                  "peer_name": item.get("peer_name"), "sip_domain": item.get("sip_domain"),
                   "level": item["level"], "subject": item["certificate"]["subject"],
                   "sha256": item["certificate"]["sha256"], "chain": list(item.get("chain") or []),
                   "trust_path": list(item["trust_path"]), "verified": stamp}
