@@ -340,3 +340,18 @@ def test_dependents_max_age_days_is_a_store_setting_kept_like_keep_generations(t
     assert store_at(tmp_path / "store").read().dependents_max_age_days == 30
     changed = store_at(tmp_path / "store", dependents_max_age=45).update(lambda state: None)
     assert changed.changed and changed.after.made_by["summary"] == "dependents_max_age_days 30 -> 45"
+
+
+def test_overridden_keeps_a_retired_entry_until_nothing_depends_on_it(tmp_path, pki):
+    """state overridden prunes the trusted store to what is listed, but a retired entry goes by retirement."""
+    store = store_at(tmp_path / "store")
+    pinned_sbc(store, pki)
+    args = dict(params(store, trusted=trusted(certificates=[{"content": pem(pki.new_root)},
+                                                            {"content": pem(pki.sbc_old)}],
+                                              retire=[{"sha256": fp(pki.old_root)}]),
+                       checks=checks(telephony_endpoints="high_remote", preflight_mode="skip")),
+                state="overridden")
+    result = _settings.run(store, args)
+    assert [item["sha256"] for item in result["retiring"]] == [fp(pki.old_root)]
+    assert fp(pki.old_root) in store.read().trusted
+    assert _settings.run(store, args)["changed"] is False
