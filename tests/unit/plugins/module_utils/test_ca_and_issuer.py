@@ -328,3 +328,16 @@ def test_time_passing_alone_never_reissues_a_capped_identity(tmp_path):
     later = _certs.utcnow() + datetime.timedelta(days=30)
     outcome = _identity.apply_identity(state, request, now=later)
     assert outcome.decision.action == "kept" and outcome.decision.reasons == []
+
+
+def test_a_secondary_is_gathered_with_its_issuer_and_fed_back_unchanged(tmp_path):
+    primary, secondary = store_at(tmp_path, "primary"), store_at(tmp_path, "sec1")
+    _settings.run(primary, params(primary, identity=identity(source="ca")))
+    _settings.run(secondary, params(secondary, identity=secondary_identity(primary)))
+    gathered = _settings.run(secondary, dict(params(secondary), state="gathered"))["gathered"]
+    assert gathered["identity"]["source"] == "issued_by" and gathered["identity"]["issuer_store"] == primary.path
+    areas = dict((area, gathered.get(area)) for area in _settings.AREAS)
+    areas["identity"] = identity(**gathered["identity"])
+    digest = helpers.tree_digest(secondary.path)
+    assert _settings.run(secondary, params(secondary, **areas))["changed"] is False
+    assert helpers.tree_digest(secondary.path) == digest
