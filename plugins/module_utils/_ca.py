@@ -36,6 +36,7 @@ from ansible_collections.ipoffice.security.plugins.module_utils._model import (
     DEFAULT_SIGNATURE,
     REGENERATE_CHOICES,
     SIGNATURES,
+    TRUSTED_STORE_LIMIT,
     SecurityError,
     check_choice,
     given,
@@ -187,7 +188,12 @@ def apply_ca(state, request, now=None, declared=()):
     meta = {"source": "generate", "subject_name": subject.rfc4514_string(), "signature": request.signature,
             "valid_days": request.valid_days, "previous": sorted(set(previous))}
     state.ca = Credential(cert, key, meta)
-    state.add_trusted([cert], option="ca")
+    if len(state.trusted) >= TRUSTED_STORE_LIMIT:
+        raise SecurityError("trusted_store_full", "The new internal CA must join the trusted store (so the offered "
+                            "chain reaches it), which already holds %d certificates, the limit. Nothing was changed. "
+                            "Remove or retire entries first (trusted.absent, trusted.retire)." % len(state.trusted),
+                            option=None, count=len(state.trusted) + 1, limit=TRUSTED_STORE_LIMIT)
+    state.add_trusted([cert])
     outcome.action = "regenerated"
     _reissue(state, old.cert, outcome, now, declared)
     return outcome

@@ -341,3 +341,26 @@ def test_a_secondary_is_gathered_with_its_issuer_and_fed_back_unchanged(tmp_path
     digest = helpers.tree_digest(secondary.path)
     assert _settings.run(secondary, params(secondary, **areas))["changed"] is False
     assert helpers.tree_digest(secondary.path) == digest
+
+
+def test_a_telephony_identity_can_be_issued_by_the_primary_too(tmp_path):
+    primary, secondary = store_at(tmp_path, "primary"), store_at(tmp_path, "sec1")
+    _settings.run(primary, params(primary, identity=identity(source="ca")))
+    telephony = identity(source="issued_by", issuer_store=primary.path, subject_name="sip.sec1.example.com",
+                         subject_alt_names=["DNS:sip.sec1.example.com", "URI:sip:example.com"])
+    for key in ("offer_id_certificate_chain", "automatic_certificate_management", "san_details_origin",
+                "automatic_phone_provisioning"):
+        del telephony[key]
+    args = params(secondary, telephony_identity=telephony)
+    result = _settings.run(secondary, args)
+    assert result["telephony_identity"]["action"] == "created"
+    state = secondary.read()
+    assert _certs.is_issued_by(state.telephony.cert, primary.read().ca.cert)
+    assert state.telephony.meta["issuer_store"] == primary.path
+    old_fp = primary.read().ca.fingerprint
+    _settings.run(primary, params(primary, ca=ca(subject_name="CN=Primary Root 2025")))
+    moved = _settings.run(secondary, args)
+    assert moved["telephony_identity"]["action"] == "regenerated"
+    assert [(r["sha256"], r["retired_by"]) for r in moved["retired"]] == [(old_fp,
+                                                                            "telephony_identity.previous_issuer")]
+    assert _settings.run(secondary, args)["changed"] is False
