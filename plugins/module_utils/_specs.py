@@ -254,6 +254,7 @@ def _export():
         path=dict(type="path", required=True),
         password=dict(type="str", no_log=True),
         encryption=dict(type="str", choices=list(EXPORT_ENCRYPTIONS), default="modern"),
+        allow_expired=dict(type="bool", default=False),
     ))
 
 
