@@ -24,7 +24,9 @@ attributes:
     description: Returns what changed (or would change in check mode) as parsed, secret-free data, when in diff
       mode.
   action_group:
-    description: Use C(group/ipoffice.security.all) in C(module_defaults) to set the store options once.
+    description: Use C(group/ipoffice.security.all) in C(module_defaults) to set the store options once (and
+      C(group/ipoffice.security.writers), the modules that can write a store, for the writer options
+      C(lock_timeout) and C(keep_generations)).
     support: full
     membership:
       - ipoffice.security.all

@@ -20,6 +20,7 @@ options:
       - "Set it once per host for all modules of this collection with C(module_defaults) and the
         C(group/ipoffice.security.all) action group, for example
         C(store_path: /srv/ipoffice/{{ inventory_hostname }})."
+      - A NUL character fails with C(error=invalid_characters).
     type: path
     required: true
   platform:
@@ -45,16 +46,23 @@ options:
   lock_timeout:
     description:
       - Seconds to wait for another writer to release the store lock before failing with
-        C(error=store_locked).
+        C(error=store_locked); from V(0) (do not wait) to V(3600), otherwise C(error=out_of_range).
+      - A writer option, taken only by modules that can write a store (the C(group/ipoffice.security.writers)
+        action group); read-only modules never take the lock.
     type: int
     default: 60
   keep_generations:
     description:
       - How many generations the store keeps (the current one included), a setting of the store itself
-        (default V(10) on a new store, at least V(2)). Older generations are removed after each change.
+        (default V(10) on a new store, from V(2) to V(100), otherwise C(error=out_of_range)). Older generations
+        are removed after each change.
       - When set and different from the store's setting, the store's setting changes (a change, written
-        as a new generation); when not set, the store's own setting applies.
+        as a new generation); when not set, the store's own setting applies. Lowering it removes the
+        generations it drops before the new generation is written, which frees space on a full file system
+        (C(error=store_full)).
       - ipoffice.security.generation lists the kept generations and restores one.
+      - A writer option, taken only by modules that can write a store (the C(group/ipoffice.security.writers)
+        action group).
     type: int
   dependents_max_age_days:
     description:
@@ -74,4 +82,49 @@ notes:
   - Changes are written as a new whole generation of the store and switched atomically; the last
     O(keep_generations) generations are kept, each with a record of what made it (module, summary, time,
     and the C(ansible_target_log_info) variable when set); ipoffice.security.generation restores one.
+"""
+
+    # Read-only modules (security_info, certificate_verify, export): they never take the writer lock and never
+    # write the store, so they take neither lock_timeout, keep_generations nor dependents_max_age_days (set
+    # those for the writers with group/ipoffice.security.writers).
+    READ_ONLY = r"""
+options:
+  store_path:
+    description:
+      - Directory of the system's security settings store on the managed node. Required, with no default;
+        each system has its own store, and in a fleet whose stores live on the controller a shared default
+        would put every system into one store.
+      - This module only reads the store; it never creates, initialises or changes it, and takes no lock.
+      - "Set it once per host for all modules of this collection with C(module_defaults) and the
+        C(group/ipoffice.security.all) action group, for example
+        C(store_path: /srv/ipoffice/{{ inventory_hostname }})."
+      - A NUL character fails with C(error=invalid_characters).
+    type: path
+    required: true
+  platform:
+    description:
+      - The system platform. When set, the store must have been initialised for it, otherwise
+        C(error=platform_mismatch).
+    type: str
+    choices: [server, ip500v2]
+  system_name:
+    description:
+      - The system's host name (FQDN), which warnings name the system by (default the store's own system name).
+        With O(system_addresses) and O(platform) it says which system the store is, so that one set of
+        C(module_defaults) for C(group/ipoffice.security.all) serves every module.
+    type: str
+  system_addresses:
+    description:
+      - IP addresses a writing module places in the initial identity's SAN when it initialises the store.
+        This module never initialises a store, so it does not use them.
+    type: list
+    elements: str
+requirements:
+  - cryptography >= 45.0 (C(cryptography.x509.verification) extension policies, the PKCS#7 envelope builder);
+    the module fails with C(error=missing_library) before touching the store when it is older or absent
+  - asn1crypto >= 1.5.0
+notes:
+  - The writer options C(lock_timeout), C(keep_generations) and C(dependents_max_age_days) belong to the modules
+    that can write a store; set them with C(module_defaults) for C(group/ipoffice.security.writers), not for
+    C(group/ipoffice.security.all).
 """
