@@ -50,6 +50,7 @@ CHECKS = collections.OrderedDict([
     ("identity", "the system's identities as a peer at high_remote would judge them (trusting its TCS)"),
     ("lifetime", "identity lifetimes against browser, Apple and public CA limits"),
     ("vendor_defaults", "vendor default certificates still in use"),
+    ("issuer", "identities whose issuer moved on (a new internal CA, a Server Edition primary's new CA)"),
     ("endpoint", "certificate_verify of each listed endpoint (check 'endpoint:<name>')"),
     ("live", "what each live endpoint serves, compared with the store (check 'live:<host:port>')"),
 ])
@@ -147,6 +148,16 @@ _ENTRIES = [
        "self-signed, about two years, no subjectAltName, no key usage; the vendor calls it of limited value.",
        "Replace it with an identity issued by the primary's CA (issued_certificate on the primary, then import).",
        ("security_info",)),
+
+    _f("issuer_changed", "issuer", "warning",
+       "An identity was issued by a CA that is no longer its issuer's current CA (the system's internal CA, or "
+       "the CA of the store it is issued_by): the next run that declares it reissues it.",
+       "Run the baseline (or identity_certificate) that declares the identity, then hand the new identity over.",
+       ("security_info",)),
+    _f("issuer_unavailable", "issuer", "warning",
+       "The store an issued_by identity names as its issuer cannot be read now, so whether its issuer changed is "
+       "unknown.",
+       "Check the issuer_store path and its permissions on the node that runs security_info.", ("security_info",)),
 
     # --- live read-back (security_info live_endpoints): each endpoint is a check 'live:<host:port>'.
     _f("live_identity_mismatch", "live", "error",

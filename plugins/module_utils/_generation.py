@@ -84,6 +84,9 @@ def summarize(before, after):
             parts.append("secret %s %s" % (name, "removed" if name not in after.secrets else "set"))
     if before.keep_generations != after.keep_generations:
         parts.append("keep_generations %s -> %s" % (before.keep_generations, after.keep_generations))
+    if before.dependents_max_age_days != after.dependents_max_age_days:
+        parts.append("dependents_max_age_days %s -> %s" % (before.dependents_max_age_days,
+                                                           after.dependents_max_age_days))
     if before.verified_endpoints != after.verified_endpoints:
         parts.append("preflight record: %s" % ", ".join(sorted(
             set(e.get("endpoint", "?") for e in after.verified_endpoints)
@@ -205,10 +208,10 @@ def run(store, params, check_mode=False, want_diff=False):
     """The generation module: list the kept generations; restore one as a new generation."""
     restore = params.get("restore")
     if restore is None:
-        if store.keep_option is None and not store.exists():  # nothing to list; no initial keys are made
+        if not store.has_store_settings() and not store.exists():  # nothing to list; no initial keys are made
             return {"changed": False, "current": None, "initialised": False, "keep_generations": KEEP_GENERATIONS,
                     "generations": [], "restored": None}
-        if store.keep_option is None:
+        if not store.has_store_settings():
             state = store.read()
             return {"changed": False, "current": state.generation if state.initialised else None,
                     "initialised": state.initialised, "keep_generations": state.keep_generations,

@@ -16,7 +16,8 @@ from ansible_collections.ipoffice.security.plugins.module_utils._model import Se
 
 # Metadata keys a credential may carry that are safe to show.
 PUBLIC_META = ("source", "subject_name", "subject_alt_names", "signature", "valid_days", "issued_by",
-               "scep_transaction_id", "imported_from")
+               "scep_transaction_id", "imported_from", "issuer_store", "issuer_subject", "issued_days",
+               "previous_issuers", "previous")
 
 
 def credential_info(state, credential, now=None):
@@ -83,14 +84,25 @@ def snapshot(store, state, now=None):
         "settings": settings_info(state),
         "identity": identity,
         "telephony_identity": credential_info(state, state.telephony, now),
-        "ca": _certs.cert_info(state.ca.cert, now) if state.ca else None,
+        "ca": ca_info(state, now),
         "trusted": [_dependents.with_dependents(_certs.cert_info(c, now), found) for c in state.trusted_certificates()],
         "trusted_count": len(state.trusted),
         "expiring": expiring(state, now),
         "generations": [dict((k, v) for k, v in g.items()) for g in store.generations()],
         "keep_generations": state.keep_generations,
+        "dependents_max_age_days": state.dependents_max_age_days,
+        "preflight_records": _dependents.records_view(state, now),
         "files": files_info(store),
     }
+
+
+def ca_info(state, now=None):
+    """The internal CA as parsed fields, with how it was made (``previous``: the CAs it replaced)."""
+    if state.ca is None:
+        return None
+    info = _certs.cert_info(state.ca.cert, now)
+    info["request"] = dict((k, v) for k, v in state.ca.meta.items() if k in PUBLIC_META)
+    return info
 
 
 def _identities(state):
@@ -277,10 +289,15 @@ def release_findings(state):
         release=checks["release"], settings=latent)]
 
 
-def system_findings(state, now=None):
-    """Every finding security_info reports about the system itself (before live read-back)."""
+def system_findings(state, now=None, own_path=None):
+    """Every finding security_info reports about the system itself (before live read-back).
+
+    ``own_path``: the store's own path (an identity issued_by names its issuer's store; _issuer).
+    """
+    # Imported here: only a store with an identity issued by another store reads that store.
+    from ansible_collections.ipoffice.security.plugins.module_utils import _issuer
     return identity_findings(state, now) + lifetime_findings(state, now) + vendor_default_findings(state) + \
-        release_findings(state)
+        release_findings(state) + _issuer.issuer_findings(state, own_path)
 
 
 def apply_query(data, expression, option="query"):
@@ -302,7 +319,8 @@ def uninitialised(store):
     return {"store_path": store.path, "initialised": False, "platform": None, "system_name": None, "generation": 0,
             "offer_certificate": None, "issued_to": None, "settings": None, "identity": None,
             "telephony_identity": None, "ca": None, "trusted": [], "trusted_count": 0, "expiring": [],
-            "generations": [], "keep_generations": None, "files": None, "findings": [], "live": []}
+            "generations": [], "keep_generations": None, "dependents_max_age_days": None, "preflight_records": [],
+            "files": None, "findings": [], "live": []}
 
 
 def run(store, params, check_mode=False, want_diff=False):
@@ -335,7 +353,7 @@ def run(store, params, check_mode=False, want_diff=False):
             _live.check_lines(state, endpoints)
         result = snapshot(store, state)
         result["initialised"] = True
-        result["findings"] = system_findings(state)
+        result["findings"] = system_findings(state, own_path=store.path)
     result["changed"] = False
     result["live"] = []
     if endpoints and state is not None:

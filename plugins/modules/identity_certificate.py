@@ -16,7 +16,9 @@ description:
     SIP telephony identity (O(purpose=telephony)), and the identity settings (Offer ID Certificate Chain,
     Automatic Certificate Management, SAN Details Origin, Automatic Phone Provisioning).
   - O(source=generate) is Regenerate (a new self-signed identity), O(source=ca) an identity issued by the
-    system's internal CA, O(source=import) is Set (a PKCS#12, or a PEM/DER certificate with its key).
+    system's internal CA, O(source=import) is Set (a PKCS#12, or a PEM/DER certificate with its key),
+    O(source=issued_by) an identity issued by the internal CA of another system's store (O(issuer_store), a
+    Server Edition secondary's identity "generated from the primary").
     Without O(source) the certificate is left as it is and only the given settings are managed.
   - O(regenerate) decides when an existing identity is replaced, with the meaning it has in
     community.crypto adapted to an identity a system always has; see O(regenerate).
@@ -50,9 +52,11 @@ options:
         that has not expired (C(error=certificate_expired)); its key must match
         (C(error=key_mismatch)). A certificate that is not valid yet, or has a weak key or signature, is
         imported with a warning.
+      - V(issued_by) creates a new key and a certificate issued by the internal CA of the store at
+        O(issuer_store), with the naming options as for V(ca).
       - When not set, the identity certificate is not changed.
     type: str
-    choices: [generate, ca, import]
+    choices: [generate, ca, import, issued_by]
   subject_name:
     description:
       - Subject of a generated or CA-issued identity, as a common name (V(ipo1.example.com)) or an
@@ -92,8 +96,10 @@ options:
       - V(partial_idempotence) replaces it when the key type/size, the subject or the set of subject
         alternative names differ from the request, or when it is inside the renewal window.
       - V(full_idempotence) also replaces it when the signature hash, the validity length
-        (O(valid_days)) or the issuer (self-signed for V(generate), the current internal CA for V(ca))
-        differ.
+        (O(valid_days)) or the issuer (self-signed for V(generate), the current internal CA for V(ca),
+        the current CA of O(issuer_store) for V(issued_by)) differ.
+      - An identity of V(ca) or V(issued_by) follows its issuer under V(partial_idempotence) too, so one no
+        longer issued by its issuer's current CA is reissued (check mode says so).
       - V(always) replaces it on every run.
       - For O(source=import) an identity matches when it is the very certificate given; V(always) then
         behaves like V(full_idempotence).
@@ -147,6 +153,19 @@ options:
     description:
       - The chain as content instead of O(chain_path).
     type: str
+  issuer_store:
+    description:
+      - O(source=issued_by) only, and required there. The store (its C(store_path)) of the system whose
+        internal CA issues this identity, for example a Server Edition primary's store for a secondary or
+        expansion. It is read without a lock and never written.
+      - An IP500 V2 store has no internal CA (C(error=issuer_without_ca)); a path that holds no store is
+        C(error=issuer_store_missing); this system's own store is refused (use O(source=ca)).
+      - The validity (O(valid_days)) is capped at what is left of the issuer CA's life (with a warning).
+        The issuer's CA certificate is added to this system's trusted store, so the offered chain reaches
+        it. The issuer's CA certificate and fingerprint are recorded with the identity;
+        M(ipoffice.security.security_info) reports C(issuer_changed) once the issuer's CA is another one,
+        and the next run reissues the identity.
+    type: path
   offer_id_certificate_chain:
     description:
       - Offer ID Certificate Chain. When on, TLS peers receive the identity followed by its issuers from

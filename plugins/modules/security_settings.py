@@ -12,15 +12,16 @@ module: security_settings
 short_description: Apply an IP Office system's whole certificate security state in one transaction
 version_added: 0.2.0
 description:
-  - Takes a system's whole desired state in one call, as the areas O(trusted), O(identity),
+  - Takes a system's whole desired state in one call, as the areas O(trusted), O(ca), O(identity),
     O(telephony_identity), O(scep), O(checks) and O(lines) (the keys of the C(ipoffice_security) variable of
     the C(ipoffice.security.baseline) role, which applies it through this module). Every area is optional; an
     area left out is left exactly as it is, and so is a key left out of an area.
   - 'The areas are applied in the safe order, each on the state the previous ones planned: 1. the trusted
-    store gains O(trusted.certificates); 2. the system identity (O(identity)), then the telephony identity
-    (O(telephony_identity)); 3. the SCEP settings and enrollment (O(scep)); 4. the trusted store loses
-    O(trusted.absent) and, with O(trusted.exclusive), everything not listed; 5. the check levels and lines
-    (O(checks), O(lines)), with the preflight.'
+    store gains O(trusted.certificates); 2. the internal CA (O(ca)); 3. the system identity (O(identity)), then
+    the telephony identity (O(telephony_identity)); 4. the SCEP settings and enrollment (O(scep)); 5. the trusted
+    store loses O(trusted.absent) and, with O(trusted.exclusive), everything not listed; 6. the check levels and
+    lines (O(checks), O(lines)), with the preflight; 7. the removals of step 5 are judged on the planned state;
+    8. the retired entries (O(trusted.retire)) that nothing depends on any more are removed.'
   - B(One transaction.) Everything is decided first, then written as B(one) new store generation. If any area
     fails, nothing is written at all (a new store is not even created), and the failure names the area and
     the option (for example C(option=checks.certificate_expiry_warning_days)) with a stable RV(error) code.
@@ -28,7 +29,9 @@ description:
     of a raised check level evaluates each endpoint against the trusted store and identities this call sets
     (so pinning a peer and raising telephony to V(high_remote) in one call passes), and removing a trusted
     certificate warns that an identity's chain still needs it only when the planned identity does (a root
-    rotation in one call gives no false warning). Check mode therefore predicts C(changed), the diff and the
+    rotation in one call gives no false warning). When the call changes the trusted store or retires entries,
+    the O(checks.preflight) endpoints of levels that check chains are verified again against the planned state,
+    so their records follow what they present now. Check mode therefore predicts C(changed), the diff and the
     preflight verdict for the whole state at once."
   - "B(Network work and the store lock.) The SCEP server (enrollment) and the preflight endpoints are
     contacted while planning, before the store lock is taken, each bounded in time (O(scep.timeout) with
@@ -101,12 +104,88 @@ options:
           sha256:
             description: SHA-256 fingerprint of the entry.
             type: str
+      retire:
+        description:
+          - 'Certificates on their way out (each a path, content or sha256 fingerprint, as O(trusted.absent)):
+            each is removed as soon as nothing depends on it (judged on the state this call plans, so in the same
+            run in which its last dependent moves), and otherwise stays without failing.'
+          - RV(retiring) lists each retired entry still present with what it is C(blocked_by); a run that changes
+            nothing is C(changed=false). So a group variable can hold the end state of a root rotation from its
+            first day and converge over runs.
+          - Retired entries are kept by O(trusted.exclusive). An entry both listed in O(trusted.certificates) and
+            retired is refused (C(invalid_argument)).
+        type: list
+        elements: dict
+        default: []
+        suboptions:
+          path:
+            description: File on the managed node.
+            type: path
+          content:
+            description: The certificate(s) as text.
+            type: str
+          password:
+            description: Password of a PKCS#12 input.
+            type: str
+          sha256:
+            description: SHA-256 fingerprint of the entry.
+            type: str
       allow_in_use:
         description:
           - Removing an entry (O(trusted.absent) or O(trusted.exclusive)) that something depends on (an identity
-            chain, a pinned peer certificate, a preflight endpoint last verified through it, a certificate issued
-            by the system CA) fails with C(trusted_entry_in_use), naming every dependent, and nothing is written.
+            chain, a pinned peer certificate's issuers, a preflight endpoint last verified through it, a
+            certificate issued by the system CA) fails with C(trusted_entry_in_use), naming every dependent, and
+            nothing is written. The dependents are judged on the state the call plans.
           - V(true) removes it anyway and warns, naming the dependents again.
+          - Retired entries (O(trusted.retire)) are never forced out.
+        type: bool
+        default: false
+  ca:
+    description:
+      - The system's internal CA (server platform), declared like an identity. Left out, the CA is left as it is.
+      - When it no longer matches (under O(ca.regenerate)), a new key and a new self-signed CA certificate replace
+        it and join the trusted store; the identities the previous CA issued (C(source=ca) and the initial
+        identity) are reissued by the new one in the same run; the previous CA is retired (see
+        O(ca.retire_previous)). Server Edition secondaries issued by this store report C(issuer_changed) in
+        M(ipoffice.security.security_info) and are reissued by their next run.
+      - Before anything is written, what the previous CA issued and cannot be reissued with it (certificates For
+        Different Machine that have not expired, pinned peers that chain to it) refuses the change with
+        C(ca_in_use) unless O(ca.allow_in_use).
+      - On an IP500 V2 system (no internal CA) the area fails with C(no_internal_ca).
+    type: dict
+    suboptions:
+      subject_name:
+        description: Common name or RFC 4514 DN of the CA; default the current CA's subject. A new name is the
+          usual way to declare a new CA (for example a year in the name).
+        type: str
+      signature:
+        description: Key and signature of the CA; default V(sha256_rsa2048), what a new system starts with.
+        type: str
+        choices: [sha256_rsa2048, sha1_rsa1024, sha256_rsa3072, sha256_rsa4096, sha384_rsa3072, sha256_ecdsa_p256,
+                  sha384_ecdsa_p384]
+      valid_days:
+        description: Validity of the CA in days, 365 to 7305; default 3652 (what a new system starts with).
+        type: int
+      regenerate:
+        description:
+          - When to replace the CA, as for identities. V(partial_idempotence) compares key type and size and the
+            subject; V(full_idempotence) also the signature hash and the validity length; V(never) keeps it
+            (warning when it differs); V(fail) refuses to replace it (C(regeneration_refused)); V(always)
+            replaces it on every run (not for a variable applied repeatedly).
+        type: str
+        choices: [never, fail, partial_idempotence, full_idempotence, always]
+        default: full_idempotence
+      renew_before_days:
+        description: Replace the CA when it has fewer days left than this; default none (a CA is never
+          replaced by time alone).
+        type: int
+      retire_previous:
+        description: Retire the previous internal CAs still in the trusted store (as O(trusted.retire) does).
+        type: bool
+        default: true
+      allow_in_use:
+        description: Replace the CA although certificates it issued that cannot be reissued with it, or pinned
+          peers that chain to it, remain (C(ca_in_use) otherwise); warns, naming them.
         type: bool
         default: false
   identity:
@@ -118,10 +197,11 @@ options:
       source:
         description:
           - 'generate: a new self-signed identity (Regenerate); ca: issued by the system''s internal CA; import:
-            a certificate and key you give (Set).'
+            a certificate and key you give (Set); issued_by: issued by the internal CA of another system''s store
+            (a Server Edition secondary by its primary, see issuer_store).'
           - Left out, the identity certificate itself is left as it is (its settings below still apply).
         type: str
-        choices: [generate, ca, import]
+        choices: [generate, ca, import, issued_by]
       subject_name:
         description: Common name or RFC 4514 DN of a generated or CA-issued identity; default the system name.
         type: str
@@ -172,6 +252,16 @@ options:
       chain_content:
         description: 'source import: the issuing CA certificates as text.'
         type: str
+      issuer_store:
+        description:
+          - 'source issued_by: the store of the system whose internal CA issues the identity (the Server Edition
+            primary''s store_path). Read without a lock and never written; an IP500 V2 store has no CA
+            (C(issuer_without_ca)), a path without a store is C(issuer_store_missing).'
+          - Subject, SANs and validity as for V(ca); the validity is capped at what is left of the issuer CA's
+            life. The issuer's CA certificate joins this system's trusted store (so the offered chain reaches
+            it), and its certificate and fingerprint are recorded with the identity. When the issuer's CA
+            changes, the next run reissues the identity and retires the previous issuer's root.
+        type: path
       offer_id_certificate_chain:
         description: 'Offer ID Certificate Chain: send the identity followed by its issuers from the trusted
           store.'
@@ -196,10 +286,11 @@ options:
       source:
         description:
           - 'generate: a new self-signed identity (Regenerate); ca: issued by the system''s internal CA; import:
-            a certificate and key you give (Set).'
+            a certificate and key you give (Set); issued_by: issued by the internal CA of another system''s store
+            (a Server Edition secondary by its primary, see issuer_store).'
           - Left out, the identity certificate itself is left as it is (its settings below still apply).
         type: str
-        choices: [generate, ca, import]
+        choices: [generate, ca, import, issued_by]
       subject_name:
         description: Common name or RFC 4514 DN of a generated or CA-issued identity; default the system name.
         type: str
@@ -250,6 +341,16 @@ options:
       chain_content:
         description: 'source import: the issuing CA certificates as text.'
         type: str
+      issuer_store:
+        description:
+          - 'source issued_by: the store of the system whose internal CA issues the identity (the Server Edition
+            primary''s store_path). Read without a lock and never written; an IP500 V2 store has no CA
+            (C(issuer_without_ca)), a path without a store is C(issuer_store_missing).'
+          - Subject, SANs and validity as for V(ca); the validity is capped at what is left of the issuer CA's
+            life. The issuer's CA certificate joins this system's trusted store (so the offered chain reaches
+            it), and its certificate and fingerprint are recorded with the identity. When the issuer's CA
+            changes, the next run reissues the identity and retires the previous issuer's root.
+        type: path
   scep:
     description:
       - SCEP settings and enrollment (as M(ipoffice.security.scep) manages them). The SCEP server is contacted
@@ -380,6 +481,10 @@ options:
             line:<name>), against the trusted store and identities this call sets.'
           - The endpoint item of certificate_verify, security_info's live_endpoints and the audit, with the same
             defaults and meaning (docs/check-levels.md), plus setting.
+          - When the call changes the trusted store or retires entries, the endpoints of settings that check
+            chains (medium and above) are verified again at their level against the planned state (C(reverified)
+            in the result); a passing endpoint's record of what it presented is replaced, so an endpoint that now
+            verifies against a new root no longer holds the old one.
         type: list
         elements: dict
         default: []
@@ -519,6 +624,33 @@ EXAMPLES = r"""
       - name: branch-1
         check_level: medium
 
+- name: A root rotation as declared state (converges over runs; trusted.retire never fails)
+  ipoffice.security.security_settings:
+    trusted:
+      certificates:
+        - path: /etc/pki/corp/root-2027.pem
+        - path: /etc/pki/partners/sbc-2027.pem       # the SBC's new certificate, pinned
+      retire:
+        - sha256: "3a:5f:...:9c"                      # the old root: goes once nothing depends on it
+        - path: /etc/pki/partners/sbc-2015.pem       # the SBC's old certificate
+    identity:
+      source: ca
+    ca:
+      subject_name: CN=IP Office Root CA ipo1 2027   # the store's own CA moves too
+    checks:
+      preflight:                                     # verified again while anything is retiring
+        - {host: sbc.example.com, port: 5061, setting: telephony, sip_domain: example.com}
+  register: rotation
+
+- name: A Server Edition secondary, its identity issued by the primary's CA
+  ipoffice.security.security_settings:
+    store_path: /var/lib/ipoffice-security/secondary-1
+    identity:
+      source: issued_by
+      issuer_store: /var/lib/ipoffice-security/primary
+      subject_name: sec1.example.com
+      subject_alt_names: [DNS:sec1.example.com, IP:192.0.2.21]
+
 - name: Rotate the enterprise root in one call (no intermediate state is ever written)
   ipoffice.security.security_settings:
     trusted:
@@ -585,18 +717,53 @@ areas:
   type: list
   elements: str
 steps:
-  description: The steps of the safe order that ran, each with whether it changed the state (C(trusted),
-    C(identity), C(telephony_identity), C(scep), C(trusted_removals), C(checks)).
+  description: The steps of the safe order that ran, each with whether it changed the state (C(trusted), C(ca),
+    C(identity), C(telephony_identity), C(scep), C(trusted_removals), C(checks), C(retire)).
   returned: unless O(state=gathered)
   type: list
   elements: dict
 trusted:
   description:
     - The trusted store after the run (C(entries), C(trusted_count), C(limit)), what was C(added) and
-      C(removed) (each removal with C(by) V(absent) or V(exclusive) and C(needed_by), the identities whose chain
-      used it), C(findings) about what was added (C(weak_key) for a key under 2048 bits, also a warning), and
-      C(steps) with each trusted step's own C(changed) (C(present), C(absent), C(exclusive)).
+      C(removed) (each removal with C(by) V(absent), V(exclusive) or V(retire) and C(needed_by), the identities
+      whose chain used it), C(findings) about what was added (C(weak_key) for a key under 2048 bits, also a
+      warning), and C(steps) with each trusted step's own C(changed) (C(present), C(absent), C(exclusive),
+      C(retire)).
   returned: when O(trusted) is given
+  type: dict
+retiring:
+  description:
+    - One item per retired entry still present after the run (O(trusted.retire), a previous internal CA, an
+      identity's previous issuer), with what still depends on it; empty when nothing is retiring.
+  returned: unless O(state=gathered)
+  type: list
+  elements: dict
+  contains:
+    sha256:
+      description: Fingerprint of the entry.
+      type: str
+    subject:
+      description: Subject of the entry.
+      type: str
+    blocked_by:
+      description: The dependents that keep it, as C(trusted_entry_in_use) names them (C(kind), C(description),
+        ...).
+      type: list
+      elements: dict
+    retired_by:
+      description: Why it is retired (C(trusted.retire), C(ca.retire_previous), C(identity.previous_issuer),
+        C(telephony_identity.previous_issuer)).
+      type: str
+retired:
+  description: The retired entries this run removed (C(sha256), C(subject), C(retired_by)).
+  returned: unless O(state=gathered)
+  type: list
+  elements: dict
+ca:
+  description: The internal CA after the run (C(certificate)), C(action) (V(kept) or V(regenerated)), C(reasons),
+    the identities it C(reissued), the C(previous) CAs still trusted, what the previous CA left C(in_use), and
+    C(changed) for this area.
+  returned: when O(ca) is given
   type: dict
 identity:
   description: As M(ipoffice.security.identity_certificate) returns it (C(certificate), C(chain), C(settings),

@@ -29,6 +29,7 @@ import datetime
 import difflib
 
 from ansible_collections.ipoffice.security.plugins.module_utils import _checks_settings, _findings, _model
+from ansible_collections.ipoffice.security.plugins.plugin_utils import _audit_roots
 
 TRUSTED_STORE_LIMIT = _model.TRUSTED_STORE_LIMIT
 
@@ -767,7 +768,9 @@ def build_report(systems, policy=None, generated=None, fail_on=None):
     }
     summary["verdict_text"] = verdict_text(summary)
     return {"format": 2, "generated": iso(moment), "policy": effective, "summary": summary, "systems": entries,
-            "trusted_roots": trusted_roots(entries)}
+            "trusted_roots": trusted_roots(entries),
+            # Per root, every system that trusts it, chains to it, pins under it or was issued by it.
+            "fleet_roots": _audit_roots.fleet_roots(items)}
 
 
 def failing_systems_text(failing):

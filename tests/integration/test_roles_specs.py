@@ -78,7 +78,7 @@ def test_baseline_sections_match_their_module(section, monkeypatch):
     # Everything the module offers (but the store options, set through 'store', and purpose/ip_office_lines,
     # set by the role) can be given through the variable.
     handled = {"store_path", "platform", "system_name", "system_addresses", "lock_timeout", "keep_generations",
-               "purpose", "ip_office_lines"}
+               "dependents_max_age_days", "purpose", "ip_office_lines"}
     if section == "telephony_identity":
         handled |= {"offer_id_certificate_chain", "automatic_certificate_management", "san_details_origin",
                     "automatic_phone_provisioning"}  # system-wide identity settings: under 'identity'
@@ -164,8 +164,8 @@ def test_baseline_variable_is_the_security_settings_schema(monkeypatch):
             assert entry.get("required") is True and "default" not in entry, entry
             assert spec["store_path"].get("required") is True and "default" not in spec["store_path"]
         same_schema(entry, spec["store_path" if key == "path" else key], "ipoffice_security.store." + key)
-    assert sorted(variable["store"]["options"]) == ["keep_generations", "lock_timeout", "path", "platform",
-                                                    "system_addresses", "system_name"]
+    assert sorted(variable["store"]["options"]) == ["dependents_max_age_days", "keep_generations", "lock_timeout",
+                                                    "path", "platform", "system_addresses", "system_name"]
 
 
 def _settings_areas():
