@@ -96,7 +96,7 @@ def export_request(params):
     """Validate the export options (nothing read or written)."""
     path = params.get("path")
     if not path:
-        raise SecurityError("invalid_argument", "Set the 'path' option: the directory to write the files into.",
+        raise SecurityError("missing_option", "Set the 'path' option: the directory to write the files into.",
                             option="path")
     encryption = params.get("encryption") or "modern"
     if encryption not in ENCRYPTIONS:
@@ -109,10 +109,10 @@ def export_request(params):
                             option="password")
     path = os.path.abspath(path)
     if os.path.lexists(path) and not os.path.isdir(path):
-        raise SecurityError("invalid_export_path", "%s exists and is not a directory. Change the 'path' option to "
+        raise SecurityError("invalid_output_path", "%s exists and is not a directory. Change the 'path' option to "
                             "a directory (it is created when missing)." % path, option="path")
     if not os.path.exists(path) and not os.path.isdir(os.path.dirname(path)):
-        raise SecurityError("invalid_export_path", "The parent directory of %s does not exist. Create it first or "
+        raise SecurityError("invalid_output_path", "The parent directory of %s does not exist. Create it first or "
                             "change the 'path' option." % path, option="path")
     return Request(path, password, encryption)
 
@@ -146,7 +146,7 @@ def _read_regular(path, option="path"):
             return None
         raise
     if not stat.S_ISREG(st.st_mode):
-        raise SecurityError("invalid_export_path", "%s exists and is not a regular file; it is never replaced. "
+        raise SecurityError("invalid_output_path", "%s exists and is not a regular file; it is never replaced. "
                             "Remove it or change the '%s' option." % (path, option), option=option)
     fd = os.open(path, os.O_RDONLY | _O_NOFOLLOW | _O_CLOEXEC)
     with os.fdopen(fd, "rb") as handle:
@@ -381,7 +381,7 @@ def _open_dir(path, create):
             os.mkdir(path, DIR_MODE)
             return os.open(path, os.O_RDONLY | _O_DIRECTORY | _O_NOFOLLOW | _O_CLOEXEC)
         if exc.errno in (errno.ELOOP, errno.ENOTDIR):
-            raise SecurityError("invalid_export_path", "%s is not a directory (or is a symlink); nothing is written "
+            raise SecurityError("invalid_output_path", "%s is not a directory (or is a symlink); nothing is written "
                                 "through it. Remove it or change the 'path' option." % path, option="path")
         raise
 
@@ -394,7 +394,7 @@ def _check_dirs(plan):
         for part in parts:
             current = os.path.join(current, part)
             if os.path.lexists(current) and (os.path.islink(current) or not os.path.isdir(current)):
-                raise SecurityError("invalid_export_path", "%s is not a directory (or is a symlink); nothing was "
+                raise SecurityError("invalid_output_path", "%s is not a directory (or is a symlink); nothing was "
                                     "written. Remove it or change the 'path' option." % current, option="path")
 
 

@@ -14,7 +14,7 @@ and a restore can itself be undone (``restore: previous`` again).  The store set
 ``keep_generations`` is not part of what is restored: it is how the store keeps history, not content.
 
 Stable error codes: ``unknown_generation`` (a number that is not kept), ``no_previous_generation``
-(nothing before the current generation), ``invalid_argument`` (a restore value that is neither
+(nothing before the current generation), ``invalid_setting`` (a restore value that is neither
 ``previous`` nor a number), and the store's own (``store_locked``, ``corrupt_store``, ...).
 """
 
@@ -144,7 +144,7 @@ def target_number(store, state, restore):
         return max(earlier)
     if text.isdigit():
         return int(text)
-    raise SecurityError("invalid_argument", "restore must be 'previous' or a generation number (see the "
+    raise SecurityError("invalid_setting", "restore must be 'previous' or a generation number (see the "
                         "'generations' result), got %r. Change the 'restore' option." % (restore,), option="restore")
 
 

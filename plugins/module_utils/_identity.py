@@ -164,12 +164,12 @@ def identity_request(params):
     if source != "import":
         stray = [name for name in IMPORT_OPTIONS if given(params, name)]
         if stray:
-            raise SecurityError("invalid_argument", "%s only apply to source: import (Set). Remove them or set "
+            raise SecurityError("option_not_applicable", "%s only apply to source: import (Set). Remove them or set "
                                 "'source: import'." % ", ".join(stray), option=stray[0])
     if source not in ("generate", "ca"):
         stray = [name for name in NAMING_OPTIONS if given(params, name)]
         if stray:
-            raise SecurityError("invalid_argument", "%s only apply to source: generate or ca (Regenerate). Remove "
+            raise SecurityError("option_not_applicable", "%s only apply to source: generate or ca (Regenerate). Remove "
                                 "them or set the 'source' option." % ", ".join(stray), option=stray[0])
     request = IdentityRequest(purpose, source, regenerate, params.get("renew_before_days"), settings)
     if source in ("generate", "ca"):
@@ -208,7 +208,7 @@ def _input(params, base, required=True):
     """Bytes and the option name of a <base>_path / <base>_content pair (or None)."""
     path_opt, content_opt = base + "_path", base + "_content"
     if given(params, path_opt) and given(params, content_opt):
-        raise SecurityError("invalid_argument", "Give either '%s' or '%s', not both." % (path_opt, content_opt),
+        raise SecurityError("conflicting_options", "Give either '%s' or '%s', not both." % (path_opt, content_opt),
                             option=content_opt)
     if given(params, path_opt):
         return _certs.read_input(path=params[path_opt], option=path_opt), path_opt
@@ -238,7 +238,7 @@ def load_import(params, now=None):
     key_data, key_option = _input(params, "private_key", required=False)
     if key_data is not None:
         if key is not None:
-            raise SecurityError("invalid_argument", "The %s already holds a private key; remove the '%s' option."
+            raise SecurityError("conflicting_options", "The %s already holds a private key; remove the '%s' option."
                                 % (cert_option, key_option), option=key_option)
         key = _certs.load_private_key(key_data, params.get("private_key_password"), option=key_option)
         key_from = key_option

@@ -40,7 +40,7 @@ def validate_timeout(value, option="live_timeout"):
     except (TypeError, ValueError):
         timeout = 0
     if not timeout > 0:
-        raise SecurityError("invalid_argument", "%s must be a positive number of seconds, got %r. Change the '%s' "
+        raise SecurityError("out_of_range", "%s must be a positive number of seconds, got %r. Change the '%s' "
                             "option." % (option, value, option), option=option)
     return timeout
 
@@ -50,41 +50,44 @@ def validate_endpoints(endpoints, option=OPTION):
     if endpoints is None:
         return []
     if not isinstance(endpoints, list):
-        raise SecurityError("invalid_argument", "%s must be a list of {host, port, server_name, serves}. Change the "
+        raise SecurityError("invalid_setting", "%s must be a list of {host, port, server_name, serves}. Change the "
                             "'%s' option." % (option, option), option=option)
     result = []
     for index, item in enumerate(endpoints):
         where = "%s[%d]" % (option, index)
         if not isinstance(item, dict):
-            raise SecurityError("invalid_argument", "%s must be a dictionary with host, port and serves. Change the "
+            raise SecurityError("invalid_setting", "%s must be a dictionary with host, port and serves. Change the "
                                 "'%s' option." % (where, option), option=where)
         unknown = sorted(set(item) - set(_KEYS))
         if unknown:
-            raise SecurityError("invalid_argument", "%s takes host, port, server_name and serves; unknown key(s): %s. "
+            raise SecurityError("unknown_setting", "%s takes host, port, server_name and serves; unknown key(s): %s. "
                                 "Change the '%s' option." % (where, ", ".join(unknown), option), option=where)
         for field in ("host", "server_name", "serves"):
             check_text(item.get(field), "%s.%s" % (where, field))
         host = item.get("host")
         if not host or not isinstance(host, str) or not host.strip():
-            raise SecurityError("invalid_argument", "%s.host must name the host to connect to. Set it in the '%s' "
+            raise SecurityError("missing_option", "%s.host must name the host to connect to. Set it in the '%s' "
                                 "option." % (where, option), option=where + ".host")
         port = item.get("port")
         try:
             port = int(port) if not isinstance(port, bool) else None
         except (TypeError, ValueError):
             port = None
-        if port is None or not 0 < port < 65536:
-            raise SecurityError("invalid_argument", "%s.port must be a port number 1-65535, got %r. Change the '%s' "
+        if port is None:
+            raise SecurityError("invalid_setting", "%s.port must be a port number 1-65535, got %r. Change the '%s' "
+                                "option." % (where, item.get("port"), option), option=where + ".port")
+        if not 0 < port < 65536:
+            raise SecurityError("out_of_range", "%s.port must be a port number 1-65535, got %r. Change the '%s' "
                                 "option." % (where, item.get("port"), option), option=where + ".port")
         serves = item.get("serves")
         if not isinstance(serves, str) or not (serves in SERVES or (
                 serves.startswith(LINE_PREFIX) and serves[len(LINE_PREFIX):].strip())):
-            raise SecurityError("invalid_argument", "%s.serves must be management, telephony or line:<name of an IP "
+            raise SecurityError("invalid_choice", "%s.serves must be management, telephony or line:<name of an IP "
                                 "Office line>, got %r. Change the '%s' option." % (where, serves, option),
                                 option=where + ".serves")
         server_name = item.get("server_name")
         if server_name is not None and (not isinstance(server_name, str) or not server_name.strip()):
-            raise SecurityError("invalid_argument", "%s.server_name must be a host name (or be left out), got %r. "
+            raise SecurityError("invalid_setting", "%s.server_name must be a host name (or be left out), got %r. "
                                 "Change the '%s' option." % (where, server_name, option), option=where + ".server_name")
         result.append({"host": host.strip(), "port": port, "server_name": server_name or None, "serves": serves})
     return result

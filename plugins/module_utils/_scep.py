@@ -610,7 +610,7 @@ class Transport(object):
                  cafile=None, sleep=time.sleep, max_bytes=MAX_REPLY_BYTES):
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise SecurityError("invalid_argument", "'%s' is not an http(s) SCEP URL. Check the 'server', 'scheme', "
+            raise SecurityError("invalid_url", "'%s' is not an http(s) SCEP URL. Check the 'server', 'scheme', "
                                 "'port' and 'uri' options." % url, option="server")
         self.url = url
         self.scheme = parts.scheme

@@ -319,7 +319,7 @@ class DirectoryStore(Store):
     def __init__(self, path, platform=None, system_name=None, system_addresses=None,
                  lock_timeout=DEFAULT_LOCK_TIMEOUT, keep=None):
         if not path:
-            raise SecurityError("invalid_argument", "store_path must not be empty.", option="store_path")
+            raise SecurityError("missing_option", "store_path must not be empty.", option="store_path")
         self.path = os.path.abspath(path)
         self.platform = platform
         self.system_name = system_name

@@ -14,12 +14,15 @@ from ansible_collections.ipoffice.security.plugins.module_utils._model import Se
 
 def _load_item(item, option, single):
     if not isinstance(item, dict):
-        raise SecurityError("invalid_argument", "%s must be a dictionary with path or content. Change the '%s' "
+        raise SecurityError("invalid_setting", "%s must be a dictionary with path or content. Change the '%s' "
                             "option." % (option, option), option=option)
     path, content = item.get("path"), item.get("content")
-    if (path is None) == (content is None):
-        raise SecurityError("invalid_argument", "%s must set exactly one of path or content. Change the '%s' option."
-                            % (option, option), option=option)
+    if path is None and content is None:
+        raise SecurityError("missing_option", "%s must set one of path or content; it sets neither. Change the '%s' "
+                            "option." % (option, option), option=option)
+    if path is not None and content is not None:
+        raise SecurityError("conflicting_options", "%s must set exactly one of path or content; it sets both. Change "
+                            "the '%s' option." % (option, option), option=option)
     sub = "%s.%s" % (option, "path" if path is not None else "content")
     data = _certs.read_input(path=path, content=content, option=sub)
     if single:
@@ -39,28 +42,28 @@ def presented_certificates(params):
     """(leaf, chain, where) from the 'certificate' + 'chain' options or from the live 'endpoint'."""
     if params.get("endpoint"):
         if params.get("certificate") or params.get("chain"):
-            raise SecurityError("invalid_argument", "Give either 'endpoint' or 'certificate' (with 'chain'), not "
+            raise SecurityError("conflicting_options", "Give either 'endpoint' or 'certificate' (with 'chain'), not "
                                 "both.", option="endpoint")
         endpoint = params["endpoint"]
         for field in ("host", "server_name"):
             check_text(endpoint.get(field), "endpoint." + field)
         if not endpoint.get("host"):
-            raise SecurityError("invalid_argument", "endpoint.host must name the host to connect to. Set the "
+            raise SecurityError("missing_option", "endpoint.host must name the host to connect to. Set the "
                                 "'endpoint.host' option.", option="endpoint.host")
         port = endpoint.get("port")
         port = 443 if port is None else port
         if not 0 < int(port) < 65536:
-            raise SecurityError("invalid_argument", "endpoint.port must be 1-65535, got %s. Change the "
+            raise SecurityError("out_of_range", "endpoint.port must be 1-65535, got %s. Change the "
                                 "'endpoint.port' option." % port, option="endpoint.port")
         timeout = endpoint.get("timeout")
         timeout = _tls.DEFAULT_TIMEOUT if timeout is None else timeout
         if timeout <= 0:
-            raise SecurityError("invalid_argument", "endpoint.timeout must be positive, got %s. Change the "
+            raise SecurityError("out_of_range", "endpoint.timeout must be positive, got %s. Change the "
                                 "'endpoint.timeout' option." % timeout, option="endpoint.timeout")
         certs = _tls.fetch_chain(endpoint["host"], port, server_name=endpoint.get("server_name"), timeout=timeout)
         return certs[0], certs[1:], "%s:%s" % (endpoint["host"], port)
     if not params.get("certificate"):
-        raise SecurityError("invalid_argument", "Nothing to verify: set 'certificate' (path or content) or "
+        raise SecurityError("missing_option", "Nothing to verify: set 'certificate' (path or content) or "
                             "'endpoint' (host and port).", option="certificate")
     leaf = _load_item(params["certificate"], "certificate", single=True)[0]
     return leaf, load_list(params.get("chain"), "chain"), None

@@ -144,7 +144,7 @@ manifest:
   returned: success
   type: dict
 error:
-  description: Stable code of a failure, for example C(password_required), C(invalid_export_path),
+  description: Stable code of a failure, for example C(password_required), C(invalid_output_path),
     C(store_not_initialised).
   returned: failure
   type: str

@@ -121,7 +121,7 @@ restored:
   returned: success
   type: dict
 error:
-  description: Stable code of a failure (C(unknown_generation), C(no_previous_generation), C(invalid_argument),
+  description: Stable code of a failure (C(unknown_generation), C(no_previous_generation), C(invalid_setting),
     C(store_locked), C(corrupt_store), ...).
   returned: failure
   type: str

@@ -275,7 +275,7 @@ removed:
 error:
   description:
     - Stable code of a failure, for example C(trusted_store_full), C(private_key_in_bundle),
-      C(invalid_certificate), C(wrong_password), C(password_required), C(unreadable_file), C(invalid_argument),
+      C(invalid_certificate), C(wrong_password), C(password_required), C(unreadable_file), C(conflicting_options),
       C(invalid_fingerprint), C(trusted_entry_in_use).
   returned: failure
   type: str

@@ -176,9 +176,9 @@ def test_bad_input_has_codes_and_writes_nothing(tmp_path):
     a_file = tmp_path / "a-file"
     a_file.write_text("x")
     not_dir = _error(store, _params(tmp_path, path=str(a_file)))
-    assert not_dir.code == "invalid_export_path" and "not a directory" in not_dir.message
+    assert not_dir.code == "invalid_output_path" and "not a directory" in not_dir.message
     no_parent = _error(store, _params(tmp_path, path=str(tmp_path / "nowhere" / "out")))
-    assert no_parent.code == "invalid_export_path"
+    assert no_parent.code == "invalid_output_path"
     bad_choice = _error(store, _params(tmp_path, encryption="rc2"))
     assert bad_choice.code == "invalid_choice" and bad_choice.option == "encryption"
     # A symlink where a folder of the export goes: refused before anything is written.
@@ -187,7 +187,7 @@ def test_bad_input_has_codes_and_writes_nothing(tmp_path):
     (tmp_path / "elsewhere").mkdir()
     os.symlink(str(tmp_path / "elsewhere"), str(out / "identity"))
     link = _error(store, _params(tmp_path))
-    assert link.code == "invalid_export_path" and "identity" in link.message
+    assert link.code == "invalid_output_path" and "identity" in link.message
     assert sorted(os.listdir(str(out))) == ["identity"] and os.listdir(str(tmp_path / "elsewhere")) == []
     assert helpers.tree_digest(store.path) == digest
 

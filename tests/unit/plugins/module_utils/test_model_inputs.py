@@ -139,7 +139,7 @@ def test_issued_certificate_default_san_is_refused_too(template, tmp_path):
 def test_certificate_verify_refuses_port_0_and_non_positive_timeouts(template, endpoint, option):
     with pytest.raises(SecurityError) as err:
         _verify.run(template, {"endpoint": endpoint, "level": "low"})
-    assert err.value.code == "invalid_argument" and err.value.option == option, err.value.message
+    assert err.value.code == "out_of_range" and err.value.option == option, err.value.message
     assert "'%s'" % option in err.value.message
 
 
