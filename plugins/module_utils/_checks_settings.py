@@ -113,8 +113,8 @@ def desired_checks(current, options):
             continue
         if name == "ip_office_lines":
             if not isinstance(value, list):
-                raise SecurityError("invalid_setting", "ip_office_lines must be a list of lines. Change the "
-                                    "'ip_office_lines' option.", option="ip_office_lines")
+                raise SecurityError("invalid_setting", "lines must be a list of lines. Change the 'lines' option.",
+                                    option="lines")
             value = [_line_options(entry) for entry in value]
         result[name] = validate_value(AREA, name, value)
     return result
@@ -345,7 +345,7 @@ def setting_label(setting_name):
     """How a preflight setting is named to a user: the option it is (an IP Office line by its name)."""
     if setting_name in LEVEL_SETTINGS:
         return LEVEL_SETTINGS[setting_name]
-    return "ip_office_lines line '%s'" % setting_name[len(LINE_PREFIX):]
+    return "IP Office line '%s'" % setting_name[len(LINE_PREFIX):]
 
 
 def unverified_raises(changes, endpoints, mode):
@@ -441,8 +441,11 @@ def still_valid(planned, state):
 
 
 def plan_for(state, params):
-    """plan() with the module's options (certificate_checks params, or the checks and lines of security_settings)."""
-    options = dict((name, params.get(name)) for name in OPTION_NAMES)
+    """plan() with the module's options (certificate_checks params, or the checks and lines of security_settings).
+
+    The lines are the option ``lines`` (the stored setting keeps its name, ``ip_office_lines``).
+    """
+    options = dict((name, params.get("lines" if name == "ip_office_lines" else name)) for name in OPTION_NAMES)
     timeout = params.get("preflight_timeout")
     return plan(state, options, params.get("preflight"), params.get("preflight_mode") or "enforce",
                 DEFAULT_PREFLIGHT_TIMEOUT if timeout is None else timeout)

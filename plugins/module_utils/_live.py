@@ -100,9 +100,10 @@ def check_lines(state, endpoints, option=OPTION):
         if endpoint["serves"].startswith(LINE_PREFIX) and endpoint["serves"][len(LINE_PREFIX):] not in names:
             where = "%s[%d].serves" % (option, index)
             raise SecurityError("unknown_line", "%s names IP Office line '%s', which the store of %s does not have "
-                                "(it has: %s). Change the '%s' option or add the line (certificate_checks "
-                                "ip_office_lines)." % (where, endpoint["serves"][len(LINE_PREFIX):], state.system_name,
-                                                       ", ".join(sorted(names)) or "none", option), option=where)
+                                "(it has: %s). Change the '%s' option or add the line (the 'lines' option of "
+                                "certificate_checks)." % (where, endpoint["serves"][len(LINE_PREFIX):],
+                                                          state.system_name, ", ".join(sorted(names)) or "none",
+                                                          option), option=where)
 
 
 def expected_credential(state, serves):

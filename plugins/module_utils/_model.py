@@ -295,28 +295,28 @@ def scep_port(scheme, port):
 
 
 def validate_line(line):
-    """Validate one ip_office_lines entry; return it in canonical form."""
+    """Validate one entry of the lines (the ip_office_lines setting); return it in canonical form."""
     if not isinstance(line, dict):
-        raise SecurityError("invalid_setting", "Each ip_office_lines entry must be a dictionary with name, "
-                            "transport and check_level. Change the 'ip_office_lines' option.",
-                            option="ip_office_lines")
+        raise SecurityError("invalid_setting", "Each lines entry must be a dictionary with name, "
+                            "transport and check_level. Change the 'lines' option.",
+                            option="lines")
     unknown = sorted(set(line) - set(LINE_FIELDS) - {"port"})
     if unknown:
-        raise SecurityError("unknown_setting", "ip_office_lines entries take name, transport and check_level; "
-                            "unknown key(s): %s. Change the 'ip_office_lines' option." % ", ".join(unknown),
-                            option="ip_office_lines")
+        raise SecurityError("unknown_setting", "lines entries take name, transport and check_level; "
+                            "unknown key(s): %s. Change the 'lines' option." % ", ".join(unknown),
+                            option="lines")
     name = line.get("name")
     if not name or not isinstance(name, str):
-        raise SecurityError("invalid_setting", "Each ip_office_lines entry needs a non-empty name. "
-                            "Change the 'ip_office_lines' option.", option="ip_office_lines")
-    check_text(name, "ip_office_lines", "The IP Office line name")
+        raise SecurityError("invalid_setting", "Each lines entry needs a non-empty name. "
+                            "Change the 'lines' option.", option="lines")
+    check_text(name, "lines", "The IP Office line name")
     level = line.get("check_level", "none")
     if level in ("medium_remote", "high_remote", "low"):
         raise SecurityError(
             "invalid_choice",
             "IP Office line '%s': check level '%s' is not available on WebSocket lines; use one of %s. "
-            "Change 'check_level' of that entry in the 'ip_office_lines' option."
-            % (name, level, ", ".join(LINE_CHECK_LEVELS)), option="ip_office_lines")
+            "Change 'check_level' of that entry in the 'lines' option."
+            % (name, level, ", ".join(LINE_CHECK_LEVELS)), option="lines")
     result = {"name": name}
     for field in ("transport", "check_level"):
         item = LINE_FIELDS[field]
@@ -324,14 +324,14 @@ def validate_line(line):
         if value not in item.choices:
             raise SecurityError(
                 "invalid_choice",
-                "IP Office line '%s': %s must be %s, got '%s'. Change the 'ip_office_lines' option."
-                % (name, field, item.allowed(), value), option="ip_office_lines")
+                "IP Office line '%s': %s must be %s, got '%s'. Change the 'lines' option."
+                % (name, field, item.allowed(), value), option="lines")
         result[field] = value
     port = line.get("port", WEBSOCKET_LINE_PORT)
     if port != WEBSOCKET_LINE_PORT:
         raise SecurityError("out_of_range", "IP Office line '%s': WebSocket lines use port %d, got %r. "
-                            "Remove 'port' from that entry of the 'ip_office_lines' option."
-                            % (name, WEBSOCKET_LINE_PORT, port), option="ip_office_lines")
+                            "Remove 'port' from that entry of the 'lines' option."
+                            % (name, WEBSOCKET_LINE_PORT, port), option="lines")
     return result
 
 
@@ -340,8 +340,8 @@ def validate_lines(lines):
     names = [line["name"] for line in result]
     duplicates = sorted(set(n for n in names if names.count(n) > 1))
     if duplicates:
-        raise SecurityError("invalid_setting", "ip_office_lines names must be unique; repeated: %s. "
-                            "Change the 'ip_office_lines' option." % ", ".join(duplicates), option="ip_office_lines")
+        raise SecurityError("invalid_setting", "line names must be unique; repeated: %s. "
+                            "Change the 'lines' option." % ", ".join(duplicates), option="lines")
     return sorted(result, key=lambda line: line["name"])
 
 

@@ -64,7 +64,7 @@ def area_option(area, option):
         return area
     if option in STORE_OPTIONS:
         return option
-    if option == "ip_office_lines":
+    if option == "lines":
         return "lines"
     if area == "lines":
         area = "checks"  # an option of the checks module reached through the lines
@@ -132,7 +132,7 @@ class Request(object):
                 _scep_settings.validate_options(self.scep)
         if params.get("checks") is not None or params.get("lines") is not None:
             self.checks = dict(params.get("checks") or {})
-            self.checks["ip_office_lines"] = params.get("lines")
+            self.checks["lines"] = params.get("lines")
 
 
 def load_request(params):

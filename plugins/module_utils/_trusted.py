@@ -16,7 +16,8 @@ and returns an ``Outcome`` with added/removed summaries and the warnings to show
 Stable error codes raised here (besides the toolkit's parsing codes such as ``invalid_certificate``,
 ``private_key_in_bundle``, ``wrong_password``, ``password_required``, ``unreadable_file``):
 ``missing_option`` / ``conflicting_options`` (an item with none or several of path/content/sha256),
-``option_not_applicable`` (sha256 with state present, exclusive with state absent), ``invalid_fingerprint``, the store's ``trusted_store_full``, and
+``option_not_applicable`` (sha256 with state present, exclusive with state absent), ``invalid_fingerprint``, the
+store's ``trusted_store_full``, and
 ``trusted_entry_in_use`` (removing an entry something depends on, see ``_dependents``; ``allow_in_use``
 lets it through with a warning).
 """

@@ -132,7 +132,7 @@ def test_a_line_at_high_pins_too(store, pki):
     set_level(store, "ip_office_lines", [{"name": "hq", "transport": "websocket_client", "check_level": "high"}])
     found = _dependents.dependents(store.read())
     assert kinds(found, pki.sbc) == ["pinned_peer"] and kinds(found, pki.inter) == ["pinned_peer"]
-    assert found[fp(pki.sbc)][0]["settings"] == ["ip_office_lines[hq] (high)"]
+    assert found[fp(pki.sbc)][0]["settings"] == ["lines[hq] (high)"]
 
 
 def test_security_info_returns_dependents_per_entry(store, pki):

@@ -304,11 +304,11 @@ def test_line_refuses_levels_not_offered_on_websocket_lines(level):
     with pytest.raises(SecurityError) as err:
         _model.validate_value("checks", "ip_office_lines", lines)
     assert err.value.code == "invalid_choice"
-    assert err.value.option == "ip_office_lines"
+    assert err.value.option == "lines"
     message = err.value.message
     assert "'branch1'" in message and "'%s'" % level in message
     assert "none, medium, high" in message
-    assert "check_level" in message and "ip_office_lines" in message
+    assert "check_level" in message and "'lines'" in message
 
 
 def test_line_defaults():
@@ -334,10 +334,10 @@ def test_line_port_is_443_only():
 def test_line_errors(line, code, words):
     with pytest.raises(SecurityError) as err:
         _model.validate_value("checks", "ip_office_lines", [line])
-    assert err.value.code == code and err.value.option == "ip_office_lines"
+    assert err.value.code == code and err.value.option == "lines"
     for word in words:
         assert word in err.value.message
-    assert "ip_office_lines" in err.value.message
+    assert "'lines'" in err.value.message
 
 
 def test_lines_unique_and_sorted():

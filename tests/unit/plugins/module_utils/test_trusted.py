@@ -340,7 +340,8 @@ def test_item_shape_errors(pki):
     assert present_fp.code == "option_not_applicable" and "state: absent" in present_fp.message
     bad_fp = error_of([{"sha256": "abc"}], "absent")
     assert bad_fp.code == "invalid_fingerprint" and bad_fp.option == "certificates[0].sha256"
-    assert error_of([{"sha256": _certs.fingerprint(pki.root), "password": "x"}], "absent").code == "option_not_applicable"
+    with_password = error_of([{"sha256": _certs.fingerprint(pki.root), "password": "x"}], "absent")
+    assert with_password.code == "option_not_applicable"
     excl = error_of([], "absent", exclusive=True)
     assert excl.code == "option_not_applicable" and excl.option == "exclusive"
 
