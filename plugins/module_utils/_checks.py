@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: ipoffice.security contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The received-certificate check engine (DESIGN section 5, REFERENCE section 2).
+"""The received-certificate check engine (docs/check-levels.md).
 
 ``evaluate(certificate, level, purpose, ...)`` runs every check of a level on a certificate and reports
 each failing check with a stable code and a message a person can act on.
@@ -41,7 +41,7 @@ CODES = ("expired", "not_yet_valid", "key_too_small", "untrusted_chain", "no_key
          "unknown_critical_extension", "weak_signature", "self_signed", "reflected", "not_pinned",
          "name_mismatch", "sip_domain_mismatch")
 
-# Levels are data: each includes every check of the one before (REFERENCE section 2).
+# Levels are data: each includes every check of the one before (docs/check-levels.md).
 _NONE = ("validity",)
 _LOW = _NONE + ("key_size",)
 _MEDIUM = _LOW + ("key_usage", "purpose", "critical_extensions", "signature", "trust_chain")

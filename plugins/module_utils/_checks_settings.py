@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: ipoffice.security contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Certificate checks settings (REFERENCE section 1.3) and safe level changes (preflight).
+"""Certificate checks settings (docs/certificate-checks.md) and safe level changes (preflight).
 
 Every decision of the ``certificate_checks`` module lives here:
 
@@ -54,7 +54,7 @@ def _level_checks(level):
     return frozenset(checks)
 
 
-# The checks each level runs (REFERENCE section 2, as the check engine defines them).
+# The checks each level runs (docs/check-levels.md, as the check engine defines them).
 LEVEL_CHECKS = dict((level, _level_checks(level)) for level in CHECK_LEVELS)
 
 # The level settings a preflight endpoint can belong to.
@@ -168,7 +168,7 @@ def telephony_identity_warning(state, after):
     """Warn when a separate SIP telephony certificate is chosen while none exists.
 
     Decided: a warning, not a refusal.  The system then presents its system identity on those links
-    (REFERENCE 1.3 fallback), which still works; and the telephony identity is often created later in
+    (the vendor's fallback), which still works; and the telephony identity is often created later in
     the same play by identity_certificate, so refusing would force an order on playbooks.
     """
     choice = after["sip_telephony_certificate"]

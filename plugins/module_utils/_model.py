@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The settings schema of an IP Office system's security settings: one source of truth.
 
-Every setting of REFERENCE.md section 1 lives here with its default, range and choices.  Modules build
+Every setting of a system's security settings lives here with its default, range and choices.  Modules build
 their argument specs from these definitions (``argspec_for``), the store validates what it loads and
 writes against them (``validate_settings``), and documentation is checked against them by tests.
 
@@ -76,9 +76,9 @@ def check_text(value, option, what=None):
 PLATFORMS = ("server", "ip500v2")
 DEFAULT_PLATFORM = "server"
 
-# Received-certificate check levels, weakest first (REFERENCE section 2).
+# Received-certificate check levels, weakest first (docs/check-levels.md).
 CHECK_LEVELS = ("none", "low", "medium", "high", "medium_remote", "high_remote")
-# IP Office lines with WebSocket transport offer only these (REFERENCE section 1.3).
+# IP Office lines with WebSocket transport offer only these (docs/certificate-checks.md).
 LINE_CHECK_LEVELS = ("none", "medium", "high")
 SECURITY_LEVELS = ("low", "medium", "high")
 SIP_TELEPHONY_CERTIFICATE_CHOICES = ("none", "sip_trunks", "sip_and_sm_trunks", "sip_phones")
@@ -212,7 +212,7 @@ def _s(*args, **kwargs):
     return Setting(*args, **kwargs)
 
 
-# The settings of REFERENCE section 1, by area.  Names are the vendor's labels in snake_case.
+# The settings, by area (the trusted store has none).  Names are the vendor's labels in snake_case.
 SETTINGS = [
     # 1.1 identity certificate
     _s("offer_id_certificate_chain", "identity", "bool", True, "Offer ID Certificate Chain",
@@ -277,7 +277,7 @@ def setting(area, name):
 
 
 def default_settings(platform=DEFAULT_PLATFORM):
-    """The settings a new system starts with, by area (REFERENCE section 1).  Secrets are not included."""
+    """The settings a new system starts with, by area.  Secrets are not included."""
     check_choice(platform, PLATFORMS, "platform")
     result = {}
     for area in STORED_AREAS:

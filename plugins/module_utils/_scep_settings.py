@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: ipoffice.security contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""SCEP settings (REFERENCE section 1.4) and enrollment decisions: every decision of the ``scep`` module.
+"""SCEP settings (docs/scep.md) and enrollment decisions: every decision of the ``scep`` module.
 
 - ``apply_settings``: the SCEP settings and the write-only password (``update_password``).
 - ``resolve_request`` / ``enrollment_reason``: whether the identity must be (re)enrolled: no SCEP-issued

@@ -53,7 +53,7 @@ SCHEMA_VERSION = 1
 KEEP_GENERATIONS = 10          # default of the store setting keep_generations
 MIN_KEEP_GENERATIONS = 2       # the current generation and one to go back to
 
-# What a new system starts with (REFERENCE section 1.1).
+# What a new system starts with (docs/store-format.md, "What a new system starts with").
 INITIAL_CA_DAYS = 3652          # ~10 years
 INITIAL_IDENTITY_DAYS = 2557    # ~7 years
 IP500V2_IDENTITY_DAYS = 825
@@ -266,7 +266,8 @@ def default_system_addresses():
 
 
 def initial_state(platform=DEFAULT_PLATFORM, system_name=None, system_addresses=None):
-    """A new system exactly as the reference says one starts (REFERENCE section 1.1)."""
+    """A new system exactly as the vendor documents one starts (docs/store-format.md, "What a new system
+    starts with")."""
     check_choice(platform, PLATFORMS, "platform")
     name = system_name or default_system_name()
     addresses = default_system_addresses() if system_addresses is None else list(system_addresses)

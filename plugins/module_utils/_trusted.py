@@ -3,8 +3,8 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Trusted certificate store (TCS) decisions: what the trusted_certificate module does, as functions.
 
-An entry is its certificate, identified by the SHA-256 fingerprint of the DER encoding (REFERENCE
-1.2): order, file names, PEM/DER form and duplicates in the input never cause a change, so a
+An entry is its certificate, identified by the SHA-256 fingerprint of the DER encoding (decided,
+docs/trusted-store.md): order, file names, PEM/DER form and duplicates in the input never cause a change, so a
 certificate-only PKCS#12 truststore compares as the same set on every run (the trap of
 community.crypto issue #538).
 

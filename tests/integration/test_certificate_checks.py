@@ -2,7 +2,7 @@
 
 import helpers
 
-# A new value for every option (a new system starts with the REFERENCE 1.3 defaults).
+# A new value for every option (a new system starts with the defaults of docs/certificate-checks.md).
 CHANGES = [
     ("certificate_expiry_warning_days", 30),
     ("sip_telephony_certificate", "sip_and_sm_trunks"),

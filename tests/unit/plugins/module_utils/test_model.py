@@ -1,7 +1,8 @@
-"""The settings model against REFERENCE.md section 1, table by table.
+"""The settings model against the vendor's settings, table by table.
 
-The tables below are written from REFERENCE.md (not copied from _model.py): if the model drifts from
-the reference, these fail.
+The tables below are written from the vendor's documentation as docs/certificate-checks.md, docs/scep.md,
+docs/identity.md and docs/store-format.md state it (not copied from _model.py): if the model drifts from
+them, these fail.
 """
 
 import pytest
@@ -16,7 +17,7 @@ LINE_LEVELS = ("none", "medium", "high")
 SECURITY_LEVELS = ("low", "medium", "high")
 EJBCA_URI = "/ejbca/publicweb/apply/scep/pkiclient.exe"
 
-# REFERENCE 1.1, 1.3, 1.4: (area, setting, default on a server, default on an IP500 V2).
+# The identity, checks and SCEP settings: (area, setting, default on a server, default on an IP500 V2).
 DEFAULTS = [
     ("identity", "offer_id_certificate_chain", True, True),
     ("identity", "automatic_certificate_management", False, False),
