@@ -37,7 +37,7 @@ import socket
 import stat
 import time
 
-from ansible_collections.ipoffice.security.plugins.module_utils import _certs
+from ansible_collections.ipoffice.security.plugins.module_utils import _certs, _record
 from ansible_collections.ipoffice.security.plugins.module_utils._model import (
     DEFAULT_LOCK_TIMEOUT,
     DEFAULT_PLATFORM,
@@ -567,9 +567,7 @@ class DirectoryStore(Store):
 
     def _record(self, before, after):
         """What made a generation: module, a short summary of the change, time, the note Ansible passed."""
-        # Imported here: _generation reads stores (it imports this module).
-        from ansible_collections.ipoffice.security.plugins.module_utils import _generation
-        return _generation.make_record(before, after, self.made_by)
+        return _record.make_record(before, after, self.made_by)
 
     def load_generation(self, number):
         """The state of a kept generation (a SecurityError naming what is kept when it is not)."""
