@@ -358,6 +358,19 @@ retries:
     - How many times a connection error, timeout or HTTP 5xx is retried (bounded exponential backoff).
   type: int
   default: 3
+use_proxy:
+  description:
+    - Reach the SCEP server through the HTTP proxy the environment of the task names, as curl and Python do
+      it. E(http_proxy) or E(HTTP_PROXY) for an V(http) server (the request goes to the proxy), E(https_proxy)
+      or E(HTTPS_PROXY) for an V(https) one (a CONNECT tunnel, TLS with the SCEP server end to end), and
+      E(no_proxy) or E(NO_PROXY) for the hosts to reach directly (host names and domains, IP addresses, CIDR
+      networks, V(*)). Set them with the task's C(environment) keyword.
+    - Only C(http://) proxies are supported; credentials in the proxy URL are sent as Basic
+      Proxy-Authorization and never shown. The O(timeout) and the 1 MiB reply limit apply through the proxy
+      too, the proxy's handshake included.
+    - V(false) ignores those variables and connects directly.
+  type: bool
+  default: true
 """
 
 # --------------------------------------------------------------------------------------------- checks

@@ -206,7 +206,8 @@ def make_client(state, params, url=None):
             cadata = _certs.certs_pem(trusted).decode("ascii")
     return _scep.Client(url, timeout=params.get("timeout") or _scep.DEFAULT_TIMEOUT,
                         retries=params.get("retries") if params.get("retries") is not None else _scep.DEFAULT_RETRIES,
-                        cadata=cadata, cafile=cafile, ca_identifier=params.get("ca_identifier"))
+                        cadata=cadata, cafile=cafile, ca_identifier=params.get("ca_identifier"),
+                        proxy=_scep.proxy_for(url, use_proxy=params.get("use_proxy") is not False))
 
 
 def failure_error(reply, what="request"):

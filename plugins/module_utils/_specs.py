@@ -148,6 +148,7 @@ def scep_spec():
         wait_timeout=dict(type="int", default=0),
         timeout=dict(type="int", default=30),
         retries=dict(type="int", default=3),
+        use_proxy=dict(type="bool", default=True),
     )
     return spec
 
