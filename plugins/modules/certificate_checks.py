@@ -48,6 +48,10 @@ attributes:
     support: full
     details:
       - Shows the certificate checks settings before and after.
+  idempotent:
+    support: full
+    details:
+      - A level raised again finds nothing to raise, so the preflight does not run again.
 seealso:
   - module: ipoffice.security.certificate_verify
   - module: ipoffice.security.security_info

@@ -48,6 +48,11 @@ attributes:
     support: full
     details:
       - Settings, identities, CA and trusted entries as parsed fields, before and after the restore.
+  idempotent:
+    support: partial
+    details:
+      - O(restore=previous) run twice undoes the first restore; a restore of a generation number changes nothing the
+        second time.
 seealso:
   - module: ipoffice.security.security_info
 """

@@ -46,6 +46,11 @@ attributes:
     support: full
     details:
       - Shows the parsed certificate, the identity settings and the trusted store fingerprints.
+  idempotent:
+    support: partial
+    details:
+      - Except O(regenerate=always), which replaces the identity on every run. Passing time changes nothing outside
+        the renewal window (O(renew_before_days)).
 seealso:
   - module: ipoffice.security.issued_certificate
   - module: ipoffice.security.security_info

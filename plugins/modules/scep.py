@@ -46,6 +46,11 @@ attributes:
     details:
       - Shows the SCEP settings (password only as C(password_set)), the identity's parsed fields and the pending
         transaction ID. Never keys or the password.
+  idempotent:
+    support: full
+    details:
+      - A pending request is polled again until it is issued or refused; an issued identity is renewed only inside
+        O(renew_before_days).
 notes:
   - EJBCA in CA mode needs the end entity to exist with status NEW, its username equal to the requested
     common name and the SCEP password as its enrollment code. See docs/scep.md.

@@ -57,6 +57,11 @@ attributes:
     support: full
     details:
       - Shows each given area before and after as parsed fields and settings; never keys or passwords.
+  idempotent:
+    support: partial
+    details:
+      - Except O(identity.regenerate=always) (and the same for O(telephony_identity)), which replaces that identity on
+        every run.
 seealso:
   - module: ipoffice.security.trusted_certificate
   - module: ipoffice.security.identity_certificate

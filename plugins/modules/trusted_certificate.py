@@ -74,6 +74,8 @@ attributes:
     support: full
     details:
       - The diff is the list of entries as parsed certificate fields, before and after.
+  idempotent:
+    support: full
 seealso:
   - module: ipoffice.security.security_info
 """

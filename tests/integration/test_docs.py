@@ -90,6 +90,19 @@ def test_every_module_uses_the_shared_fragments():
             assert "description" not in attribute, name  # the fragment's; a module adds support and details
 
 
+def test_every_module_says_how_idempotent_it_is():
+    """The idempotent attribute, as ansible-core and the community collections define it, on every module."""
+    docs = gen_module_docs.module_docs(REPO, gen_module_docs.module_names(REPO))
+    for name, (doc, _examples, _returns) in docs.items():
+        idempotent = doc["attributes"]["idempotent"]
+        assert idempotent["description"][0].startswith("When run twice in a row outside check mode"), name
+        assert idempotent["support"] in ("full", "partial"), name
+        if idempotent["support"] == "partial":
+            assert idempotent.get("details"), name + ": say when it is not"
+    assert docs["generation"][0]["attributes"]["idempotent"]["support"] == "partial"
+    assert docs["security_info"][0]["attributes"]["idempotent"]["details"] == ["This action does not modify state."]
+
+
 def test_check_names_a_stale_page_and_regenerating_fixes_it(tmp_path):
     """A copy of the collection whose module doc changed: --check fails naming the page; writing fixes it."""
     copy = tmp_path / "repo"
