@@ -150,6 +150,11 @@ def check_days(value, option, minimum, maximum, why=""):
     return value
 
 
+def _quoted(names):
+    """Option names as a message names them: 'a', 'b'."""
+    return ", ".join("'%s'" % name for name in names)
+
+
 def identity_request(params):
     """Validate identity_certificate options; read and parse an import.  Touches no store."""
     purpose = check_choice(params.get("purpose") or "system", PURPOSES, "purpose")
@@ -164,13 +169,16 @@ def identity_request(params):
     if source != "import":
         stray = [name for name in IMPORT_OPTIONS if given(params, name)]
         if stray:
-            raise SecurityError("option_not_applicable", "%s only apply to source: import (Set). Remove them or set "
-                                "'source: import'." % ", ".join(stray), option=stray[0])
+            raise SecurityError("option_not_applicable", "%s only appl%s to source: import (Set). Remove %s or set "
+                                "'source: import'." % (_quoted(stray), "y" if len(stray) > 1 else "ies",
+                                                       "them" if len(stray) > 1 else "it"), option=stray[0])
     if source not in ("generate", "ca"):
         stray = [name for name in NAMING_OPTIONS if given(params, name)]
         if stray:
-            raise SecurityError("option_not_applicable", "%s only apply to source: generate or ca (Regenerate). Remove "
-                                "them or set the 'source' option." % ", ".join(stray), option=stray[0])
+            raise SecurityError("option_not_applicable", "%s only appl%s to source: generate or ca (Regenerate). "
+                                "Remove %s or set the 'source' option." % (_quoted(stray), "y" if len(stray) > 1
+                                                                            else "ies", "them" if len(stray) > 1
+                                                                            else "it"), option=stray[0])
     request = IdentityRequest(purpose, source, regenerate, params.get("renew_before_days"), settings)
     if source in ("generate", "ca"):
         request.signature = params.get("signature") or DEFAULT_SIGNATURE

@@ -171,7 +171,11 @@ def test_signatures_include_the_vendor_choices():
     for name, (hash_name, key_type, size) in _model.SIGNATURES.items():
         if name not in _model.WEAK_SIGNATURES:  # every other choice is at least as strong as the default
             assert hash_name in ("sha256", "sha384", "sha512")
-            assert (key_type == "rsa" and size >= 2048) or (key_type == "ec" and size in ("secp256r1", "secp384r1"))
+            assert key_type in ("rsa", "ec"), name
+            if key_type == "rsa":
+                assert size >= 2048, name
+            else:
+                assert size in ("secp256r1", "secp384r1"), name
 
 
 # ------------------------------------------------------------------------------------------- ranges
