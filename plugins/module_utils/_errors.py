@@ -270,9 +270,29 @@ ERRORS = (
      "Nothing to undo; check C(store_path)."),
     # ----------------------------------------------------------------------------------------- output
     ("invalid_output_path", "output",
-     "A path to write to cannot be used: it exists and is not a regular file (or not a directory, for export), "
-     "it is a symbolic link, its directory does not exist, or it changed while the task ran.",
+     "A file issued_certificate is to write cannot be used: it exists and is not a regular file, its directory "
+     "does not exist, or it changed while the task ran.",
      "Create the directory first, remove what is in the way, or change the path option."),
+    ("export_path_symlink", "output",
+     "The export C(path) is a symbolic link (or became one while it was read); export never writes through one.",
+     "Point C(path) at the real directory, or remove the link."),
+    ("export_path_not_directory", "output",
+     "The export C(path) exists and is not a directory (a file, a device, a FIFO).",
+     "Choose a directory path (it is created when missing)."),
+    ("export_path_parent_missing", "output",
+     "The parent of the export C(path) does not exist or is not a directory.",
+     "Create the parent directory first, or change C(path)."),
+    ("export_path_not_empty", "output",
+     "The export C(path) is a non-empty directory that is not an earlier export, or an earlier export holding a "
+     "FIFO, a device or someone else's entry where the export writes its own file (the result's C(foreign) lists "
+     "them).",
+     "Use a new or empty directory per system, or move those entries out."),
+    ("export_disk_full", "output",
+     "No space was left while the export was written; nothing changed and nothing was left behind.",
+     "Free space on that file system (an export takes about 100 KB), or change C(path)."),
+    ("export_unwritable", "output",
+     "The export cannot be written: permissions, a read-only file system, or C(path) is a mount point.",
+     "Give the user running the task write access to the parent, or export below the mount point."),
 )
 
 CODES = frozenset(code for code, _group, _meaning, _remedy in ERRORS)

@@ -593,6 +593,9 @@ def _decide_generated(state, request, current, label, now, warnings):
                                         subject_alt_names=naming.alt_names, issuer_cert=issuer,
                                         issuer_key=state.ca.key if issuer is not None else None)
         meta = dict(naming.meta(), source=request.source)
+        if explicit:
+            # Recorded so that security_settings' state gathered can give the request back exactly.
+            meta["renew_before_days"] = renew_days
         if issuer is not None:
             meta["issued_by"] = _certs.fingerprint(issuer)
         return Credential(cert, key, meta)

@@ -126,6 +126,12 @@ DEFAULT_PREFLIGHT_TIMEOUT = 10.0
 # The SCEP messageType of each renewal message (RFC 8894 3.2.1.2): PKCSReq, and RenewalReq.
 RENEWAL_MESSAGES = {"pkcsreq": 19, "renewalreq": 17}
 DEFAULT_SCEP_RENEW_BEFORE_DAYS = 30
+# security_settings' states, as network resource modules name them: merged (the default: what is given is
+# applied, the rest left as it is), overridden (the whole configuration is exactly what is given, defaults for
+# what is left out), gathered (the store in the module's own input shape) and rendered (the state the options
+# would produce, planned in memory, nothing written, no network).
+SETTINGS_STATES = ("merged", "overridden", "gathered", "rendered")
+DEFAULT_SETTINGS_STATE = "merged"
 EXPORT_ENCRYPTIONS = ("modern", "compatible")
 ISSUED_FORMATS = ("pkcs12", "pem")
 # Seconds a writer waits for the store's lock.

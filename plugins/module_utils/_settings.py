@@ -30,6 +30,11 @@ requested for (else ``concurrent_change``), and a preflight is repeated (bounded
 ``preflight_timeout`` per endpoint) only when the trusted store or the identities it saw changed.
 Any failure raises before anything is written: one generation for a change, nothing otherwise.
 
+``state`` (``_settings_state``): ``merged`` is all of the above; ``overridden`` is the same run with every
+area filled in per planned state (``Request.for_state``: defaults for what is left out, the trusted prune
+keeping the store's own internal root CA); ``gathered`` only reads the store; ``rendered`` plans on a copy
+of what ``read`` returns with no network work and never calls ``Store.update``.
+
 Errors name the area and option: ``SecurityError.option`` is prefixed with the area
 (``checks.certificate_expiry_warning_days``, ``identity.password``, ``trusted.absent[0].sha256``), and the
 details carry ``area``.
@@ -46,6 +51,7 @@ from ansible_collections.ipoffice.security.plugins.module_utils import _certs, _
 from ansible_collections.ipoffice.security.plugins.module_utils import _checks_settings
 from ansible_collections.ipoffice.security.plugins.module_utils import _identity
 from ansible_collections.ipoffice.security.plugins.module_utils import _scep_settings
+from ansible_collections.ipoffice.security.plugins.module_utils import _settings_state
 from ansible_collections.ipoffice.security.plugins.module_utils import _trusted
 from ansible_collections.ipoffice.security.plugins.module_utils._model import SecurityError
 
@@ -106,6 +112,12 @@ class Request(object):
     def __init__(self, params):
         self.params = params
         self.given = [area for area in AREAS if params.get(area) is not None]
+        # merged, overridden, gathered or rendered (_settings_state): overridden's additions are made per planned
+        # state by for_state (the store's platform decides the defaults, its internal CA what the prune keeps).
+        self.state = _settings_state.check_state(params.get("state"))
+        _settings_state.check_no_areas(self.state, self.given)
+        self.keep_own_ca = False
+        self.scep_reset = {}
         self.present = self.absent = None
         self.exclusive = self.allow_in_use = False
         self.identity = self.telephony = None
@@ -134,6 +146,18 @@ class Request(object):
             self.checks = dict(params.get("checks") or {})
             self.checks["lines"] = params.get("lines")
 
+    def for_state(self, state):
+        """This request as planned on ``state``: with state overridden, every area filled in for that state."""
+        if self.state == "overridden":
+            return _settings_state.resolve_overridden(self, state, AREAS)
+        return self
+
+    def prune_request(self, state):
+        """The certificates the exclusive prune keeps (overridden: the store's own internal root CA too)."""
+        if self.keep_own_ca:
+            return _settings_state.with_own_ca(self.present, state)
+        return self.present
+
 
 def load_request(params):
     return Request(params)
@@ -152,6 +176,7 @@ class Plan(object):
         self.scep = None         # (_scep_settings.Outcome, the state the enrollment was planned on)
         self.checks = None       # _checks_settings.Plan
         self.warnings = []       # (area, text)
+        self.request = None      # the Request as planned (Request.for_state)
 
 
 def _step(plan, step, state, apply):
@@ -171,6 +196,7 @@ def plan_state(state, request, check_mode=False, now=None, sleep=time.sleep, net
     """
     now = now or _certs.utcnow()
     plan = Plan()
+    request = plan.request = request.for_state(state)
 
     def trust(name, req, desired, exclusive=False):
         outcome = _trusted.apply_request(state, req, desired, exclusive, now, allow_in_use=request.allow_in_use)
@@ -194,11 +220,13 @@ def plan_state(state, request, check_mode=False, now=None, sleep=time.sleep, net
             plan.identity[step] = outcome
             plan.warnings.extend((step, text) for text in outcome.warnings)
     if request.scep is not None:
-        _step(plan, "scep", state, lambda: _scep_step(plan, state, request.scep, check_mode, now, sleep, network))
+        _step(plan, "scep", state, lambda: _scep_step(plan, state, request.scep, check_mode, now, sleep, network,
+                                                      request.scep_reset))
     if request.absent is not None:
         _step(plan, "trusted_removals", state, lambda: trust("absent", request.absent, "absent"))
     if request.exclusive:
-        _step(plan, "trusted_removals", state, lambda: trust("exclusive", request.present, "present", True))
+        _step(plan, "trusted_removals", state,
+              lambda: trust("exclusive", request.prune_request(state), "present", True))
     if request.checks is not None:
         early = network.checks if network is not None else None
         plan.checks = _step(plan, "checks", state,
@@ -207,7 +235,9 @@ def plan_state(state, request, check_mode=False, now=None, sleep=time.sleep, net
     return plan
 
 
-def _scep_step(plan, state, params, check_mode, now, sleep, network):
+def _scep_step(plan, state, params, check_mode, now, sleep, network, reset=None):
+    for name, value in (reset or {}).items():  # overridden: a setting whose default means "unset"
+        state.settings["scep"][name] = value
     if network is None:
         basis = state.copy()
         _scep_settings.apply_settings(basis, params)
@@ -277,6 +307,7 @@ def views(state, request, now, scep_outcome=None, check_mode=False):
 
 
 def result(store, request, plan, update, check_mode, want_diff, now):
+    request = plan.request or request
     after = update.after
     enrollment_needed = check_mode and plan.scep is not None and plan.scep[0].status == "enrollment_needed"
     data = {
@@ -322,6 +353,10 @@ def run(store, params, check_mode=False, want_diff=False, now=None, sleep=time.s
     """The security_settings module: every given area in the safe order, one store transaction."""
     now = now or _certs.utcnow()
     request = load_request(params)
+    if request.state == "gathered":
+        return _settings_state.gathered_result(store)
+    if request.state == "rendered":
+        return render(store, request, now)
     # Planned (network included) on a read outside the lock; a failure here raises before the store is
     # touched, so a new store is not even created.
     first = store.read()
@@ -340,6 +375,30 @@ def run(store, params, check_mode=False, want_diff=False, now=None, sleep=time.s
 
     update = store.update(mutate, check_mode=check_mode, start=first)
     return result(store, request, update.value, update, check_mode, want_diff, now)
+
+
+def render(store, request, now=None):
+    """state rendered: the options planned as merged plans them, on the store as it is (on a new system's
+    initial state, in memory, when there is none), with no network work; nothing is written or created."""
+    now = now or _certs.utcnow()
+    first = store.read()
+    planned_state = first.copy()
+    plan = plan_state(planned_state, _settings_state.offline_request(request), check_mode=True, now=now,
+                      sleep=_no_sleep)
+    return {
+        "changed": False,
+        "rendered": _settings_state.rendered_view(first, planned_state, plan, now),
+        "notes": _settings_state.rendered_notes(first, request, plan),
+        "initialised": first.initialised,
+        "generation": first.generation if first.initialised else None,
+        "areas": list(request.given),
+        "steps": [{"step": step, "changed": plan.changed[step]} for step in STEPS if step in plan.changed],
+        "warnings": ["%s: %s" % (area, text) for area, text in plan.warnings],
+    }
+
+
+def _no_sleep(seconds):
+    raise AssertionError("rendered never waits for a SCEP server")  # pragma: no cover - nothing polls offline
 
 
 def library_features(params):

@@ -25,6 +25,7 @@ from ansible_collections.ipoffice.security.plugins.module_utils._model import (
     DEFAULT_PREFLIGHT_TIMEOUT,
     DEFAULT_REGENERATE,
     DEFAULT_SCEP_RENEW_BEFORE_DAYS,
+    DEFAULT_SETTINGS_STATE,
     DEFAULT_SIGNATURE,
     EXPORT_ENCRYPTIONS,
     IDENTITY_PURPOSES,
@@ -35,6 +36,7 @@ from ansible_collections.ipoffice.security.plugins.module_utils._model import (
     REGENERATE_CHOICES,
     RENEWAL_MESSAGES,
     SCEP_SIGNATURES,
+    SETTINGS_STATES,
     SIGNATURES,
     TRUSTED_STATES,
     UPDATE_PASSWORD_CHOICES,
@@ -238,6 +240,7 @@ def _export():
         path=dict(type="path", required=True),
         password=dict(type="str", no_log=True),
         encryption=dict(type="str", choices=list(EXPORT_ENCRYPTIONS), default="modern"),
+        allow_expired=dict(type="bool", default=False),
     ))
 
 
@@ -295,6 +298,9 @@ def security_settings_spec():
         scep=dict(type="dict", options=scep_spec()),
         checks=dict(type="dict", options=checks_spec()),
         lines=lines_spec(),
+        # Not an area: how the areas are applied (merged, overridden) or whether the store is only read
+        # (gathered, rendered).  The baseline role passes its own variable baseline_state here.
+        state=dict(type="str", choices=list(SETTINGS_STATES), default=DEFAULT_SETTINGS_STATE),
     )
 
 

@@ -40,6 +40,11 @@ description:
     the identities it saw changed, then holding the lock for at most O(checks.preflight_timeout) seconds per
     endpoint. Another writer waiting for the lock meanwhile waits up to its own O(lock_timeout) and then fails
     with C(error=store_locked), changing nothing."
+  - "B(States), as network resource modules name them (O(state)): V(merged) (the default) applies what is given
+    and leaves the rest as it is; V(overridden) makes the whole configuration exactly what is given; V(gathered)
+    returns the store in this module's own input shape (RV(gathered)); V(rendered) returns the state the options
+    would produce (RV(rendered)), planned in memory with no network work. V(gathered) and V(rendered) never
+    write, never create a store and report C(changed=false)."
   - Results and diffs describe certificates by parsed fields and settings only, never keys or passwords.
 author:
   - ipoffice.security maintainers (@ipoffice)
@@ -47,21 +52,49 @@ extends_documentation_fragment:
   - ipoffice.security.store
   - ipoffice.security.attributes
   - ipoffice.security.areas.settings
+options:
+  state:
+    description:
+      - V(merged) applies what is given; an area or a key left out is left as it is. Lists follow their own
+        options (O(trusted.exclusive), O(trusted.absent); O(lines) is the complete set of lines).
+      - 'V(overridden) makes the whole configuration exactly what is given; what is left out takes the default a
+        new system of the store''s platform has. The trusted store holds exactly O(trusted.certificates) (as with
+        O(trusted.exclusive)=true), except the store''s own internal root CA entry, which is kept unless
+        O(trusted.absent) names it; the lines are exactly O(lines) (none when left out); every identity, SCEP
+        and checks setting left out takes its default, and a SCEP password not given is removed. Identities are
+        never made or removed by leaving them out: an identity left out (or given without O(identity.source)) is
+        left as it is. Removing a trusted certificate something depends on still fails with
+        C(error=trusted_entry_in_use) unless O(trusted.allow_in_use=true); list the CAs an imported or enrolled
+        identity chains to.'
+      - V(gathered) reads the store and returns it as RV(gathered) in this module's input shape, so that feeding
+        it back as V(merged) changes nothing. Keys and passwords are never included; an identity that cannot be
+        given back without its key (imported, enrolled over SCEP, the one the system started with) is gathered as
+        its settings alone, and RV(notes) says what to add back. Takes no area option. A store that does not
+        exist fails with C(error=store_not_initialised) and is not created.
+      - V(rendered) plans the given areas as V(merged) would, on the store as it is (on a new system's initial
+        state, in memory, when there is none), and returns the planned state as RV(rendered). Nothing is written
+        or created, no SCEP request is sent and no preflight endpoint is contacted (RV(notes) says what a real
+        run would do there).
+    type: str
+    choices: [merged, overridden, gathered, rendered]
+    default: merged
 attributes:
   check_mode:
     support: full
     details:
       - Plans every area against the state the call would produce, runs the preflight, and predicts C(changed)
-        exactly; nothing is written and no certificate request is sent.
+        exactly; nothing is written and no certificate request is sent. The same with O(state=overridden).
+      - O(state=gathered) and O(state=rendered) never write; they return the same in check mode.
   diff_mode:
     support: full
     details:
-      - Shows each given area before and after as parsed fields and settings; never keys or passwords.
+      - Shows each given area (with O(state=overridden), every area) before and after as parsed fields and
+        settings; never keys or passwords. O(state=gathered) and O(state=rendered) return no diff.
   idempotent:
     support: partial
     details:
-      - Except O(identity.regenerate=always) (and the same for O(telephony_identity)), which replaces that identity on
-        every run.
+      - Except O(identity.regenerate=always) (and the same for O(telephony_identity)), which replaces that
+        identity on every run.
 seealso:
   - module: ipoffice.security.trusted_certificate
   - module: ipoffice.security.identity_certificate
@@ -111,23 +144,64 @@ EXAMPLES = r"""
       source: import
       certificate_path: /etc/pki/ipo1-2027.p12
       password: "{{ vault_p12_password }}"
+
+- name: Read the system's state in this module's own input shape (writes nothing)
+  ipoffice.security.security_settings:
+    store_path: /var/lib/ipoffice-security
+    state: gathered
+  register: current
+
+- name: Fed back, it changes nothing (merged; overridden once the SCEP password is added back)
+  ipoffice.security.security_settings:
+    store_path: /var/lib/ipoffice-security
+    trusted: "{{ current.gathered.trusted }}"
+    identity: "{{ current.gathered.identity }}"
+    scep: "{{ current.gathered.scep | combine({'password': vault_scep_password}) }}"
+    checks: "{{ current.gathered.checks }}"
+    lines: "{{ current.gathered.lines }}"
+    state: overridden
+
+- name: What these options would make of the system, planned offline (no store written or created)
+  ipoffice.security.security_settings:
+    store_path: /var/lib/ipoffice-security
+    identity:
+      source: ca
+      subject_name: ipo1.example.com
+    lines:
+      - name: branch-1
+        check_level: high
+    state: rendered
+  register: plan
+
+- name: The trusted store and lines are exactly these; every other setting returns to its default
+  ipoffice.security.security_settings:
+    store_path: /var/lib/ipoffice-security
+    state: overridden
+    trusted:
+      certificates:
+        - path: /etc/pki/corp/root-ca.pem
+    checks:
+      management_interfaces: medium
+    lines:
+      - name: branch-1
+        check_level: medium
 """
 
 RETURN = r"""
 generation:
   description: The store generation after the run (the new one when something changed); null in check mode on a
-    new store.
+    new store. With O(state=gathered) or O(state=rendered), the generation read (null when there is no store).
   returned: always
   type: int
 areas:
-  description: The areas given, in the order of the options.
-  returned: always
+  description: The areas given, in the order of the options (with O(state=overridden), every area).
+  returned: unless O(state=gathered)
   type: list
   elements: str
 steps:
   description: The steps of the safe order that ran, each with whether it changed the state (C(trusted),
     C(identity), C(telephony_identity), C(scep), C(trusted_removals), C(checks)).
-  returned: always
+  returned: unless O(state=gathered)
   type: list
   elements: dict
 trusted:
@@ -156,6 +230,62 @@ checks:
     C(level_changes), C(preflight)), with C(changed) for this area (the lines included).
   returned: when O(checks) or O(lines) is given
   type: dict
+gathered:
+  description:
+    - With O(state=gathered), the store in this module's own input shape (the areas O(trusted), O(identity),
+      O(telephony_identity) when the system has one, O(scep), O(checks), O(lines)), to feed back to this module
+      or to the baseline role's variable. Certificates are PEM C(content) (public); the store's own internal
+      root CA entry is left out (every state keeps it). Never a key or a password.
+  returned: when O(state=gathered)
+  type: dict
+  sample:
+    trusted:
+      certificates:
+        - content: "-----BEGIN CERTIFICATE-----\n...\n-----END CERTIFICATE-----\n"
+    identity:
+      source: ca
+      subject_name: ipo1.example.com
+      subject_alt_names: ["DNS:ipo1.example.com"]
+      signature: sha256_rsa2048
+      valid_days: 825
+      offer_id_certificate_chain: true
+      automatic_certificate_management: false
+      san_details_origin: ""
+      automatic_phone_provisioning: true
+    scep:
+      active: false
+      request_interval: 120
+      server: ""
+      scheme: http
+      uri: /ejbca/publicweb/apply/scep/pkiclient.exe
+    checks: {certificate_expiry_warning_days: 60, management_interfaces: medium}
+    lines: [{name: branch-1, transport: websocket_client, check_level: medium}]
+store:
+  description: With O(state=gathered), the store options to go with RV(gathered) (C(path), C(platform), C(system_name),
+    C(keep_generations)), as the C(store) key of the baseline role's variable takes them.
+  returned: when O(state=gathered)
+  type: dict
+rendered:
+  description:
+    - With O(state=rendered), the state the options would produce, every area as parsed, secret-free fields
+      (C(platform), C(system_name), C(trusted), C(identity) with C(source), C(action), C(certificate), C(chain) and
+      C(settings), C(telephony_identity), C(internal_ca), C(scep) with C(password_set), C(checks), C(lines)).
+    - A certificate a real run would generate (C(generated=true)) is shown without its fingerprint, serial number
+      and validity dates, which are made when a run writes it; C(valid_days) gives its validity.
+  returned: when O(state=rendered)
+  type: dict
+notes:
+  description: With O(state=gathered), what could not be gathered and what to add back (a SCEP password, an
+    imported identity, ...); with O(state=rendered), what the planning was based on and what it did not do (no
+    SCEP request, no preflight).
+  returned: when O(state=gathered) or O(state=rendered)
+  type: list
+  elements: str
+initialised:
+  description: With O(state=rendered), whether the store existed (else the options were planned on a new system's
+    initial state, in memory).
+  returned: when O(state=rendered)
+  type: bool
 error:
   description: Stable error code on failure (for example C(preflight_failed), C(out_of_range), C(wrong_password)).
   returned: failure

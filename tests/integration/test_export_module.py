@@ -35,7 +35,7 @@ def test_export_module_end_to_end(tmp_path):
     assert second["changed"] is False and second["written"] == []
     assert check_again["changed"] is False
     assert no_password["failed"] and no_password["error"] == "password_required"
-    assert file_path["failed"] and file_path["error"] == "invalid_output_path"
+    assert file_path["failed"] and file_path["error"] == "export_path_not_directory"
     assert PASSWORD not in run.stdout and PASSWORD not in run.stderr
     manager = os.path.join(out, "identity", "manager-set.p12")
     info = subprocess.run(["openssl", "pkcs12", "-info", "-in", manager, "-passin", "pass:" + PASSWORD, "-nokeys"],

@@ -36,20 +36,40 @@ def _literal(node):
     return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
 
 
+def _code_parameters(trees):
+    """{function name: position of its ``code`` (or ``error``) parameter} of the helpers plugins/ defines that
+    make a SecurityError (a finding's code, of the check engine or the audit, is not an error code)."""
+    positions = {}
+    for tree in trees:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.FunctionDef) and any(
+                    isinstance(call, ast.Call) and _name(call.func) == "SecurityError" for call in ast.walk(node)):
+                names = [arg.arg for arg in node.args.args]
+                if names and names[0] == "self":
+                    names = names[1:]
+                for index, name in enumerate(names):
+                    if name in ("code", "error"):
+                        positions[node.name] = index
+    return positions
+
+
 def raised_codes():
     """{code: [where]} of every error code plugins/ raises or reports, and [where] of any it computes.
 
-    A code is set by SecurityError(code, ...), by a code=/error= keyword or parameter default, by an "error"
-    key of a result dict, or inside a message as "[error: code]".  SecurityError may pass on a code it did not
-    choose only as another error's ``.code`` or a ``code`` parameter (whose callers are collected here too).
+    A code is set by SecurityError(code, ...), by a code=/error= keyword, by a helper's ``code`` parameter
+    (given by position or as a default), by an "error" key of a result dict, or inside a message as
+    "[error: code]".  SecurityError may pass on a code it did not choose only as another error's ``.code`` or a
+    ``code`` parameter (whose callers are collected here too).
     """
     found, computed = {}, []
-    for path in _files(PLUGINS, (".py",)):
+    sources = dict((path, open(path).read()) for path in _files(PLUGINS, (".py",)))
+    trees = dict((path, ast.parse(source)) for path, source in sources.items())
+    helpers_with_code = _code_parameters(trees.values())
+    for path, source in sources.items():
         where = os.path.relpath(path, helpers.REPO)
-        source = open(path).read()
         for match in EMBEDDED.finditer(source):
             found.setdefault(match.group(1), []).append(where)
-        for node in ast.walk(ast.parse(source)):
+        for node in ast.walk(trees[path]):
             here = "%s:%d" % (where, getattr(node, "lineno", 0))
             if isinstance(node, ast.Call):
                 if _name(node.func) == "SecurityError":
@@ -59,6 +79,9 @@ def raised_codes():
                     elif not (isinstance(first, ast.Attribute) and first.attr == "code"
                               or isinstance(first, ast.Name) and first.id == "code"):
                         computed.append(here)
+                position = helpers_with_code.get(_name(node.func))
+                if position is not None and len(node.args) > position and _literal(node.args[position]):
+                    found.setdefault(node.args[position].value, []).append(here)
                 for keyword in node.keywords:
                     if keyword.arg in ("code", "error") and _literal(keyword.value):
                         found.setdefault(keyword.value.value, []).append(here)
@@ -121,6 +144,7 @@ def test_the_collector_sees_every_way_a_code_is_set():
     assert any("_checks_settings.py" in w for w in found["unknown_line"])  # code= keyword of a helper
     assert any("_checks_settings.py" in w for w in found["invalid_setting"])  # a helper's default code
     assert "plugins/filter/certificate_info.py" in found["invalid_certificate"]  # inside a message
+    assert any("_export_dest.py" in w for w in found["export_disk_full"])  # a helper's code, by position
 
 
 def test_every_code_the_docs_roles_and_playbooks_name_is_registered():

@@ -176,18 +176,19 @@ def test_bad_input_has_codes_and_writes_nothing(tmp_path):
     a_file = tmp_path / "a-file"
     a_file.write_text("x")
     not_dir = _error(store, _params(tmp_path, path=str(a_file)))
-    assert not_dir.code == "invalid_output_path" and "not a directory" in not_dir.message
+    assert not_dir.code == "export_path_not_directory" and "not a directory" in not_dir.message
     no_parent = _error(store, _params(tmp_path, path=str(tmp_path / "nowhere" / "out")))
-    assert no_parent.code == "invalid_output_path"
+    assert no_parent.code == "export_path_parent_missing"
     bad_choice = _error(store, _params(tmp_path, encryption="rc2"))
     assert bad_choice.code == "invalid_choice" and bad_choice.option == "encryption"
-    # A symlink where a folder of the export goes: refused before anything is written.
+    # A directory that is not an earlier export (here: only a symlink where a folder of the export goes):
+    # refused before anything is written, the symlink never followed.
     out = tmp_path / "out"
     out.mkdir()
     (tmp_path / "elsewhere").mkdir()
     os.symlink(str(tmp_path / "elsewhere"), str(out / "identity"))
     link = _error(store, _params(tmp_path))
-    assert link.code == "invalid_output_path" and "identity" in link.message
+    assert link.code == "export_path_not_empty" and "identity" in link.message
     assert sorted(os.listdir(str(out))) == ["identity"] and os.listdir(str(tmp_path / "elsewhere")) == []
     assert helpers.tree_digest(store.path) == digest
 
