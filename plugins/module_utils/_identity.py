@@ -169,16 +169,18 @@ def identity_request(params):
     if source != "import":
         stray = [name for name in IMPORT_OPTIONS if given(params, name)]
         if stray:
+            several = len(stray) > 1
             raise SecurityError("option_not_applicable", "%s only appl%s to source: import (Set). Remove %s or set "
-                                "'source: import'." % (_quoted(stray), "y" if len(stray) > 1 else "ies",
-                                                       "them" if len(stray) > 1 else "it"), option=stray[0])
+                                "'source: import'." % (_quoted(stray), "y" if several else "ies",
+                                                       "them" if several else "it"), option=stray[0])
     if source not in ("generate", "ca"):
         stray = [name for name in NAMING_OPTIONS if given(params, name)]
         if stray:
+            several = len(stray) > 1
             raise SecurityError("option_not_applicable", "%s only appl%s to source: generate or ca (Regenerate). "
-                                "Remove %s or set the 'source' option." % (_quoted(stray), "y" if len(stray) > 1
-                                                                            else "ies", "them" if len(stray) > 1
-                                                                            else "it"), option=stray[0])
+                                "Remove %s or set the 'source' option." % (_quoted(stray), "y" if several else "ies",
+                                                                           "them" if several else "it"),
+                                option=stray[0])
     request = IdentityRequest(purpose, source, regenerate, params.get("renew_before_days"), settings)
     if source in ("generate", "ca"):
         request.signature = params.get("signature") or DEFAULT_SIGNATURE

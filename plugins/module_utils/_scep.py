@@ -626,7 +626,7 @@ def _bypassed(host, port, no_proxy):
             return True
         name, want_port = entry, None
         if entry.startswith("["):  # [IPv6] or [IPv6]:port
-            name, _, rest = entry[1:].partition("]")
+            name, _bracket, rest = entry[1:].partition("]")
             want_port = rest[1:] if rest.startswith(":") else None
         elif entry.count(":") == 1:
             name, want_port = entry.split(":")

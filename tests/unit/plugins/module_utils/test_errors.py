@@ -164,5 +164,5 @@ def test_errors_md_is_current_and_lists_every_code():
 def test_an_unregistered_code_fails_where_it_is_raised_under_the_tests():
     """tests/conftest.py makes SecurityError refuse unregistered codes, so a test that reaches one fails."""
     with pytest.raises(AssertionError, match="not_a_registered_code"):
-        SecurityError("not_a_registered_code", "message")
+        raise SecurityError("not_a_registered_code", "message")
     assert SecurityError("store_locked", "message").code == "store_locked"

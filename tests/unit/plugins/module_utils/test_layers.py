@@ -29,7 +29,7 @@ def imports_of(path):
     found = []
     for node in ast.walk(ast.parse(open(path).read())):
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith(PACKAGE):
-            kind, _, rest = node.module[len(PACKAGE):].partition(".")
+            kind, _dot, rest = node.module[len(PACKAGE):].partition(".")
             if rest:
                 found.append((kind, rest.split(".")[0]))
             else:
@@ -37,7 +37,7 @@ def imports_of(path):
         elif isinstance(node, ast.Import):
             for alias in node.names:
                 if alias.name.startswith(PACKAGE):
-                    kind, _, rest = alias.name[len(PACKAGE):].partition(".")
+                    kind, _dot, rest = alias.name[len(PACKAGE):].partition(".")
                     found.append((kind, rest.split(".")[0]))
     return found
 
