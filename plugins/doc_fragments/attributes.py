@@ -30,7 +30,9 @@ attributes:
         change.
       - This assumes that the system controlled/queried by the module has not changed in a relevant way.
   action_group:
-    description: Use C(group/ipoffice.security.all) in C(module_defaults) to set the store options once.
+    description: Use C(group/ipoffice.security.all) in C(module_defaults) to set the store options once (and
+      C(group/ipoffice.security.writers), the modules that can write a store, for the writer options
+      C(lock_timeout) and C(keep_generations)).
     support: full
     membership:
       - ipoffice.security.all

@@ -28,10 +28,14 @@ from ansible_collections.ipoffice.security.plugins.module_utils._results import 
 from ansible_collections.ipoffice.security.plugins.module_utils._model import (
     CHECK_LEVELS,
     DEFAULT_PREFLIGHT_TIMEOUT,
+    MAX_NETWORK_TIMEOUT,
+    MAX_PREFLIGHT_ENDPOINTS,
     PREFLIGHT_MODES,
     SETTINGS_BY_AREA,
     SecurityError,
     check_choice,
+    check_count,
+    check_seconds,
     check_text,
     validate_value,
 )
@@ -194,6 +198,7 @@ def validate_endpoints(endpoints, after):
     """
     result = []
     lines = _line_levels(after)
+    check_count(endpoints, MAX_PREFLIGHT_ENDPOINTS, "preflight", "The preflight list")
     for index, raw in enumerate(endpoints or []):
         if not isinstance(raw, dict):
             raise _endpoint_error(index, "each entry must be a dictionary with host, port and setting.")
@@ -405,9 +410,8 @@ def plan(state, options, endpoints=None, mode="enforce", timeout=DEFAULT_PREFLIG
     Raises SecurityError (nothing is written) on invalid options or, in enforce mode, a failing preflight.
     """
     preflight_verdict([], mode)  # validates the mode before any endpoint is contacted
-    if timeout is not None and (isinstance(timeout, bool) or not 0 < float(timeout) <= 300):
-        raise SecurityError("out_of_range", "preflight_timeout must be more than 0 and at most 300 seconds, got "
-                            "%r. Change the 'preflight_timeout' option." % (timeout,), option="preflight_timeout")
+    if timeout is not None:
+        timeout = check_seconds(timeout, "preflight_timeout", MAX_NETWORK_TIMEOUT)
     before = copy.deepcopy(state.settings[AREA])
     after = desired_checks(before, options)
     canonical = validate_endpoints(endpoints, after)

@@ -24,6 +24,7 @@ GROUPS = (
     ("trusted", "Trusted certificate store"),
     ("checks", "Check levels, preflight and verification"),
     ("endpoint", "TLS endpoints"),
+    ("probe", "The enforcement probe"),
     ("scep", "SCEP"),
     ("store", "The store"),
     ("output", "Files written outside the store"),
@@ -67,6 +68,10 @@ ERRORS = (
     ("invalid_query", "options",
      "The C(query) of security_info is not a valid JMESPath expression.",
      "Correct the expression."),
+    ("value_too_large", "options",
+     "A text or list option is longer than the store accepts (characters or entries; the result has C(size) and "
+     "C(limit)), or the new generation's settings would be larger than its readers accept.",
+     "Shorten the value, or give fewer entries, in the option the message names."),
     ("missing_server", "options",
      "SCEP is to be active, but no SCEP server is set.",
      "Set the C(server) option (or leave SCEP inactive)."),
@@ -190,6 +195,21 @@ ERRORS = (
     ("endpoint_not_tls", "endpoint",
      "The endpoint does not speak TLS on that port, refuses every protocol offered, or presents no certificate.",
      "Check the port."),
+    # ------------------------------------------------------------------------------------------ probe
+    ("probe_ca_required", "probe",
+     "A live endpoint asks for the enforcement probe (C(probe: true)) without the probe CA that issues its client "
+     "certificates.",
+     "Set C(live_probe_ca) (C(certificate_path), C(private_key_path)), or set C(probe: false)."),
+    ("invalid_probe_ca", "probe",
+     "The probe CA certificate is not a CA certificate, or is not valid now.",
+     "Give a current CA certificate (renew it, and trust the new one on the systems)."),
+    ("probe_ca_key_mismatch", "probe",
+     "The probe CA's private key does not belong to its certificate.",
+     "Give the key of that CA certificate."),
+    ("probe_unsupported", "probe",
+     "The node that runs the probe can hand OpenSSL in-memory certificates neither through /proc/self/fd nor "
+     "/dev/fd (the probe never writes them to disk).",
+     "Run the probe on a Linux or BSD node (the controller), or leave it off."),
     # ------------------------------------------------------------------------------------------- scep
     ("scep_inactive", "scep",
      "C(enroll: true) is asked for while SCEP is not active.",
@@ -215,6 +235,10 @@ ERRORS = (
      "The SCEP server offers neither a SHA-2/SHA-1 digest nor AES/3DES encryption (MD5 and single DES are never "
      "used).",
      "Upgrade or reconfigure the CA."),
+    ("scep_unsupported_ca_key", "scep",
+     "The SCEP server's CA (or RA) certificate has a key that is not RSA, so no request can be encrypted to it; "
+     "nothing was sent.",
+     "Use a CA with an RSA key, or one that publishes an RSA RA certificate."),
     ("scep_unsupported_key", "scep",
      "SCEP enrollment is asked for with a key that is not RSA (the CA encrypts its reply to the requester's key).",
      "Choose an RSA C(signature)."),
@@ -252,6 +276,11 @@ ERRORS = (
      "The store, its lock or a new generation cannot be written (permissions, a read-only file system, a full "
      "disk).",
      "Give the user running the task write access, free space, or change C(store_path)."),
+    ("store_full", "store",
+     "The file system of the store (or a quota) is full; the new generation was not written and C(current) is "
+     "unchanged.",
+     "Free space, or lower C(keep_generations): a run that lowers it removes the generations it drops before "
+     "it writes."),
     ("store_unreadable", "store",
      "The store cannot be read by the user running the task.",
      "Give that user read access, or change C(store_path)."),

@@ -14,9 +14,13 @@ content equals the chosen one, under the store lock, so the generation that was 
 and a restore can itself be undone (``restore: previous`` again).  The store setting
 ``keep_generations`` is not part of what is restored: it is how the store keeps history, not content.
 
+A generation whose identity or telephony identity has expired since is not restored unless
+``allow_expired`` (then with a warning): the system would present a certificate every peer rejects.
+
 Stable error codes: ``unknown_generation`` (a number that is not kept), ``no_previous_generation``
 (nothing before the current generation), ``invalid_setting`` (a restore value that is neither
-``previous`` nor a number), and the store's own (``store_locked``, ``corrupt_store``, ...).
+``previous`` nor a number), ``certificate_expired`` (the chosen generation's identity or telephony
+identity has expired), and the store's own (``store_locked``, ``corrupt_store``, ...).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -27,6 +31,7 @@ import copy
 
 from ansible_collections.ipoffice.security.plugins.module_utils import _certs
 from ansible_collections.ipoffice.security.plugins.module_utils._model import SecurityError
+from ansible_collections.ipoffice.security.plugins.module_utils._record import CREDENTIAL_NAMES, certificate_name
 from ansible_collections.ipoffice.security.plugins.module_utils._results import diff
 from ansible_collections.ipoffice.security.plugins.module_utils._store import KEEP_GENERATIONS
 
@@ -84,6 +89,35 @@ def target_number(store, state, restore):
                         "'generations' result), got %r. Change the 'restore' option." % (restore,), option="restore")
 
 
+def expired_identities(state, now=None):
+    """[(label, certificate)] of the identities of ``state`` that have expired (identity, telephony identity)."""
+    now = now or _certs.utcnow()
+    return [(label, cred.cert) for slot, label in CREDENTIAL_NAMES[:2]
+            for cred in [getattr(state, slot)] if cred is not None and cred.cert.not_valid_after_utc < now]
+
+
+def _expired_text(expired):
+    return "; ".join("the %s '%s' expired on %s" % (label, certificate_name(cert),
+                                                    cert.not_valid_after_utc.strftime("%Y-%m-%d"))
+                     for label, cert in expired)
+
+
+def check_expired(chosen, number, allow_expired, now=None):
+    """Refuse (certificate_expired) to restore a generation whose identities have expired, unless allowed;
+    the warnings to give when allowed."""
+    expired = expired_identities(chosen, now)
+    if not expired:
+        return []
+    if not allow_expired:
+        raise SecurityError("certificate_expired", "Generation %d cannot be restored: %s, and the system would present "
+                            "a certificate every peer rejects. Nothing was changed. Choose another generation (the "
+                            "'restore' option), or set the 'allow_expired' option to true to restore it anyway."
+                            % (number, _expired_text(expired)),
+                            option="allow_expired", generation=number)
+    return ["Restored generation %d although %s (allow_expired: true): peers reject an expired identity; renew it."
+            % (number, _expired_text(expired))]
+
+
 def restore_into(state, chosen, number):
     """Make state's content equal to the chosen generation's (keep_generations stays the store's)."""
     for field in RESTORED_FIELDS:
@@ -118,7 +152,9 @@ def run(store, params, check_mode=False, want_diff=False):
             chosen = store.load_generation(number)
             box["number"] = number
             box["made_by"] = chosen.made_by
+            box["warnings"] = []
             if number != state.generation:
+                box["warnings"] = check_expired(chosen, number, params.get("allow_expired"))
                 restore_into(state, chosen, number)
 
         update = store.update(mutate, check_mode=check_mode)
@@ -132,6 +168,8 @@ def run(store, params, check_mode=False, want_diff=False):
     if box.get("number") is not None:
         result["restored"] = {"generation": box["number"], "made_by": box.get("made_by"),
                               "written_as": update.after.generation if update.written else None}
+    if box.get("warnings"):
+        result["warnings"] = list(box["warnings"])
     if want_diff:
         result["diff"] = diff(state_view(update.before), state_view(update.after), header="store generation")
     return result

@@ -296,8 +296,11 @@ def load_import(params, now=None):
     if chain_data is not None:
         others.extend(_certs.load_certificates(chain_data, option=chain_option))
     unique = []
+    seen = set()
     for cert in others:
-        if _certs.fingerprint(cert) not in [_certs.fingerprint(c) for c in unique]:
+        fp = _certs.fingerprint(cert)
+        if fp not in seen:
+            seen.add(fp)
             unique.append(cert)
     for cert in unique:
         if not _certs.is_ca(cert):

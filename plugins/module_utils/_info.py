@@ -142,13 +142,21 @@ def run(store, params, check_mode=False, want_diff=False):
 
     Reads one generation without the writer lock and never writes: a store that does not exist is
     reported as ``initialised: false`` and left absent (check mode or not).
-    With ``live_endpoints``, also what the live system serves there, compared with the store (_live).
+    With ``live_endpoints``, also what the live system serves there, compared with the store (_live), and
+    for the endpoints with ``probe: true`` what it enforces, judged with the ``live_probe_ca`` (_probe).
     """
     endpoints = None
+    probe_ca = None
     if params.get("live_endpoints"):
         from ansible_collections.ipoffice.security.plugins.module_utils import _live
         endpoints = _live.validate_endpoints(params["live_endpoints"])
         timeout = _live.validate_timeout(params.get("live_timeout"))
+    if params.get("live_probe_ca"):
+        # Read (never copied) before anything is contacted: a bad probe CA fails the run at once.
+        from ansible_collections.ipoffice.security.plugins.module_utils import _probe
+        probe_ca = _probe.load_probe_ca(params["live_probe_ca"])
+    if endpoints:
+        _live.check_probe(endpoints, probe_ca)
     state = store.read(initial=False)
     if state is None:
         if endpoints:  # a missing store has no lines either (its initial state, generated, never written)
@@ -163,7 +171,7 @@ def run(store, params, check_mode=False, want_diff=False):
     result["changed"] = False
     result["live"] = []
     if endpoints and state is not None:
-        result["live"] = _live.read_back_all(state, endpoints, timeout)
+        result["live"] = _live.read_back_all(state, endpoints, timeout, probe_ca=probe_ca)
         for endpoint in result["live"]:
             result["findings"].extend(endpoint["findings"])
     if params.get("query"):

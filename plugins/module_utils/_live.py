@@ -17,32 +17,34 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.ipoffice.security.plugins.module_utils import _certs, _tls
-from ansible_collections.ipoffice.security.plugins.module_utils._model import SecurityError, check_text
+from ansible_collections.ipoffice.security.plugins.module_utils._model import (
+    MAX_NETWORK_TIMEOUT,
+    SecurityError,
+    check_seconds,
+    check_text,
+)
 
 OPTION = "live_endpoints"
-SERVES = ("management", "telephony")
+SERVES = ("management", "telephony", "h323")
 LINE_PREFIX = "line:"
 # The levels a peer of the system would apply to what it serves: a trust chain to the peer's trusted
 # store (medium) and the strictest one, with the system's name (high_remote).
 LIVE_LEVELS = ("medium", "high_remote")
 FINDING_CODES = ("live_identity_mismatch", "live_chain_mismatch", "live_unreachable", "live_fails_medium",
-                 "live_fails_high_remote")
+                 "live_fails_high_remote",
+                 # the enforcement probe (_probe), for endpoints with probe: true
+                 "live_level_mismatch", "live_cipher_level_mismatch", "live_probe_ca_untrusted",
+                 "live_probe_inconclusive")
 # What a peer connecting to the endpoint checks the certificate for.
-PURPOSE = {"management": "server", "telephony": "sip_server", "line": "server"}
-_KEYS = ("host", "port", "server_name", "serves")
+PURPOSE = {"management": "server", "telephony": "sip_server", "h323": "server", "line": "server"}
+_KEYS = ("host", "port", "server_name", "serves", "probe")
 
 
 def validate_timeout(value, option="live_timeout"):
+    """live_timeout in seconds: NaN, infinities, 1e308, zero or less are out_of_range."""
     if value is None:
         return _tls.DEFAULT_TIMEOUT
-    try:
-        timeout = float(value)
-    except (TypeError, ValueError):
-        timeout = 0
-    if not timeout > 0:
-        raise SecurityError("out_of_range", "%s must be a positive number of seconds, got %r. Change the '%s' "
-                            "option." % (option, value, option), option=option)
-    return timeout
+    return check_seconds(value, option, MAX_NETWORK_TIMEOUT)
 
 
 def validate_endpoints(endpoints, option=OPTION):
@@ -60,8 +62,9 @@ def validate_endpoints(endpoints, option=OPTION):
                                 "'%s' option." % (where, option), option=where)
         unknown = sorted(set(item) - set(_KEYS))
         if unknown:
-            raise SecurityError("unknown_setting", "%s takes host, port, server_name and serves; unknown key(s): %s. "
-                                "Change the '%s' option." % (where, ", ".join(unknown), option), option=where)
+            raise SecurityError("unknown_setting", "%s takes host, port, server_name, serves and probe; unknown "
+                                "key(s): %s. Change the '%s' option." % (where, ", ".join(unknown), option),
+                                option=where)
         for field in ("host", "server_name", "serves"):
             check_text(item.get(field), "%s.%s" % (where, field))
         host = item.get("host")
@@ -82,15 +85,32 @@ def validate_endpoints(endpoints, option=OPTION):
         serves = item.get("serves")
         if not isinstance(serves, str) or not (serves in SERVES or (
                 serves.startswith(LINE_PREFIX) and serves[len(LINE_PREFIX):].strip())):
-            raise SecurityError("invalid_choice", "%s.serves must be management, telephony or line:<name of an IP "
-                                "Office line>, got %r. Change the '%s' option." % (where, serves, option),
+            raise SecurityError("invalid_choice", "%s.serves must be management, telephony, h323 or line:<name of "
+                                "an IP Office line>, got %r. Change the '%s' option." % (where, serves, option),
                                 option=where + ".serves")
         server_name = item.get("server_name")
         if server_name is not None and (not isinstance(server_name, str) or not server_name.strip()):
             raise SecurityError("invalid_setting", "%s.server_name must be a host name (or be left out), got %r. "
                                 "Change the '%s' option." % (where, server_name, option), option=where + ".server_name")
-        result.append({"host": host.strip(), "port": port, "server_name": server_name or None, "serves": serves})
+        probe = item.get("probe")
+        if probe is None:
+            probe = False
+        if not isinstance(probe, bool):
+            raise SecurityError("invalid_setting", "%s.probe must be true or false, got %r. Change the '%s' option."
+                                % (where, probe, option), option=where + ".probe")
+        result.append({"host": host.strip(), "port": port, "server_name": server_name or None, "serves": serves,
+                       "probe": probe})
     return result
+
+
+def check_probe(endpoints, probe_ca, option=OPTION):
+    """Endpoints with probe: true need the probe CA (``live_probe_ca``)."""
+    probing = [index for index, endpoint in enumerate(endpoints) if endpoint.get("probe")]
+    if probing and probe_ca is None:
+        raise SecurityError("probe_ca_required", "%s[%d] asks for the enforcement probe (probe: true), which presents "
+                            "client certificates issued by a probe CA that the system trusts. Set the 'live_probe_ca' "
+                            "option ({certificate_path, private_key_path}), or set probe: false."
+                            % (option, probing[0]), option="live_probe_ca")
 
 
 def check_lines(state, endpoints, option=OPTION):
@@ -127,8 +147,11 @@ def _where(endpoint):
     return "%s:%s" % ("[%s]" % host if ":" in host else host, endpoint["port"])
 
 
-def read_back(state, endpoint, timeout=_tls.DEFAULT_TIMEOUT, now=None):
-    """One endpoint compared with the store: {host, port, server_name, serves, live, findings}."""
+def read_back(state, endpoint, timeout=_tls.DEFAULT_TIMEOUT, now=None, probe_ca=None):
+    """One endpoint compared with the store: {host, port, server_name, serves, probe, live, findings}.
+
+    With ``probe: true`` also what it enforces (``_probe``): ``live.probe`` and ``enforced``.
+    """
     now = now or _certs.utcnow()
     where = _where(endpoint)
     system = state.system_name
@@ -148,6 +171,9 @@ def read_back(state, endpoint, timeout=_tls.DEFAULT_TIMEOUT, now=None):
             "presented": [], "presented_chain": [], "identity_matches": None, "chain_matches": None,
             "checks": {}}
     result = dict(endpoint, live=live, findings=findings)
+    if endpoint.get("probe"):
+        result["enforced"] = None
+        live["probe"] = None
     try:
         presented = _tls.fetch_chain(endpoint["host"], endpoint["port"], server_name=endpoint["server_name"],
                                      timeout=timeout)
@@ -179,6 +205,10 @@ def read_back(state, endpoint, timeout=_tls.DEFAULT_TIMEOUT, now=None):
                    len(expected_chain), ", ".join(c.subject.rfc4514_string() for c in expected_chain)),
                 presented_chain=live["presented_chain"], expected_chain=live["expected_chain"])
     _judge(state, endpoint, kind, presented, now, live, finding)
+    if endpoint.get("probe") and probe_ca is not None:
+        from ansible_collections.ipoffice.security.plugins.module_utils import _probe
+        live["probe"] = _probe.probe(state, endpoint, probe_ca, timeout, where, finding, now)
+        result["enforced"] = live["probe"]["enforced"]
     return result
 
 
@@ -202,7 +232,8 @@ def _judge(state, endpoint, kind, presented, now, live, finding):
                     level=level, codes=checked["codes"])
 
 
-def read_back_all(state, endpoints, timeout=_tls.DEFAULT_TIMEOUT, now=None):
-    """Every endpoint, in the order given (each bounded by ``timeout`` seconds)."""
+def read_back_all(state, endpoints, timeout=_tls.DEFAULT_TIMEOUT, now=None, probe_ca=None):
+    """Every endpoint, in the order given (each connection bounded by ``timeout`` seconds)."""
     check_lines(state, endpoints)
-    return [read_back(state, endpoint, timeout, now) for endpoint in endpoints]
+    check_probe(endpoints, probe_ca)
+    return [read_back(state, endpoint, timeout, now, probe_ca) for endpoint in endpoints]

@@ -73,6 +73,77 @@ def check_text(value, option, what=None):
     return value
 
 
+# ------------------------------------------------------------------------------------- write-side limits
+# A store's readers refuse any file over 1 MiB (_store.MAX_FILE_BYTES).  Everything a user gives is held to
+# these limits before anything is written (``value_too_large``), so no writer can make a store its own
+# readers refuse; docs/store-format.md lists them.  They apply to input only, never to reading a store.
+MAX_TEXT_CHARS = 1024           # any stored text without a limit of its own (san_details_origin, a DN...)
+MAX_HOST_CHARS = 253            # a DNS name (RFC 1035), e.g. the SCEP server, system_name
+MAX_URI_CHARS = 2048            # the SCEP URI
+MAX_SECRET_CHARS = 1024         # the SCEP password (a challenge is a few dozen characters)
+MAX_LINE_NAME_CHARS = 128       # an IP Office line name
+MAX_LINES = 1000                # IP Office lines with WebSocket transport of one system
+MAX_SUBJECT_ALT_NAMES = 100     # SAN entries of one certificate request
+MAX_SAN_CHARS = 512             # one SAN entry
+MAX_SYSTEM_ADDRESSES = 100      # system_addresses
+MAX_PREFLIGHT_ENDPOINTS = 100   # preflight endpoints of one run (each passed one is recorded in the store)
+MAX_NOTE_CHARS = 1000           # the ansible_target_log_info note a generation records (longer: cut)
+# Seconds: the limits of the time options (a finite positive number; NaN and infinities are refused).
+MAX_NETWORK_TIMEOUT = 300.0     # endpoint.timeout, live_timeout, preflight_timeout
+MAX_LOCK_TIMEOUT = 3600         # lock_timeout (0: do not wait)
+
+
+def too_large(option, what, size, limit, unit="characters"):
+    """The SecurityError ``value_too_large``: what is too large, by how much, and the option to change."""
+    return SecurityError("value_too_large", "%s has %d %s; at most %d are accepted, so that the store stays "
+                         "readable. Nothing was changed. Change the '%s' option."
+                         % (what, size, unit, limit, option), option=option, size=size, limit=limit)
+
+
+def check_length(value, limit, option, what=None):
+    """``value`` (text) when it has at most ``limit`` characters; else ``value_too_large``."""
+    if isinstance(value, (str, bytes)) and len(value) > limit:
+        raise too_large(option, what or option, len(value), limit)
+    return value
+
+
+def check_count(values, limit, option, what=None):
+    """``values`` (a list) when it has at most ``limit`` items; else ``value_too_large``."""
+    if isinstance(values, (list, tuple)) and len(values) > limit:
+        raise too_large(option, what or option, len(values), limit, unit="entries")
+    return values
+
+
+def check_seconds(value, option, maximum, minimum=0.0, allow_minimum=False):
+    """A number of seconds as a float: finite, above ``minimum`` (or equal, with ``allow_minimum``), at most
+    ``maximum``.  NaN, infinities, 1e308, a bool, text or a value too low are ``out_of_range`` naming the option
+    (never a raw error further down)."""
+    try:
+        number = float(value) if not isinstance(value, bool) else None
+    except (TypeError, ValueError, OverflowError):
+        number = None
+    finite = number is not None and number == number and abs(number) != float("inf")
+    low = finite and (number < minimum if allow_minimum else number <= minimum)
+    if not finite or low or number > maximum:
+        raise SecurityError("out_of_range", "%s must be a number of seconds %s %s and at most %s, "
+                            "got %r. Change the '%s' option." % (option, "from" if allow_minimum else "more than",
+                                                                _num(minimum), _num(maximum), value, option),
+                            option=option)
+    return number
+
+
+def _num(value):
+    return ("%d" % value) if float(value).is_integer() else ("%s" % value)
+
+
+def check_path(value, option):
+    """A file system path as given: ``invalid_characters`` when it holds a NUL, which no path can."""
+    if isinstance(value, str) and "\x00" in value:
+        raise SecurityError("invalid_characters", "%s contains a NUL character at position %d; no file system path "
+                            "can. Change the '%s' option." % (option, value.index("\x00") + 1, option), option=option)
+    return value
+
+
 PLATFORMS = ("server", "ip500v2")
 DEFAULT_PLATFORM = "server"
 
@@ -142,7 +213,7 @@ class Setting(object):
     """One setting: its label, type, default and allowed values."""
 
     def __init__(self, name, area, type, default, label, choices=None, minimum=None, maximum=None,
-                 description=None, secret=False, platform_defaults=None):
+                 description=None, secret=False, platform_defaults=None, max_length=None):
         self.name = name
         self.area = area
         self.type = type
@@ -154,6 +225,8 @@ class Setting(object):
         self.description = description or label
         self.secret = secret
         self.platform_defaults = platform_defaults or {}
+        # Characters a value given by a user may have (write-side limit; reading a store never applies it).
+        self.max_length = max_length
 
     def default_for(self, platform=DEFAULT_PLATFORM):
         return copy.deepcopy(self.platform_defaults.get(platform, self.default))
@@ -177,7 +250,7 @@ class Setting(object):
                 raise _invalid(self, value)
             try:
                 number = int(value)
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):  # OverflowError: an infinity
                 raise _invalid(self, value)
             if str(number) != str(value).strip() and not isinstance(value, int):
                 raise _invalid(self, value)
@@ -229,7 +302,7 @@ SETTINGS = [
     _s("automatic_certificate_management", "identity", "bool", False, "Automatic Certificate Management",
        description="Subscription systems only: an external service supplies and renews the identity. "
                    "While on, manual Set and Regenerate are refused."),
-    _s("san_details_origin", "identity", "str", "", "SAN Details Origin",
+    _s("san_details_origin", "identity", "str", "", "SAN Details Origin", max_length=MAX_TEXT_CHARS,
        description="Only with automatic management: extra location-specific SAN values."),
     _s("automatic_phone_provisioning", "identity", "bool", True, "Automatic Phone Provisioning",
        description="Only with automatic management: phone certificates follow identity updates."),
@@ -251,12 +324,12 @@ SETTINGS = [
     # 1.4 SCEP
     _s("active", "scep", "bool", False, "Active"),
     _s("request_interval", "scep", "int", 120, "Request Interval (sec)", minimum=5, maximum=3600),
-    _s("server", "scep", "str", "", "SCEP Server IP Address/Name"),
+    _s("server", "scep", "str", "", "SCEP Server IP Address/Name", max_length=MAX_HOST_CHARS),
     _s("scheme", "scep", "str", "http", "SCEP Server Scheme", choices=SCEP_SCHEMES),
     _s("port", "scep", "int", None, "SCEP Server Port", minimum=1, maximum=65535,
        description="Default 80 for HTTP, 443 for HTTPS."),
-    _s("uri", "scep", "str", DEFAULT_SCEP_URI, "SCEP URI"),
-    _s("password", "scep", "str", "", "SCEP Password", secret=True),
+    _s("uri", "scep", "str", DEFAULT_SCEP_URI, "SCEP URI", max_length=MAX_URI_CHARS),
+    _s("password", "scep", "str", "", "SCEP Password", secret=True, max_length=MAX_SECRET_CHARS),
 ]
 
 SETTINGS_BY_AREA = {}
@@ -265,7 +338,7 @@ for _setting in SETTINGS:
 
 # Line entries (ip_office_lines items).
 LINE_FIELDS = {
-    "name": Setting("name", "line", "str", None, "Line name"),
+    "name": Setting("name", "line", "str", None, "Line name", max_length=MAX_LINE_NAME_CHARS),
     "transport": Setting("transport", "line", "str", "websocket_client", "Transport", choices=LINE_TRANSPORTS),
     "check_level": Setting("check_level", "line", "str", "none", "Received certificate checks (IP Office line)",
                            choices=LINE_CHECK_LEVELS),
@@ -300,8 +373,9 @@ def scep_port(scheme, port):
     return port if port else SCEP_DEFAULT_PORTS[scheme]
 
 
-def validate_line(line):
-    """Validate one entry of the lines (the ip_office_lines setting); return it in canonical form."""
+def validate_line(line, limits=True):
+    """Validate one entry of the lines (the ip_office_lines setting); return it in canonical form (``limits``:
+    the write-side limits)."""
     if not isinstance(line, dict):
         raise SecurityError("invalid_setting", "Each lines entry must be a dictionary with name, "
                             "transport and check_level. Change the 'lines' option.",
@@ -315,6 +389,8 @@ def validate_line(line):
     if not name or not isinstance(name, str):
         raise SecurityError("invalid_setting", "Each lines entry needs a non-empty name. "
                             "Change the 'lines' option.", option="lines")
+    if limits:
+        check_length(name, MAX_LINE_NAME_CHARS, "lines", "The IP Office line name '%s...'" % name[:40])
     check_text(name, "lines", "The IP Office line name")
     level = line.get("check_level", "none")
     if level in ("medium_remote", "high_remote", "low"):
@@ -341,23 +417,35 @@ def validate_line(line):
     return result
 
 
-def validate_lines(lines):
-    result = [validate_line(line) for line in lines]
-    names = [line["name"] for line in result]
-    duplicates = sorted(set(n for n in names if names.count(n) > 1))
+def validate_lines(lines, limits=True):
+    """The lines in canonical form, sorted by name; names unique.  Linear in the number of lines."""
+    if limits:
+        check_count(lines, MAX_LINES, "lines", "lines")
+    result = [validate_line(line, limits) for line in lines]
+    seen = set()
+    repeated = set()
+    for line in result:
+        (repeated if line["name"] in seen else seen).add(line["name"])
+    duplicates = sorted(repeated)
     if duplicates:
         raise SecurityError("invalid_setting", "line names must be unique; repeated: %s. "
                             "Change the 'lines' option." % ", ".join(duplicates), option="lines")
     return sorted(result, key=lambda line: line["name"])
 
 
-def validate_value(area, name, value):
-    """Validate one setting value; return its canonical form."""
+def validate_value(area, name, value, limits=True):
+    """Validate one setting value; return its canonical form.
+
+    ``limits``: apply the write-side limits (a value given by a user); a store being read is validated
+    without them, so a store written before a limit existed stays readable.
+    """
     item = setting(area, name)
     if name == "port" and area == "scep" and value is None:
         return None  # unset: the scheme's port (scep_port); 0 is out of range like any other bad port
     if name == "ip_office_lines":
-        return validate_lines(item.validate(value))
+        return validate_lines(item.validate(value), limits)
+    if limits and item.max_length is not None:
+        check_length(value, item.max_length, item.name, item.label)
     return item.validate(value)
 
 
@@ -377,7 +465,7 @@ def validate_settings(settings):
         if set(values) != expected:
             raise SecurityError("corrupt_store", "settings area '%s' has keys %s, expected %s"
                                 % (area, sorted(values), sorted(expected)))
-        result[area] = dict((name, validate_value(area, name, value)) for name, value in values.items())
+        result[area] = dict((name, validate_value(area, name, value, limits=False)) for name, value in values.items())
     scep = result["scep"]
     if scep["active"] and not scep["server"]:
         raise SecurityError("missing_server", "SCEP cannot be active without a server. Set the 'server' option.",

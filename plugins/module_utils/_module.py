@@ -10,7 +10,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.ipoffice.security.plugins.module_utils import _cryptography_dep
+from ansible_collections.ipoffice.security.plugins.module_utils import _cryptography_dep, _specs
 from ansible_collections.ipoffice.security.plugins.module_utils._model import DEFAULT_LOCK_TIMEOUT, SecurityError
 from ansible_collections.ipoffice.security.plugins.module_utils._store import DirectoryStore
 
@@ -54,6 +54,7 @@ def run_module(module, run, features=_cryptography_dep.DEFAULT_FEATURES):
     """
     require_libraries(module, features(module.params) if callable(features) else features)
     try:
+        _specs.check_paths(getattr(module, "argument_spec", None) or {}, module.params)
         store = store_from_params(module.params)
         # Recorded in the generation a change writes.  Ansible passes a module its name and the
         # ansible_target_log_info variable (2.17+), never the task's name: that variable is the way to

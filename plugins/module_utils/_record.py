@@ -13,12 +13,14 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.ipoffice.security.plugins.module_utils import _certs
+from ansible_collections.ipoffice.security.plugins.module_utils._model import MAX_NOTE_CHARS
 
 SUMMARY_LIMIT = 400
 CREDENTIAL_NAMES = (("identity", "identity"), ("telephony", "telephony identity"), ("ca", "system CA"))
 
 
-def _name(cert):
+def certificate_name(cert):
+    """How a record names a certificate: its common name, else its subject."""
     return _certs.common_name(cert) or cert.subject.rfc4514_string()
 
 
@@ -43,17 +45,17 @@ def summarize(before, after):
     for slot, label in CREDENTIAL_NAMES:
         old, new = getattr(before, slot), getattr(after, slot)
         if old is None and new is not None:
-            parts.append("%s set: %s" % (label, _name(new.cert)))
+            parts.append("%s set: %s" % (label, certificate_name(new.cert)))
         elif old is not None and new is None:
             parts.append("%s removed" % label)
         elif old is not None and (old.fingerprint != new.fingerprint or old.meta != new.meta):
-            parts.append("%s replaced: %s" % (label, _name(new.cert)))
+            parts.append("%s replaced: %s" % (label, certificate_name(new.cert)))
     added = [after.trusted[fp] for fp in sorted(set(after.trusted) - set(before.trusted))]
     removed = [before.trusted[fp] for fp in sorted(set(before.trusted) - set(after.trusted))]
     if added:
-        parts.append("trusted +%s" % ", +".join(_name(c) for c in added))
+        parts.append("trusted +%s" % ", +".join(certificate_name(c) for c in added))
     if removed:
-        parts.append("trusted -%s" % ", -".join(_name(c) for c in removed))
+        parts.append("trusted -%s" % ", -".join(certificate_name(c) for c in removed))
     for name in sorted(set(before.secrets) | set(after.secrets)):
         if before.secrets.get(name) != after.secrets.get(name):
             parts.append("secret %s %s" % (name, "removed" if name not in after.secrets else "set"))
@@ -74,8 +76,19 @@ def summarize(before, after):
     return text
 
 
+def _cut(text, limit):
+    if isinstance(text, str) and len(text) > limit:
+        return text[:limit - 3] + "..."
+    return text
+
+
 def make_record(before, after, made_by=None, now=None):
-    """The record a new generation carries: module, summary, time, note (ansible_target_log_info)."""
+    """The record a new generation carries: module, summary, time, note (ansible_target_log_info).
+
+    The note is any text a play sets: it is cut at MAX_NOTE_CHARS, so no note can make settings.json larger
+    than its readers accept.
+    """
     made_by = made_by or {}
-    return {"module": made_by.get("module"), "summary": summarize(before, after),
-            "time": (now or _certs.utcnow()).strftime("%Y-%m-%dT%H:%M:%SZ"), "note": made_by.get("note")}
+    return {"module": _cut(made_by.get("module"), MAX_NOTE_CHARS), "summary": summarize(before, after),
+            "time": (now or _certs.utcnow()).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "note": _cut(made_by.get("note"), MAX_NOTE_CHARS)}

@@ -129,8 +129,11 @@ class CaInfo(object):
                 break
         self.ca = issuing or (cas[0] if cas else self.certificates[0])
         self.ra = others
-        # The RA decrypts requests and signs replies when there is one (RFC 8894 section 3.5.1).
-        self.recipient = _pick(others, "key_encipherment") or (others[0] if others else self.ca)
+        # The RA decrypts requests and signs replies when there is one (RFC 8894 section 3.5.1); the request is
+        # encrypted with RSA key transport, so an RA certificate with an RSA key is preferred.
+        rsa_others = [c for c in others if _is_rsa(c)]
+        self.recipient = (_pick(rsa_others, "key_encipherment") or (rsa_others[0] if rsa_others else None)
+                          or _pick(others, "key_encipherment") or (others[0] if others else self.ca))
         self.signers = others + [self.ca] if others else [self.ca]
 
     @property
@@ -174,6 +177,30 @@ def _is_ca(cert):
         return cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
     except x509.ExtensionNotFound:
         return cert.subject == cert.issuer
+
+
+def _is_rsa(cert):
+    return isinstance(cert.public_key(), rsa.RSAPublicKey)
+
+
+def check_recipient(ca):
+    """Refuse a CA whose request recipient (its RA, else the CA itself) has no RSA key.
+
+    SCEP encrypts every request to the recipient with RSA key transport (RFC 8894 section 3.1: the
+    EnvelopedData's recipient must have an RSA key); an EC (or EdDSA) CA can take part only through an RA
+    certificate with an RSA key, published with it in GetCACert.
+    """
+    if _is_rsa(ca.recipient):
+        return
+    from ansible_collections.ipoffice.security.plugins.module_utils import _certs
+    kind, bits, curve = _certs.key_description(ca.recipient.public_key())
+    raise SecurityError("scep_unsupported_ca_key", "The SCEP server's %s certificate '%s' has a key of type %s%s; SCEP "
+                        "encrypts each request to that key with RSA (RFC 8894), so nothing can be enrolled with it. "
+                        "Nothing was sent or changed. Use a CA with an RSA key, or one that publishes an RA "
+                        "certificate with an RSA key in GetCACert; or change the 'server' option."
+                        % ("RA" if ca.recipient in ca.ra else "CA", ca.recipient.subject.rfc4514_string(), kind,
+                           (" (%s)" % curve) if curve else (" (%s bits)" % bits if bits else "")),
+                        option="server", key_type=kind)
 
 
 def _pick(certs, usage):
@@ -920,6 +947,7 @@ class Client(object):
     def enroll(self, csr, signer_cert, signer_key, transaction_id, message_type=PKCS_REQ):
         """Send PKCSReq (or RenewalReq) for csr, signed by signer; return the verified Reply."""
         ca = self.get_ca_cert()
+        check_recipient(ca)
         digest, cipher = self.algorithms()
         content = envelope(csr.public_bytes(serialization.Encoding.DER), ca.recipient, cipher)
         return self._operation(content, signer_cert, signer_key, transaction_id, message_type, digest)
@@ -927,6 +955,7 @@ class Client(object):
     def poll(self, subject, signer_cert, signer_key, transaction_id):
         """CertPoll (GetCertInitial) for a pending transaction."""
         ca = self.get_ca_cert()
+        check_recipient(ca)
         digest, cipher = self.algorithms()
         content = envelope(issuer_and_subject(ca.ca.subject, subject), ca.recipient, cipher)
         return self._operation(content, signer_cert, signer_key, transaction_id, CERT_POLL, digest)

@@ -41,18 +41,26 @@ from ansible_collections.ipoffice.security.plugins.module_utils._model import (
     TRUSTED_STATES,
     UPDATE_PASSWORD_CHOICES,
     argspec_for,
+    check_path,
 )
 
 # ------------------------------------------------------------------------------------------ the store
 
 
-def store_spec():
-    """The store options every module takes (the 'ipoffice.security.store' doc fragment).
+# How a writer uses the store: only modules that write a store take these (the 'writers' action group).
+WRITER_STORE_OPTIONS = ("lock_timeout", "keep_generations")
+
+
+def store_spec(read_only=False):
+    """The store options (the 'ipoffice.security.store' doc fragment; 'ipoffice.security.store_read_only' for
+    ``read_only``).
 
     ``store_path`` has no default: in a fleet whose stores live on the controller a default would put every
-    system into one store.
+    system into one store.  ``platform``, ``system_name`` and ``system_addresses`` say which system the store
+    is and every module takes them; a read-only module (it never takes the writer lock and never writes)
+    does not take the writer options ``lock_timeout`` and ``keep_generations``.
     """
-    return dict(
+    spec = dict(
         store_path=dict(type="path", required=True),
         platform=dict(type="str", choices=list(PLATFORMS)),
         system_name=dict(type="str"),
@@ -60,11 +68,22 @@ def store_spec():
         lock_timeout=dict(type="int", default=DEFAULT_LOCK_TIMEOUT),
         keep_generations=dict(type="int"),
     )
+    if read_only:
+        for name in WRITER_STORE_OPTIONS:
+            del spec[name]
+    return spec
 
 
 def with_store(**options):
     """A module's argument_spec: its own options plus the store options."""
     spec = store_spec()
+    spec.update(options)
+    return spec
+
+
+def with_read_only_store(**options):
+    """A read-only module's argument_spec: its own options plus the store options a reader uses."""
+    spec = store_spec(read_only=True)
     spec.update(options)
     return spec
 
@@ -213,7 +232,7 @@ def _certificate_checks():
 
 def _certificate_verify():
     return dict(
-        argument_spec=with_store(
+        argument_spec=with_read_only_store(
             certificate=dict(type="dict", options=copy.deepcopy(_CERT_SOURCE), **copy.deepcopy(_ONE_SOURCE)),
             chain=dict(type="list", elements="dict", options=copy.deepcopy(_CERT_SOURCE), **copy.deepcopy(_ONE_SOURCE)),
             endpoint=dict(type="dict", options=dict(
@@ -236,7 +255,7 @@ def _certificate_verify():
 
 
 def _export():
-    return dict(argument_spec=with_store(
+    return dict(argument_spec=with_read_only_store(
         path=dict(type="path", required=True),
         password=dict(type="str", no_log=True),
         encryption=dict(type="str", choices=list(EXPORT_ENCRYPTIONS), default="modern"),
@@ -245,7 +264,7 @@ def _export():
 
 
 def _generation():
-    return dict(argument_spec=with_store(restore=dict(type="str")))
+    return dict(argument_spec=with_store(restore=dict(type="str"), allow_expired=dict(type="bool", default=False)))
 
 
 def _identity_certificate():
@@ -277,15 +296,22 @@ def _scep():
 
 
 def _security_info():
-    return dict(argument_spec=with_store(
+    return dict(argument_spec=with_read_only_store(
         query=dict(type="str"),
         live_endpoints=dict(type="list", elements="dict", options=dict(
             host=dict(type="str", required=True),
             port=dict(type="int", required=True),
             server_name=dict(type="str"),
             serves=dict(type="str", required=True),
+            probe=dict(type="bool", default=False),
         )),
         live_timeout=dict(type="float", default=10.0),
+        # The key file's path is not a secret; the key itself is read on the node and never logged.
+        live_probe_ca=dict(type="dict", options=dict(
+            certificate_path=dict(type="path", required=True),
+            private_key_path=dict(type="path", required=True, no_log=False),
+            private_key_password=dict(type="str", no_log=True),
+        )),
     ))
 
 
@@ -330,6 +356,31 @@ MODULES = {
     "security_settings": ("_settings", _security_settings),
     "trusted_certificate": ("_trusted", _trusted_certificate),
 }
+
+
+def check_paths(argument_spec, params, prefix=""):
+    """``invalid_characters`` for a NUL in any option of type path (nested options included), naming it.
+
+    Ansible passes such a value through; every later use of it (open, stat, makedirs) would fail with a raw
+    ValueError.  Run before anything else reads the params.
+    """
+    for option, entry in argument_spec.items():
+        value = params.get(option) if isinstance(params, dict) else None
+        if value is None:
+            continue
+        where = prefix + option
+        if entry.get("type") == "path":
+            check_path(value, where)
+        elif entry.get("options") and isinstance(value, dict):
+            check_paths(entry["options"], value, where + ".")
+        elif entry.get("options") and isinstance(value, list):
+            for index, item in enumerate(value):
+                check_paths(entry["options"], item, "%s[%d]." % (where, index))
+
+
+def read_only(name):
+    """Whether the module ``name`` only reads its store (it takes no writer options)."""
+    return "keep_generations" not in MODULES[name][1]()["argument_spec"]
 
 
 def owner(name):

@@ -9,7 +9,12 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.ipoffice.security.plugins.module_utils import _certs, _checks, _tls
-from ansible_collections.ipoffice.security.plugins.module_utils._model import SecurityError, check_text
+from ansible_collections.ipoffice.security.plugins.module_utils._model import (
+    MAX_NETWORK_TIMEOUT,
+    SecurityError,
+    check_seconds,
+    check_text,
+)
 
 
 def _load_item(item, option, single):
@@ -52,14 +57,17 @@ def presented_certificates(params):
                                 "'endpoint.host' option.", option="endpoint.host")
         port = endpoint.get("port")
         port = 443 if port is None else port
-        if not 0 < int(port) < 65536:
+        try:
+            valid = not isinstance(port, bool) and 0 < int(port) < 65536
+        except (TypeError, ValueError, OverflowError):  # NaN, an infinity, text
+            valid = False
+        if not valid:
             raise SecurityError("out_of_range", "endpoint.port must be 1-65535, got %s. Change the "
                                 "'endpoint.port' option." % port, option="endpoint.port")
         timeout = endpoint.get("timeout")
-        timeout = _tls.DEFAULT_TIMEOUT if timeout is None else timeout
-        if timeout <= 0:
-            raise SecurityError("out_of_range", "endpoint.timeout must be positive, got %s. Change the "
-                                "'endpoint.timeout' option." % timeout, option="endpoint.timeout")
+        # NaN, infinities, 1e308, zero or less are out_of_range.
+        timeout = check_seconds(_tls.DEFAULT_TIMEOUT if timeout is None else timeout, "endpoint.timeout",
+                                MAX_NETWORK_TIMEOUT)
         certs = _tls.fetch_chain(endpoint["host"], port, server_name=endpoint.get("server_name"), timeout=timeout)
         return certs[0], certs[1:], "%s:%s" % (endpoint["host"], port)
     if not params.get("certificate"):

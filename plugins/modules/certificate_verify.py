@@ -31,7 +31,7 @@ description:
 author:
   - ipoffice.security maintainers (@ipoffice)
 extends_documentation_fragment:
-  - ipoffice.security.store
+  - ipoffice.security.store.read_only
   - ipoffice.security.attributes
   - ipoffice.security.attributes.info_module
 options:

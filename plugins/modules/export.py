@@ -70,7 +70,7 @@ description:
 author:
   - ipoffice.security maintainers (@ipoffice)
 extends_documentation_fragment:
-  - ipoffice.security.store
+  - ipoffice.security.store.read_only
   - ipoffice.security.attributes
 options:
   path:

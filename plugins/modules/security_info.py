@@ -23,7 +23,7 @@ description:
 author:
   - ipoffice.security maintainers (@ipoffice)
 extends_documentation_fragment:
-  - ipoffice.security.store
+  - ipoffice.security.store.read_only
   - ipoffice.security.attributes
   - ipoffice.security.attributes.info_module
 options:
@@ -68,22 +68,68 @@ options:
       serves:
         description:
           - What the endpoint serves, which decides the identity it must present and the purpose it is judged for.
-          - C(management) (server), C(telephony) (SIP server), or C(line:<name>) naming one of the store's
-            C(ip_office_lines) (server).
+          - C(management) (server), C(telephony) (SIP server), C(h323) (H.323 over TLS, server), or
+            C(line:<name>) naming one of the store's C(ip_office_lines) (server).
+          - With O(live_endpoints[].probe=true) it also decides the settings the probe judges - C(management)
+            the C(management_interfaces) check level; C(telephony) the C(telephony_endpoints) check level and the
+            C(sip_security_level); C(h323) the C(h323_security_level); C(line:<name>) that line's C(check_level).
         type: str
         required: true
+      probe:
+        description:
+          - Also probe what the endpoint B(enforces) (needs O(live_probe_ca)), see RV(live[].enforced) and
+            docs/real-systems.md.
+          - Client certificates - the probe connects once per graded client certificate, each issued on the
+            spot by the probe CA (valid; expired; no key usage; wrong extended key usage; an unknown critical
+            extension; a 1024-bit key; self-signed; for another name) and once with no certificate, and sees
+            which handshakes the endpoint accepts (with TLS 1.3 it waits a bounded time after the handshake for
+            the server's verdict). The levels whose expected behaviour matches are RV(live[].enforced); a
+            configured level outside them is the finding C(live_level_mismatch), naming the setting.
+          - Ciphers - on C(telephony) and C(h323) endpoints the probe offers only cipher suites below the
+            configured SIP or H.323 security level (one class per connection); one accepted is
+            C(live_cipher_level_mismatch).
+          - On C(telephony) endpoints it also sends a SIP OPTIONS request over TLS and reports the answer.
+          - Bounded - each connection by O(live_timeout), at most 16 connections per endpoint. The probe's
+            certificates are valid for minutes and made in memory; they are never written to the store or
+            to disk.
+        type: bool
+        default: false
   live_timeout:
     description:
       - Seconds allowed for the whole exchange with one live endpoint (connect, handshake, close); an endpoint
         that takes longer is C(live_unreachable). Endpoints are read one after the other.
+      - With O(live_endpoints[].probe=true) the limit of each of the probe's connections.
     type: float
     default: 10
+  live_probe_ca:
+    description:
+      - The probe CA, for the endpoints with O(live_endpoints[].probe=true) - a CA created for this purpose
+        and added to the systems' trusted certificate stores (and to their stores, so that the store says what
+        the system trusts). The probe issues its graded client certificates with it.
+      - Its files are read on the node that runs the module (the controller in the usual fleet shape); the
+        private key is read into memory and never copied. Keep it apart from any CA that issues real
+        certificates; see docs/real-systems.md for why and how.
+      - Without it an endpoint with O(live_endpoints[].probe=true) fails the run (C(probe_ca_required)).
+    type: dict
+    suboptions:
+      certificate_path:
+        description: The probe CA certificate (PEM or DER); it must be a CA (basicConstraints CA:TRUE) valid now.
+        type: path
+        required: true
+      private_key_path:
+        description: Its private key (PEM or DER, encrypted or not).
+        type: path
+        required: true
+      private_key_password:
+        description: The password of an encrypted private key.
+        type: str
 attributes:
   check_mode:
     support: full
     details:
       - Reads only; check mode returns exactly what a normal run returns.
-      - Live endpoints are read in check mode too (reading them changes nothing).
+      - Live endpoints are read in check mode too (reading them changes nothing); so is the probe, which
+        only connects, presents certificates, offers cipher suites and, on SIP endpoints, asks OPTIONS.
 """
 
 EXAMPLES = r"""
@@ -100,6 +146,22 @@ EXAMPLES = r"""
   ipoffice.security.security_info:
     query: "expiring[].{where: where, subject: subject, days_left: days_left}"
   register: expiring
+
+- name: Probe what ipo1 enforces (the probe CA is in ipo1's trusted store)
+  ipoffice.security.security_info:
+    store_path: /srv/ipoffice/ipo1
+    live_endpoints:
+      - {host: 192.0.2.10, port: 443, serves: management, probe: true}
+      - {host: 192.0.2.10, port: 5061, serves: telephony, probe: true}
+    live_probe_ca:
+      certificate_path: /srv/ipoffice/probe-ca/cert.pem
+      private_key_path: /srv/ipoffice/probe-ca/key.pem
+      private_key_password: "{{ vault_probe_ca_password }}"
+  register: ipo1
+
+- name: Show the levels each endpoint enforces
+  ansible.builtin.debug:
+    msg: "{{ ipo1.live | map(attribute='enforced') | list }}"
 
 - name: Same store options for every module of the collection
   module_defaults:
@@ -234,6 +296,10 @@ findings:
     - With O(live_endpoints), also the live findings (C(where) is C(live)), each with C(endpoint) (host:port),
       C(serves), C(code) (C(live_identity_mismatch), C(live_chain_mismatch), C(live_unreachable),
       C(live_fails_medium), C(live_fails_high_remote) with C(level) and the engine's C(codes)) and C(message).
+    - With O(live_endpoints[].probe=true), also C(live_level_mismatch) (with C(setting), C(configured),
+      C(enforced_levels)), C(live_cipher_level_mismatch) (with C(setting), C(configured) and C(accepted), the cipher
+      classes accepted), C(live_probe_ca_untrusted) (the store does not trust the probe CA, so no level is
+      judged) and C(live_probe_inconclusive) (some of the probe's connections gave no verdict; C(cases)).
   returned: always
   type: list
   elements: dict
@@ -264,8 +330,22 @@ live:
       description: The SNI name given, or null.
       type: str
     serves:
-      description: What the endpoint serves (C(management), C(telephony) or C(line:<name>)).
+      description: What the endpoint serves (C(management), C(telephony), C(h323) or C(line:<name>)).
       type: str
+    probe:
+      description: Whether the endpoint was to be probed (O(live_endpoints[].probe)).
+      type: bool
+    enforced:
+      description:
+        - The received-certificate check levels consistent with what the probe saw, weakest first - one
+          level, or several where the evidence cannot separate them (C(high) and C(high_remote) refuse every
+          certificate the probe can make, since it cannot present a pinned one). Empty when no level
+          behaves as the endpoint did. Lines are judged among C(none), C(medium) and C(high).
+        - Null when the endpoint was not probed or could not be judged (unreachable, C(live_probe_ca_untrusted)).
+      returned: when O(live_endpoints[].probe=true)
+      type: list
+      elements: str
+      sample: [medium]
     live:
       description:
         - What the endpoint presented and how it compares. C(reachable); C(error) (C(code), C(message)) when
@@ -273,6 +353,16 @@ live:
           and C(presented_chain) (fingerprints, leaf first); C(presented) (parsed certificates);
           C(identity_matches); C(chain_matches); C(checks) (per level C(medium) and C(high_remote), with
           C(passed), C(codes), C(findings), C(peer_name)).
+        - With O(live_endpoints[].probe=true), C(probe) - C(probe_ca) (parsed, with C(trusted_by_store));
+          C(setting) and C(configured) (the check level setting and its value in the store); C(purpose) the
+          certificates are judged for; C(enforced); C(cases) (one per graded certificate - C(case),
+          C(presented), C(sha256) of the certificate, C(outcome) C(accepted), C(refused), C(error) or
+          C(not_tried), C(protocol), C(cipher), C(reason) (the alert), C(certificate_requested), and
+          C(same_handshake_as) for C(not_pinned)); C(predictions) (per level and case C(accepted), C(refused)
+          or C(either)); C(incomplete); C(sip_options) (telephony - C(sent), C(status_line), C(status_code),
+          C(reason_phrase), C(matches_request), C(over), C(error)); C(ciphers) (C(setting), C(configured),
+          C(classes) - C(class), C(below), C(description), C(offered), C(outcome) C(accepted), C(refused),
+          C(not_testable) or C(error), C(negotiated), C(protocol), C(reason)); C(connections); C(elapsed_seconds).
       type: dict
     findings:
       description: This endpoint's findings (also in RV(findings)).

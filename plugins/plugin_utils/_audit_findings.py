@@ -67,6 +67,11 @@ CODES = {
     "live_unreachable": ("live", "error"),
     "live_fails_medium": ("live", "error"),
     "live_fails_high_remote": ("live", "warning"),
+    # The enforcement probe (live_endpoints items with probe: true).
+    "live_level_mismatch": ("live", "error"),
+    "live_cipher_level_mismatch": ("live", "error"),
+    "live_probe_ca_untrusted": ("live", "warning"),
+    "live_probe_inconclusive": ("live", "warning"),
 }
 
 # Findings security_info itself reports (its ``findings`` list: {code, message, where?, ...}) that the
@@ -489,6 +494,16 @@ def check_live(system, entry, name=None):
                if presented else None,
                "levels": dict((level, bool(result.get("passed"))) for level, result in
                               sorted((live.get("checks") or {}).items()))}
+    probe = live.get("probe") if isinstance(live.get("probe"), dict) else None
+    summary["probe"] = None
+    if probe is not None:
+        options = probe.get("sip_options") or {}
+        ciphers = probe.get("ciphers") or {}
+        summary["probe"] = {"setting": probe.get("setting"), "configured": probe.get("configured"),
+                            "enforced": probe.get("enforced"), "sip_options_status": options.get("status_line"),
+                            "cipher_setting": ciphers.get("setting"), "cipher_configured": ciphers.get("configured"),
+                            "ciphers_accepted": [c.get("class") for c in ciphers.get("classes") or []
+                                                 if c.get("outcome") == "accepted"]}
     findings = []
     for item in entry.get("findings") or []:
         if not isinstance(item, dict) or item.get("code") not in CODES:
@@ -500,7 +515,8 @@ def check_live(system, entry, name=None):
     codes = set(f["code"] for f in findings)
     if not summary["reachable"]:
         summary["status"] = "unreachable"
-    elif codes & {"live_identity_mismatch", "live_chain_mismatch"}:
+    elif codes & {"live_identity_mismatch", "live_chain_mismatch", "live_level_mismatch",
+                  "live_cipher_level_mismatch"}:
         summary["status"] = "mismatch"
     elif "live_fails_medium" in codes:
         summary["status"] = "rejected"

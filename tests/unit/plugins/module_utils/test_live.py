@@ -42,7 +42,7 @@ def test_bad_endpoints_name_the_option(item, option, code):
 
 def test_endpoints_are_canonical():
     assert _live.validate_endpoints([{"host": " ipo1 ", "port": "5061", "serves": "telephony"}]) == [
-        {"host": "ipo1", "port": 5061, "server_name": None, "serves": "telephony"}]
+        {"host": "ipo1", "port": 5061, "server_name": None, "serves": "telephony", "probe": False}]
     assert _live.validate_timeout(None) == _live._tls.DEFAULT_TIMEOUT
     with pytest.raises(SecurityError):
         _live.validate_timeout(-1)
