@@ -32,9 +32,11 @@ source:
       that has not expired (C(error=certificate_expired)); its key must match
       (C(error=key_mismatch)). A certificate that is not valid yet, or has a weak key or signature, is
       imported with a warning.
+    - V(issued_by) creates a new key and a certificate issued by the internal CA of the store at
+      O(issuer_store), with the naming options as for V(ca).
     - When not set, the identity certificate is not changed (the identity settings still apply).
   type: str
-  choices: [generate, ca, import]
+  choices: [generate, ca, import, issued_by]
 subject_name:
   description:
     - Subject of a generated or CA-issued identity, as a common name (V(ipo1.example.com)) or an
@@ -74,8 +76,10 @@ regenerate:
     - V(partial_idempotence) replaces it when the key type/size, the subject or the set of subject
       alternative names differ from the request, or when it is inside the renewal window.
     - V(full_idempotence) also replaces it when the signature hash, the validity length
-      (O(valid_days)) or the issuer (self-signed for V(generate), the current internal CA for V(ca))
-      differ.
+      (O(valid_days)) or the issuer (self-signed for V(generate), the current internal CA for V(ca),
+      the current CA of O(issuer_store) for V(issued_by)) differ.
+    - An identity of V(ca) or V(issued_by) follows its issuer under V(partial_idempotence) too, so one no
+      longer issued by its issuer's current CA is reissued (check mode says so).
     - V(always) replaces it on every run.
     - For O(source=import) an identity matches when it is the very certificate given; V(always) then
       behaves like V(full_idempotence).
@@ -129,6 +133,19 @@ chain_content:
   description:
     - The chain as content instead of O(chain_path).
   type: str
+issuer_store:
+  description:
+    - O(source=issued_by) only, and required there. The store (its C(store_path)) of the system whose
+      internal CA issues this identity, for example a Server Edition primary's store for a secondary or
+      expansion. It is read without a lock and never written.
+    - An IP500 V2 store has no internal CA (C(error=issuer_without_ca)); a path that holds no store is
+      C(error=issuer_store_missing); this system's own store is refused (use O(source=ca)).
+    - The validity (O(valid_days)) is capped at what is left of the issuer CA's life (with a warning).
+      The issuer's CA certificate is added to this system's trusted store, so the offered chain reaches
+      it. The issuer's CA certificate and fingerprint are recorded with the identity;
+      M(ipoffice.security.security_info) reports C(issuer_changed) once the issuer's CA is another one,
+      and the next run reissues the identity.
+  type: path
 """
 
 # The system-wide identity settings (identity_certificate; the 'identity' area of security_settings).
@@ -227,13 +244,27 @@ trusted:
       type: list
       elements: dict
       default: []
+    retire:
+      description:
+        - 'Certificates on their way out (each a path, content or sha256 fingerprint, as O(trusted.absent)):
+          each is removed as soon as nothing depends on it (judged on the state this call plans, so in the same
+          run in which its last dependent moves), and otherwise stays without failing.'
+        - RV(retiring) lists each retired entry still present with what it is C(blocked_by); a run
+          that changes nothing is C(changed=false). So a group variable can hold the end state of a root
+          rotation from its first day and converge over runs.
+        - Retired entries are kept by O(trusted.exclusive). An entry both listed in O(trusted.certificates) and
+          retired is refused (C(error=conflicting_options)).
+      type: list
+      elements: dict
+      default: []
     allow_in_use:
       description:
         - Removing an entry (O(trusted.absent) or O(trusted.exclusive)) that something depends on (an identity
-          chain, a pinned peer certificate, a preflight endpoint last verified through it, a certificate issued
-          by the system CA) fails with C(error=trusted_entry_in_use), naming every dependent, and nothing is
-          written.
+          chain, a pinned peer certificate's issuers, a preflight endpoint last verified through it, a
+          certificate issued by the system CA) fails with C(error=trusted_entry_in_use), naming every dependent,
+          and nothing is written. The dependents are judged on the state the call plans.
         - V(true) removes it anyway and warns, naming the dependents again.
+        - Retired entries (O(trusted.retire)) are never forced out.
       type: bool
       default: false
 """
@@ -578,13 +609,24 @@ def _trusted_module():
 
 def _trusted_area():
     area = _indent(_TRUSTED_AREA, 2)
-    for name, sha256 in (("certificates", False), ("absent", True)):
+    for name, sha256 in (("certificates", False), ("absent", True), ("retire", True)):
         marker = "      %s:\n        description:\n" % name
         start = area.index(marker)
         end = area.index("        default: []\n", start) + len("        default: []\n")
         items = "        suboptions:\n" + _indent(_trusted_item(sha256, "trusted.%s[]." % name), 10)
         area = area[:end] + items + area[end:]
     return area
+
+
+# What the preflight does beyond certificate_checks' in security_settings, where one call can change the trusted
+# store as well.
+_PREFLIGHT_MARKER = "      the same task leaves (so trusting a peer and raising its level in one task passes).\n"
+_PREFLIGHT_REVERIFIED = """\
+    - When the call changes the trusted store or retires entries, the endpoints of settings that check
+      chains (medium and above) are verified again at their level against the planned state (C(reverified)
+      in the result); a passing endpoint's record of what it presented is replaced, so an endpoint that now
+      verifies against a new root no longer holds the old one.
+"""
 
 
 def _settings():
@@ -594,7 +636,7 @@ def _settings():
             + _area("identity", _IDENTITY + _IDENTITY_SETTINGS, identity_names)
             + _area("telephony_identity", _IDENTITY)
             + _area("scep", _SCEP)
-            + _area("checks", _CHECKS)
+            + _area("checks", _CHECKS.replace(_PREFLIGHT_MARKER, _PREFLIGHT_MARKER + _PREFLIGHT_REVERIFIED))
             + _indent(checks, 2))
 
 

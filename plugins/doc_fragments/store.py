@@ -78,6 +78,16 @@ _WRITER_OPTIONS = r"""  platform:
       - A writer option, taken only by modules that can write a store (the C(group/ipoffice.security.writers)
         action group).
     type: int
+  dependents_max_age_days:
+    description:
+      - How many days a preflight record (what an endpoint presented when it was last verified through the
+        trusted store) keeps holding the trusted entries it was verified through, a setting of the store
+        itself (default V(90) on a new store, V(1) to V(3650)).
+      - An older record no longer blocks removing or retiring an entry; the run names it in a warning.
+        Verifying the endpoint again (a preflight) renews it.
+      - When set and different from the store's setting, the store's setting changes (a change, written as a
+        new generation); when not set, the store's own setting applies.
+    type: int
 """
 
 _WRITER_NOTES = r"""notes:
@@ -112,8 +122,9 @@ _READ_ONLY_OPTIONS = r"""  platform:
 """
 
 _READ_ONLY_NOTES = r"""notes:
-  - The writer options C(lock_timeout) and C(keep_generations) belong to the modules that can write a store;
-    set them with C(module_defaults) for C(group/ipoffice.security.writers), not for C(group/ipoffice.security.all).
+  - The writer options C(lock_timeout), C(keep_generations) and C(dependents_max_age_days) belong to the modules
+    that can write a store; set them with C(module_defaults) for C(group/ipoffice.security.writers), not for
+    C(group/ipoffice.security.all).
 """
 
 
@@ -122,7 +133,7 @@ class ModuleDocFragment(object):
     DOCUMENTATION = _STORE_PATH + _WRITER_STORE_PATH + _STORE_PATH_USE + _WRITER_OPTIONS + _REQUIREMENTS + _WRITER_NOTES
 
     # Read-only modules (security_info, certificate_verify, export): they never take the writer lock and never
-    # write the store, so they take neither lock_timeout nor keep_generations (set those for the writers with
-    # group/ipoffice.security.writers).
+    # write the store, so they take neither lock_timeout, keep_generations nor dependents_max_age_days (set
+    # those for the writers with group/ipoffice.security.writers).
     READ_ONLY = (_STORE_PATH + _READ_ONLY_STORE_PATH[1:] + _STORE_PATH_USE + _READ_ONLY_OPTIONS + _REQUIREMENTS
                  + _READ_ONLY_NOTES)

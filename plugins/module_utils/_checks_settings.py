@@ -14,6 +14,9 @@ Every decision of the ``certificate_checks`` module lives here:
   level with the store's trusted certificate store (TCS) and identity, before anything is written.
 - ``preflight_verdict``: ``enforce`` refuses the whole change when any endpoint would fail; ``warn``
   lets it through with one warning per failing endpoint.
+- ``reverify`` (security_settings, when the run changes the trusted store or retires entries): the
+  endpoints of settings that are not raised but check chains (medium and above) are verified again at
+  their level against the planned state, so their records follow what they present now.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -300,15 +303,25 @@ def _unreachable_message(exc, endpoint):
             "'port' of this 'preflight' entry, or remove the entry." % what)
 
 
-def run_preflight(state, after, changes, endpoints, timeout=DEFAULT_PREFLIGHT_TIMEOUT, at=None, skip=False):
+def run_preflight(state, after, changes, endpoints, timeout=DEFAULT_PREFLIGHT_TIMEOUT, at=None, skip=False,
+                  reverify=False):
     """Evaluate every endpoint of a raised setting at its new level; others are listed as not evaluated.
 
     With ``skip`` (preflight_mode: skip) no endpoint is contacted; each is listed as not evaluated.
+    With ``reverify``, an endpoint whose setting is not raised but checks chains is evaluated again at its
+    level (``reverified: true``): the run changes what it is judged against.
     """
     raised = dict((change["setting"], change["after"]) for change in changes if change["raises"])
     results = []
     for endpoint in endpoints:
         level = raised.get(endpoint["setting"])
+        if level is None and reverify and not skip:
+            current = level_of(after, endpoint["setting"])
+            if current in _dependents.CHAIN_LEVELS:
+                result = evaluate_endpoint(state, endpoint, current, timeout=timeout, at=at)
+                result["reverified"] = True
+                results.append(result)
+                continue
         if level is None or skip:
             current = level_of(after, endpoint["setting"])
             entry = dict(endpoint)
@@ -324,7 +337,9 @@ def run_preflight(state, after, changes, endpoints, timeout=DEFAULT_PREFLIGHT_TI
 
 def _describe_failure(result):
     findings = "; ".join("%s: %s" % (f["code"], f["message"]) for f in result["findings"])
-    return "%s at %s: %s" % (result["endpoint"], result["level"], findings or "failed")
+    again = " (verified again: the run changes the trusted store it is judged against)" \
+        if result.get("reverified") else ""
+    return "%s at %s%s: %s" % (result["endpoint"], result["level"], again, findings or "failed")
 
 
 def preflight_verdict(results, mode):
@@ -336,7 +351,8 @@ def preflight_verdict(results, mode):
     if mode == "enforce":
         raise SecurityError(
             "preflight_failed",
-            "Preflight: %d endpoint(s) would fail the raised check level, so nothing was changed. %s. Fix what "
+            "Preflight: %d endpoint(s) would fail the check level they were verified at, so nothing was changed. "
+            "%s. Fix what "
             "those endpoints present (or add their certificates to the trusted certificate store), keep the "
             "lower level, or set 'preflight_mode: warn' to change it anyway."
             % (len(failed), " | ".join(_describe_failure(r) for r in failed)),
@@ -404,7 +420,8 @@ class Plan(object):
                 "level_changes": self.levels, "preflight": self.preflight}
 
 
-def plan(state, options, endpoints=None, mode="enforce", timeout=DEFAULT_PREFLIGHT_TIMEOUT, at=None):
+def plan(state, options, endpoints=None, mode="enforce", timeout=DEFAULT_PREFLIGHT_TIMEOUT, at=None,
+         reverify=False):
     """Decide everything for one state: new settings, level changes, preflight, verdict, warnings.
 
     Raises SecurityError (nothing is written) on invalid options or, in enforce mode, a failing preflight.
@@ -416,14 +433,17 @@ def plan(state, options, endpoints=None, mode="enforce", timeout=DEFAULT_PREFLIG
     after = desired_checks(before, options)
     canonical = validate_endpoints(endpoints, after)
     levels = level_changes(before, after)
-    results = run_preflight(state, after, levels, canonical, timeout=timeout, at=at, skip=mode == "skip")
+    results = run_preflight(state, after, levels, canonical, timeout=timeout, at=at, skip=mode == "skip",
+                            reverify=reverify)
     state_warnings = preflight_verdict(results, mode)
     notice = telephony_identity_warning(state, after)
     if notice:
         state_warnings.append(notice)
     warnings = state_warnings + unverified_raises(levels, canonical, mode)
-    return Plan(before, after, setting_changes(before, after), levels, results, warnings, preflight_basis(state),
-                state_warnings)
+    planned = Plan(before, after, setting_changes(before, after), levels, results, warnings, preflight_basis(state),
+                   state_warnings)
+    planned.reverify = reverify
+    return planned
 
 
 def apply(state, planned):
@@ -435,16 +455,18 @@ def apply(state, planned):
     _dependents.record_preflight(state, planned.preflight)
 
 
-def still_valid(planned, state):
+def still_valid(planned, state, reverify=False):
     """Whether a plan made on an earlier read still holds for this state (read again under the lock).
 
     It does when the checks settings, the TCS and the identities are the ones the plan (and its
-    preflight) saw; otherwise the caller plans again, preflight included.
+    preflight) saw, and it verified again what this run asks to verify again; otherwise the caller plans
+    again, preflight included.
     """
-    return state.settings[AREA] == planned.before and preflight_basis(state) == planned.basis
+    return state.settings[AREA] == planned.before and preflight_basis(state) == planned.basis and \
+        getattr(planned, "reverify", False) == reverify
 
 
-def plan_for(state, params):
+def plan_for(state, params, reverify=False):
     """plan() with the module's options (certificate_checks params, or the checks and lines of security_settings).
 
     The lines are the option ``lines`` (the stored setting keeps its name, ``ip_office_lines``).
@@ -452,16 +474,17 @@ def plan_for(state, params):
     options = dict((name, params.get("lines" if name == "ip_office_lines" else name)) for name in OPTION_NAMES)
     timeout = params.get("preflight_timeout")
     return plan(state, options, params.get("preflight"), params.get("preflight_mode") or "enforce",
-                DEFAULT_PREFLIGHT_TIMEOUT if timeout is None else timeout)
+                DEFAULT_PREFLIGHT_TIMEOUT if timeout is None else timeout, reverify=reverify)
 
 
-def apply_checks(state, params, early=None):
+def apply_checks(state, params, early=None, reverify=False):
     """The checks area on a state: plan it (preflight included), apply it, return the plan.
 
     ``early`` is a plan made on an earlier read of the store (outside the lock): it is reused when it
     still holds for ``state`` (still_valid), so the preflight is not run again.
     """
-    planned = early if early is not None and still_valid(early, state) else plan_for(state, params)
+    planned = early if early is not None and still_valid(early, state, reverify) \
+        else plan_for(state, params, reverify)
     apply(state, planned)
     return planned
 

@@ -132,10 +132,10 @@ def run(store, params, check_mode=False, want_diff=False):
     """The generation module: list the kept generations; restore one as a new generation."""
     restore = params.get("restore")
     if restore is None:
-        if store.keep_option is None and not store.exists():  # nothing to list; no initial keys are made
+        if not store.has_store_settings() and not store.exists():  # nothing to list; no initial keys are made
             return {"changed": False, "current": None, "initialised": False, "keep_generations": KEEP_GENERATIONS,
                     "generations": [], "restored": None}
-        if store.keep_option is None:
+        if not store.has_store_settings():
             state = store.read()
             return {"changed": False, "current": state.generation if state.initialised else None,
                     "initialised": state.initialised, "keep_generations": state.keep_generations,

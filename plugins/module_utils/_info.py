@@ -14,7 +14,8 @@ from ansible_collections.ipoffice.security.plugins.module_utils._model import Se
 
 # Metadata keys a credential may carry that are safe to show.
 PUBLIC_META = ("source", "subject_name", "subject_alt_names", "signature", "valid_days", "issued_by",
-               "scep_transaction_id", "imported_from")
+               "scep_transaction_id", "imported_from", "issuer_store", "issuer_subject", "issued_days",
+               "previous_issuers", "previous")
 
 
 def credential_info(state, credential, now=None):
@@ -81,14 +82,25 @@ def snapshot(store, state, now=None):
         "settings": settings_info(state),
         "identity": identity,
         "telephony_identity": credential_info(state, state.telephony, now),
-        "ca": _certs.cert_info(state.ca.cert, now) if state.ca else None,
+        "ca": ca_info(state, now),
         "trusted": [_dependents.with_dependents(_certs.cert_info(c, now), found) for c in state.trusted_certificates()],
         "trusted_count": len(state.trusted),
         "expiring": expiring(state, now),
         "generations": [dict((k, v) for k, v in g.items()) for g in store.generations()],
         "keep_generations": state.keep_generations,
+        "dependents_max_age_days": state.dependents_max_age_days,
+        "preflight_records": _dependents.records_view(state, now),
         "files": files_info(store),
     }
+
+
+def ca_info(state, now=None):
+    """The internal CA as parsed fields, with how it was made (``previous``: the CAs it replaced)."""
+    if state.ca is None:
+        return None
+    info = _certs.cert_info(state.ca.cert, now)
+    info["request"] = dict((k, v) for k, v in state.ca.meta.items() if k in PUBLIC_META)
+    return info
 
 
 def identity_findings(state, now=None):
@@ -134,7 +146,8 @@ def uninitialised(store):
     return {"store_path": store.path, "initialised": False, "platform": None, "system_name": None, "generation": 0,
             "offer_certificate": None, "issued_to": None, "settings": None, "identity": None,
             "telephony_identity": None, "ca": None, "trusted": [], "trusted_count": 0, "expiring": [],
-            "generations": [], "keep_generations": None, "files": None, "findings": [], "live": []}
+            "generations": [], "keep_generations": None, "dependents_max_age_days": None, "preflight_records": [],
+            "files": None, "findings": [], "live": []}
 
 
 def run(store, params, check_mode=False, want_diff=False):
@@ -168,6 +181,9 @@ def run(store, params, check_mode=False, want_diff=False):
         result = snapshot(store, state)
         result["initialised"] = True
         result["findings"] = identity_findings(state)
+        # Imported here: only a store with an identity issued by another store reads that store.
+        from ansible_collections.ipoffice.security.plugins.module_utils import _issuer
+        result["findings"].extend(_issuer.issuer_findings(state, store.path))
     result["changed"] = False
     result["live"] = []
     if endpoints and state is not None:

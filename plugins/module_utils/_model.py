@@ -188,7 +188,8 @@ UPDATE_PASSWORD_CHOICES = ("always", "on_create")
 CHECK_PURPOSES = ("server", "client", "sip_server", "sip_client")
 # Which identity: the system's, or the separate SIP telephony identity.
 IDENTITY_PURPOSES = ("system", "telephony")
-IDENTITY_SOURCES = ("generate", "ca", "import")
+# issued_by: issued by the internal CA of another system's store (a Server Edition secondary by its primary).
+IDENTITY_SOURCES = ("generate", "ca", "import", "issued_by")
 TRUSTED_STATES = ("present", "absent")
 # enforce: refuse a raise any endpoint would fail; warn: raise anyway, warning; skip: contact no endpoint
 # (states that no preflight is intended, so a raised setting without endpoints is not warned about).
@@ -207,6 +208,9 @@ EXPORT_ENCRYPTIONS = ("modern", "compatible")
 ISSUED_FORMATS = ("pkcs12", "pem")
 # Seconds a writer waits for the store's lock.
 DEFAULT_LOCK_TIMEOUT = 60
+# Store setting: a preflight record older than this many days no longer holds a trusted entry (_dependents).
+DEFAULT_DEPENDENTS_MAX_AGE_DAYS = 90
+DEPENDENTS_MAX_AGE_RANGE = (1, 3650)
 
 
 class Setting(object):

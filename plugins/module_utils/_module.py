@@ -19,7 +19,8 @@ def store_from_params(params):
     return DirectoryStore(path=params["store_path"], platform=params.get("platform"),
                           system_name=params.get("system_name"), system_addresses=params.get("system_addresses"),
                           lock_timeout=params.get("lock_timeout", DEFAULT_LOCK_TIMEOUT),
-                          keep=params.get("keep_generations"))
+                          keep=params.get("keep_generations"),
+                          dependents_max_age=params.get("dependents_max_age_days"))
 
 
 def require_libraries(module, features=_cryptography_dep.DEFAULT_FEATURES):

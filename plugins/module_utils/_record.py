@@ -61,6 +61,9 @@ def summarize(before, after):
             parts.append("secret %s %s" % (name, "removed" if name not in after.secrets else "set"))
     if before.keep_generations != after.keep_generations:
         parts.append("keep_generations %s -> %s" % (before.keep_generations, after.keep_generations))
+    if before.dependents_max_age_days != after.dependents_max_age_days:
+        parts.append("dependents_max_age_days %s -> %s" % (before.dependents_max_age_days,
+                                                           after.dependents_max_age_days))
     if before.verified_endpoints != after.verified_endpoints:
         parts.append("preflight record: %s" % ", ".join(sorted(
             set(e.get("endpoint", "?") for e in after.verified_endpoints)

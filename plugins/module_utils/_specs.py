@@ -48,7 +48,7 @@ from ansible_collections.ipoffice.security.plugins.module_utils._model import (
 
 
 # How a writer uses the store: only modules that write a store take these (the 'writers' action group).
-WRITER_STORE_OPTIONS = ("lock_timeout", "keep_generations")
+WRITER_STORE_OPTIONS = ("lock_timeout", "keep_generations", "dependents_max_age_days")
 
 
 def store_spec(read_only=False):
@@ -58,7 +58,7 @@ def store_spec(read_only=False):
     ``store_path`` has no default: in a fleet whose stores live on the controller a default would put every
     system into one store.  ``platform``, ``system_name`` and ``system_addresses`` say which system the store
     is and every module takes them; a read-only module (it never takes the writer lock and never writes)
-    does not take the writer options ``lock_timeout`` and ``keep_generations``.
+    does not take the writer options ``lock_timeout``, ``keep_generations`` and ``dependents_max_age_days``.
     """
     spec = dict(
         store_path=dict(type="path", required=True),
@@ -67,6 +67,7 @@ def store_spec(read_only=False):
         system_addresses=dict(type="list", elements="str"),
         lock_timeout=dict(type="int", default=DEFAULT_LOCK_TIMEOUT),
         keep_generations=dict(type="int"),
+        dependents_max_age_days=dict(type="int"),
     )
     if read_only:
         for name in WRITER_STORE_OPTIONS:
@@ -111,6 +112,7 @@ def identity_spec(settings=True):
         private_key_password=dict(type="str", no_log=True),
         chain_path=dict(type="path"),
         chain_content=dict(type="str", no_log=True),
+        issuer_store=dict(type="path"),
     )
     if settings:
         spec.update(argspec_for("identity"))
@@ -143,6 +145,20 @@ def trusted_area_spec():
         certificates=dict(type="list", elements="dict", default=[], options=certificate_item_spec(with_sha256=False)),
         exclusive=dict(type="bool", default=False),
         absent=dict(type="list", elements="dict", default=[], options=certificate_item_spec(with_sha256=True)),
+        retire=dict(type="list", elements="dict", default=[], options=certificate_item_spec(with_sha256=True)),
+        allow_in_use=dict(type="bool", default=False),
+    ))
+
+
+def ca_area_spec():
+    """The ``ca`` area of security_settings: what the system's internal CA should be (_ca)."""
+    return dict(type="dict", options=dict(
+        subject_name=dict(type="str"),
+        signature=dict(type="str", choices=list(SIGNATURES)),
+        valid_days=dict(type="int"),
+        regenerate=dict(type="str", choices=list(REGENERATE_CHOICES), default=DEFAULT_REGENERATE),
+        renew_before_days=dict(type="int"),
+        retire_previous=dict(type="bool", default=True),
         allow_in_use=dict(type="bool", default=False),
     ))
 
@@ -319,6 +335,7 @@ def security_settings_spec():
     """security_settings' options: the store options and one option per area (the baseline role's variable)."""
     return with_store(
         trusted=trusted_area_spec(),
+        ca=ca_area_spec(),
         identity=identity_area_spec(settings=True),
         telephony_identity=identity_area_spec(settings=False),
         scep=dict(type="dict", options=scep_spec()),

@@ -39,8 +39,10 @@ import time
 
 from ansible_collections.ipoffice.security.plugins.module_utils import _certs, _record
 from ansible_collections.ipoffice.security.plugins.module_utils._model import (
+    DEFAULT_DEPENDENTS_MAX_AGE_DAYS,
     DEFAULT_LOCK_TIMEOUT,
     DEFAULT_PLATFORM,
+    DEPENDENTS_MAX_AGE_RANGE,
     MAX_HOST_CHARS,
     MAX_LOCK_TIMEOUT,
     MAX_SYSTEM_ADDRESSES,
@@ -109,7 +111,8 @@ class State(object):
 
     def __init__(self, platform, system_name, settings, identity, telephony=None, ca=None, trusted=None,
                  secrets=None, data=None, generation=0, initialised=True, keep_generations=KEEP_GENERATIONS,
-                 verified_endpoints=None, issued_certificates=None, made_by=None):
+                 verified_endpoints=None, issued_certificates=None, made_by=None,
+                 dependents_max_age_days=DEFAULT_DEPENDENTS_MAX_AGE_DAYS):
         self.platform = platform
         self.system_name = system_name
         self.settings = settings
@@ -125,6 +128,8 @@ class State(object):
         self.initialised = initialised
         # Store setting: how many generations are kept (pruning after each write).
         self.keep_generations = keep_generations
+        # Store setting: a preflight record older than this no longer holds a trusted entry (_dependents).
+        self.dependents_max_age_days = dependents_max_age_days
         # What passed a preflight through this store, and what the system CA issued (_dependents).
         self.verified_endpoints = list(verified_endpoints or [])
         self.issued_certificates = list(issued_certificates or [])
@@ -144,7 +149,8 @@ class State(object):
                       generation=self.generation, initialised=self.initialised,
                       keep_generations=self.keep_generations,
                       verified_endpoints=copy.deepcopy(self.verified_endpoints),
-                      issued_certificates=copy.deepcopy(self.issued_certificates))
+                      issued_certificates=copy.deepcopy(self.issued_certificates),
+                      dependents_max_age_days=self.dependents_max_age_days)
         other.trusted = dict(self.trusted)
         return other
 
@@ -170,6 +176,7 @@ class State(object):
             "secrets": dict((k, hashlib.sha256(v).hexdigest()) for k, v in self.secrets.items()),
             "data": self.data,
             "keep_generations": self.keep_generations,
+            "dependents_max_age_days": self.dependents_max_age_days,
             "verified_endpoints": self.verified_endpoints,
             "issued_certificates": self.issued_certificates,
         }, sort_keys=True)
@@ -261,6 +268,18 @@ def check_keep_generations(value, option="keep_generations"):
         raise SecurityError("out_of_range", "keep_generations must be an integer of at least %d (the current "
                             "generation and one to restore) and at most %d, got %r. Change the '%s' option."
                             % (MIN_KEEP_GENERATIONS, MAX_KEEP_GENERATIONS, value, option), option=option)
+    return value
+
+
+def check_dependents_max_age(value, option="dependents_max_age_days"):
+    """The dependents_max_age_days store setting, validated (None: not given)."""
+    if value is None:
+        return None
+    low, high = DEPENDENTS_MAX_AGE_RANGE
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise SecurityError("out_of_range", "dependents_max_age_days must be a whole number of days from %d to %d (how "
+                            "long a preflight record keeps holding the trusted entries its endpoint was verified "
+                            "through), got %r. Change the '%s' option." % (low, high, value, option), option=option)
     return value
 
 
@@ -378,7 +397,7 @@ class DirectoryStore(Store):
     """The embedded store: a directory on the managed node, written as whole atomic generations."""
 
     def __init__(self, path, platform=None, system_name=None, system_addresses=None,
-                 lock_timeout=DEFAULT_LOCK_TIMEOUT, keep=None):
+                 lock_timeout=DEFAULT_LOCK_TIMEOUT, keep=None, dependents_max_age=None):
         self.path = os.path.abspath(check_store_path(path))
         check_system_identity_options(system_name, system_addresses)
         self.platform = platform
@@ -388,6 +407,8 @@ class DirectoryStore(Store):
         # keep_generations as asked (None: the store's own setting, KEEP_GENERATIONS on a new store).
         self.keep_option = check_keep_generations(keep)
         self.keep = KEEP_GENERATIONS if keep is None else self.keep_option
+        # dependents_max_age_days as asked (None: the store's own setting).
+        self.max_age_option = check_dependents_max_age(dependents_max_age)
         # Who is writing: recorded in every generation this store object writes (run_module sets it).
         self.made_by = {"module": None, "note": None}
 
@@ -531,6 +552,11 @@ class DirectoryStore(Store):
             keep = document.get("keep_generations", KEEP_GENERATIONS)
             if isinstance(keep, bool) or not isinstance(keep, int) or keep < MIN_KEEP_GENERATIONS:
                 raise ValueError("keep_generations is %r" % (keep,))
+            max_age = document.get("dependents_max_age_days", DEFAULT_DEPENDENTS_MAX_AGE_DAYS)
+            try:
+                check_dependents_max_age(max_age)
+            except SecurityError:
+                raise ValueError("dependents_max_age_days is %r" % (max_age,))
             verified = document.get("verified_endpoints", [])
             issued = document.get("issued_certificates", [])
             made_by = document.get("made_by")
@@ -551,7 +577,8 @@ class DirectoryStore(Store):
         return State(platform, document.get("system_name"), settings, credentials["identity"],
                      telephony=credentials["telephony"], ca=credentials["ca"], trusted=trusted, secrets=secrets,
                      data=data, generation=generation, initialised=True, keep_generations=keep,
-                     verified_endpoints=verified, issued_certificates=issued, made_by=made_by)
+                     verified_endpoints=verified, issued_certificates=issued, made_by=made_by,
+                     dependents_max_age_days=max_age)
 
     def _read_failure(self, exc, template="%s"):
         """corrupt_store for what a store never holds; store_unreadable when permissions stop the reader."""
@@ -621,9 +648,18 @@ class DirectoryStore(Store):
                 return start
         return self.read()
 
-    def _apply_store_settings(self, state):
+    def apply_store_settings(self, state):
+        """The store settings given as options (keep_generations, dependents_max_age_days) applied to a state."""
         if self.keep_option is not None:
             state.keep_generations = self.keep_option
+        if self.max_age_option is not None:
+            state.dependents_max_age_days = self.max_age_option
+
+    _apply_store_settings = apply_store_settings
+
+    def has_store_settings(self):
+        """Whether any store setting was given as an option (so that a run may change the store's own)."""
+        return self.keep_option is not None or self.max_age_option is not None
 
     def _record(self, before, after):
         """What made a generation: module, a short summary of the change, time, the note Ansible passed."""
@@ -716,6 +752,7 @@ class DirectoryStore(Store):
             "secrets": sorted(state.secrets),
             "data": state.data,
             "keep_generations": state.keep_generations,
+            "dependents_max_age_days": state.dependents_max_age_days,
             "verified_endpoints": state.verified_endpoints,
             "issued_certificates": state.issued_certificates,
             "made_by": made_by,

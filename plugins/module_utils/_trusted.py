@@ -208,25 +208,31 @@ def removal_warning(cert, needed_by, offer_chain):
 
 
 def apply_request(state, request, desired="present", exclusive=False, now=None, option="certificates",
-                  allow_in_use=False):
+                  allow_in_use=False, check_in_use=True, keep=()):
     """Change state's TCS as asked; return an Outcome.
 
     The limit and the entries in use (``_dependents.check_removal``) are checked before anything changes.
+    With ``check_in_use=False`` the caller checks the removals on the state it plans to produce
+    (``_dependents.planned_removal``, then ``judge_removals``).  ``keep``: certificates an exclusive
+    request keeps besides the requested ones (security_settings: retired entries still present).
     """
     validate_options(desired, exclusive)
     users = chain_users(state)
     if desired == "present" and exclusive:
-        wanted = request.fingerprint_set()
+        wanted = request.fingerprint_set() | set(_certs.fingerprint(c) for c in keep)
         removing = [state.trusted[fp] for fp in sorted(state.trusted) if fp not in wanted]
         state.check_trusted_limit(wanted, option)
     elif desired == "absent":
         removing = [state.trusted[fp] for fp in request.fingerprints if fp in state.trusted]
     else:
         removing = []
-    in_use, in_use_warnings = _dependents.check_removal(state, removing, allow_in_use, option)
+    in_use, in_use_warnings = [], []
+    if check_in_use:
+        in_use, in_use_warnings = _dependents.check_removal(state, removing, allow_in_use, option, now)
     if desired == "present":
         if exclusive:
-            added, removed = state.set_trusted(request.certificates, option=option)
+            kept = [c for c in keep if _certs.fingerprint(c) not in request.fingerprint_set()]
+            added, removed = state.set_trusted(list(request.certificates) + kept, option=option)
         else:
             added = state.add_trusted(request.certificates, option=option)
             removed = []
@@ -248,10 +254,20 @@ def apply_request(state, request, desired="present", exclusive=False, now=None, 
         fp = _certs.fingerprint(cert)
         if fp in users:
             needed_by[fp] = users[fp]
-            if not any(item["sha256"] == fp for item in in_use):  # else the in-use warning names it
+            # else the in-use warning names it (the caller's, when it judges the removals on its plan)
+            if check_in_use and not any(item["sha256"] == fp for item in in_use):
                 warnings.append(removal_warning(cert, users[fp], offer_chain))
     warnings.extend(in_use_warnings)
     return Outcome(added, removed, warnings, needed_by, in_use)
+
+
+def judge_removals(state, outcome, allow_in_use=False, option="certificates", now=None):
+    """The in-use check of an Outcome made with check_in_use=False, on the planned ``state`` (which no
+    longer holds the removed entries): refuses (SecurityError) or records the in-use entries and warnings."""
+    in_use, warnings = _dependents.planned_removal(state, outcome.removed, allow_in_use, option, now)
+    outcome.in_use = dict((item["sha256"], item["dependents"]) for item in in_use)
+    outcome.warnings.extend(warnings)
+    return outcome
 
 
 def entries(state, now=None):

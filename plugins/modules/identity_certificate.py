@@ -16,7 +16,9 @@ description:
     SIP telephony identity (O(purpose=telephony)), and the identity settings (Offer ID Certificate Chain,
     Automatic Certificate Management, SAN Details Origin, Automatic Phone Provisioning).
   - O(source=generate) is Regenerate (a new self-signed identity), O(source=ca) an identity issued by the
-    system's internal CA, O(source=import) is Set (a PKCS#12, or a PEM/DER certificate with its key).
+    system's internal CA, O(source=import) is Set (a PKCS#12, or a PEM/DER certificate with its key),
+    O(source=issued_by) an identity issued by the internal CA of another system's store (O(issuer_store), a
+    Server Edition secondary's identity "generated from the primary").
     Without O(source) the certificate is left as it is and only the given settings are managed.
   - O(regenerate) decides when an existing identity is replaced, with the meaning it has in
     community.crypto adapted to an identity a system always has; see O(regenerate).

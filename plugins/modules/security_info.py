@@ -223,7 +223,8 @@ telephony_identity:
   returned: always
   type: dict
 ca:
-  description: The internal CA certificate as parsed fields, or null (IP500 V2).
+  description: The internal CA certificate as parsed fields, with C(request) (how it was made; C(previous), the
+    earlier internal CAs it replaced), or null (IP500 V2).
   returned: always
   type: dict
 trusted:
@@ -237,7 +238,10 @@ trusted:
         - What depends on the entry; ipoffice.security.trusted_certificate refuses to remove an entry that has
           any (C(error=trusted_entry_in_use)) unless O(ipoffice.security.trusted_certificate#module:allow_in_use=true).
         - Each has C(kind) (C(identity_chain), C(pinned_peer), C(preflight_endpoint), C(issued_certificate)),
-          C(description), C(subject), C(sha256) and fields of its kind (see docs/trusted-store.md).
+          C(description), C(subject), C(sha256) and fields of its kind (see docs/trusted-store.md); a
+          C(preflight_endpoint) also C(verified) and C(age_days).
+        - A pinned certificate is never its own dependent, and a preflight record older than
+          RV(dependents_max_age_days) is none (RV(preflight_records) still lists it, C(stale)).
       type: list
       elements: dict
 trusted_count:
@@ -284,6 +288,38 @@ keep_generations:
   description: How many generations the store keeps (a store setting).
   returned: always
   type: int
+dependents_max_age_days:
+  description: How many days a preflight record keeps holding trusted entries (a store setting).
+  returned: always
+  type: int
+preflight_records:
+  description: What each preflight endpoint presented when it was last verified through the trusted store.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    endpoint:
+      description: host:port (setting).
+      type: str
+    subject:
+      description: Subject of the certificate it presented.
+      type: str
+    trust_path:
+      description: Fingerprints of the path it took through the trusted store, leaf first.
+      type: list
+      elements: str
+    verified:
+      description: When the record was made or last renewed (UTC, ISO 8601).
+      type: str
+    age_days:
+      description: Whole days since then.
+      type: int
+    stale:
+      description: Older than RV(dependents_max_age_days), so it no longer holds the entries of its path.
+      type: bool
+    holds:
+      description: Whether it holds the entries of its path now (not stale, and its setting still checks chains).
+      type: bool
 files:
   description: Paths of the files TLS services on the host can use (through the C(current) link).
   returned: always
@@ -293,6 +329,11 @@ findings:
     - How a peer would judge the identity (and the telephony identity) at C(high_remote), trusting this
       system's trusted certificate store and connecting to the identity's common name; one entry per failing check.
     - For example C(not_pinned) while the identity itself is not in the trusted certificate store.
+    - C(issuer_changed) (C(where) C(identity) or C(telephony)) when an identity issued by a CA (source C(ca) or
+      C(issued_by) of ipoffice.security.identity_certificate) is no longer issued by that CA's current
+      certificate, for example after the Server Edition primary's CA was regenerated (with C(issuer_store),
+      C(issued_by) and C(issuer_now)); the next run that declares the identity reissues it.
+      C(issuer_unavailable) when the issuer's store cannot be read.
     - With O(live_endpoints), also the live findings (C(where) is C(live)), each with C(endpoint) (host:port),
       C(serves), C(code) (C(live_identity_mismatch), C(live_chain_mismatch), C(live_unreachable),
       C(live_fails_medium), C(live_fails_high_remote) with C(level) and the engine's C(codes)) and C(message).

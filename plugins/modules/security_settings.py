@@ -12,15 +12,16 @@ module: security_settings
 short_description: Apply an IP Office system's whole certificate security state in one transaction
 version_added: 0.2.0
 description:
-  - Takes a system's whole desired state in one call, as the areas O(trusted), O(identity),
+  - Takes a system's whole desired state in one call, as the areas O(trusted), O(ca), O(identity),
     O(telephony_identity), O(scep), O(checks) and O(lines) (the keys of the C(ipoffice_security) variable of
     the C(ipoffice.security.baseline) role, which applies it through this module). Every area is optional; an
     area left out is left exactly as it is, and so is a key left out of an area.
   - 'The areas are applied in the safe order, each on the state the previous ones planned: 1. the trusted
-    store gains O(trusted.certificates); 2. the system identity (O(identity)), then the telephony identity
-    (O(telephony_identity)); 3. the SCEP settings and enrollment (O(scep)); 4. the trusted store loses
-    O(trusted.absent) and, with O(trusted.exclusive), everything not listed; 5. the check levels and lines
-    (O(checks), O(lines)), with the preflight.'
+    store gains O(trusted.certificates); 2. the internal CA (O(ca)); 3. the system identity (O(identity)), then
+    the telephony identity (O(telephony_identity)); 4. the SCEP settings and enrollment (O(scep)); 5. the trusted
+    store loses O(trusted.absent) and, with O(trusted.exclusive), everything not listed; 6. the check levels and
+    lines (O(checks), O(lines)), with the preflight; 7. the removals of step 5 are judged on the planned state;
+    8. the retired entries (O(trusted.retire)) that nothing depends on any more are removed.'
   - B(One transaction.) Everything is decided first, then written as B(one) new store generation. If any area
     fails, nothing is written at all (a new store is not even created), and the failure names the area and
     the option (for example C(option=checks.certificate_expiry_warning_days)) with a stable RV(error) code.
@@ -28,7 +29,9 @@ description:
     of a raised check level evaluates each endpoint against the trusted store and identities this call sets
     (so pinning a peer and raising telephony to V(high_remote) in one call passes), and removing a trusted
     certificate warns that an identity's chain still needs it only when the planned identity does (a root
-    rotation in one call gives no false warning). Check mode therefore predicts C(changed), the diff and the
+    rotation in one call gives no false warning). When the call changes the trusted store or retires entries,
+    the O(checks.preflight) endpoints of levels that check chains are verified again against the planned state,
+    so their records follow what they present now. Check mode therefore predicts C(changed), the diff and the
     preflight verdict for the whole state at once."
   - "B(Network work and the store lock.) The SCEP server (enrollment) and the preflight endpoints are
     contacted while planning, before the store lock is taken, each bounded in time (O(scep.timeout) with
@@ -53,6 +56,54 @@ extends_documentation_fragment:
   - ipoffice.security.attributes
   - ipoffice.security.areas.settings
 options:
+  ca:
+    description:
+      - The system's internal CA (server platform), declared like an identity. Left out, the CA is left as it is.
+      - When it no longer matches (under O(ca.regenerate)), a new key and a new self-signed CA certificate replace
+        it and join the trusted store; the identities the previous CA issued (C(source=ca) and the initial
+        identity) are reissued by the new one in the same run; the previous CA is retired (see
+        O(ca.retire_previous)). Server Edition secondaries issued by this store report C(issuer_changed) in
+        M(ipoffice.security.security_info) and are reissued by their next run.
+      - Before anything is written, what the previous CA issued and cannot be reissued with it (certificates For
+        Different Machine that have not expired, pinned peers that chain to it) refuses the change with
+        C(ca_in_use) unless O(ca.allow_in_use).
+      - On an IP500 V2 system (no internal CA) the area fails with C(no_internal_ca).
+    type: dict
+    suboptions:
+      subject_name:
+        description: Common name or RFC 4514 DN of the CA; default the current CA's subject. A new name is the
+          usual way to declare a new CA (for example a year in the name).
+        type: str
+      signature:
+        description: Key and signature of the CA; default V(sha256_rsa2048), what a new system starts with.
+        type: str
+        choices: [sha256_rsa2048, sha1_rsa1024, sha256_rsa3072, sha256_rsa4096, sha384_rsa3072, sha256_ecdsa_p256,
+                  sha384_ecdsa_p384]
+      valid_days:
+        description: Validity of the CA in days, 365 to 7305; default 3652 (what a new system starts with).
+        type: int
+      regenerate:
+        description:
+          - When to replace the CA, as for identities. V(partial_idempotence) compares key type and size and the
+            subject; V(full_idempotence) also the signature hash and the validity length; V(never) keeps it
+            (warning when it differs); V(fail) refuses to replace it (C(regeneration_refused)); V(always)
+            replaces it on every run (not for a variable applied repeatedly).
+        type: str
+        choices: [never, fail, partial_idempotence, full_idempotence, always]
+        default: full_idempotence
+      renew_before_days:
+        description: Replace the CA when it has fewer days left than this; default none (a CA is never
+          replaced by time alone).
+        type: int
+      retire_previous:
+        description: Retire the previous internal CAs still in the trusted store (as O(trusted.retire) does).
+        type: bool
+        default: true
+      allow_in_use:
+        description: Replace the CA although certificates it issued that cannot be reissued with it, or pinned
+          peers that chain to it, remain (C(ca_in_use) otherwise); warns, naming them.
+        type: bool
+        default: false
   state:
     description:
       - V(merged) applies what is given; an area or a key left out is left as it is. Lists follow their own
@@ -93,8 +144,8 @@ attributes:
   idempotent:
     support: partial
     details:
-      - Except O(identity.regenerate=always) (and the same for O(telephony_identity)), which replaces that
-        identity on every run.
+      - Except O(identity.regenerate=always) (and the same for O(telephony_identity) and O(ca)), which replaces it
+        on every run.
 seealso:
   - module: ipoffice.security.trusted_certificate
   - module: ipoffice.security.identity_certificate
@@ -132,6 +183,33 @@ EXAMPLES = r"""
     lines:
       - name: branch-1
         check_level: medium
+
+- name: A root rotation as declared state (converges over runs; trusted.retire never fails)
+  ipoffice.security.security_settings:
+    trusted:
+      certificates:
+        - path: /etc/pki/corp/root-2027.pem
+        - path: /etc/pki/partners/sbc-2027.pem       # the SBC's new certificate, pinned
+      retire:
+        - sha256: "3a:5f:...:9c"                      # the old root: goes once nothing depends on it
+        - path: /etc/pki/partners/sbc-2015.pem       # the SBC's old certificate
+    identity:
+      source: ca
+    ca:
+      subject_name: CN=IP Office Root CA ipo1 2027   # the store's own CA moves too
+    checks:
+      preflight:                                     # verified again while anything is retiring
+        - {host: sbc.example.com, port: 5061, setting: telephony, sip_domain: example.com}
+  register: rotation
+
+- name: A Server Edition secondary, its identity issued by the primary's CA
+  ipoffice.security.security_settings:
+    store_path: /var/lib/ipoffice-security/secondary-1
+    identity:
+      source: issued_by
+      issuer_store: /var/lib/ipoffice-security/primary
+      subject_name: sec1.example.com
+      subject_alt_names: [DNS:sec1.example.com, IP:192.0.2.21]
 
 - name: Rotate the enterprise root in one call (no intermediate state is ever written)
   ipoffice.security.security_settings:
@@ -199,17 +277,52 @@ areas:
   type: list
   elements: str
 steps:
-  description: The steps of the safe order that ran, each with whether it changed the state (C(trusted),
-    C(identity), C(telephony_identity), C(scep), C(trusted_removals), C(checks)).
+  description: The steps of the safe order that ran, each with whether it changed the state (C(trusted), C(ca),
+    C(identity), C(telephony_identity), C(scep), C(trusted_removals), C(checks), C(retire)).
   returned: unless O(state=gathered)
   type: list
   elements: dict
 trusted:
   description:
     - The trusted store after the run (C(entries), C(trusted_count), C(limit)), what was C(added) and
-      C(removed) (each removal with C(by) V(absent) or V(exclusive) and C(needed_by), the identities whose chain
-      used it), and C(steps) with each trusted step's own C(changed) (C(present), C(absent), C(exclusive)).
+      C(removed) (each removal with C(by) V(absent), V(exclusive) or V(retire) and C(needed_by), the identities
+      whose chain used it), and C(steps) with each trusted step's own C(changed) (C(present), C(absent),
+      C(exclusive), C(retire)).
   returned: when O(trusted) is given
+  type: dict
+retiring:
+  description:
+    - One item per retired entry still present after the run (O(trusted.retire), a previous internal CA, an
+      identity's previous issuer), with what still depends on it; empty when nothing is retiring.
+  returned: unless O(state=gathered)
+  type: list
+  elements: dict
+  contains:
+    sha256:
+      description: Fingerprint of the entry.
+      type: str
+    subject:
+      description: Subject of the entry.
+      type: str
+    blocked_by:
+      description: The dependents that keep it, as C(trusted_entry_in_use) names them (C(kind), C(description),
+        ...).
+      type: list
+      elements: dict
+    retired_by:
+      description: Why it is retired (C(trusted.retire), C(ca.retire_previous), C(identity.previous_issuer),
+        C(telephony_identity.previous_issuer)).
+      type: str
+retired:
+  description: The retired entries this run removed (C(sha256), C(subject), C(retired_by)).
+  returned: unless O(state=gathered)
+  type: list
+  elements: dict
+ca:
+  description: The internal CA after the run (C(certificate)), C(action) (V(kept) or V(regenerated)), C(reasons),
+    the identities it C(reissued), the C(previous) CAs still trusted, what the previous CA left C(in_use), and
+    C(changed) for this area.
+  returned: when O(ca) is given
   type: dict
 identity:
   description: As M(ipoffice.security.identity_certificate) returns it (C(certificate), C(chain), C(settings),

@@ -28,6 +28,7 @@ import copy
 import datetime
 
 from ansible_collections.ipoffice.security.plugins.module_utils import _checks_settings, _model
+from ansible_collections.ipoffice.security.plugins.plugin_utils import _audit_roots
 
 TRUSTED_STORE_LIMIT = _model.TRUSTED_STORE_LIMIT
 
@@ -78,7 +79,12 @@ CODES = {
 # audit shows, each as code: (audit check, severity).  Adding a code here is all it takes for a new
 # security_info finding to appear in every report (JSON, JUnit, HTML) and to be selectable in
 # audit_fail_on; a check named here is a test case of every system.  Codes not listed are not shown.
-INFO_FINDINGS = {}
+INFO_FINDINGS = {
+    # An identity no longer issued by its issuer's current CA (a Server Edition primary's new CA): the next
+    # run that declares it reissues it.
+    "issuer_changed": ("issuer", "warning"),
+    "issuer_unavailable": ("issuer", "warning"),
+}
 
 
 def info_checks():
@@ -724,7 +730,9 @@ def build_report(systems, policy=None, generated=None, fail_on=None):
     }
     summary["verdict_text"] = verdict_text(summary)
     return {"format": 2, "generated": iso(moment), "policy": effective, "summary": summary, "systems": entries,
-            "trusted_roots": trusted_roots(entries)}
+            "trusted_roots": trusted_roots(entries),
+            # Per root, every system that trusts it, chains to it, pins under it or was issued by it.
+            "fleet_roots": _audit_roots.fleet_roots(items)}
 
 
 def verdict_text(summary):

@@ -241,6 +241,7 @@ def html_context(report):
                            key=lambda f: (-SEVERITY_ORDER.index(f["severity"]), f["system"], f["check"])),
         "timeline": timeline(report),
         "trusted_roots": report.get("trusted_roots", []),
+        "fleet_roots": report.get("fleet_roots", []),
         "status_look": STATUS_LOOK,
         "title": "IP Office certificate security audit",
     }

@@ -88,6 +88,7 @@ def test_lines_and_trusted_items_are_one_spec():
     assert settings["lines"] == lines
     items = _own("trusted_certificate")["certificates"]["options"]
     assert settings["trusted"]["options"]["absent"]["options"] == items
+    assert settings["trusted"]["options"]["retire"]["options"] == items
     assert settings["trusted"]["options"]["certificates"]["options"] == dict(
         (key, value) for key, value in items.items() if key != "sha256")
 
@@ -131,7 +132,7 @@ def test_each_area_is_documented_once_for_its_module_and_security_settings():
     assert lines.pop("aliases") == ["ip_office_lines"]
     assert _as_module_names(settings["lines"], "checks.")["suboptions"] == lines["suboptions"]
     items = docs["trusted_certificate"]["certificates"]["suboptions"]
-    for name in ("certificates", "absent"):
+    for name in ("certificates", "absent", "retire"):
         nested = _as_module_names(settings["trusted"]["suboptions"][name]["suboptions"], "trusted.%s[]." % name)
         assert nested == dict((key, value) for key, value in _as_module_names(items, "certificates[].").items()
                               if name == "absent" or key != "sha256"), name
@@ -211,8 +212,8 @@ def test_baseline_variable_is_the_security_settings_schema(monkeypatch):
             assert entry.get("required") is True and "default" not in entry, entry
             assert spec["store_path"].get("required") is True and "default" not in spec["store_path"]
         same_schema(entry, spec["store_path" if key == "path" else key], "ipoffice_security.store." + key)
-    assert sorted(variable["store"]["options"]) == ["keep_generations", "lock_timeout", "path", "platform",
-                                                    "system_addresses", "system_name"]
+    assert sorted(variable["store"]["options"]) == ["dependents_max_age_days", "keep_generations", "lock_timeout",
+                                                    "path", "platform", "system_addresses", "system_name"]
 
 
 def _settings_areas():

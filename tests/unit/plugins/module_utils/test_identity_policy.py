@@ -204,12 +204,20 @@ def test_ca_source_is_issued_by_the_internal_ca_and_follows_a_new_ca():
     assert state.identity.meta["issued_by"] == state.ca.fingerprint
     assert [c.subject for c in state.chain_for(state.identity)] == [state.ca.cert.subject]
     fp = state.identity.fingerprint
-    # a new internal CA: full_idempotence re-issues, partial keeps (names and key still match)
+    # a new internal CA: the identity follows its issuer, under partial_idempotence too (names and key
+    # still match); only 'never' keeps it, warning
     ca_cert, ca_key = make_ca("CN=IP Office Root CA 2")
     state.ca = Credential(ca_cert, ca_key, {"source": "initial"})
-    kept = apply(state, source="ca", subject_alt_names=["DNS:" + NAME, "IP:192.0.2.10"],
-                 regenerate="partial_idempotence")
+    kept = apply(state, source="ca", subject_alt_names=["DNS:" + NAME, "IP:192.0.2.10"], regenerate="never")
     assert kept.decision.action == "kept" and state.identity.fingerprint == fp
+    assert "not issued by the current internal CA 'CN=IP Office Root CA 2'" in kept.warnings[0]
+    partial = apply(state, source="ca", subject_alt_names=["DNS:" + NAME, "IP:192.0.2.10"],
+                    regenerate="partial_idempotence")
+    assert partial.decision.action == "regenerated"
+    assert partial.decision.reasons == ["it is not issued by the current internal CA 'CN=IP Office Root CA 2'"]
+    assert _certs.is_issued_by(state.identity.cert, ca_cert)
+    ca_cert, ca_key = make_ca("CN=IP Office Root CA 3")
+    state.ca = Credential(ca_cert, ca_key, {"source": "initial"})
     full = apply(state, source="ca", subject_alt_names=["DNS:" + NAME, "IP:192.0.2.10"])
     assert full.decision.action == "regenerated" and "internal CA" in full.decision.reasons[0]
     assert _certs.is_issued_by(state.identity.cert, ca_cert)

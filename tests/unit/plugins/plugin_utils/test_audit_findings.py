@@ -27,7 +27,7 @@ def by_check(system):
 def test_fresh_system_is_told_to_raise_its_check_levels(fleet):
     system = _audit.audit_system("fresh", fleet["fresh"], generated=NOW)
     checks = by_check(system)
-    assert [c["name"] for c in system["checks"]] == list(_audit.CHECKS)
+    assert [c["name"] for c in system["checks"]] == list(_audit.CHECKS) + list(_audit.info_checks())
     assert sorted(f["setting"] for f in checks["minimum_levels"]) == ["management_interfaces", "telephony_endpoints"]
     assert all(f["actual"] == "none" and f["minimum"] == "medium" for f in checks["minimum_levels"])
     assert codes(system["findings"]) == ["level_below_minimum", "level_below_minimum"]

@@ -56,7 +56,8 @@ def run(name, check_mode=False, **given):
     store = DirectoryStore(params["store_path"], platform=params.get("platform"),
                            system_name=params.get("system_name") or NAME,
                            system_addresses=params.get("system_addresses") or [],
-                           lock_timeout=params.get("lock_timeout", 60), keep=params.get("keep_generations"))
+                           lock_timeout=params.get("lock_timeout", 60), keep=params.get("keep_generations"),
+                           dependents_max_age=params.get("dependents_max_age_days"))
     owner = importlib.import_module("ansible_collections.ipoffice.security.plugins.module_utils." + _specs.owner(name))
     return owner.run(store, params, check_mode=check_mode)
 
