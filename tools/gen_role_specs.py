@@ -70,10 +70,17 @@ def _role_reference(match):
     return "C(%s%s)" % (name, value)
 
 
+# RV(name) in the module's documentation names the module's return value: the role has none of its own.
+_RETURN_REF = re.compile(r"RV\(([^)#]+)\)")
+
+
 def role_text(text):
     if isinstance(text, list):
         return [role_text(item) for item in text]
-    return _OPTION_REF.sub(_role_reference, text) if isinstance(text, str) else text
+    if not isinstance(text, str):
+        return text
+    text = _RETURN_REF.sub(lambda match: "RV(ipoffice.security.security_settings#module:%s)" % match.group(1), text)
+    return _OPTION_REF.sub(_role_reference, text)
 
 
 def role_option(doc, spec):
