@@ -7,8 +7,9 @@
     tools/gen_role_specs.py --check    exit 1 when the file is not what it would write
 
 The areas of ``ipoffice_security`` (trusted, ca, identity, telephony_identity, scep, checks, lines) are the
-module's options of the same names, with their documentation (plugins/modules/security_settings.py
-DOCUMENTATION) and their secrecy (``no_log`` of the module's argument spec); ``ipoffice_security.store``
+module's options of the same names, with their documentation as Ansible merges it (``ansible-doc --json``:
+the areas but ``ca`` come from the ``ipoffice.security.areas`` doc fragment, the text the per-area modules use
+too) and their secrecy (``no_log`` of the module's argument spec); ``ipoffice_security.store``
 is the store options of the ``ipoffice.security.store`` doc fragment (``path`` for ``store_path``).
 The rest of the file (the role's own descriptions) is kept as it is.
 """
@@ -21,6 +22,8 @@ import re
 import sys
 
 import yaml
+
+import gen_module_docs
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SPEC_FILE = os.path.join(REPO, "roles", "baseline", "meta", "argument_specs.yml")
@@ -67,10 +70,17 @@ def _role_reference(match):
     return "C(%s%s)" % (name, value)
 
 
+# RV(name) in the module's documentation names the module's return value: the role has none of its own.
+_RETURN_REF = re.compile(r"RV\(([^)#]+)\)")
+
+
 def role_text(text):
     if isinstance(text, list):
         return [role_text(item) for item in text]
-    return _OPTION_REF.sub(_role_reference, text) if isinstance(text, str) else text
+    if not isinstance(text, str):
+        return text
+    text = _RETURN_REF.sub(lambda match: "RV(ipoffice.security.security_settings#module:%s)" % match.group(1), text)
+    return _OPTION_REF.sub(_role_reference, text)
 
 
 def role_option(doc, spec):
@@ -82,15 +92,16 @@ def role_option(doc, spec):
     if spec.get("no_log"):
         result["no_log"] = True
     if "suboptions" in doc:
-        result["options"] = dict((name, role_option(sub, spec["options"][name]))
-                                 for name, sub in doc["suboptions"].items())
+        # In the order of the argument spec (ansible-doc sorts them by name).
+        result["options"] = dict((name, role_option(doc["suboptions"][name], sub))
+                                 for name, sub in spec["options"].items() if name in doc["suboptions"])
     return result
 
 
 def area_options():
     """ipoffice_security's options: store, then the module's areas."""
-    module, fragment, _specs = _module()
-    doc = yaml.safe_load(module.DOCUMENTATION)["options"]
+    _module_file, fragment, _specs = _module()
+    doc = gen_module_docs.module_docs(REPO, ["security_settings"])["security_settings"][0]["options"]
     spec = _specs.security_settings_spec()
     store_doc = yaml.safe_load(fragment.ModuleDocFragment.DOCUMENTATION)["options"]
     options = {"store": {
@@ -127,8 +138,11 @@ class _Dumper(yaml.SafeDumper):
         return super(_Dumper, self).increase_indent(flow, False)
 
 
+# A plain scalar breaks only at a space past this column, so a line may run one word (at most an option
+# reference such as O(ipoffice_security.telephony_identity.private_key_password)) longer: 95 keeps every line
+# within ansible-lint's 160.
 def render(document):
-    return HEADER + yaml.dump(document, Dumper=_Dumper, sort_keys=False, width=115, allow_unicode=True)
+    return HEADER + yaml.dump(document, Dumper=_Dumper, sort_keys=False, width=95, allow_unicode=True)
 
 
 def main(argv=None):

@@ -90,10 +90,10 @@ def read_input(path=None, content=None, option="path"):
     larger than MAX_INPUT_BYTES, and empty input, each with a clear message naming the option.
     """
     if path is not None and content is not None:
-        raise SecurityError("invalid_argument", "Give either a path or content, not both (%s)." % option,
+        raise SecurityError("conflicting_options", "Give either a path or content, not both (%s)." % option,
                             option=option)
     if path is None and content is None:
-        raise SecurityError("empty_input", "Nothing was given: set a path or content (%s)." % option, option=option)
+        raise SecurityError("missing_option", "Nothing was given: set a path or content (%s)." % option, option=option)
     if content is not None:
         data = _as_bytes(content)
         where = "the %s content" % option

@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: ipoffice.security contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The received-certificate check engine (DESIGN section 5, REFERENCE section 2).
+"""The received-certificate check engine (docs/check-levels.md).
 
 ``evaluate(certificate, level, purpose, ...)`` runs every check of a level on a certificate and reports
 each failing check with a stable code and a message a person can act on.
@@ -40,7 +40,7 @@ PURPOSES = CHECK_PURPOSES
 # The engine's finding codes, one per check (registered in _findings with their meaning and remedy).
 CODES = _findings.codes_from("engine")
 
-# Levels are data: each includes every check of the one before (REFERENCE section 2).
+# Levels are data: each includes every check of the one before (docs/check-levels.md).
 _NONE = ("validity",)
 _LOW = _NONE + ("key_size",)
 _MEDIUM = _LOW + ("key_usage", "purpose", "critical_extensions", "signature", "trust_chain")

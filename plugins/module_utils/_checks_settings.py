@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: ipoffice.security contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Certificate checks settings (REFERENCE section 1.3) and safe level changes (preflight).
+"""Certificate checks settings (docs/certificate-checks.md) and safe level changes (preflight).
 
 Every decision of the ``certificate_checks`` module lives here:
 
@@ -66,7 +66,7 @@ def _level_checks(level):
     return frozenset(checks)
 
 
-# The checks each level runs (REFERENCE section 2, as the check engine defines them).
+# The checks each level runs (docs/check-levels.md, as the check engine defines them).
 LEVEL_CHECKS = dict((level, _level_checks(level)) for level in CHECK_LEVELS)
 
 # The level settings a preflight endpoint can belong to.
@@ -118,8 +118,8 @@ def desired_checks(current, options):
             continue
         if name == "ip_office_lines":
             if not isinstance(value, list):
-                raise SecurityError("invalid_setting", "ip_office_lines must be a list of lines. Change the "
-                                    "'ip_office_lines' option.", option="ip_office_lines")
+                raise SecurityError("invalid_setting", "lines must be a list of lines. Change the 'lines' option.",
+                                    option="lines")
             value = [_line_options(entry) for entry in value]
         result[name] = validate_value(AREA, name, value)
     return result
@@ -200,7 +200,7 @@ def telephony_identity_warning(state, after):
     """Warn when a separate SIP telephony certificate is chosen while none exists.
 
     Decided: a warning, not a refusal.  The system then presents its system identity on those links
-    (REFERENCE 1.3 fallback), which still works; and the telephony identity is often created later in
+    (the vendor's fallback), which still works; and the telephony identity is often created later in
     the same play by identity_certificate, so refusing would force an order on playbooks.
     """
     choice = after["sip_telephony_certificate"]
@@ -229,7 +229,7 @@ def validate_endpoints(endpoints, after, timeout=DEFAULT_PREFLIGHT_TIMEOUT):
         if isinstance(raw, dict) and not (isinstance(setting_name, str) and (
                 setting_name in LEVEL_SETTINGS or
                 (setting_name.startswith(LINE_PREFIX) and len(setting_name) > len(LINE_PREFIX)))):
-            raise SecurityError("invalid_argument", "%s.setting must be management, telephony or line:<name of an IP "
+            raise SecurityError("invalid_choice", "%s.setting must be management, telephony or line:<name of an IP "
                                 "Office line>, got %r. Change the '%s.setting' option." % (path, setting_name, path),
                                 option=path + ".setting")
         kind = "line" if setting_name and setting_name.startswith(LINE_PREFIX) else setting_name
@@ -359,7 +359,7 @@ def setting_label(setting_name):
     """How a preflight setting is named to a user: the option it is (an IP Office line by its name)."""
     if setting_name in LEVEL_SETTINGS:
         return LEVEL_SETTINGS[setting_name]
-    return "ip_office_lines line '%s'" % setting_name[len(LINE_PREFIX):]
+    return "IP Office line '%s'" % setting_name[len(LINE_PREFIX):]
 
 
 def unverified_raises(changes, endpoints, mode):
@@ -464,8 +464,11 @@ def still_valid(planned, state, reverify=False):
 
 
 def plan_for(state, params, reverify=False):
-    """plan() with the module's options (certificate_checks params, or the checks and lines of security_settings)."""
-    options = dict((name, params.get(name)) for name in OPTION_NAMES)
+    """plan() with the module's options (certificate_checks params, or the checks and lines of security_settings).
+
+    The lines are the option ``lines`` (the stored setting keeps its name, ``ip_office_lines``).
+    """
+    options = dict((name, params.get("lines" if name == "ip_office_lines" else name)) for name in OPTION_NAMES)
     timeout = params.get("preflight_timeout")
     return plan(state, options, params.get("preflight"), params.get("preflight_mode") or "enforce",
                 DEFAULT_PREFLIGHT_TIMEOUT if timeout is None else timeout, reverify=reverify)

@@ -87,7 +87,7 @@ def _levels(state):
     for name, option in LEVEL_OPTIONS:
         result[name] = (option, checks[option])
     for line in checks.get("ip_office_lines") or []:
-        result["line:" + line["name"]] = ("ip_office_lines[%s]" % line["name"], line["check_level"])
+        result["line:" + line["name"]] = ("lines[%s]" % line["name"], line["check_level"])
     return result
 
 

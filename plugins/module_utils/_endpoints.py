@@ -48,9 +48,9 @@ DEFAULT_TIMEOUT = 10.0
 _HOST = re.compile(r"^[A-Za-z0-9_.:\-\[\]%]+$")
 
 
-def _fail(path, option, message):
+def _fail(path, option, message, code="invalid_setting"):
     # The message names the exact field to change (endpoint.port, preflight[1].port), which is also the option.
-    return SecurityError("invalid_argument", "%s %s Change the '%s' option." % (path, message, path), option=path)
+    return SecurityError(code, "%s %s Change the '%s' option." % (path, message, path), option=path)
 
 
 def _text(item, field, path, option):
@@ -78,11 +78,13 @@ def resolve(item, path, option=None, kind=None, timeout=None, extras=()):
         raise _fail(path, option, "must be a dictionary with host (and port, server_name, peer_name, sip_domain, "
                     "purpose, timeout).")
     given = dict((k, v) for k, v in item.items() if v is not None)
-    unknown = sorted(set(given) - set(FIELDS) - set(extras))
+    unknown = sorted(set(given) - set(FIELDS) - set(extras), key=str)
     if unknown:
         raise _fail(path, option, "takes %s; unknown key(s): %s."
-                    % (", ".join(FIELDS + tuple(extras)), ", ".join(str(k) for k in unknown)))
+                    % (", ".join(FIELDS + tuple(extras)), ", ".join(str(k) for k in unknown)), code="unknown_setting")
     host = given.get("host")
+    if host is None or (isinstance(host, str) and not host.strip()):
+        raise _fail(path + ".host", option, "must name the host to connect to.", code="missing_option")
     if isinstance(host, str):
         check_text(host, path + ".host")
         check_length(host, MAX_HOST_CHARS, path + ".host")
@@ -90,19 +92,21 @@ def resolve(item, path, option=None, kind=None, timeout=None, extras=()):
         raise _fail(path + ".host", option, "must be a host name or IP address, got %r." % (host,))
     if "port" not in given and DEFAULT_PORT.get(kind) is None:
         raise _fail(path + ".port", option, "must be given for an endpoint that serves %s (there is no default "
-                    "port)." % kind)
+                    "port)." % kind, code="missing_option")
     port = given.get("port", DEFAULT_PORT.get(kind))
-    try:
-        number = int(port) if not isinstance(port, bool) and str(port).strip().isdigit() else None
-    except (TypeError, ValueError):
-        number = None
-    if number is None or not 0 < number < 65536:
+    number = int(port) if isinstance(port, int) and not isinstance(port, bool) else \
+        (int(port) if isinstance(port, str) and port.strip().isdigit() else None)
+    if number is None:
         raise _fail(path + ".port", option, "must be a port number from 1 to 65535, got %r." % (port,))
+    if not 0 < number < 65536:
+        raise _fail(path + ".port", option, "must be a port number from 1 to 65535, got %r." % (port,),
+                    code="out_of_range")
     purpose = given.get("purpose", DEFAULT_PURPOSE[kind])
     if purpose not in CHECK_PURPOSES:
-        raise _fail(path + ".purpose", option, "must be one of %s, got %r." % (", ".join(CHECK_PURPOSES), purpose))
+        raise _fail(path + ".purpose", option, "must be one of %s, got %r." % (", ".join(CHECK_PURPOSES), purpose),
+                    code="invalid_choice")
     seconds = check_seconds(given.get("timeout", DEFAULT_TIMEOUT if timeout is None else timeout), path + ".timeout",
-                            MAX_NETWORK_TIMEOUT, low_code="invalid_argument")
+                            MAX_NETWORK_TIMEOUT)
     result = {"host": host.strip(), "port": number, "purpose": purpose, "timeout": seconds}
     for field in ("server_name", "peer_name", "sip_domain"):
         result[field] = _text(given, field, path, option)

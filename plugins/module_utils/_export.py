@@ -139,7 +139,7 @@ def export_request(params):
     """Validate the export options (nothing read or written)."""
     path = params.get("path")
     if not path:
-        raise SecurityError("invalid_argument", "Set the 'path' option: the directory to write the files into.",
+        raise SecurityError("missing_option", "Set the 'path' option: the directory to write the files into.",
                             option="path")
     check_text(path, "path", "The export path")  # a NUL (or another control character): invalid_characters
     encryption = params.get("encryption") or "modern"

@@ -4,9 +4,10 @@
 """Generations of a store: what made each one, and restoring one (the ``generation`` module).
 
 Every write of a store is a whole new generation (``_store``); the last ``keep_generations`` are kept.
-Each generation's settings.json carries a record of what made it (``make_record``): the module, a
-short summary of what changed against the generation before (``summarize``), the time, and the note
-Ansible passed (the ``ansible_target_log_info`` variable; Ansible never passes a module its task name).
+Each generation's settings.json carries a record of what made it (``_record.make_record``, which the store
+calls, so it lives below the store): the module, a short summary of what changed against the generation
+before (``summarize``), the time, and the note Ansible passed (the ``ansible_target_log_info`` variable;
+Ansible never passes a module its task name).
 
 A restore never switches ``current`` back to an old directory: it writes a *new* generation whose
 content equals the chosen one, under the store lock, so the generation that was current stays kept
@@ -17,7 +18,7 @@ A generation whose identity or telephony identity has expired since is not resto
 ``allow_expired`` (then with a warning): the system would present a certificate every peer rejects.
 
 Stable error codes: ``unknown_generation`` (a number that is not kept), ``no_previous_generation``
-(nothing before the current generation), ``invalid_argument`` (a restore value that is neither
+(nothing before the current generation), ``invalid_setting`` (a restore value that is neither
 ``previous`` nor a number), ``certificate_expired`` (the chosen generation's identity or telephony
 identity has expired), and the store's own (``store_locked``, ``corrupt_store``, ...).
 """
@@ -29,95 +30,17 @@ __metaclass__ = type
 import copy
 
 from ansible_collections.ipoffice.security.plugins.module_utils import _certs
-from ansible_collections.ipoffice.security.plugins.module_utils._model import MAX_NOTE_CHARS, SecurityError
+from ansible_collections.ipoffice.security.plugins.module_utils._model import SecurityError
+from ansible_collections.ipoffice.security.plugins.module_utils._record import CREDENTIAL_NAMES, certificate_name
 from ansible_collections.ipoffice.security.plugins.module_utils._results import diff
 from ansible_collections.ipoffice.security.plugins.module_utils._store import KEEP_GENERATIONS
 
-SUMMARY_LIMIT = 400
 # What a restore copies from the chosen generation (everything but the store setting keep_generations).
 RESTORED_FIELDS = ("platform", "system_name", "settings", "identity", "telephony", "ca", "secrets", "data",
                    "verified_endpoints", "issued_certificates")
-CREDENTIAL_NAMES = (("identity", "identity"), ("telephony", "telephony identity"), ("ca", "system CA"))
 
 
-# ------------------------------------------------------------------------------------------- records
-
-
-def _name(cert):
-    return _certs.common_name(cert) or cert.subject.rfc4514_string()
-
-
-def _value(value):
-    if isinstance(value, (list, dict)):
-        return "(%d item%s)" % (len(value), "" if len(value) == 1 else "s")
-    return "%s" % ("''" if value == "" else value)
-
-
-def summarize(before, after):
-    """A short human summary of what differs from before to after (what a generation record says)."""
-    parts = []
-    if after.change_note:
-        parts.append(after.change_note)
-    if not before.initialised:
-        parts.append("initialised the store (%s platform)" % after.platform)
-    for area in sorted(after.settings):
-        old_area, new_area = before.settings.get(area, {}), after.settings[area]
-        for name in sorted(new_area):
-            if old_area.get(name) != new_area[name]:
-                parts.append("%s.%s %s -> %s" % (area, name, _value(old_area.get(name)), _value(new_area[name])))
-    for slot, label in CREDENTIAL_NAMES:
-        old, new = getattr(before, slot), getattr(after, slot)
-        if old is None and new is not None:
-            parts.append("%s set: %s" % (label, _name(new.cert)))
-        elif old is not None and new is None:
-            parts.append("%s removed" % label)
-        elif old is not None and (old.fingerprint != new.fingerprint or old.meta != new.meta):
-            parts.append("%s replaced: %s" % (label, _name(new.cert)))
-    added = [after.trusted[fp] for fp in sorted(set(after.trusted) - set(before.trusted))]
-    removed = [before.trusted[fp] for fp in sorted(set(before.trusted) - set(after.trusted))]
-    if added:
-        parts.append("trusted +%s" % ", +".join(_name(c) for c in added))
-    if removed:
-        parts.append("trusted -%s" % ", -".join(_name(c) for c in removed))
-    for name in sorted(set(before.secrets) | set(after.secrets)):
-        if before.secrets.get(name) != after.secrets.get(name):
-            parts.append("secret %s %s" % (name, "removed" if name not in after.secrets else "set"))
-    if before.keep_generations != after.keep_generations:
-        parts.append("keep_generations %s -> %s" % (before.keep_generations, after.keep_generations))
-    if before.dependents_max_age_days != after.dependents_max_age_days:
-        parts.append("dependents_max_age_days %s -> %s" % (before.dependents_max_age_days,
-                                                           after.dependents_max_age_days))
-    if before.verified_endpoints != after.verified_endpoints:
-        parts.append("preflight record: %s" % ", ".join(sorted(
-            set(e.get("endpoint", "?") for e in after.verified_endpoints)
-            ^ set(e.get("endpoint", "?") for e in before.verified_endpoints)) or ["updated"]))
-    if before.issued_certificates != after.issued_certificates:
-        parts.append("issued certificates recorded: %d" % len(after.issued_certificates))
-    changed_data = sorted(k for k in set(before.data) | set(after.data) if before.data.get(k) != after.data.get(k))
-    if changed_data:
-        parts.append("data %s" % ", ".join(changed_data))
-    text = "; ".join(parts) or "no visible change"
-    if len(text) > SUMMARY_LIMIT:
-        text = text[:SUMMARY_LIMIT - 3] + "..."
-    return text
-
-
-def _cut(text, limit):
-    if isinstance(text, str) and len(text) > limit:
-        return text[:limit - 3] + "..."
-    return text
-
-
-def make_record(before, after, made_by=None, now=None):
-    """The record a new generation carries: module, summary, time, note (ansible_target_log_info).
-
-    The note is any text a play sets: it is cut at MAX_NOTE_CHARS, so no note can make settings.json larger
-    than its readers accept.
-    """
-    made_by = made_by or {}
-    return {"module": _cut(made_by.get("module"), MAX_NOTE_CHARS), "summary": summarize(before, after),
-            "time": (now or _certs.utcnow()).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "note": _cut(made_by.get("note"), MAX_NOTE_CHARS)}
+# ----------------------------------------------------------------------------------------- listing
 
 
 def listing(store):
@@ -162,7 +85,7 @@ def target_number(store, state, restore):
         return max(earlier)
     if text.isdigit():
         return int(text)
-    raise SecurityError("invalid_argument", "restore must be 'previous' or a generation number (see the "
+    raise SecurityError("invalid_setting", "restore must be 'previous' or a generation number (see the "
                         "'generations' result), got %r. Change the 'restore' option." % (restore,), option="restore")
 
 
@@ -174,7 +97,8 @@ def expired_identities(state, now=None):
 
 
 def _expired_text(expired):
-    return "; ".join("the %s '%s' expired on %s" % (label, _name(cert), cert.not_valid_after_utc.strftime("%Y-%m-%d"))
+    return "; ".join("the %s '%s' expired on %s" % (label, certificate_name(cert),
+                                                    cert.not_valid_after_utc.strftime("%Y-%m-%d"))
                      for label, cert in expired)
 
 

@@ -156,6 +156,11 @@ def check_days(value, option, minimum, maximum, why=""):
     return value
 
 
+def _quoted(names):
+    """Option names as a message names them: 'a', 'b'."""
+    return ", ".join("'%s'" % name for name in names)
+
+
 def identity_request(params, store_path=None):
     """Validate identity_certificate options; read and parse an import; read the issuer of issued_by.
 
@@ -174,16 +179,22 @@ def identity_request(params, store_path=None):
     if source != "import":
         stray = [name for name in IMPORT_OPTIONS if given(params, name)]
         if stray:
-            raise SecurityError("invalid_argument", "%s only apply to source: import (Set). Remove them or set "
-                                "'source: import'." % ", ".join(stray), option=stray[0])
+            several = len(stray) > 1
+            raise SecurityError("option_not_applicable", "%s only appl%s to source: import (Set). Remove %s or set "
+                                "'source: import'." % (_quoted(stray), "y" if several else "ies",
+                                                       "them" if several else "it"), option=stray[0])
     if source not in ISSUING_SOURCES:
         stray = [name for name in NAMING_OPTIONS if given(params, name)]
         if stray:
-            raise SecurityError("invalid_argument", "%s only apply to source: generate, ca or issued_by (Regenerate). "
-                                "Remove them or set the 'source' option." % ", ".join(stray), option=stray[0])
+            several = len(stray) > 1
+            raise SecurityError("option_not_applicable", "%s only appl%s to source: generate, ca or issued_by "
+                                "(Regenerate). Remove %s or set the 'source' option."
+                                % (_quoted(stray), "y" if several else "ies", "them" if several else "it"),
+                                option=stray[0])
     if source != "issued_by" and given(params, "issuer_store"):
-        raise SecurityError("invalid_argument", "issuer_store only applies to source: issued_by (an identity issued "
-                            "by another system's CA). Remove it or set 'source: issued_by'.", option="issuer_store")
+        raise SecurityError("option_not_applicable", "'issuer_store' only applies to source: issued_by (an identity "
+                            "issued by another system's CA). Remove it or set 'source: issued_by'.",
+                            option="issuer_store")
     request = IdentityRequest(purpose, source, regenerate, params.get("renew_before_days"), settings)
     if source == "issued_by":
         request.issuer = _issuer.read_issuer(params.get("issuer_store"),
@@ -224,7 +235,7 @@ def _input(params, base, required=True):
     """Bytes and the option name of a <base>_path / <base>_content pair (or None)."""
     path_opt, content_opt = base + "_path", base + "_content"
     if given(params, path_opt) and given(params, content_opt):
-        raise SecurityError("invalid_argument", "Give either '%s' or '%s', not both." % (path_opt, content_opt),
+        raise SecurityError("conflicting_options", "Give either '%s' or '%s', not both." % (path_opt, content_opt),
                             option=content_opt)
     if given(params, path_opt):
         return _certs.read_input(path=params[path_opt], option=path_opt), path_opt
@@ -254,7 +265,7 @@ def load_import(params, now=None):
     key_data, key_option = _input(params, "private_key", required=False)
     if key_data is not None:
         if key is not None:
-            raise SecurityError("invalid_argument", "The %s already holds a private key; remove the '%s' option."
+            raise SecurityError("conflicting_options", "The %s already holds a private key; remove the '%s' option."
                                 % (cert_option, key_option), option=key_option)
         key = _certs.load_private_key(key_data, params.get("private_key_password"), option=key_option)
         key_from = key_option

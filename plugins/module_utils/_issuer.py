@@ -61,11 +61,11 @@ def read_issuer(path, own_path=None, option=OPTION):
     from ansible_collections.ipoffice.security.plugins.module_utils._store import DirectoryStore
 
     if not path:
-        raise SecurityError("invalid_argument", "source: issued_by needs the store of the system whose CA issues the "
+        raise SecurityError("missing_option", "source: issued_by needs the store of the system whose CA issues the "
                             "identity: set the '%s' option (the primary's store_path)." % option, option=option)
     path = os.path.abspath(path)
     if _same_path(path, own_path):
-        raise SecurityError("invalid_argument", "'%s' is this system's own store; an identity issued by its own CA "
+        raise SecurityError("conflicting_options", "'%s' is this system's own store; an identity issued by its own CA "
                             "is 'source: ca'. Change the '%s' option or the 'source' option." % (option, option),
                             option=option)
     try:

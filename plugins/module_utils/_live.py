@@ -36,10 +36,10 @@ PURPOSE = {"management": "server", "telephony": "sip_server", "h323": "server", 
 
 
 def validate_timeout(value, option="live_timeout"):
-    """live_timeout in seconds: NaN, infinities and 1e308 are out_of_range; zero or less invalid_argument."""
+    """live_timeout in seconds: NaN, infinities, 1e308, zero or less are out_of_range."""
     if value is None:
         return _tls.DEFAULT_TIMEOUT
-    return check_seconds(value, option, MAX_NETWORK_TIMEOUT, low_code="invalid_argument")
+    return check_seconds(value, option, MAX_NETWORK_TIMEOUT)
 
 
 def validate_endpoints(endpoints, option=OPTION, timeout=None):
@@ -50,7 +50,7 @@ def validate_endpoints(endpoints, option=OPTION, timeout=None):
     if endpoints is None:
         return []
     if not isinstance(endpoints, list):
-        raise SecurityError("invalid_argument", "%s must be a list of {host, port, server_name, serves}. Change the "
+        raise SecurityError("invalid_setting", "%s must be a list of {host, port, server_name, serves}. Change the "
                             "'%s' option." % (option, option), option=option)
     result = []
     for index, item in enumerate(endpoints):
@@ -58,12 +58,12 @@ def validate_endpoints(endpoints, option=OPTION, timeout=None):
         serves = item.get("serves") if isinstance(item, dict) else None
         if isinstance(item, dict) and not (isinstance(serves, str) and (serves in SERVES or (
                 serves.startswith(LINE_PREFIX) and serves[len(LINE_PREFIX):].strip()))):
-            raise SecurityError("invalid_argument", "%s.serves must be management, telephony, h323 or line:<name of "
+            raise SecurityError("invalid_choice", "%s.serves must be management, telephony, h323 or line:<name of "
                                 "an IP Office line>, got %r. Change the '%s.serves' option." % (where, serves, where),
                                 option=where + ".serves")
         probe = item.get("probe") if isinstance(item, dict) else None
         if probe is not None and not isinstance(probe, bool):
-            raise SecurityError("invalid_argument", "%s.probe must be true or false, got %r. Change the '%s.probe' "
+            raise SecurityError("invalid_setting", "%s.probe must be true or false, got %r. Change the '%s.probe' "
                                 "option." % (where, probe, where), option=where + ".probe")
         kind = "line" if serves and serves.startswith(LINE_PREFIX) else serves
         endpoint = _endpoints.resolve(item, where, option, kind=kind, timeout=timeout, extras=("serves", "probe"))
@@ -89,9 +89,10 @@ def check_lines(state, endpoints, option=OPTION):
         if endpoint["serves"].startswith(LINE_PREFIX) and endpoint["serves"][len(LINE_PREFIX):] not in names:
             where = "%s[%d].serves" % (option, index)
             raise SecurityError("unknown_line", "%s names IP Office line '%s', which the store of %s does not have "
-                                "(it has: %s). Change the '%s' option or add the line (certificate_checks "
-                                "ip_office_lines)." % (where, endpoint["serves"][len(LINE_PREFIX):], state.system_name,
-                                                       ", ".join(sorted(names)) or "none", option), option=where)
+                                "(it has: %s). Change the '%s' option or add the line (the 'lines' option of "
+                                "certificate_checks)." % (where, endpoint["serves"][len(LINE_PREFIX):],
+                                                          state.system_name, ", ".join(sorted(names)) or "none",
+                                                          option), option=where)
 
 
 def expected_credential(state, serves):

@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The settings schema of an IP Office system's security settings: one source of truth.
 
-Every setting of REFERENCE.md section 1 lives here with its default, range and choices.  Modules build
+Every setting of a system's security settings lives here with its default, range and choices.  Modules build
 their argument specs from these definitions (``argspec_for``), the store validates what it loads and
 writes against them (``validate_settings``), and documentation is checked against them by tests.
 
@@ -114,11 +114,10 @@ def check_count(values, limit, option, what=None):
     return values
 
 
-def check_seconds(value, option, maximum, minimum=0.0, allow_minimum=False, low_code="out_of_range"):
+def check_seconds(value, option, maximum, minimum=0.0, allow_minimum=False):
     """A number of seconds as a float: finite, above ``minimum`` (or equal, with ``allow_minimum``), at most
-    ``maximum``.  NaN, infinities, 1e308, a bool or text are ``out_of_range`` naming the option (never a raw
-    error further down); a finite value too low is ``low_code`` (some options have always said
-    ``invalid_argument`` there)."""
+    ``maximum``.  NaN, infinities, 1e308, a bool, text or a value too low are ``out_of_range`` naming the option
+    (never a raw error further down)."""
     try:
         number = float(value) if not isinstance(value, bool) else None
     except (TypeError, ValueError, OverflowError):
@@ -126,7 +125,7 @@ def check_seconds(value, option, maximum, minimum=0.0, allow_minimum=False, low_
     finite = number is not None and number == number and abs(number) != float("inf")
     low = finite and (number < minimum if allow_minimum else number <= minimum)
     if not finite or low or number > maximum:
-        raise SecurityError(low_code if low else "out_of_range", "%s must be a number of seconds %s %s and at most %s, "
+        raise SecurityError("out_of_range", "%s must be a number of seconds %s %s and at most %s, "
                             "got %r. Change the '%s' option." % (option, "from" if allow_minimum else "more than",
                                                                 _num(minimum), _num(maximum), value, option),
                             option=option)
@@ -148,9 +147,9 @@ def check_path(value, option):
 PLATFORMS = ("server", "ip500v2")
 DEFAULT_PLATFORM = "server"
 
-# Received-certificate check levels, weakest first (REFERENCE section 2).
+# Received-certificate check levels, weakest first (docs/check-levels.md).
 CHECK_LEVELS = ("none", "low", "medium", "high", "medium_remote", "high_remote")
-# IP Office lines with WebSocket transport offer only these (REFERENCE section 1.3).
+# IP Office lines with WebSocket transport offer only these (docs/certificate-checks.md).
 LINE_CHECK_LEVELS = ("none", "medium", "high")
 SECURITY_LEVELS = ("low", "medium", "high")
 SIP_TELEPHONY_CERTIFICATE_CHOICES = ("none", "sip_trunks", "sip_and_sm_trunks", "sip_phones")
@@ -310,7 +309,7 @@ def _s(*args, **kwargs):
     return Setting(*args, **kwargs)
 
 
-# The settings of REFERENCE section 1, by area.  Names are the vendor's labels in snake_case.
+# The settings, by area (the trusted store has none).  Names are the vendor's labels in snake_case.
 SETTINGS = [
     # 1.1 identity certificate
     _s("offer_id_certificate_chain", "identity", "bool", True, "Offer ID Certificate Chain",
@@ -383,7 +382,7 @@ def setting(area, name):
 
 
 def default_settings(platform=DEFAULT_PLATFORM):
-    """The settings a new system starts with, by area (REFERENCE section 1).  Secrets are not included."""
+    """The settings a new system starts with, by area.  Secrets are not included."""
     check_choice(platform, PLATFORMS, "platform")
     result = {}
     for area in STORED_AREAS:
@@ -415,30 +414,31 @@ def scep_port(scheme, port):
 
 
 def validate_line(line, limits=True):
-    """Validate one ip_office_lines entry; return it in canonical form (``limits``: the write-side limits)."""
+    """Validate one entry of the lines (the ip_office_lines setting); return it in canonical form (``limits``:
+    the write-side limits)."""
     if not isinstance(line, dict):
-        raise SecurityError("invalid_setting", "Each ip_office_lines entry must be a dictionary with name, "
-                            "transport and check_level. Change the 'ip_office_lines' option.",
-                            option="ip_office_lines")
+        raise SecurityError("invalid_setting", "Each lines entry must be a dictionary with name, "
+                            "transport and check_level. Change the 'lines' option.",
+                            option="lines")
     unknown = sorted(set(line) - set(LINE_FIELDS) - {"port"})
     if unknown:
-        raise SecurityError("unknown_setting", "ip_office_lines entries take name, transport and check_level; "
-                            "unknown key(s): %s. Change the 'ip_office_lines' option." % ", ".join(unknown),
-                            option="ip_office_lines")
+        raise SecurityError("unknown_setting", "lines entries take name, transport and check_level; "
+                            "unknown key(s): %s. Change the 'lines' option." % ", ".join(unknown),
+                            option="lines")
     name = line.get("name")
     if not name or not isinstance(name, str):
-        raise SecurityError("invalid_setting", "Each ip_office_lines entry needs a non-empty name. "
-                            "Change the 'ip_office_lines' option.", option="ip_office_lines")
+        raise SecurityError("invalid_setting", "Each lines entry needs a non-empty name. "
+                            "Change the 'lines' option.", option="lines")
     if limits:
-        check_length(name, MAX_LINE_NAME_CHARS, "ip_office_lines", "The IP Office line name '%s...'" % name[:40])
-    check_text(name, "ip_office_lines", "The IP Office line name")
+        check_length(name, MAX_LINE_NAME_CHARS, "lines", "The IP Office line name '%s...'" % name[:40])
+    check_text(name, "lines", "The IP Office line name")
     level = line.get("check_level", "none")
     if level in ("medium_remote", "high_remote", "low"):
         raise SecurityError(
             "invalid_choice",
             "IP Office line '%s': check level '%s' is not available on WebSocket lines; use one of %s. "
-            "Change 'check_level' of that entry in the 'ip_office_lines' option."
-            % (name, level, ", ".join(LINE_CHECK_LEVELS)), option="ip_office_lines")
+            "Change 'check_level' of that entry in the 'lines' option."
+            % (name, level, ", ".join(LINE_CHECK_LEVELS)), option="lines")
     result = {"name": name}
     for field in ("transport", "check_level"):
         item = LINE_FIELDS[field]
@@ -446,21 +446,21 @@ def validate_line(line, limits=True):
         if value not in item.choices:
             raise SecurityError(
                 "invalid_choice",
-                "IP Office line '%s': %s must be %s, got '%s'. Change the 'ip_office_lines' option."
-                % (name, field, item.allowed(), value), option="ip_office_lines")
+                "IP Office line '%s': %s must be %s, got '%s'. Change the 'lines' option."
+                % (name, field, item.allowed(), value), option="lines")
         result[field] = value
     port = line.get("port", WEBSOCKET_LINE_PORT)
     if port != WEBSOCKET_LINE_PORT:
         raise SecurityError("out_of_range", "IP Office line '%s': WebSocket lines use port %d, got %r. "
-                            "Remove 'port' from that entry of the 'ip_office_lines' option."
-                            % (name, WEBSOCKET_LINE_PORT, port), option="ip_office_lines")
+                            "Remove 'port' from that entry of the 'lines' option."
+                            % (name, WEBSOCKET_LINE_PORT, port), option="lines")
     return result
 
 
 def validate_lines(lines, limits=True):
     """The lines in canonical form, sorted by name; names unique.  Linear in the number of lines."""
     if limits:
-        check_count(lines, MAX_LINES, "ip_office_lines", "ip_office_lines")
+        check_count(lines, MAX_LINES, "lines", "lines")
     result = [validate_line(line, limits) for line in lines]
     seen = set()
     repeated = set()
@@ -468,8 +468,8 @@ def validate_lines(lines, limits=True):
         (repeated if line["name"] in seen else seen).add(line["name"])
     duplicates = sorted(repeated)
     if duplicates:
-        raise SecurityError("invalid_setting", "ip_office_lines names must be unique; repeated: %s. "
-                            "Change the 'ip_office_lines' option." % ", ".join(duplicates), option="ip_office_lines")
+        raise SecurityError("invalid_setting", "line names must be unique; repeated: %s. "
+                            "Change the 'lines' option." % ", ".join(duplicates), option="lines")
     return sorted(result, key=lambda line: line["name"])
 
 

@@ -141,16 +141,16 @@ def load_probe_ca(spec, now=None, option=OPTION):
     if spec is None:
         return None
     if not isinstance(spec, dict):
-        raise SecurityError("invalid_argument", "%s must be a dictionary with certificate_path and private_key_path. "
+        raise SecurityError("invalid_setting", "%s must be a dictionary with certificate_path and private_key_path. "
                             "Change the '%s' option." % (option, option), option=option)
     unknown = sorted(set(spec) - {"certificate_path", "private_key_path", "private_key_password"})
     if unknown:
-        raise SecurityError("invalid_argument", "%s takes certificate_path, private_key_path and "
+        raise SecurityError("unknown_setting", "%s takes certificate_path, private_key_path and "
                             "private_key_password; unknown key(s): %s. Change the '%s' option."
                             % (option, ", ".join(unknown), option), option=option)
     for field in ("certificate_path", "private_key_path"):
         if not spec.get(field) or not isinstance(spec.get(field), str):
-            raise SecurityError("invalid_argument", "%s.%s must name a file on the node that runs the probe. Set it "
+            raise SecurityError("missing_option", "%s.%s must name a file on the node that runs the probe. Set it "
                                 "in the '%s' option." % (option, field, option), option="%s.%s" % (option, field))
     cert_option = option + ".certificate_path"
     key_option = option + ".private_key_path"

@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: ipoffice.security contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""SCEP settings (REFERENCE section 1.4) and enrollment decisions: every decision of the ``scep`` module.
+"""SCEP settings (docs/scep.md) and enrollment decisions: every decision of the ``scep`` module.
 
 - ``apply_settings``: the SCEP settings and the write-only password (``update_password``).
 - ``resolve_request`` / ``enrollment_reason``: whether the identity must be (re)enrolled: no SCEP-issued
@@ -251,7 +251,8 @@ def make_client(state, params, url=None):
             cadata = _certs.certs_pem(trusted).decode("ascii")
     return _scep.Client(url, timeout=params.get("timeout") or _scep.DEFAULT_TIMEOUT,
                         retries=params.get("retries") if params.get("retries") is not None else _scep.DEFAULT_RETRIES,
-                        cadata=cadata, cafile=cafile, ca_identifier=params.get("ca_identifier"))
+                        cadata=cadata, cafile=cafile, ca_identifier=params.get("ca_identifier"),
+                        proxy=_scep.proxy_for(url, use_proxy=params.get("use_proxy") is not False))
 
 
 def failure_error(reply, what="request", note=None):

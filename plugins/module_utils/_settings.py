@@ -78,7 +78,7 @@ def area_option(area, option):
         return area
     if option in STORE_OPTIONS:
         return option
-    if option == "ip_office_lines":
+    if option == "lines":
         return "lines"
     if area == "lines":
         area = "checks"  # an option of the checks module reached through the lines
@@ -160,7 +160,7 @@ class Request(object):
                 _scep_settings.validate_options(self.scep)
         if params.get("checks") is not None or params.get("lines") is not None:
             self.checks = dict(params.get("checks") or {})
-            self.checks["ip_office_lines"] = params.get("lines")
+            self.checks["lines"] = params.get("lines")
 
     def for_state(self, state):
         """This request as planned on ``state``: with state overridden, every area filled in for that state."""
@@ -186,7 +186,7 @@ def load_retire(items, present):
     for source in retire.sources:
         for fp in [source.fingerprint] if source.fingerprint else [_certs.fingerprint(c) for c in source.certificates]:
             if fp in listed:
-                raise SecurityError("invalid_argument", "retire[%d] names %s, which 'certificates' also lists: an "
+                raise SecurityError("conflicting_options", "retire[%d] names %s, which 'certificates' also lists: an "
                                     "entry is either kept or retired. Remove it from one of the two."
                                     % (source.index, fp), option="retire[%d]" % source.index)
     return retire

@@ -110,8 +110,8 @@ def resolve_overridden(request, state, areas):
     for name in CHECK_SETTINGS:
         if checks.get(name) is None:
             checks[name] = defaults["checks"][name]
-    if checks.get("ip_office_lines") is None:
-        checks["ip_office_lines"] = []
+    if checks.get("lines") is None:
+        checks["lines"] = []  # the option (stored as the setting ip_office_lines)
     resolved.checks = checks
     return resolved
 

@@ -31,8 +31,6 @@ from ansible_collections.ipoffice.security.plugins.module_utils._model import (
     IDENTITY_PURPOSES,
     IDENTITY_SOURCES,
     ISSUED_FORMATS,
-    LINE_CHECK_LEVELS,
-    LINE_TRANSPORTS,
     PLATFORMS,
     PREFLIGHT_MODES,
     REGENERATE_CHOICES,
@@ -187,6 +185,7 @@ def scep_spec():
         wait_timeout=dict(type="int", default=0),
         timeout=dict(type="int", default=30),
         retries=dict(type="int", default=3),
+        use_proxy=dict(type="bool", default=True),
     )
     return spec
 
@@ -236,11 +235,15 @@ def checks_spec():
 
 
 def lines_spec():
-    """The IP Office lines with WebSocket transport: the complete desired set (a line left out is removed)."""
+    """The IP Office lines with WebSocket transport: the complete desired set (a line left out is removed).
+
+    ``transport`` and ``check_level`` have no ``choices`` here: the core checks them (LINE_TRANSPORTS,
+    LINE_CHECK_LEVELS) and names the line in its error (invalid_choice), which Ansible's check would not.
+    """
     return dict(type="list", elements="dict", options=dict(
         name=dict(type="str", required=True),
-        transport=dict(type="str", choices=list(LINE_TRANSPORTS)),
-        check_level=dict(type="str", choices=list(LINE_CHECK_LEVELS)),
+        transport=dict(type="str"),
+        check_level=dict(type="str"),
     ))
 
 
@@ -252,10 +255,9 @@ _ONE_SOURCE = dict(mutually_exclusive=[("path", "content")], required_one_of=[("
 
 def _certificate_checks():
     spec = checks_spec()
-    spec["ip_office_lines"] = lines_spec()
-    # The line fields are checked by the core here, which names the line in its error (invalid_choice).
-    for field in ("transport", "check_level"):
-        del spec["ip_office_lines"]["options"][field]["choices"]
+    # 'lines', as in security_settings; 'ip_office_lines' (the stored setting's name) is its former name.
+    spec["lines"] = dict(lines_spec(), aliases=["ip_office_lines"], deprecated_aliases=[
+        dict(name="ip_office_lines", version="2.0.0", collection_name="ipoffice.security")])
     return dict(argument_spec=with_store(**spec))
 
 

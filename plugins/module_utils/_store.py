@@ -37,7 +37,7 @@ import socket
 import stat
 import time
 
-from ansible_collections.ipoffice.security.plugins.module_utils import _certs
+from ansible_collections.ipoffice.security.plugins.module_utils import _certs, _record
 from ansible_collections.ipoffice.security.plugins.module_utils._model import (
     DEFAULT_DEPENDENTS_MAX_AGE_DAYS,
     DEFAULT_LOCK_TIMEOUT,
@@ -64,7 +64,7 @@ KEEP_GENERATIONS = 10          # default of the store setting keep_generations
 MIN_KEEP_GENERATIONS = 2       # the current generation and one to go back to
 MAX_KEEP_GENERATIONS = 100     # what a module may set (a store written with more stays readable)
 
-# What a new system starts with (REFERENCE section 1.1).
+# What a new system starts with (docs/store-format.md, "What a new system starts with").
 INITIAL_CA_DAYS = 3652          # ~10 years
 INITIAL_IDENTITY_DAYS = 2557    # ~7 years
 IP500V2_IDENTITY_DAYS = 825
@@ -297,7 +297,7 @@ def check_lock_timeout(value, option="lock_timeout"):
 def check_store_path(path, option="store_path"):
     """store_path as given: a non-empty path without NUL (which no file system path can hold)."""
     if not path or not isinstance(path, str):
-        raise SecurityError("invalid_argument", "store_path must not be empty. Set the '%s' option." % option,
+        raise SecurityError("missing_option", "store_path must not be empty. Set the '%s' option." % option,
                             option=option)
     return check_path(path, option)
 
@@ -345,7 +345,8 @@ def default_system_addresses():
 
 
 def initial_state(platform=DEFAULT_PLATFORM, system_name=None, system_addresses=None):
-    """A new system exactly as the reference says one starts (REFERENCE section 1.1)."""
+    """A new system exactly as the vendor documents one starts (docs/store-format.md, "What a new system
+    starts with")."""
     check_choice(platform, PLATFORMS, "platform")
     name = system_name or default_system_name()
     addresses = default_system_addresses() if system_addresses is None else list(system_addresses)
@@ -662,9 +663,7 @@ class DirectoryStore(Store):
 
     def _record(self, before, after):
         """What made a generation: module, a short summary of the change, time, the note Ansible passed."""
-        # Imported here: _generation reads stores (it imports this module).
-        from ansible_collections.ipoffice.security.plugins.module_utils import _generation
-        return _generation.make_record(before, after, self.made_by)
+        return _record.make_record(before, after, self.made_by)
 
     def load_generation(self, number):
         """The state of a kept generation (a SecurityError naming what is kept when it is not)."""

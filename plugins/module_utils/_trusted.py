@@ -3,8 +3,8 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Trusted certificate store (TCS) decisions: what the trusted_certificate module does, as functions.
 
-An entry is its certificate, identified by the SHA-256 fingerprint of the DER encoding (REFERENCE
-1.2): order, file names, PEM/DER form and duplicates in the input never cause a change, so a
+An entry is its certificate, identified by the SHA-256 fingerprint of the DER encoding (decided,
+docs/trusted-store.md): order, file names, PEM/DER form and duplicates in the input never cause a change, so a
 certificate-only PKCS#12 truststore compares as the same set on every run (the trap of
 community.crypto issue #538).
 
@@ -15,8 +15,9 @@ and returns an ``Outcome`` with added/removed summaries and the warnings to show
 
 Stable error codes raised here (besides the toolkit's parsing codes such as ``invalid_certificate``,
 ``private_key_in_bundle``, ``wrong_password``, ``password_required``, ``unreadable_file``):
-``invalid_argument`` (an item with none or several of path/content/sha256, sha256 with state present,
-exclusive with state absent), ``invalid_fingerprint``, the store's ``trusted_store_full``, and
+``missing_option`` / ``conflicting_options`` (an item with none or several of path/content/sha256),
+``option_not_applicable`` (sha256 with state present, exclusive with state absent), ``invalid_fingerprint``, the
+store's ``trusted_store_full``, and
 ``trusted_entry_in_use`` (removing an entry something depends on, see ``_dependents``; ``allow_in_use``
 lets it through with a warning).
 """
@@ -112,9 +113,9 @@ def item_option(index, key=None, option="certificates"):
 def validate_options(state="present", exclusive=False):
     check_choice(state, STATES, "state")
     if exclusive and state == "absent":
-        raise SecurityError("invalid_argument", "exclusive: true makes the store exactly the given certificates; it "
-                            "only applies with state: present. Remove the 'exclusive' option or set 'state: present'.",
-                            option="exclusive")
+        raise SecurityError("option_not_applicable", "exclusive: true makes the store exactly the given "
+                            "certificates; it only applies with state: present. Remove the 'exclusive' option or set "
+                            "'state: present'.", option="exclusive")
 
 
 def load_source(item, index, state="present", option="certificates"):
@@ -124,22 +125,25 @@ def load_source(item, index, state="present", option="certificates"):
     """
     name = item_option(index, option=option)
     if not isinstance(item, dict):
-        raise SecurityError("invalid_argument", "%s must be a dictionary with path, content or sha256. Change the "
+        raise SecurityError("invalid_setting", "%s must be a dictionary with path, content or sha256. Change the "
                             "'%s' option." % (name, option), option=name)
     given = [key for key in ITEM_SOURCES if item.get(key) not in (None, "")]
-    if len(given) != 1:
-        raise SecurityError("invalid_argument", "%s must set exactly one of path, content or sha256; it sets %s. "
-                            "Change the '%s' option."
-                            % (name, ", ".join(given) if given else "none of them", option), option=name)
+    if not given:
+        raise SecurityError("missing_option", "%s must set one of path, content or sha256; it sets none of them. "
+                            "Change the '%s' option." % (name, option), option=name)
+    if len(given) > 1:
+        raise SecurityError("conflicting_options", "%s must set exactly one of path, content or sha256; it sets %s. "
+                            "Change the '%s' option." % (name, ", ".join(given), option), option=name)
     kind = given[0]
     if kind == "sha256":
         if state != "absent":
-            raise SecurityError("invalid_argument", "%s names a certificate by sha256 alone, which can only remove "
-                                "an entry (state: absent). To add it, give its path or content instead."
+            raise SecurityError("option_not_applicable", "%s names a certificate by sha256 alone, which can only "
+                                "remove an entry (state: absent). To add it, give its path or content instead."
                                 % name, option=item_option(index, "sha256", option))
         if item.get("password") not in (None, ""):
-            raise SecurityError("invalid_argument", "%s sets a password with sha256; a password only opens a path or "
-                                "content. Remove the password." % name, option=item_option(index, "password", option))
+            raise SecurityError("option_not_applicable", "%s sets a password with sha256; a password only opens a "
+                                "path or content. Remove the password." % name,
+                                option=item_option(index, "password", option))
         fp = _certs.normalize_fingerprint(item["sha256"], option=item_option(index, "sha256", option))
         return Source(index, kind, fingerprint=fp)
     source_option = item_option(index, kind, option)

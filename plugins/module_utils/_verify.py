@@ -14,12 +14,15 @@ from ansible_collections.ipoffice.security.plugins.module_utils._model import Se
 
 def _load_item(item, option, single):
     if not isinstance(item, dict):
-        raise SecurityError("invalid_argument", "%s must be a dictionary with path or content. Change the '%s' "
+        raise SecurityError("invalid_setting", "%s must be a dictionary with path or content. Change the '%s' "
                             "option." % (option, option), option=option)
     path, content = item.get("path"), item.get("content")
-    if (path is None) == (content is None):
-        raise SecurityError("invalid_argument", "%s must set exactly one of path or content. Change the '%s' option."
-                            % (option, option), option=option)
+    if path is None and content is None:
+        raise SecurityError("missing_option", "%s must set one of path or content; it sets neither. Change the '%s' "
+                            "option." % (option, option), option=option)
+    if path is not None and content is not None:
+        raise SecurityError("conflicting_options", "%s must set exactly one of path or content; it sets both. Change "
+                            "the '%s' option." % (option, option), option=option)
     sub = "%s.%s" % (option, "path" if path is not None else "content")
     data = _certs.read_input(path=path, content=content, option=sub)
     if single:
@@ -52,7 +55,7 @@ def endpoint_item(params):
         if value is None:
             continue
         if item.get(key) is not None and item[key] != value:
-            raise SecurityError("invalid_argument", "'%s' is %r but endpoint.%s is %r: give it in one place. Change "
+            raise SecurityError("conflicting_options", "'%s' is %r but endpoint.%s is %r: give it in one place. Change "
                                 "the '%s' or the 'endpoint.%s' option." % (key, value, key, item[key], key, key),
                                 option=key)
         item[key] = value
@@ -63,13 +66,13 @@ def presented_certificates(params):
     """(leaf, chain, endpoint) from the 'certificate' + 'chain' options or from the live 'endpoint'."""
     if params.get("endpoint"):
         if params.get("certificate") or params.get("chain"):
-            raise SecurityError("invalid_argument", "Give either 'endpoint' or 'certificate' (with 'chain'), not "
+            raise SecurityError("conflicting_options", "Give either 'endpoint' or 'certificate' (with 'chain'), not "
                                 "both.", option="endpoint")
         endpoint = endpoint_item(params)
         certs = _endpoints.fetch(endpoint)
         return certs[0], certs[1:], endpoint
     if not params.get("certificate"):
-        raise SecurityError("invalid_argument", "Nothing to verify: set 'certificate' (path or content) or "
+        raise SecurityError("missing_option", "Nothing to verify: set 'certificate' (path or content) or "
                             "'endpoint' (host and port).", option="certificate")
     leaf = _load_item(params["certificate"], "certificate", single=True)[0]
     return leaf, load_list(params.get("chain"), "chain"), None

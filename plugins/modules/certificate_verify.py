@@ -52,7 +52,7 @@ options:
       - Intermediate certificates that came with O(certificate) (each item may be a bundle). Only with O(certificate).
     type: list
     elements: dict
-    suboptions:
+    suboptions: &certificate_files
       path:
         description: Path of a file on the managed node.
         type: path
@@ -125,13 +125,7 @@ options:
       - Trust these certificates instead of the store's trusted certificate store (each item may be a bundle).
     type: list
     elements: dict
-    suboptions:
-      path:
-        description: Path of a file on the managed node.
-        type: path
-      content:
-        description: The certificate(s) as text.
-        type: str
+    suboptions: *certificate_files
   fail_on_reject:
     description: Fail the task (C(error=certificate_rejected)) when the certificate does not pass the level.
     type: bool

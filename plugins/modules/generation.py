@@ -58,6 +58,11 @@ attributes:
     support: full
     details:
       - Settings, identities, CA and trusted entries as parsed fields, before and after the restore.
+  idempotent:
+    support: partial
+    details:
+      - O(restore=previous) run twice undoes the first restore; a restore of a generation number changes nothing the
+        second time.
 seealso:
   - module: ipoffice.security.security_info
 """
@@ -131,7 +136,7 @@ restored:
   returned: success
   type: dict
 error:
-  description: Stable code of a failure (C(unknown_generation), C(no_previous_generation), C(invalid_argument),
+  description: Stable code of a failure (C(unknown_generation), C(no_previous_generation), C(invalid_setting),
     C(store_locked), C(corrupt_store), ...).
   returned: failure
   type: str

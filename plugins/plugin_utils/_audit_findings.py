@@ -382,7 +382,7 @@ def check_keys(system, certificates, policy):
             minimum = policy["minimum_rsa_bits"]
         elif key_type == "EC":
             minimum = policy["minimum_ec_bits"]
-        else:  # Ed25519/Ed448 are strong enough (REFERENCE section 2)
+        else:  # Ed25519/Ed448 are strong enough (docs/check-levels.md)
             continue
         if bits < minimum:
             findings.append(_finding(system, "weak_key", "The %s has a %d-bit %s key; the policy asks for at least %d."

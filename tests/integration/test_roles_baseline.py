@@ -187,7 +187,9 @@ def test_baseline_applies_everything_idempotently(pki, tmp_path):
     check = playbook(SITE, inv, "--check", "--diff")
     assert check.returncode == 0, check.stdout + check.stderr
     assert (check.recap["ipo-a"]["changed"], check.recap["ipo-b"]["changed"]) == (0, 1), check.stdout
-    assert '-    "management_interfaces": "none"' in check.stdout or '"management_interfaces": "none"' in check.stdout
+    # The diff of ipo-b's checks area: the drifted level before, the baseline's after (lines of Ansible's diff).
+    assert re.search(r'^-\s+"management_interfaces": "none",?$', check.stdout, re.MULTILINE), check.stdout
+    assert re.search(r'^\+\s+"management_interfaces": "medium",?$', check.stdout, re.MULTILINE), check.stdout
     assert helpers.tree_digest(str(stores)) == digest
 
 

@@ -102,8 +102,8 @@ def test_hostile_values_from_a_playbook_fail_with_their_codes_and_no_traceback(t
          "out_of_range", "lock_timeout"),
         ({"ipoffice.security.generation": {"store_path": store, "keep_generations": 1000000}},
          "out_of_range", "keep_generations"),
-        ({"ipoffice.security.certificate_checks": {"store_path": store, "ip_office_lines": [
-            {"name": "line-%d" % i} for i in range(1001)]}}, "value_too_large", "ip_office_lines"),
+        ({"ipoffice.security.certificate_checks": {"store_path": store, "lines": [
+            {"name": "line-%d" % i} for i in range(1001)]}}, "value_too_large", "lines"),
     ]
     run = helpers.run_tasks([case for case, _code, _option in cases], tmp_path)
     for (task, code, option), result in zip(cases, run.results):

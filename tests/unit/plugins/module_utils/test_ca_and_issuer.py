@@ -276,8 +276,8 @@ def test_bad_issuer_stores_are_clear_errors(tmp_path, case):
     area = secondary_identity(store_at(tmp_path, "primary"))
     expected = {"ip500v2": ("issuer_without_ca", "identity.issuer_store"),
                 "missing": ("issuer_store_missing", "identity.issuer_store"),
-                "own": ("invalid_argument", "identity.issuer_store"),
-                "not_issued_by": ("invalid_argument", "identity.issuer_store")}[case]
+                "own": ("conflicting_options", "identity.issuer_store"),
+                "not_issued_by": ("option_not_applicable", "identity.issuer_store")}[case]
     if case == "ip500v2":
         ip500 = store_at(tmp_path, "ipo500", platform="ip500v2")
         ip500.update(lambda state: None)

@@ -133,7 +133,7 @@ def test_a_line_at_high_pins_too(store, pki):
     found = _dependents.dependents(store.read())
     # a pin is never its own dependent; the CA entries it chains to are held by it
     assert kinds(found, pki.sbc) == [] and kinds(found, pki.inter) == ["pinned_peer"]
-    assert found[fp(pki.inter)][0]["settings"] == ["ip_office_lines[hq] (high)"]
+    assert found[fp(pki.inter)][0]["settings"] == ["lines[hq] (high)"]
 
 
 def test_security_info_returns_dependents_per_entry(store, pki):

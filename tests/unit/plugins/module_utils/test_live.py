@@ -25,19 +25,19 @@ def state():
     return state
 
 
-@pytest.mark.parametrize("item, option", [
-    ({"host": "", "port": 443, "serves": "management"}, "live_endpoints[0].host"),
-    ({"host": "h", "port": 0, "serves": "management"}, "live_endpoints[0].port"),
-    ({"host": "h", "port": "x", "serves": "management"}, "live_endpoints[0].port"),
-    ({"host": "h", "port": 443, "serves": "line:"}, "live_endpoints[0].serves"),
-    ({"host": "h", "port": 443, "serves": "sip"}, "live_endpoints[0].serves"),
-    ({"host": "h", "port": 443, "serves": "management", "level": "high"}, "live_endpoints[0]"),
-    ("h:443", "live_endpoints[0]"),
+@pytest.mark.parametrize("item, option, code", [
+    ({"host": "", "port": 443, "serves": "management"}, "live_endpoints[0].host", "missing_option"),
+    ({"host": "h", "port": 0, "serves": "management"}, "live_endpoints[0].port", "out_of_range"),
+    ({"host": "h", "port": "x", "serves": "management"}, "live_endpoints[0].port", "invalid_setting"),
+    ({"host": "h", "port": 443, "serves": "line:"}, "live_endpoints[0].serves", "invalid_choice"),
+    ({"host": "h", "port": 443, "serves": "sip"}, "live_endpoints[0].serves", "invalid_choice"),
+    ({"host": "h", "port": 443, "serves": "management", "level": "high"}, "live_endpoints[0]", "unknown_setting"),
+    ("h:443", "live_endpoints[0]", "invalid_setting"),
 ])
-def test_bad_endpoints_name_the_option(item, option):
+def test_bad_endpoints_name_the_option(item, option, code):
     with pytest.raises(SecurityError) as info:
         _live.validate_endpoints([item])
-    assert info.value.code == "invalid_argument" and info.value.option == option
+    assert info.value.code == code and info.value.option == option
 
 
 def test_endpoints_are_canonical():

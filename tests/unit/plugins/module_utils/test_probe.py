@@ -302,7 +302,7 @@ def test_probe_ca_is_read_from_its_files(tmp_path):
     ({"private_key_path": "other.key"}, "probe_ca_key_mismatch", "live_probe_ca.private_key_path"),
     ({"leaf": True}, "invalid_probe_ca", "live_probe_ca.certificate_path"),
     ({"expired": True}, "invalid_probe_ca", "live_probe_ca.certificate_path"),
-    ({"extra": "x"}, "invalid_argument", "live_probe_ca"),
+    ({"extra": "x"}, "unknown_setting", "live_probe_ca"),
 ])
 def test_bad_probe_ca(tmp_path, change, code, option):
     change = dict(change)

@@ -217,7 +217,7 @@ def test_retire_of_an_entry_that_is_also_listed_is_refused(tmp_path, pki):
     with pytest.raises(SecurityError) as info:
         _settings.run(store, params(store, trusted=trusted(certificates=[{"content": pem(pki.new_root)}],
                                                            retire=[{"sha256": fp(pki.new_root)}])))
-    assert info.value.code == "invalid_argument" and info.value.option == "trusted.retire[0]"
+    assert info.value.code == "conflicting_options" and info.value.option == "trusted.retire[0]"
     assert helpers.tree_digest(store.path) == "absent"
 
 

@@ -34,13 +34,11 @@ TOO_LARGE = [
     ("san_details_origin of 1.1 MB", "identity_certificate", {"san_details_origin": BIG}, "san_details_origin"),
     ("san_details_origin through security_settings", "security_settings",
      {"identity": {"san_details_origin": BIG}}, "identity.san_details_origin"),
-    ("10,000 lines", "certificate_checks", {"ip_office_lines": lines(10000)}, "ip_office_lines"),
+    ("10,000 lines", "certificate_checks", {"lines": lines(10000)}, "lines"),
     ("10,000 lines through security_settings", "security_settings", {"lines": lines(10000)}, "lines"),
-    ("one line name of 2 MB", "certificate_checks", {"ip_office_lines": [dict(LINE, name="n" * 2 * MB)]},
-     "ip_office_lines"),
-    ("1,001 lines (the limit is 1,000)", "certificate_checks", {"ip_office_lines": lines(1001)}, "ip_office_lines"),
-    ("a line name of 129 characters", "certificate_checks", {"ip_office_lines": lines(1, name_length=129)},
-     "ip_office_lines"),
+    ("one line name of 2 MB", "certificate_checks", {"lines": [dict(LINE, name="n" * 2 * MB)]}, "lines"),
+    ("1,001 lines (the limit is 1,000)", "certificate_checks", {"lines": lines(1001)}, "lines"),
+    ("a line name of 129 characters", "certificate_checks", {"lines": lines(1, name_length=129)}, "lines"),
     ("SCEP server of 254 characters", "scep", {"server": "a" * 254}, "server"),
     ("SCEP uri of 2,049 characters", "scep", {"uri": "/" + "u" * 2048}, "uri"),
     ("SCEP password of 1,025 characters", "scep", {"password": "p" * 1025}, "password"),
@@ -84,7 +82,7 @@ def test_the_too_large_message_names_size_and_limit_never_the_value(victim):
 
 
 def test_lines_up_to_the_limit_are_written_and_read_back(victim):
-    result = run("certificate_checks", store_path=victim, ip_office_lines=lines(_model.MAX_LINES, 128))
+    result = run("certificate_checks", store_path=victim, lines=lines(_model.MAX_LINES, 128))
     assert result["changed"] is True
     state = _store.DirectoryStore(victim).read()
     assert len(state.settings["checks"]["ip_office_lines"]) == _model.MAX_LINES
@@ -123,13 +121,12 @@ def test_a_time_option_that_is_not_a_finite_number_of_seconds_is_out_of_range(vi
     both_modes(victim, module, "out_of_range", option, **params(value))
 
 
-def test_zero_or_negative_timeouts_keep_their_codes(victim):
-    # Zero or less was refused before NaN and infinities were: those cases keep their codes.
+def test_zero_or_negative_timeouts_are_out_of_range(victim):
     refused(victim, lambda: run("certificate_verify", store_path=victim, level="low",
-                                endpoint=dict(ENDPOINT, timeout=0)), "invalid_argument", "endpoint.timeout")
+                                endpoint=dict(ENDPOINT, timeout=0)), "out_of_range", "endpoint.timeout")
     refused(victim, lambda: run("security_info", store_path=victim, live_timeout=-1,
                                 live_endpoints=[dict(ENDPOINT, serves="management")]),
-            "invalid_argument", "live_timeout")
+            "out_of_range", "live_timeout")
     refused(victim, lambda: run("certificate_checks", store_path=victim, management_interfaces="low",
                                 preflight=PREFLIGHT, preflight_timeout=0), "out_of_range", "preflight_timeout")
 
@@ -161,6 +158,7 @@ CONTEXT = {
     "trusted_certificate": {"certificates": [{"sha256": "00" * 32}], "state": "absent"},
     "generation": {},
     "security_settings": {"identity": {"source": "generate", "subject_name": "ipo1.example.com"},
+                          "telephony_identity": {"source": "generate", "subject_name": "sip.example.com"},
                           "checks": {"management_interfaces": "low", "preflight": PREFLIGHT},
                           "scep": {"active": True, "server": "127.0.0.1"}},
 }
@@ -187,8 +185,7 @@ def test_every_numeric_option_given_nan_infinities_or_huge_values_fails_with_a_c
         try:
             run(module, check_mode=False, store_path=victim, **given)
         except SecurityError as exc:
-            assert exc.code in ("out_of_range", "invalid_setting", "invalid_argument"), (path, value, exc.code,
-                                                                                         exc.message)
+            assert exc.code in ("out_of_range", "invalid_setting"), (path, value, exc.code, exc.message)
             continue
         # Accepted: only a value that is a real number in range may be (a huge renew window is not an error).
         assert not (isinstance(value, float) and not math.isfinite(value)), (module, path, value)
