@@ -469,11 +469,11 @@ preflight:
       by this run are contacted; the others are listed as not evaluated.
     - An endpoint that cannot be reached (refused, timed out, not TLS) counts as failing, with the finding
       C(endpoint_unreachable) whose C(reason) is the precise code.
-    - Each endpoint is evaluated at the new level against the trusted certificate store and the identities
-      the same task leaves (so trusting a peer and raising its level in one task passes).
     - Each entry is the endpoint item of certificate_verify's C(endpoint), security_info's C(live_endpoints) and
       the audit role's C(audit_endpoints), with the same defaults and meaning (docs/check-levels.md), plus
       C(setting).
+    - Each endpoint is evaluated at the new level against the trusted certificate store and the identities
+      the same task leaves (so trusting a peer and raising its level in one task passes).
   type: list
   elements: dict
   default: []

@@ -55,7 +55,7 @@ LEVEL_CHECKS = {
     "high_remote": _HIGH + _REMOTE,
 }
 # From R11.1.3 medium also checks key usage, EKU fit and unknown critical extensions; a system upgraded to
-# R11.1.3 runs them only once its medium level is set again (REFERENCE section 4).  Until then its medium
+# R11.1.3 runs them only once its medium level is set again (docs/check-levels.md).  Until then its medium
 # levels are "latent": they judge like the older medium, without these checks and their codes.
 LATENT_MEDIUM_LEVELS = ("medium", "medium_remote")
 LATENT_MEDIUM_CHECKS = ("key_usage", "purpose", "critical_extensions")

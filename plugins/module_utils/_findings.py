@@ -71,7 +71,7 @@ def _f(code, check, severity, meaning, remedy, sources):
 
 
 _ENTRIES = [
-    # --- the check engine (REFERENCE section 2): each failing check of a level.  Their check and severity
+    # --- the check engine (docs/check-levels.md): each failing check of a level.  Their check and severity
     # are how security_info's judgement of the system's own identities (at high_remote) reaches the audit.
     _f("expired", "identity", "error",
        "The certificate's validity ended: every level rejects it.",

@@ -132,7 +132,7 @@ def identity_findings(state, now=None):
     return result
 
 
-# Lifetime limits (REFERENCE section 4): (days, applies to certificates issued from).
+# Lifetime limits (docs/audit.md): (days, applies to certificates issued from).
 APPLE_LIMIT = (825, datetime.datetime(2019, 7, 1, tzinfo=datetime.timezone.utc))
 BROWSER_LIMIT = (398, datetime.datetime(2020, 9, 1, tzinfo=datetime.timezone.utc))
 # CA/Browser Forum ballot SC-081: the longest validity a public CA may issue from each date.

@@ -160,7 +160,7 @@ SCEP_DEFAULT_PORTS = {"http": 80, "https": 443}
 WEBSOCKET_LINE_PORT = 443
 # An IP Office release as the system shows it: 11.1.3.0, 11.1.3, 12.0, 11.1.3.0.0 build 12.
 RELEASE_PATTERN = r"^[0-9]{1,3}(\.[0-9]{1,4}){1,4}( build [0-9]{1,6})?$"
-# From this release medium also checks key usage, EKU fit and unknown critical extensions (REFERENCE 4).
+# From this release medium also checks key usage, EKU fit and unknown critical extensions (docs/check-levels.md).
 R1113 = (11, 1, 3)
 TRUSTED_STORE_LIMIT = 25
 ISSUED_CERTIFICATE_MAX_DAYS = 825
@@ -339,7 +339,7 @@ SETTINGS = [
        description="Minimum cipher strength on TLS for SIP (default high; medium on IP500 V2)."),
     _s("ip_office_lines", "checks", "list", [], "IP Office lines (WebSocket transport)",
        description="Per line: name, transport and its own check level (none, medium or high)."),
-    # What the check levels mean depends on the release (REFERENCE section 4, R11.1.3 medium).
+    # What the check levels mean depends on the release (R11.1.3 medium, docs/check-levels.md).
     _s("release", "checks", "str", "", "IP Office release", pattern=RELEASE_PATTERN, max_length=40,
        pattern_text="an IP Office release such as 11.1.3.0 (two to five numbers separated by dots, optionally "
                     "followed by ' build <number>'), or empty when not stated",

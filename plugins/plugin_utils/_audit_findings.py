@@ -517,7 +517,7 @@ def check_live(system, entry, name=None):
     for item in entry.get("findings") or []:
         code = item.get("code") if isinstance(item, dict) else None
         if code not in CODES:
-            continue  # every code live read-back reports is registered (tests/unit/.../test_findings.py)
+            continue  # every code live read-back reports is registered (module_utils/_findings.py)
         extra = dict((k, v) for k, v in item.items()
                      if k not in ("code", "message", "severity", "check", "system", "where", "endpoint"))
         findings.append(_finding(system, code, item.get("message") or code, check=check, endpoint=name, **extra))

@@ -30,7 +30,7 @@ DEFAULTS = [
     ("checks", "h323_security_level", "high", "medium"),
     ("checks", "sip_security_level", "high", "medium"),
     ("checks", "ip_office_lines", [], []),
-    # Not settings of the system but facts about it the checks depend on (R11.1.3 medium, REFERENCE section 4).
+    # Not settings of the system but facts about it the checks depend on (R11.1.3 medium, docs/check-levels.md).
     ("checks", "release", "", ""),
     ("checks", "medium_reapplied", False, False),
     ("scep", "active", False, False),
