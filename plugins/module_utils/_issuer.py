@@ -122,7 +122,7 @@ def issuer_findings(state, own_path=None):
                                                 where, subject, meta.get("issuer_subject"), meta.get("issued_by"),
                                                 store, issuer.subject, issuer.fingerprint)})
         elif meta.get("source") == "ca" and state.ca is not None and not _certs.is_issued_by(credential.cert,
-                                                                                          state.ca.cert):
+                                                                                             state.ca.cert):
             findings.append({"where": where, "code": "issuer_changed", "issued_by": meta.get("issued_by"),
                              "issuer_now": state.ca.fingerprint,
                              "message": "The %s '%s' was issued by an earlier internal CA (sha256 %s), not the "
