@@ -45,7 +45,7 @@ TRUSTED_LENGTHS = (300, 3000, 30000)
 
 def median_seconds(call, repeat):
     times = []
-    for _ in range(repeat):
+    for _round in range(repeat):
         started = CLOCK()
         call()
         times.append(CLOCK() - started)
@@ -101,7 +101,7 @@ def main():
         per_item = seconds / count
         baseline.setdefault(kind, per_item)
         print("| %s | %d | %.3f s | %.1f us | %.2fx |" % (kind, count, seconds, per_item * 1e6,
-                                                         per_item / baseline[kind]))
+                                                          per_item / baseline[kind]))
 
 
 if __name__ == "__main__":

@@ -659,8 +659,8 @@ def _decide_generated(state, request, current, label, now, warnings):
         if valid_days < naming.valid_days:
             warnings.append("The %s is valid %d days, not the %d asked for: a certificate never outlives its issuer, "
                             "the %s, which expires on %s." % (label, valid_days, naming.valid_days,
-                                                          request.issuer.label(),
-                                                          issuer.not_valid_after_utc.strftime("%Y-%m-%d")))
+                                                              request.issuer.label(),
+                                                              issuer.not_valid_after_utc.strftime("%Y-%m-%d")))
 
     def build():
         key = _certs.generate_private_key(naming.signature)

@@ -122,7 +122,7 @@ def issuer_findings(state, own_path=None):
                         issuer.fingerprint),
                     where=where, issuer_store=store, issued_by=meta.get("issued_by"), issuer_now=issuer.fingerprint))
         elif meta.get("source") == "ca" and state.ca is not None and not _certs.is_issued_by(credential.cert,
-                                                                                          state.ca.cert):
+                                                                                             state.ca.cert):
             findings.append(_findings.finding(
                 "issuer_changed", "The %s '%s' was issued by an earlier internal CA (sha256 %s), not the current one "
                 "'%s' (sha256 %s): the next run that declares it (source: ca) reissues it." % (

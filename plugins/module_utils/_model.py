@@ -16,6 +16,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import copy
+import math
 import re
 
 
@@ -122,12 +123,12 @@ def check_seconds(value, option, maximum, minimum=0.0, allow_minimum=False):
         number = float(value) if not isinstance(value, bool) else None
     except (TypeError, ValueError, OverflowError):
         number = None
-    finite = number is not None and number == number and abs(number) != float("inf")
+    finite = number is not None and math.isfinite(number)
     low = finite and (number < minimum if allow_minimum else number <= minimum)
     if not finite or low or number > maximum:
         raise SecurityError("out_of_range", "%s must be a number of seconds %s %s and at most %s, "
                             "got %r. Change the '%s' option." % (option, "from" if allow_minimum else "more than",
-                                                                _num(minimum), _num(maximum), value, option),
+                                                                 _num(minimum), _num(maximum), value, option),
                             option=option)
     return number
 

@@ -963,7 +963,7 @@ def _cipher_findings(state, endpoint, where, ciphers, finding):
             "lower %s in the store if that is what the system should allow."
             % (where, endpoint["serves"], state.system_name, _setting_text(setting), ciphers["configured"],
                "; ".join("%s below %s (%s; negotiated %s)" % (e["class"], e["below"], e["description"],
-                                                             e["negotiated"] or "unknown") for e in accepted),
+                                                              e["negotiated"] or "unknown") for e in accepted),
                setting),
             setting=setting, configured=ciphers["configured"], accepted=[
                 {"class": e["class"], "below": e["below"], "negotiated": e["negotiated"], "protocol": e["protocol"]}

@@ -30,6 +30,7 @@ import datetime
 import errno
 import hashlib
 import json
+import math
 import os
 import re
 import shutil
@@ -287,7 +288,7 @@ def check_lock_timeout(value, option="lock_timeout"):
     """Seconds a writer waits for the lock: an integer from 0 (do not wait) to MAX_LOCK_TIMEOUT."""
     if value is None:
         return DEFAULT_LOCK_TIMEOUT
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or \
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value) or \
             not 0 <= value <= MAX_LOCK_TIMEOUT:
         raise SecurityError("out_of_range", "lock_timeout must be a number of seconds from 0 (do not wait) to %d, "
                             "got %r. Change the '%s' option." % (MAX_LOCK_TIMEOUT, value, option), option=option)

@@ -77,7 +77,7 @@ def fleet_roots(items):
             if request.get("issued_by"):
                 issuer_store = request.get("issuer_store")
                 detail = "%s identity %s (source %s%s)" % (where, identity.get("subject"), identity.get("source"),
-                                                            ", issuer_store %s" % issuer_store if issuer_store else "")
+                                                           ", issuer_store %s" % issuer_store if issuer_store else "")
                 relate(request["issued_by"], request.get("issuer_subject") or identity.get("issuer"), None, name,
                        "issued_by", detail)
     result = []

@@ -105,7 +105,7 @@ def test_audit_reports_what_each_system_enforces(tmp_path):
         ("live:127.0.0.1:%d" % lax_sip, "live_cipher_level_mismatch", "error")])
     level = [f for f in systems["ipo-lax"]["findings"] if f["code"] == "live_level_mismatch"][0]
     assert (level["setting"], level["configured"], level["enforced_levels"]) == ("management_interfaces", "medium",
-                                                                                ["none"])
+                                                                                 ["none"])
     ciphers = [f for f in systems["ipo-lax"]["findings"] if f["code"] == "live_cipher_level_mismatch"][0]
     assert ciphers["setting"] == "sip_security_level" and ciphers["configured"] == "high"
     assert "no_aead_or_forward_secrecy" in [a["class"] for a in ciphers["accepted"]]

@@ -177,7 +177,9 @@ def test_telephony_probe_against_kamailio_and_cipher_levels(tmp_path):
                                                    "-no_tls1", "-no_tls1_1")) as restricted, \
             probe_peers.s_server(cert, key, rest, ("-cipher", "ALL:eNULL:@SECLEVEL=0")) as weak, \
             probe_peers.s_server(cert, key, rest, ("-cipher", "HIGH:!aNULL:!eNULL:@SECLEVEL=0")) as cbc:
-        endpoint = lambda port: {"host": "127.0.0.1", "port": port, "serves": "telephony", "probe": True}  # noqa
+        def endpoint(port):
+            return {"host": "127.0.0.1", "port": port, "serves": "telephony", "probe": True}
+
         run = helpers.run_tasks([
             _info(high, [endpoint(sip_strict), endpoint(sip_default), endpoint(restricted), endpoint(weak)],
                   probe_ca),

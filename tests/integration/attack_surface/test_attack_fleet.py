@@ -45,7 +45,7 @@ def test_a_fleet_play_without_store_path_fails_on_every_host_naming_store_path_a
     defaults = {"group/ipoffice.security.all": {"system_name": "{{ inventory_hostname }}.example.com",
                                                 "system_addresses": []}}
     tasks = [{"name": "The whole desired state", "ipoffice.security.security_settings": {
-                 "checks": {"certificate_expiry_warning_days": 90}}}]
+        "checks": {"certificate_expiry_warning_days": 90}}}]
     process, failed, recap = fleet_play(work, defaults, tasks)
     assert process.returncode != 0
     assert sorted(failed) == sorted(HOSTS), process.stdout[-3000:]

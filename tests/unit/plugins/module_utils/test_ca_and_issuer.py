@@ -362,5 +362,5 @@ def test_a_telephony_identity_can_be_issued_by_the_primary_too(tmp_path):
     moved = _settings.run(secondary, args)
     assert moved["telephony_identity"]["action"] == "regenerated"
     assert [(r["sha256"], r["retired_by"]) for r in moved["retired"]] == [(old_fp,
-                                                                            "telephony_identity.previous_issuer")]
+                                                                           "telephony_identity.previous_issuer")]
     assert _settings.run(secondary, args)["changed"] is False

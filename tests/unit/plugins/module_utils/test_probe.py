@@ -222,7 +222,7 @@ def test_options_request_follows_rfc_3261():
     # Every request is new: branch, tag and Call-ID differ.
     again, other_id = _probe.options_request("ipo1.example.com", 5061, "192.0.2.7", 40000)
     assert other_id != call_id and again != request
-    v6, _ = _probe.options_request("2001:db8::1", 5061, "2001:db8::7", 40000)
+    v6, _call_id = _probe.options_request("2001:db8::1", 5061, "2001:db8::7", 40000)
     assert v6.startswith(b"OPTIONS sip:[2001:db8::1]:5061;transport=tls SIP/2.0\r\nVia: SIP/2.0/TLS [2001:db8::7]")
 
 
@@ -234,8 +234,9 @@ def test_sip_responses_are_parsed_past_provisional_ones():
     assert _probe.parse_responses(trying + ok[:-2], "c1") == (None, False)  # the body is not all there
     response, complete = _probe.parse_responses(trying + ok, "c1")
     assert complete and response == {"status_line": "SIP/2.0 200 OK", "status_code": 200, "reason_phrase": "OK",
-                                      "matches_request": True}
-    response, _ = _probe.parse_responses(b"SIP/2.0 403 Forbidden\r\nCall-ID: other\r\nCSeq: 1 OPTIONS\r\n\r\n", "c1")
+                                     "matches_request": True}
+    response, _rest = _probe.parse_responses(
+        b"SIP/2.0 403 Forbidden\r\nCall-ID: other\r\nCSeq: 1 OPTIONS\r\n\r\n", "c1")
     assert response["status_code"] == 403 and response["matches_request"] is False
     response, complete = _probe.parse_responses(b"HTTP/1.1 400 Bad Request\r\n", "c1")
     assert complete and response["status_code"] is None and "not a SIP response" in response["error"]
@@ -354,7 +355,7 @@ class _Listener(object):
     def _run(self):
         while not self.stop.is_set():
             try:
-                conn, _ = self.sock.accept()
+                conn, _address = self.sock.accept()
             except OSError:
                 continue
             self.connections += 1
@@ -377,7 +378,7 @@ class _TLSServer(object):
         cert, key = make_leaf(name="sip.example.com")
         self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.context.load_cert_chain(write(tmp_path / "srv.pem", pem(cert)), write(tmp_path / "srv.key",
-                                                                                    key_pem(key)))
+                                                                                   key_pem(key)))
         self.behaviour = behaviour
         self.connections = 0
         self.stop = threading.Event()
@@ -395,7 +396,7 @@ class _TLSServer(object):
     def _accept(self):
         while not self.stop.is_set():
             try:
-                conn, _ = self.sock.accept()
+                conn, _address = self.sock.accept()
             except OSError:
                 continue
             self.connections += 1
@@ -434,8 +435,11 @@ def test_every_exchange_is_bounded(tmp_path, probe_ca, behaviour, monkeypatch):
     findings = []
     with _TLSServer(tmp_path, behaviour) as server:
         endpoint = {"host": "127.0.0.1", "port": server.port, "serves": "telephony", "server_name": None}
-        call = lambda: _probe.probe(state, endpoint, probe_ca, 2.0, "here", lambda code, message, **extra:  # noqa
-                                    findings.append(code))
+
+        def call():
+            return _probe.probe(state, endpoint, probe_ca, 2.0, "here",
+                                lambda code, message, **extra: findings.append(code))
+
         (kind, report), _elapsed = helpers.bounded_call(call, _probe.MAX_CONNECTIONS * 2.0 + 5)
     assert kind == "ok", report
     assert report["connections"] == server.connections <= _probe.MAX_CONNECTIONS

@@ -195,8 +195,10 @@ def test_every_numeric_option_given_nan_infinities_or_huge_values_fails_with_a_c
 @pytest.mark.parametrize("value,ok", [(-1, False), (-0.5, False), (3601, False), (10 ** 9, False),
                                       (float("nan"), False), (0, True), (3600, True)])
 def test_lock_timeout_is_from_0_to_3600(victim, value, ok):
-    call = lambda: run("trusted_certificate", store_path=victim, lock_timeout=value,  # noqa: E731
-                       certificates=[{"sha256": "00" * 32}], state="absent")
+    def call():
+        return run("trusted_certificate", store_path=victim, lock_timeout=value,
+                   certificates=[{"sha256": "00" * 32}], state="absent")
+
     if ok:
         assert call()["changed"] is False
     else:
@@ -206,7 +208,9 @@ def test_lock_timeout_is_from_0_to_3600(victim, value, ok):
 @pytest.mark.parametrize("value,ok", [(1, False), (0, False), (-3, False), (101, False), (1000000, False),
                                       (2, True), (100, True)])
 def test_keep_generations_is_from_2_to_100(victim, value, ok):
-    call = lambda: run("generation", store_path=victim, keep_generations=value)  # noqa: E731
+    def call():
+        return run("generation", store_path=victim, keep_generations=value)
+
     if ok:
         result = run("generation", check_mode=True, store_path=victim, keep_generations=value)
         assert result["keep_generations"] == value
