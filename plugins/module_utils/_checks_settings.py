@@ -379,8 +379,8 @@ def unverified_raises(changes, endpoints, mode):
             what = ("%s stays '%s' but is re-applied on R11.1.3 or later (medium_reapplied)"
                     % (setting_label(change["setting"]), change["after"]))
         else:
-            what = "%s is raised from '%s' to '%s'" % (setting_label(change["setting"]), change["before"] or "none",
-                                                     change["after"])
+            what = "%s is raised from '%s' to '%s'" % (
+                setting_label(change["setting"]), change["before"] or "none", change["after"])
         warnings.append(
             "%s with no preflight endpoint for it, so nothing showed that the peers it checks pass the new level "
             "(it adds the checks %s). Add their endpoints to 'preflight' (host, port and setting: %s), or set "

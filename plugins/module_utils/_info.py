@@ -218,8 +218,8 @@ def lifetime_findings(state, now=None):
             result.append(_findings.finding(
                 "public_ca_lifetime", "%s from a public CA is valid for %d days; CA/Browser Forum ballot SC-081 lets "
                 "public CAs issue at most %d days %s %s%s, so its renewals will be shorter: automate renewal (SCEP "
-                "with renew_before_days) before then." % (_label(where, cert), days, most, tense, start.isoformat(),
-                                                           later),
+                "with renew_before_days) before then." % (
+                    _label(where, cert), days, most, tense, start.isoformat(), later),
                 applies_from=start.isoformat(), max_days=most, **extra))
     return result
 

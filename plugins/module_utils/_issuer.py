@@ -110,8 +110,8 @@ def issuer_findings(state, own_path=None):
             except SecurityError as exc:
                 findings.append(_findings.finding(
                     "issuer_unavailable", "The %s '%s' was issued by the CA of the store at %s, which cannot be read "
-                    "now (%s: %s); whether its issuer changed is unknown." % (where, subject, store, exc.code,
-                                                                             exc.message),
+                    "now (%s: %s); whether its issuer changed is unknown." % (
+                        where, subject, store, exc.code, exc.message),
                     where=where, issuer_store=store))
                 continue
             if issuer.fingerprint != meta.get("issued_by") or not _certs.is_issued_by(credential.cert, issuer.cert):

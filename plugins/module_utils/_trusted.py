@@ -204,8 +204,8 @@ def weak_key_finding(cert):
     return _findings.finding(
         "weak_key", "Trusted %s certificate %s (sha256 %s) has a %d-bit %s key, under %d bits: it was added as asked, "
         "but a key that weak no longer protects what is checked against it, and the audit reports it as an error. "
-        "Replace it with a certificate with a stronger key." % (role, cert.subject.rfc4514_string(),
-                                                                  _certs.fingerprint(cert), bits, kind, minimum),
+        "Replace it with a certificate with a stronger key." % (
+            role, cert.subject.rfc4514_string(), _certs.fingerprint(cert), bits, kind, minimum),
         sha256=_certs.fingerprint(cert), subject=cert.subject.rfc4514_string(), key_type=kind, key_bits=bits,
         where="trusted")
 

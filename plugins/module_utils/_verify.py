@@ -107,11 +107,10 @@ def latent_warning(result, checks, where):
     today = "accepts it" if latent["passed"] else "rejects it too (%s)" % ", ".join(latent["codes"])
     if result["passed"]:
         return None
+    codes = ", ".join(latent["added_codes"]) or ", ".join(result["codes"])
     return ("This system runs release %s and its medium level was set before the upgrade to R11.1.3 and not "
             "re-applied (checks.medium_reapplied is false): today it judges at the older medium and %s; once medium "
-            "is re-applied it rejects the certificate%s for %s." % (checks.get("release"), today, where,
-                                                                   ", ".join(latent["added_codes"]) or
-                                                                   ", ".join(result["codes"])))
+            "is re-applied it rejects the certificate%s for %s." % (checks.get("release"), today, where, codes))
 
 
 def verify(params, store, at=None):

@@ -85,15 +85,15 @@ def _check(path, value, entry, problems):
         try:
             value = validator(value)
         except (TypeError, ValueError):
-            problems.append("%s: must be %s %s, got %s" % (path, "an" if kind[0] in "aeiou" else "a", kind,
-                                                            _shown(value, entry)))
+            article = "an" if kind[0] in "aeiou" else "a"
+            problems.append("%s: must be %s %s, got %s" % (path, article, kind, _shown(value, entry)))
             return None
     if entry.get("choices") is not None and value is not None:
         values = value if kind == "list" else [value]
         bad = [v for v in values if v not in entry["choices"]]
         if bad:
-            problems.append("%s: must be one of %s, got %s" % (path, ", ".join(str(c) for c in entry["choices"]),
-                                                              _shown(bad[0], entry)))
+            allowed = ", ".join(str(c) for c in entry["choices"])
+            problems.append("%s: must be one of %s, got %s" % (path, allowed, _shown(bad[0], entry)))
     options = entry.get("options")
     if kind == "dict" and isinstance(value, dict) and options is not None:
         _check_options(path, value, options, problems)

@@ -7,8 +7,8 @@ from ansible_collections.ipoffice.security.plugins.plugin_utils import _role_var
 
 
 def test_a_valid_variable_has_no_problem():
-    values = {"ipoffice_security": {"store": {"path": "/srv/ipo1"}, "checks": {"management_interfaces": "medium",
-                                                                             "certificate_expiry_warning_days": "90"}}}
+    checks = {"management_interfaces": "medium", "certificate_expiry_warning_days": "90"}
+    values = {"ipoffice_security": {"store": {"path": "/srv/ipo1"}, "checks": checks}}
     assert rv.problems("baseline", values) == []
     assert rv.problems("audit", {"audit_policy": {"minimum_levels": {"sip_security_level": "medium"}},
                                  "audit_fail_on": ["error"], "audit_live_timeout": 5}) == []
