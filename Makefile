@@ -77,9 +77,11 @@ demo: setup ## Three local demo systems under .demo/: their identities, then the
 install: setup ## Build the collection artifact and install it for your Ansible (~/.ansible/collections, or COLLECTIONS_PATH=...)
 	@ANSIBLE_COLLECTIONS_PATH="$(USER_COLLECTIONS_PATH)" bash tools/install.sh >/dev/null
 
-docs: setup ## Regenerate the module reference docs/modules/ and the baseline role's spec from the modules
+docs: setup ## Regenerate the module reference docs/modules/, the baseline role's spec, docs/errors.md and docs/findings.md
 	$(BIN)/python tools/gen_module_docs.py
 	$(BIN)/python tools/gen_role_specs.py
+	$(BIN)/python tools/gen_errors_doc.py
+	$(BIN)/python tools/gen_findings_doc.py
 
 changelog: setup ## Render CHANGELOG.md from changelogs/ (pending fragments shown as the unreleased version)
 	bash tools/changelog.sh

@@ -73,7 +73,7 @@ def make_chain(signature):
 
 def _forget():
     """Empty the engine's memos (facts per certificate object and value, reference identities)."""
-    for table in (_checks._FACTS, _names._PEER_REFERENCES, _names._SIP_REFERENCES):
+    for table in (_checks._FACTS, _names._PEER_NAMES_PARSED, _names._SIP_DOMAINS_PARSED):
         table.clear()
 
 

@@ -45,9 +45,12 @@ def _issue(name, issuer, issuer_key, ca=False):
                                     issuer_cert=issuer, issuer_key=issuer_key), key
 
 
-def make_store(path, leaves, extra_roots):
+def make_store(path, leaves, extra_roots, keys=None):
+    """``keys``: a dict that receives the corporate root's key by its fingerprint (benchmarks/retire.py)."""
     store = DirectoryStore(path, system_name="ipo1.example.com", system_addresses=["192.0.2.10"])
     root, root_key = _issue("CN=Corp Root", None, None)
+    if keys is not None:
+        keys[_certs.fingerprint(root)] = root_key
     certs = [root]
     issuer, issuer_key = root, root_key
     if extra_roots:

@@ -7,7 +7,7 @@ change to what security_info returns that breaks the audit fails the audit's tes
 import datetime
 
 from ansible_collections.ipoffice.security.plugins.module_utils import _certs
-from ansible_collections.ipoffice.security.plugins.module_utils._info import snapshot
+from ansible_collections.ipoffice.security.plugins.module_utils import _info
 from ansible_collections.ipoffice.security.plugins.module_utils._store import DirectoryStore
 from ansible_collections.ipoffice.security.plugins.plugin_utils import _audit_findings
 
@@ -15,9 +15,10 @@ NOW = _certs.utcnow()
 
 
 def make_info(path, name, mutate=None, platform="server"):
+    """What security_info returns for a real store (its findings included)."""
     store = DirectoryStore(path=str(path), platform=platform, system_name=name, system_addresses=[])
-    update = store.update(mutate or (lambda state: None))
-    return snapshot(store, update.after)
+    store.update(mutate or (lambda state: None))
+    return _info.run(store, {})
 
 
 def issued(ca_cert, ca_key, name, days, signature="sha256_rsa2048", not_before=None):

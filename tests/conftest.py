@@ -11,6 +11,23 @@ import helpers  # noqa: E402
 helpers.ensure_collection_path()
 
 
+def _registered_error_codes_only():
+    """Under the tests SecurityError refuses a code that plugins/module_utils/_errors.py does not register, so a
+    test reaching a raise with a new, unregistered code fails there (modules themselves never check)."""
+    from ansible_collections.ipoffice.security.plugins.module_utils._errors import CODES
+    from ansible_collections.ipoffice.security.plugins.module_utils._model import SecurityError
+
+    original = SecurityError.__init__
+
+    def __init__(self, code, message, option=None, **details):
+        assert code in CODES, "error code %r is not registered in plugins/module_utils/_errors.py" % (code,)
+        original(self, code, message, option, **details)
+
+    SecurityError.__init__ = __init__
+
+
+_registered_error_codes_only()
+
 
 @pytest.fixture(autouse=True)
 def ipoffice_path(request):

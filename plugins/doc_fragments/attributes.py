@@ -10,8 +10,9 @@ __metaclass__ = type
 class ModuleDocFragment(object):
     """The attributes every module shares (community.crypto's ``_attributes`` shape).
 
-    ``ipoffice.security.attributes``: what check mode, diff mode, the action plugin and the action group mean; a module
-    adds its own ``support`` and ``details`` for check_mode and diff_mode.
+    ``ipoffice.security.attributes``: what check mode, diff mode, idempotence, the action plugin and the action
+    group mean here (idempotent as ansible-core and the community collections define it); a module adds its
+    own ``support`` and ``details`` for check_mode, diff_mode and idempotent.
     ``ipoffice.security.attributes.info_module``: for modules that only read (check mode full, no diff).
     """
 
@@ -35,8 +36,15 @@ attributes:
       - Otherwise, or with C(ipoffice_security_inprocess=false) (a variable) or C(IPOFFICE_SECURITY_INPROCESS=false)
         (in the environment of ansible-playbook), the module runs as a module. At C(-vvv) each task says which
         way it ran and why.
+  idempotent:
+    description:
+      - When run twice in a row outside check mode, with the same arguments, the second invocation indicates no
+        change.
+      - This assumes that the system controlled/queried by the module has not changed in a relevant way.
   action_group:
-    description: Use C(group/ipoffice.security.all) in C(module_defaults) to set the store options once.
+    description: Use C(group/ipoffice.security.all) in C(module_defaults) to set the store options once (and
+      C(group/ipoffice.security.writers), the modules that can write a store, for the writer options
+      C(lock_timeout) and C(keep_generations)).
     support: full
     membership:
       - ipoffice.security.all
@@ -53,4 +61,8 @@ attributes:
     support: N/A
     details:
       - This module only reads; there is nothing to show a difference of.
+  idempotent:
+    support: full
+    details:
+      - This action does not modify state.
 """

@@ -44,9 +44,11 @@ def audit_collect(hosts, hostvars, variable="audit_system"):
 
 
 def audit_render(report, kind, template=None):
-    """The report as 'json', 'junit' or 'html' text (html from the built-in or the given Jinja2 template)."""
+    """The report as 'json', 'junit', 'html' or 'prometheus' text (html from the built-in or the given Jinja2
+    template)."""
     renderers = {"json": _audit_render.to_json, "junit": _audit_render.to_junit,
-                 "html": lambda r: _audit_render.to_html(r, template=template or None)}
+                 "html": lambda r: _audit_render.to_html(r, template=template or None),
+                 "prometheus": _audit_render.to_prometheus}
     if kind not in renderers:
         raise _audit_findings.AuditError("audit_render: the kind must be one of %s, got %r."
                                          % (", ".join(sorted(renderers)), kind))
@@ -58,9 +60,19 @@ def audit_findings(report, selectors=None):
     return _audit_findings.report_findings(report, selectors)
 
 
-def audit_failures(report):
-    """The findings that fail the audit (those the report's fail_on selected)."""
-    return _audit_findings.report_failures(report)
+def audit_failures(report, system=None):
+    """The findings that fail the audit (those the report's fail_on selected), of one system when given."""
+    return _audit_findings.report_failures(report, system=system)
+
+
+def audit_failing_systems(report):
+    """{system: [codes]} of the systems with a finding that fails the audit."""
+    return _audit_findings.failing_systems(report)
+
+
+def audit_prometheus(report):
+    """The report as Prometheus text format (node_exporter's textfile collector)."""
+    return _audit_render.to_prometheus(report)
 
 
 def audit_failure_message(failures):
@@ -93,5 +105,6 @@ class FilterModule(object):
 
     def filters(self):
         return dict((f.__name__, _wrap(f)) for f in (audit_report, audit_collect, audit_render, audit_findings,
-                                                     audit_failures, audit_failure_message, audit_json,
-                                                     audit_junit, audit_html, audit_timeline))
+                                                     audit_failures, audit_failing_systems, audit_failure_message,
+                                                     audit_json, audit_junit, audit_html, audit_prometheus,
+                                                     audit_timeline))

@@ -28,9 +28,15 @@ import stat
 
 from ansible_collections.ipoffice.security.plugins.module_utils._model import (
     DEFAULT_SIGNATURE,
+    MAX_SAN_CHARS,
+    MAX_SUBJECT_ALT_NAMES,
+    MAX_TEXT_CHARS,
     SIGNATURES,
     SecurityError,
     check_choice,
+    check_count,
+    check_length,
+    check_path,
     check_text,
 )
 
@@ -84,14 +90,15 @@ def read_input(path=None, content=None, option="path"):
     larger than MAX_INPUT_BYTES, and empty input, each with a clear message naming the option.
     """
     if path is not None and content is not None:
-        raise SecurityError("invalid_argument", "Give either a path or content, not both (%s)." % option,
+        raise SecurityError("conflicting_options", "Give either a path or content, not both (%s)." % option,
                             option=option)
     if path is None and content is None:
-        raise SecurityError("empty_input", "Nothing was given: set a path or content (%s)." % option, option=option)
+        raise SecurityError("missing_option", "Nothing was given: set a path or content (%s)." % option, option=option)
     if content is not None:
         data = _as_bytes(content)
         where = "the %s content" % option
     else:
+        check_path(path, option)
         where = "file %s" % path
         try:
             fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
@@ -661,7 +668,9 @@ def _der_tlv(tag, content):
 def parse_subject_alt_names(values, option="subject_alt_names"):
     """['DNS:x', 'IP:1.2.3.4', 'URI:sip:example.com', 'email:a@b'] -> list of GeneralName."""
     result = []
+    check_count(values, MAX_SUBJECT_ALT_NAMES, option, "The list of subject alternative names")
     for value in values or []:
+        check_length(str(value), MAX_SAN_CHARS, option, "A subject alternative name")
         text = check_text(str(value), option, "Subject alternative name").strip()
         if ":" not in text:
             raise SecurityError("invalid_san", "Subject alternative name '%s' needs a type prefix: DNS:, IP:, URI: or "
@@ -726,6 +735,7 @@ def format_general_names(names):
 
 def parse_subject(subject_name, option="subject_name"):
     """A CN ('ipo1.example.com') or an RFC 4514 DN ('CN=ipo1,O=Example') -> x509.Name."""
+    check_length(subject_name, MAX_TEXT_CHARS, option, "The subject name")
     text = check_text(subject_name or "", option, "The subject name").strip()
     if not text:
         raise SecurityError("invalid_name", "The subject name must not be empty. Set the '%s' option." % option,

@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: ipoffice.security contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The received-certificate check engine (DESIGN section 5, REFERENCE section 2).
+"""The received-certificate check engine (docs/check-levels.md).
 
 ``evaluate(certificate, level, purpose, ...)`` runs every check of a level on a certificate and reports
 each failing check with a stable code and a message a person can act on.
@@ -31,17 +31,16 @@ try:
 except ImportError:  # pragma: no cover - reported at module start (_cryptography_dep)
     pass
 
-from ansible_collections.ipoffice.security.plugins.module_utils import _certs, _names
+from ansible_collections.ipoffice.security.plugins.module_utils import _certs, _findings, _names
 from ansible_collections.ipoffice.security.plugins.module_utils._model import CHECK_LEVELS, CHECK_PURPOSES
 
 LEVELS = CHECK_LEVELS
 REMOTE_LEVELS = ("medium_remote", "high_remote")
 PURPOSES = CHECK_PURPOSES
-CODES = ("expired", "not_yet_valid", "key_too_small", "untrusted_chain", "no_key_usage", "purpose_mismatch",
-         "unknown_critical_extension", "weak_signature", "self_signed", "reflected", "not_pinned",
-         "name_mismatch", "sip_domain_mismatch")
+# The engine's finding codes, one per check (registered in _findings with their meaning and remedy).
+CODES = _findings.codes_from("engine")
 
-# Levels are data: each includes every check of the one before (REFERENCE section 2).
+# Levels are data: each includes every check of the one before (docs/check-levels.md).
 _NONE = ("validity",)
 _LOW = _NONE + ("key_size",)
 _MEDIUM = _LOW + ("key_usage", "purpose", "critical_extensions", "signature", "trust_chain")
@@ -55,6 +54,12 @@ LEVEL_CHECKS = {
     "medium_remote": _MEDIUM + _REMOTE,
     "high_remote": _HIGH + _REMOTE,
 }
+# From R11.1.3 medium also checks key usage, EKU fit and unknown critical extensions; a system upgraded to
+# R11.1.3 runs them only once its medium level is set again (docs/check-levels.md).  Until then its medium
+# levels are "latent": they judge like the older medium, without these checks and their codes.
+LATENT_MEDIUM_LEVELS = ("medium", "medium_remote")
+LATENT_MEDIUM_CHECKS = ("key_usage", "purpose", "critical_extensions")
+LATENT_MEDIUM_CODES = ("no_key_usage", "purpose_mismatch", "unknown_critical_extension")
 # Minimum public key strength (RSA-equivalent bits) of the certificate per level.
 MINIMUM_KEY_BITS = {"none": 0, "low": 1024, "medium": 1024, "high": 2048, "medium_remote": 1024,
                     "high_remote": 2048}
@@ -115,6 +120,16 @@ class Report(object):
     def __repr__(self):
         return "Report(level=%r, purpose=%r, passed=%r, codes=%r)" % (
             self.level, self.purpose, self.passed, sorted(self.codes))
+
+
+def latent_medium_verdict(report):
+    """How a latent (pre-R11.1.3) medium judges what ``report`` judged at the full medium level.
+
+    {passed, codes: what the latent level still fails on, added_codes: what only the full level fails on}.
+    """
+    added = sorted(code for code in report.codes if code in LATENT_MEDIUM_CODES)
+    remaining = [f for f in report.findings if f.code not in LATENT_MEDIUM_CODES]
+    return {"passed": not remaining, "codes": sorted(set(f.code for f in remaining)), "added_codes": added}
 
 
 def report_as_dict(report):

@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: ipoffice.security contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Certificate checks settings (REFERENCE section 1.3) and safe level changes (preflight).
+"""Certificate checks settings (docs/certificate-checks.md) and safe level changes (preflight).
 
 Every decision of the ``certificate_checks`` module lives here:
 
@@ -14,6 +14,9 @@ Every decision of the ``certificate_checks`` module lives here:
   level with the store's trusted certificate store (TCS) and identity, before anything is written.
 - ``preflight_verdict``: ``enforce`` refuses the whole change when any endpoint would fail; ``warn``
   lets it through with one warning per failing endpoint.
+- ``reverify`` (security_settings, when the run changes the trusted store or retires entries): the
+  endpoints of settings that are not raised but check chains (medium and above) are verified again at
+  their level against the planned state, so their records follow what they present now.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -21,18 +24,27 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import copy
-import re
 
-from ansible_collections.ipoffice.security.plugins.module_utils import _certs, _checks, _dependents
+from ansible_collections.ipoffice.security.plugins.module_utils import (
+    _certs,
+    _checks,
+    _dependents,
+    _endpoints,
+    _findings,
+)
 from ansible_collections.ipoffice.security.plugins.module_utils._results import diff, judged_today
 from ansible_collections.ipoffice.security.plugins.module_utils._model import (
     CHECK_LEVELS,
     DEFAULT_PREFLIGHT_TIMEOUT,
+    MAX_NETWORK_TIMEOUT,
+    MAX_PREFLIGHT_ENDPOINTS,
     PREFLIGHT_MODES,
     SETTINGS_BY_AREA,
     SecurityError,
     check_choice,
-    check_text,
+    check_count,
+    check_seconds,
+    medium_latent,
     validate_value,
 )
 
@@ -54,19 +66,12 @@ def _level_checks(level):
     return frozenset(checks)
 
 
-# The checks each level runs (REFERENCE section 2, as the check engine defines them).
+# The checks each level runs (docs/check-levels.md, as the check engine defines them).
 LEVEL_CHECKS = dict((level, _level_checks(level)) for level in CHECK_LEVELS)
 
 # The level settings a preflight endpoint can belong to.
 LEVEL_SETTINGS = {"management": "management_interfaces", "telephony": "telephony_endpoints"}
 LINE_PREFIX = "line:"
-PURPOSES = _checks.PURPOSES
-# What an endpoint of each setting is when the system connects to it.
-DEFAULT_PURPOSE = {"management": "server", "telephony": "sip_server", "line": "server"}
-# TLS ports: HTTPS for management and WebSocket lines, SIP over TLS for telephony.
-DEFAULT_PORT = {"management": 443, "telephony": 5061, "line": 443}
-ENDPOINT_FIELDS = ("host", "port", "server_name", "purpose", "peer_name", "sip_domain", "setting")
-_HOST = re.compile(r"^[A-Za-z0-9_.:\-\[\]%]+$")
 
 
 def checks_of(level):
@@ -113,8 +118,8 @@ def desired_checks(current, options):
             continue
         if name == "ip_office_lines":
             if not isinstance(value, list):
-                raise SecurityError("invalid_setting", "ip_office_lines must be a list of lines. Change the "
-                                    "'ip_office_lines' option.", option="ip_office_lines")
+                raise SecurityError("invalid_setting", "lines must be a list of lines. Change the 'lines' option.",
+                                    option="lines")
             value = [_line_options(entry) for entry in value]
         result[name] = validate_value(AREA, name, value)
     return result
@@ -130,31 +135,58 @@ def _line_levels(checks):
     return dict((line["name"], line["check_level"]) for line in checks.get("ip_office_lines") or [])
 
 
+def effective_checks(checks, level, changed=False):
+    """The checks a level setting runs on a system: a latent medium (R11.1.3 or later, set before the upgrade
+    and not re-applied: _model.medium_latent) runs the older medium, without the checks R11.1.3 added.
+
+    ``changed``: the setting is being set now, which makes it run the full level.
+    """
+    result = checks_of(level)
+    if not changed and level in _checks.LATENT_MEDIUM_LEVELS and medium_latent(checks):
+        result = result - frozenset(_checks.LATENT_MEDIUM_CHECKS)
+    return result
+
+
 def level_changes(before, after):
     """Every check-level change, by preflight setting name, with whether it raises the level.
 
     A line that did not exist before counts as level none before (nothing was checked on it); a line
-    that is removed counts as lowered (nothing will be checked on it).
+    that is removed counts as lowered (nothing will be checked on it).  A latent medium level
+    (_model.medium_latent) that is re-applied (medium_reapplied set) raises it: it adds the checks R11.1.3
+    brought, so its endpoints are verified like any other raise.
     """
     result = []
     for setting_name, option in sorted(LEVEL_SETTINGS.items()):
         old, new = before[option], after[option]
-        if old != new:
-            result.append(_level_change(setting_name, old, new, old))
+        change = _level_change(before, after, setting_name, old, new, old)
+        if change is not None:
+            result.append(change)
     old_lines, new_lines = _line_levels(before), _line_levels(after)
     for name in sorted(set(old_lines) | set(new_lines)):
         old = old_lines.get(name)
         new = new_lines.get(name)
-        if old != new:
-            result.append(_level_change(LINE_PREFIX + name, old, new, old or "none"))
+        change = _level_change(before, after, LINE_PREFIX + name, old, new, old or "none")
+        if change is not None:
+            result.append(change)
     return result
 
 
-def _level_change(setting_name, old, new, compared_from):
+def _level_change(before_area, after_area, setting_name, old, new, compared_from):
     if new is None:  # a removed line
+        if old is None:
+            return None
         return {"setting": setting_name, "before": old, "after": None, "raises": False, "added_checks": []}
-    return {"setting": setting_name, "before": old, "after": new, "raises": raises(compared_from, new),
-            "added_checks": added_checks(compared_from, new)}
+    was = effective_checks(before_area, compared_from)
+    will = effective_checks(after_area, new, changed=old != new)
+    if old == new and was == will:
+        return None
+    added = sorted(will - was)
+    if old == new and not added:
+        return None  # the level became latent (a release was stated): it checks less, nothing to verify
+    change = {"setting": setting_name, "before": old, "after": new, "raises": bool(added), "added_checks": added}
+    if old == new:
+        change["reapplied"] = True
+    return change
 
 
 def level_of(checks, setting_name):
@@ -168,7 +200,7 @@ def telephony_identity_warning(state, after):
     """Warn when a separate SIP telephony certificate is chosen while none exists.
 
     Decided: a warning, not a refusal.  The system then presents its system identity on those links
-    (REFERENCE 1.3 fallback), which still works; and the telephony identity is often created later in
+    (the vendor's fallback), which still works; and the telephony identity is often created later in
     the same play by identity_certificate, so refusing would force an order on playbooks.
     """
     choice = after["sip_telephony_certificate"]
@@ -182,68 +214,38 @@ def telephony_identity_warning(state, after):
 # ------------------------------------------------------------------------------------------- preflight
 
 
-def _endpoint_error(index, message, code="invalid_setting"):
-    return SecurityError(code, "preflight entry %d: %s Change the 'preflight' option." % (index + 1, message),
-                         option="preflight")
+def validate_endpoints(endpoints, after, timeout=DEFAULT_PREFLIGHT_TIMEOUT):
+    """The preflight option in canonical form: the endpoint item (_endpoints.resolve) plus ``setting``.
 
-
-def validate_endpoints(endpoints, after):
-    """The preflight option in canonical form: every field present, defaults applied.
-
-    ``after`` is the desired checks area: a ``line:<name>`` setting must name a line it has.
+    ``after`` is the desired checks area: a ``line:<name>`` setting must name a line it has.  ``timeout`` is
+    preflight_timeout, the default of each entry's own ``timeout``.
     """
     result = []
     lines = _line_levels(after)
+    check_count(endpoints, MAX_PREFLIGHT_ENDPOINTS, "preflight", "The preflight list")
     for index, raw in enumerate(endpoints or []):
-        if not isinstance(raw, dict):
-            raise _endpoint_error(index, "each entry must be a dictionary with host, port and setting.")
-        entry = dict((k, v) for k, v in raw.items() if v is not None)
-        unknown = sorted(set(entry) - set(ENDPOINT_FIELDS))
-        if unknown:
-            raise _endpoint_error(index, "unknown key(s) %s; entries take %s."
-                                  % (", ".join(unknown), ", ".join(ENDPOINT_FIELDS)), code="unknown_setting")
-        host = entry.get("host")
-        for field in ("host", "server_name", "peer_name", "sip_domain"):
-            check_text(entry.get(field), "preflight", "preflight entry %d: '%s'" % (index + 1, field))
-        if not host or not isinstance(host, str) or not _HOST.match(host):
-            raise _endpoint_error(index, "'host' must be a host name or IP address, got %r." % (host,))
-        setting_name = entry.get("setting")
-        if not isinstance(setting_name, str) or not (
+        path = "preflight[%d]" % index
+        setting_name = raw.get("setting") if isinstance(raw, dict) else None
+        if isinstance(raw, dict) and not (isinstance(setting_name, str) and (
                 setting_name in LEVEL_SETTINGS or
-                (setting_name.startswith(LINE_PREFIX) and len(setting_name) > len(LINE_PREFIX))):
-            raise _endpoint_error(index, "'setting' must be management, telephony or line:<name of an IP Office "
-                                  "line>, got %r." % (setting_name,))
-        kind = "line" if setting_name.startswith(LINE_PREFIX) else setting_name
+                (setting_name.startswith(LINE_PREFIX) and len(setting_name) > len(LINE_PREFIX)))):
+            raise SecurityError("invalid_choice", "%s.setting must be management, telephony or line:<name of an IP "
+                                "Office line>, got %r. Change the '%s.setting' option." % (path, setting_name, path),
+                                option=path + ".setting")
+        kind = "line" if setting_name and setting_name.startswith(LINE_PREFIX) else setting_name
+        canonical = _endpoints.resolve(raw, path, "preflight", kind=kind, timeout=timeout, extras=("setting",))
         if kind == "line" and setting_name[len(LINE_PREFIX):] not in lines:
-            raise _endpoint_error(index, "'setting' names the IP Office line '%s', which is not among the lines "
-                                  "(%s)." % (setting_name[len(LINE_PREFIX):], ", ".join(sorted(lines)) or "none"),
-                                  code="unknown_line")
-        port = entry.get("port", DEFAULT_PORT[kind])
-        if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
-            raise _endpoint_error(index, "'port' must be an integer from 1 to 65535, got %r." % (port,),
-                                  code="out_of_range")
-        purpose = entry.get("purpose", DEFAULT_PURPOSE[kind])
-        if purpose not in PURPOSES:
-            raise _endpoint_error(index, "'purpose' must be one of %s, got %r." % (", ".join(PURPOSES), purpose),
-                                  code="invalid_choice")
-        canonical = {"host": host, "port": port, "setting": setting_name, "purpose": purpose,
-                     "server_name": entry.get("server_name") or None,
-                     "peer_name": entry.get("peer_name") or None,
-                     "sip_domain": entry.get("sip_domain") or None}
-        for field in ("server_name", "peer_name", "sip_domain"):
-            value = canonical[field]
-            if value is not None and not isinstance(value, str):
-                raise _endpoint_error(index, "'%s' must be a string, got %r." % (field, value))
+            raise SecurityError("unknown_line", "%s.setting names the IP Office line '%s', which is not among the "
+                                "lines (%s). Change the '%s.setting' option."
+                                % (path, setting_name[len(LINE_PREFIX):], ", ".join(sorted(lines)) or "none", path),
+                                option=path + ".setting")
         result.append(canonical)
     return result
 
 
 def endpoint_label(endpoint):
     """How findings name an endpoint: host:port (setting)."""
-    host = endpoint["host"]
-    if ":" in host and not host.startswith("["):
-        host = "[%s]" % host
-    return "%s:%d (%s)" % (host, endpoint["port"], endpoint["setting"])
+    return _endpoints.label(endpoint, endpoint["setting"])
 
 
 def own_identities(state):
@@ -251,40 +253,38 @@ def own_identities(state):
     return [cred.cert for cred in (state.identity, state.telephony) if cred is not None]
 
 
-def evaluate_endpoint(state, endpoint, level, timeout=DEFAULT_PREFLIGHT_TIMEOUT, at=None):
+def evaluate_endpoint(state, endpoint, level, at=None, latent=False):
     """Fetch what one endpoint presents and evaluate it at ``level``; a secret-free result dict.
 
     Decided: an endpoint that cannot be reached (refused, timed out, not TLS, unreachable) fails with
-    that finding: the new level cannot be shown to be safe for it.
-    The peer name for the remote levels defaults to server_name, then host (the name the system
-    connects to).
+    the finding endpoint_unreachable (its ``reason`` the precise code): the new level cannot be shown to
+    be safe for it.  The names checked at the remote levels follow the one endpoint rule (_endpoints.names).
+    With ``latent`` (a latent R11.1.3 medium level, judged as the system runs it today) the verdict leaves out
+    what only the checks R11.1.3 added find (``latent_medium`` keeps the full verdict's codes).
     """
-    # Imported here: only a preflight connects (_tls imports ssl); a run that raises no level does not.
-    from ansible_collections.ipoffice.security.plugins.module_utils import _tls
-
     result = dict(endpoint)
     result.update({"endpoint": endpoint_label(endpoint), "level": level, "evaluated": True})
     try:
-        presented = _tls.fetch_chain(endpoint["host"], endpoint["port"], server_name=endpoint["server_name"],
-                                     timeout=timeout)
+        presented = _endpoints.fetch(endpoint)
     except SecurityError as exc:
         result.update({"passed": False, "reachable": False, "certificate": None,
-                       "findings": [{"code": exc.code, "message": _unreachable_message(exc, endpoint)}],
-                       "codes": [exc.code]})
+                       "findings": [_findings.finding("endpoint_unreachable", _unreachable_message(exc, endpoint),
+                                                      reason=exc.code)],
+                       "codes": ["endpoint_unreachable"]})
         return result
-    peer_name = endpoint["peer_name"]
-    if peer_name is None and endpoint["sip_domain"] is None:
-        peer_name = endpoint["server_name"] or endpoint["host"]
-    report = _checks.evaluate(presented[0], level=level, purpose=endpoint["purpose"], chain=tuple(presented[1:]),
-                              trusted=tuple(state.trusted_certificates()), identity=own_identities(state),
-                              peer_name=peer_name, sip_domain=endpoint["sip_domain"], at=at)
-    verdict = _checks.report_as_dict(report)
+    _report, verdict = _endpoints.evaluate(presented, endpoint, level, trusted=state.trusted_certificates(),
+                                           identities=own_identities(state), at=at, latent_medium=latent)
+    if "latent_medium" in verdict:
+        kept = verdict["latent_medium"]
+        result["latent_medium"] = kept
+        verdict = dict(verdict, passed=kept["passed"], codes=kept["codes"],
+                       findings=[f for f in verdict["findings"] if f["code"] in kept["codes"]])
     result.update({"passed": bool(verdict["passed"]), "reachable": True,
                    "certificate": _certs.cert_info(presented[0]),
                    "chain": [_certs.fingerprint(c) for c in presented[1:]],
                    "trust_path": _dependents.trust_path(presented, state.trusted_certificates()),
                    "findings": verdict["findings"], "codes": sorted(verdict["codes"]),
-                   "peer_name": peer_name})
+                   "peer_name": verdict["peer_name"], "sip_domain": verdict["sip_domain"]})
     return result
 
 
@@ -295,15 +295,26 @@ def _unreachable_message(exc, endpoint):
             "'port' of this 'preflight' entry, or remove the entry." % what)
 
 
-def run_preflight(state, after, changes, endpoints, timeout=DEFAULT_PREFLIGHT_TIMEOUT, at=None, skip=False):
+def run_preflight(state, after, changes, endpoints, at=None, skip=False, reverify=False):
     """Evaluate every endpoint of a raised setting at its new level; others are listed as not evaluated.
 
     With ``skip`` (preflight_mode: skip) no endpoint is contacted; each is listed as not evaluated.
+    With ``reverify``, an endpoint whose setting is not raised but checks chains is evaluated again at its
+    level (``reverified: true``): the run changes what it is judged against.  A latent medium level
+    (_model.medium_latent) is judged as the system runs it today, without the checks R11.1.3 added.
     """
     raised = dict((change["setting"], change["after"]) for change in changes if change["raises"])
     results = []
     for endpoint in endpoints:
         level = raised.get(endpoint["setting"])
+        if level is None and reverify and not skip:
+            current = level_of(after, endpoint["setting"])
+            if current in _dependents.CHAIN_LEVELS:
+                latent = current in _checks.LATENT_MEDIUM_LEVELS and medium_latent(after)
+                result = evaluate_endpoint(state, endpoint, current, at=at, latent=latent)
+                result["reverified"] = True
+                results.append(result)
+                continue
         if level is None or skip:
             current = level_of(after, endpoint["setting"])
             entry = dict(endpoint)
@@ -313,13 +324,15 @@ def run_preflight(state, after, changes, endpoints, timeout=DEFAULT_PREFLIGHT_TI
                           else "the level of %s is not raised" % endpoint["setting"]})
             results.append(entry)
             continue
-        results.append(evaluate_endpoint(state, endpoint, level, timeout=timeout, at=at))
+        results.append(evaluate_endpoint(state, endpoint, level, at=at))
     return results
 
 
 def _describe_failure(result):
     findings = "; ".join("%s: %s" % (f["code"], f["message"]) for f in result["findings"])
-    return "%s at %s: %s" % (result["endpoint"], result["level"], findings or "failed")
+    again = " (verified again: the run changes the trusted store it is judged against)" \
+        if result.get("reverified") else ""
+    return "%s at %s%s: %s" % (result["endpoint"], result["level"], again, findings or "failed")
 
 
 def preflight_verdict(results, mode):
@@ -331,7 +344,8 @@ def preflight_verdict(results, mode):
     if mode == "enforce":
         raise SecurityError(
             "preflight_failed",
-            "Preflight: %d endpoint(s) would fail the raised check level, so nothing was changed. %s. Fix what "
+            "Preflight: %d endpoint(s) would fail the check level they were verified at, so nothing was changed. "
+            "%s. Fix what "
             "those endpoints present (or add their certificates to the trusted certificate store), keep the "
             "lower level, or set 'preflight_mode: warn' to change it anyway."
             % (len(failed), " | ".join(_describe_failure(r) for r in failed)),
@@ -345,7 +359,7 @@ def setting_label(setting_name):
     """How a preflight setting is named to a user: the option it is (an IP Office line by its name)."""
     if setting_name in LEVEL_SETTINGS:
         return LEVEL_SETTINGS[setting_name]
-    return "ip_office_lines line '%s'" % setting_name[len(LINE_PREFIX):]
+    return "IP Office line '%s'" % setting_name[len(LINE_PREFIX):]
 
 
 def unverified_raises(changes, endpoints, mode):
@@ -361,12 +375,17 @@ def unverified_raises(changes, endpoints, mode):
     for change in changes:
         if not change["raises"] or change["setting"] in covered:
             continue
+        if change.get("reapplied"):
+            what = ("%s stays '%s' but is re-applied on R11.1.3 or later (medium_reapplied)"
+                    % (setting_label(change["setting"]), change["after"]))
+        else:
+            what = "%s is raised from '%s' to '%s'" % (
+                setting_label(change["setting"]), change["before"] or "none", change["after"])
         warnings.append(
-            "%s is raised from '%s' to '%s' with no preflight endpoint for it, so nothing showed that the peers it "
-            "checks pass the new level (it adds the checks %s). Add their endpoints to 'preflight' (host, port and "
-            "setting: %s), or set 'preflight_mode: skip' to state that no preflight is intended."
-            % (setting_label(change["setting"]), change["before"] or "none", change["after"],
-               ", ".join(change["added_checks"]), change["setting"]))
+            "%s with no preflight endpoint for it, so nothing showed that the peers it checks pass the new level "
+            "(it adds the checks %s). Add their endpoints to 'preflight' (host, port and setting: %s), or set "
+            "'preflight_mode: skip' to state that no preflight is intended."
+            % (what, ", ".join(change["added_checks"]), change["setting"]))
     return warnings
 
 
@@ -399,27 +418,29 @@ class Plan(object):
                 "level_changes": self.levels, "preflight": self.preflight}
 
 
-def plan(state, options, endpoints=None, mode="enforce", timeout=DEFAULT_PREFLIGHT_TIMEOUT, at=None):
+def plan(state, options, endpoints=None, mode="enforce", timeout=DEFAULT_PREFLIGHT_TIMEOUT, at=None,
+         reverify=False):
     """Decide everything for one state: new settings, level changes, preflight, verdict, warnings.
 
     Raises SecurityError (nothing is written) on invalid options or, in enforce mode, a failing preflight.
     """
     preflight_verdict([], mode)  # validates the mode before any endpoint is contacted
-    if timeout is not None and (isinstance(timeout, bool) or not 0 < float(timeout) <= 300):
-        raise SecurityError("out_of_range", "preflight_timeout must be more than 0 and at most 300 seconds, got "
-                            "%r. Change the 'preflight_timeout' option." % (timeout,), option="preflight_timeout")
+    if timeout is not None:
+        timeout = check_seconds(timeout, "preflight_timeout", MAX_NETWORK_TIMEOUT)
     before = copy.deepcopy(state.settings[AREA])
     after = desired_checks(before, options)
-    canonical = validate_endpoints(endpoints, after)
+    canonical = validate_endpoints(endpoints, after, DEFAULT_PREFLIGHT_TIMEOUT if timeout is None else timeout)
     levels = level_changes(before, after)
-    results = run_preflight(state, after, levels, canonical, timeout=timeout, at=at, skip=mode == "skip")
+    results = run_preflight(state, after, levels, canonical, at=at, skip=mode == "skip", reverify=reverify)
     state_warnings = preflight_verdict(results, mode)
     notice = telephony_identity_warning(state, after)
     if notice:
         state_warnings.append(notice)
     warnings = state_warnings + unverified_raises(levels, canonical, mode)
-    return Plan(before, after, setting_changes(before, after), levels, results, warnings, preflight_basis(state),
-                state_warnings)
+    planned = Plan(before, after, setting_changes(before, after), levels, results, warnings, preflight_basis(state),
+                   state_warnings)
+    planned.reverify = reverify
+    return planned
 
 
 def apply(state, planned):
@@ -431,30 +452,36 @@ def apply(state, planned):
     _dependents.record_preflight(state, planned.preflight)
 
 
-def still_valid(planned, state):
+def still_valid(planned, state, reverify=False):
     """Whether a plan made on an earlier read still holds for this state (read again under the lock).
 
     It does when the checks settings, the TCS and the identities are the ones the plan (and its
-    preflight) saw; otherwise the caller plans again, preflight included.
+    preflight) saw, and it verified again what this run asks to verify again; otherwise the caller plans
+    again, preflight included.
     """
-    return state.settings[AREA] == planned.before and preflight_basis(state) == planned.basis
+    return state.settings[AREA] == planned.before and preflight_basis(state) == planned.basis and \
+        getattr(planned, "reverify", False) == reverify
 
 
-def plan_for(state, params):
-    """plan() with the module's options (certificate_checks params, or the checks and lines of security_settings)."""
-    options = dict((name, params.get(name)) for name in OPTION_NAMES)
+def plan_for(state, params, reverify=False):
+    """plan() with the module's options (certificate_checks params, or the checks and lines of security_settings).
+
+    The lines are the option ``lines`` (the stored setting keeps its name, ``ip_office_lines``).
+    """
+    options = dict((name, params.get("lines" if name == "ip_office_lines" else name)) for name in OPTION_NAMES)
     timeout = params.get("preflight_timeout")
     return plan(state, options, params.get("preflight"), params.get("preflight_mode") or "enforce",
-                DEFAULT_PREFLIGHT_TIMEOUT if timeout is None else timeout)
+                DEFAULT_PREFLIGHT_TIMEOUT if timeout is None else timeout, reverify=reverify)
 
 
-def apply_checks(state, params, early=None):
+def apply_checks(state, params, early=None, reverify=False):
     """The checks area on a state: plan it (preflight included), apply it, return the plan.
 
     ``early`` is a plan made on an earlier read of the store (outside the lock): it is reused when it
     still holds for ``state`` (still_valid), so the preflight is not run again.
     """
-    planned = early if early is not None and still_valid(early, state) else plan_for(state, params)
+    planned = early if early is not None and still_valid(early, state, reverify) \
+        else plan_for(state, params, reverify)
     apply(state, planned)
     return planned
 

@@ -139,7 +139,7 @@ def export_request(params):
     """Validate the export options (nothing read or written)."""
     path = params.get("path")
     if not path:
-        raise SecurityError("invalid_argument", "Set the 'path' option: the directory to write the files into.",
+        raise SecurityError("missing_option", "Set the 'path' option: the directory to write the files into.",
                             option="path")
     check_text(path, "path", "The export path")  # a NUL (or another control character): invalid_characters
     encryption = params.get("encryption") or "modern"
@@ -347,7 +347,7 @@ def phone_settings_text(state, phones, roots, problems, mismatches):
         lines.append("## TRUSTCERTS: the roots those identities chain to.")
         for item in phones["roots"]:
             lines.append("##   %s = %s (SHA-256 %s)" % (item["file"].split("/")[-1], _clean(item["subject"]),
-                                                       item["sha256"]))
+                                                        item["sha256"]))
         lines.append("SET TRUSTCERTS %s" % ",".join(phones["trustcerts"]))
     for problem in problems:
         lines.append("## Not in TRUSTCERTS: %s." % _clean(problem))
@@ -389,8 +389,8 @@ def settings_lines(state):
         for name in names:
             value = state.settings[area][name]
             lines.append("    %s: %s   [%s.%s = %s]" % (SETTINGS_BY_AREA[area][name].label,
-                                                       _clean(manager_value(name, value)), area, name,
-                                                       _clean(json.dumps(value))))
+                                                        _clean(manager_value(name, value)), area, name,
+                                                        _clean(json.dumps(value))))
         if area == "scep":
             stored = bool(state.secrets.get("scep_password"))
             lines.append("    %s: %s   [scep.password]" % (SETTINGS_BY_AREA["scep"]["password"].label,
@@ -615,7 +615,7 @@ def readme_text(state, manifest):
               "  trusted/pem/*.cer, trusted/der/*.cer -> %s" % ROUTES["trusted"]]
     for entry in manifest["trusted"]:
         lines.append("  %s: %s (SHA-256 %s)" % (entry["files"]["tcs_add"].split("/")[-1], _clean(entry["subject"]),
-                                                 entry["sha256"]))
+                                                entry["sha256"]))
         if entry["is_ca"] or entry["private_key"]["held_by"]:
             lines.append("    CA private key: %s" % entry["private_key"]["description"] if entry["is_ca"]
                          else "    private key: %s" % entry["private_key"]["description"])

@@ -4,18 +4,23 @@
 """Generations of a store: what made each one, and restoring one (the ``generation`` module).
 
 Every write of a store is a whole new generation (``_store``); the last ``keep_generations`` are kept.
-Each generation's settings.json carries a record of what made it (``make_record``): the module, a
-short summary of what changed against the generation before (``summarize``), the time, and the note
-Ansible passed (the ``ansible_target_log_info`` variable; Ansible never passes a module its task name).
+Each generation's settings.json carries a record of what made it (``_record.make_record``, which the store
+calls, so it lives below the store): the module, a short summary of what changed against the generation
+before (``summarize``), the time, and the note Ansible passed (the ``ansible_target_log_info`` variable;
+Ansible never passes a module its task name).
 
 A restore never switches ``current`` back to an old directory: it writes a *new* generation whose
 content equals the chosen one, under the store lock, so the generation that was current stays kept
 and a restore can itself be undone (``restore: previous`` again).  The store setting
 ``keep_generations`` is not part of what is restored: it is how the store keeps history, not content.
 
+A generation whose identity or telephony identity has expired since is not restored unless
+``allow_expired`` (then with a warning): the system would present a certificate every peer rejects.
+
 Stable error codes: ``unknown_generation`` (a number that is not kept), ``no_previous_generation``
-(nothing before the current generation), ``invalid_argument`` (a restore value that is neither
-``previous`` nor a number), and the store's own (``store_locked``, ``corrupt_store``, ...).
+(nothing before the current generation), ``invalid_setting`` (a restore value that is neither
+``previous`` nor a number), ``certificate_expired`` (the chosen generation's identity or telephony
+identity has expired), and the store's own (``store_locked``, ``corrupt_store``, ...).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -26,80 +31,16 @@ import copy
 
 from ansible_collections.ipoffice.security.plugins.module_utils import _certs
 from ansible_collections.ipoffice.security.plugins.module_utils._model import SecurityError
+from ansible_collections.ipoffice.security.plugins.module_utils._record import CREDENTIAL_NAMES, certificate_name
 from ansible_collections.ipoffice.security.plugins.module_utils._results import diff
 from ansible_collections.ipoffice.security.plugins.module_utils._store import KEEP_GENERATIONS
 
-SUMMARY_LIMIT = 400
 # What a restore copies from the chosen generation (everything but the store setting keep_generations).
 RESTORED_FIELDS = ("platform", "system_name", "settings", "identity", "telephony", "ca", "secrets", "data",
                    "verified_endpoints", "issued_certificates")
-CREDENTIAL_NAMES = (("identity", "identity"), ("telephony", "telephony identity"), ("ca", "system CA"))
 
 
-# ------------------------------------------------------------------------------------------- records
-
-
-def _name(cert):
-    return _certs.common_name(cert) or cert.subject.rfc4514_string()
-
-
-def _value(value):
-    if isinstance(value, (list, dict)):
-        return "(%d item%s)" % (len(value), "" if len(value) == 1 else "s")
-    return "%s" % ("''" if value == "" else value)
-
-
-def summarize(before, after):
-    """A short human summary of what differs from before to after (what a generation record says)."""
-    parts = []
-    if after.change_note:
-        parts.append(after.change_note)
-    if not before.initialised:
-        parts.append("initialised the store (%s platform)" % after.platform)
-    for area in sorted(after.settings):
-        old_area, new_area = before.settings.get(area, {}), after.settings[area]
-        for name in sorted(new_area):
-            if old_area.get(name) != new_area[name]:
-                parts.append("%s.%s %s -> %s" % (area, name, _value(old_area.get(name)), _value(new_area[name])))
-    for slot, label in CREDENTIAL_NAMES:
-        old, new = getattr(before, slot), getattr(after, slot)
-        if old is None and new is not None:
-            parts.append("%s set: %s" % (label, _name(new.cert)))
-        elif old is not None and new is None:
-            parts.append("%s removed" % label)
-        elif old is not None and (old.fingerprint != new.fingerprint or old.meta != new.meta):
-            parts.append("%s replaced: %s" % (label, _name(new.cert)))
-    added = [after.trusted[fp] for fp in sorted(set(after.trusted) - set(before.trusted))]
-    removed = [before.trusted[fp] for fp in sorted(set(before.trusted) - set(after.trusted))]
-    if added:
-        parts.append("trusted +%s" % ", +".join(_name(c) for c in added))
-    if removed:
-        parts.append("trusted -%s" % ", -".join(_name(c) for c in removed))
-    for name in sorted(set(before.secrets) | set(after.secrets)):
-        if before.secrets.get(name) != after.secrets.get(name):
-            parts.append("secret %s %s" % (name, "removed" if name not in after.secrets else "set"))
-    if before.keep_generations != after.keep_generations:
-        parts.append("keep_generations %s -> %s" % (before.keep_generations, after.keep_generations))
-    if before.verified_endpoints != after.verified_endpoints:
-        parts.append("preflight record: %s" % ", ".join(sorted(
-            set(e.get("endpoint", "?") for e in after.verified_endpoints)
-            ^ set(e.get("endpoint", "?") for e in before.verified_endpoints)) or ["updated"]))
-    if before.issued_certificates != after.issued_certificates:
-        parts.append("issued certificates recorded: %d" % len(after.issued_certificates))
-    changed_data = sorted(k for k in set(before.data) | set(after.data) if before.data.get(k) != after.data.get(k))
-    if changed_data:
-        parts.append("data %s" % ", ".join(changed_data))
-    text = "; ".join(parts) or "no visible change"
-    if len(text) > SUMMARY_LIMIT:
-        text = text[:SUMMARY_LIMIT - 3] + "..."
-    return text
-
-
-def make_record(before, after, made_by=None, now=None):
-    """The record a new generation carries: module, summary, time, note (ansible_target_log_info)."""
-    made_by = made_by or {}
-    return {"module": made_by.get("module"), "summary": summarize(before, after),
-            "time": (now or _certs.utcnow()).strftime("%Y-%m-%dT%H:%M:%SZ"), "note": made_by.get("note")}
+# ----------------------------------------------------------------------------------------- listing
 
 
 def listing(store):
@@ -144,8 +85,37 @@ def target_number(store, state, restore):
         return max(earlier)
     if text.isdigit():
         return int(text)
-    raise SecurityError("invalid_argument", "restore must be 'previous' or a generation number (see the "
+    raise SecurityError("invalid_setting", "restore must be 'previous' or a generation number (see the "
                         "'generations' result), got %r. Change the 'restore' option." % (restore,), option="restore")
+
+
+def expired_identities(state, now=None):
+    """[(label, certificate)] of the identities of ``state`` that have expired (identity, telephony identity)."""
+    now = now or _certs.utcnow()
+    return [(label, cred.cert) for slot, label in CREDENTIAL_NAMES[:2]
+            for cred in [getattr(state, slot)] if cred is not None and cred.cert.not_valid_after_utc < now]
+
+
+def _expired_text(expired):
+    return "; ".join("the %s '%s' expired on %s" % (label, certificate_name(cert),
+                                                    cert.not_valid_after_utc.strftime("%Y-%m-%d"))
+                     for label, cert in expired)
+
+
+def check_expired(chosen, number, allow_expired, now=None):
+    """Refuse (certificate_expired) to restore a generation whose identities have expired, unless allowed;
+    the warnings to give when allowed."""
+    expired = expired_identities(chosen, now)
+    if not expired:
+        return []
+    if not allow_expired:
+        raise SecurityError("certificate_expired", "Generation %d cannot be restored: %s, and the system would present "
+                            "a certificate every peer rejects. Nothing was changed. Choose another generation (the "
+                            "'restore' option), or set the 'allow_expired' option to true to restore it anyway."
+                            % (number, _expired_text(expired)),
+                            option="allow_expired", generation=number)
+    return ["Restored generation %d although %s (allow_expired: true): peers reject an expired identity; renew it."
+            % (number, _expired_text(expired))]
 
 
 def restore_into(state, chosen, number):
@@ -162,10 +132,10 @@ def run(store, params, check_mode=False, want_diff=False):
     """The generation module: list the kept generations; restore one as a new generation."""
     restore = params.get("restore")
     if restore is None:
-        if store.keep_option is None and not store.exists():  # nothing to list; no initial keys are made
+        if not store.has_store_settings() and not store.exists():  # nothing to list; no initial keys are made
             return {"changed": False, "current": None, "initialised": False, "keep_generations": KEEP_GENERATIONS,
                     "generations": [], "restored": None}
-        if store.keep_option is None:
+        if not store.has_store_settings():
             state = store.read()
             return {"changed": False, "current": state.generation if state.initialised else None,
                     "initialised": state.initialised, "keep_generations": state.keep_generations,
@@ -182,7 +152,9 @@ def run(store, params, check_mode=False, want_diff=False):
             chosen = store.load_generation(number)
             box["number"] = number
             box["made_by"] = chosen.made_by
+            box["warnings"] = []
             if number != state.generation:
+                box["warnings"] = check_expired(chosen, number, params.get("allow_expired"))
                 restore_into(state, chosen, number)
 
         update = store.update(mutate, check_mode=check_mode)
@@ -196,6 +168,8 @@ def run(store, params, check_mode=False, want_diff=False):
     if box.get("number") is not None:
         result["restored"] = {"generation": box["number"], "made_by": box.get("made_by"),
                               "written_as": update.after.generation if update.written else None}
+    if box.get("warnings"):
+        result["warnings"] = list(box["warnings"])
     if want_diff:
         result["diff"] = diff(state_view(update.before), state_view(update.after), header="store generation")
     return result

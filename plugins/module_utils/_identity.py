@@ -15,14 +15,17 @@
 The regenerate policy (community.crypto's enum, adapted to an identity a system always has):
 
 ``exists``
-    the current identity came from the requested source (generate, ca or import).  The identity a
+    the current identity came from the requested source (generate, ca, issued_by or import).  The identity a
     new system starts with (source ``initial``), or one from another source, does not count: the
     first request of a source always replaces it.
 ``partial_idempotence`` matches
-    same key type and size (or curve), same subject, same set of subject alternative names.
+    same key type and size (or curve), same subject, same set of subject alternative names, and for
+    ``ca`` and ``issued_by`` issued by the issuer's current CA (an identity follows its issuer).
 ``full_idempotence`` matches
-    partial, plus the same signature hash, the same validity length (``valid_days``) and the same
-    issuer (self-signed for ``generate``; the current internal CA for ``ca``).
+    partial, plus the same signature hash, the same validity length (``valid_days``; for ``issued_by``
+    the length it was capped at when the issuer CA had less life left) and the same issuer
+    (self-signed for ``generate``; the current internal CA for ``ca``; the current CA of
+    ``issuer_store`` for ``issued_by``, see ``_issuer``).
 renewal
     a generated or CA-issued identity with fewer than ``renew_before_days`` days left (or expired) is
     renewed by ``partial_idempotence``, ``full_idempotence`` and refused by ``fail``.  Outside that
@@ -41,7 +44,7 @@ __metaclass__ = type
 import datetime
 import os
 
-from ansible_collections.ipoffice.security.plugins.module_utils import _certs
+from ansible_collections.ipoffice.security.plugins.module_utils import _certs, _issuer
 from ansible_collections.ipoffice.security.plugins.module_utils._info import credential_info
 from ansible_collections.ipoffice.security.plugins.module_utils._results import diff, judged_today
 from ansible_collections.ipoffice.security.plugins.module_utils._model import (
@@ -78,6 +81,8 @@ IDENTITY_SETTINGS = tuple(SETTINGS_BY_AREA["identity"])
 NAMING_OPTIONS = ("subject_name", "subject_alt_names", "signature", "valid_days", "renew_before_days")
 IMPORT_OPTIONS = ("certificate_path", "certificate_content", "password", "private_key_path", "private_key_content",
                   "private_key_password", "chain_path", "chain_content")
+# The sources that issue a new certificate from the request's naming options (Regenerate and its kin).
+ISSUING_SOURCES = ("generate", "ca", "issued_by")
 SHA1_WARNING = ("signature sha1_rsa1024 is the legacy SHA1/RSA1024 choice: peers whose received-certificate checks "
                 "are at medium or above reject SHA-1 signatures, and high levels also reject 1024-bit keys. "
                 "Use sha256_rsa2048 (or stronger) unless an old peer needs it.")
@@ -132,6 +137,7 @@ class IdentityRequest(object):
         self.signature = signature
         self.valid_days = valid_days
         self.imported = imported
+        self.issuer = None  # _issuer.Issuer for source issued_by
         # The certificate checks settings to decide with (renewal window, telephony certificate use):
         # None means the state's; security_settings gives the ones its checks area is about to set.
         self.planned_checks = None
@@ -150,8 +156,17 @@ def check_days(value, option, minimum, maximum, why=""):
     return value
 
 
-def identity_request(params):
-    """Validate identity_certificate options; read and parse an import.  Touches no store."""
+def _quoted(names):
+    """Option names as a message names them: 'a', 'b'."""
+    return ", ".join("'%s'" % name for name in names)
+
+
+def identity_request(params, store_path=None):
+    """Validate identity_certificate options; read and parse an import; read the issuer of issued_by.
+
+    Touches no store of its own (the issuer's store is read without a lock and never written).
+    ``store_path``: this system's store (an issuer_store naming it is refused); default params' store_path.
+    """
     purpose = check_choice(params.get("purpose") or "system", PURPOSES, "purpose")
     source = params.get("source")
     if source is not None:
@@ -164,15 +179,27 @@ def identity_request(params):
     if source != "import":
         stray = [name for name in IMPORT_OPTIONS if given(params, name)]
         if stray:
-            raise SecurityError("invalid_argument", "%s only apply to source: import (Set). Remove them or set "
-                                "'source: import'." % ", ".join(stray), option=stray[0])
-    if source not in ("generate", "ca"):
+            several = len(stray) > 1
+            raise SecurityError("option_not_applicable", "%s only appl%s to source: import (Set). Remove %s or set "
+                                "'source: import'." % (_quoted(stray), "y" if several else "ies",
+                                                       "them" if several else "it"), option=stray[0])
+    if source not in ISSUING_SOURCES:
         stray = [name for name in NAMING_OPTIONS if given(params, name)]
         if stray:
-            raise SecurityError("invalid_argument", "%s only apply to source: generate or ca (Regenerate). Remove "
-                                "them or set the 'source' option." % ", ".join(stray), option=stray[0])
+            several = len(stray) > 1
+            raise SecurityError("option_not_applicable", "%s only appl%s to source: generate, ca or issued_by "
+                                "(Regenerate). Remove %s or set the 'source' option."
+                                % (_quoted(stray), "y" if several else "ies", "them" if several else "it"),
+                                option=stray[0])
+    if source != "issued_by" and given(params, "issuer_store"):
+        raise SecurityError("option_not_applicable", "'issuer_store' only applies to source: issued_by (an identity "
+                            "issued by another system's CA). Remove it or set 'source: issued_by'.",
+                            option="issuer_store")
     request = IdentityRequest(purpose, source, regenerate, params.get("renew_before_days"), settings)
-    if source in ("generate", "ca"):
+    if source == "issued_by":
+        request.issuer = _issuer.read_issuer(params.get("issuer_store"),
+                                             store_path if store_path is not None else params.get("store_path"))
+    if source in ISSUING_SOURCES:
         request.signature = params.get("signature") or DEFAULT_SIGNATURE
         _certs.signature_choice(request.signature)
         request.valid_days = check_days(params["valid_days"] if given(params, "valid_days") else DEFAULT_VALID_DAYS,
@@ -208,7 +235,7 @@ def _input(params, base, required=True):
     """Bytes and the option name of a <base>_path / <base>_content pair (or None)."""
     path_opt, content_opt = base + "_path", base + "_content"
     if given(params, path_opt) and given(params, content_opt):
-        raise SecurityError("invalid_argument", "Give either '%s' or '%s', not both." % (path_opt, content_opt),
+        raise SecurityError("conflicting_options", "Give either '%s' or '%s', not both." % (path_opt, content_opt),
                             option=content_opt)
     if given(params, path_opt):
         return _certs.read_input(path=params[path_opt], option=path_opt), path_opt
@@ -238,7 +265,7 @@ def load_import(params, now=None):
     key_data, key_option = _input(params, "private_key", required=False)
     if key_data is not None:
         if key is not None:
-            raise SecurityError("invalid_argument", "The %s already holds a private key; remove the '%s' option."
+            raise SecurityError("conflicting_options", "The %s already holds a private key; remove the '%s' option."
                                 % (cert_option, key_option), option=key_option)
         key = _certs.load_private_key(key_data, params.get("private_key_password"), option=key_option)
         key_from = key_option
@@ -286,8 +313,11 @@ def load_import(params, now=None):
     if chain_data is not None:
         others.extend(_certs.load_certificates(chain_data, option=chain_option))
     unique = []
+    seen = set()
     for cert in others:
-        if _certs.fingerprint(cert) not in [_certs.fingerprint(c) for c in unique]:
+        fp = _certs.fingerprint(cert)
+        if fp not in seen:
+            seen.add(fp)
             unique.append(cert)
     for cert in unique:
         if not _certs.is_ca(cert):
@@ -376,21 +406,33 @@ def full_mismatches(cert, naming, issuer=None):
     return partial_mismatches(cert, naming) + issue_mismatches(cert, naming, issuer)
 
 
-def issue_mismatches(cert, naming, issuer=None):
-    """Why cert's signature hash, validity length or issuer (None: self-signed) differs from the request."""
+def issue_mismatches(cert, naming, issuer=None, accepted_days=None, issuer_label=None):
+    """Why cert's signature hash, validity length or issuer (None: self-signed) differs from the request.
+
+    ``accepted_days``: the validity lengths that match (default: valid_days alone); ``issuer_label``: how
+    the issuer is named (default: the current internal CA).
+    """
     reasons = []
     have_hash = _certs.signature_hash_name(cert)
     if have_hash != naming.hash_name:
         reasons.append("signature hash is %s, requested %s" % (have_hash, naming.hash_name))
     days = validity_days(cert)
-    if days != naming.valid_days:
+    if days not in (accepted_days or (naming.valid_days,)):
         reasons.append("validity is %d days, requested %d" % (days, naming.valid_days))
     if issuer is None:
         if not _certs.is_self_signed(cert):
             reasons.append("it is issued by '%s', requested self-signed" % cert.issuer.rfc4514_string())
-    elif not _certs.is_issued_by(cert, issuer):
-        reasons.append("it is not issued by the current internal CA '%s'" % issuer.subject.rfc4514_string())
+    else:
+        reasons.extend(issuer_mismatch(cert, issuer, issuer_label))
     return reasons
+
+
+def issuer_mismatch(cert, issuer, issuer_label=None):
+    """[reason] when cert is not issued by issuer (the issuer's current CA), else []."""
+    if _certs.is_issued_by(cert, issuer):
+        return []
+    label = issuer_label or "the current internal CA '%s'" % issuer.subject.rfc4514_string()
+    return ["it is not issued by %s" % label]
 
 
 def in_renewal_window(cert, renew_before_days, now):
@@ -499,6 +541,10 @@ def apply_identity(state, request, now=None):
         # the 25-entry limit checked before anything is written.
         option = "chain_path" if request.imported.ca_certificates() else "certificate_path"
         outcome.added = state.add_trusted(request.imported.ca_certificates(), option=option)
+    if request.source == "issued_by" and (decision.replace or decision.reasons == []):
+        # The issuer's CA (and its own issuers) join the trusted store, so the identity's chain is offered
+        # and peers of this system can build it.
+        outcome.added = state.add_trusted([request.issuer.cert] + request.issuer.chain, option="issuer_store")
     if decision.replace:
         new = credential()
         if request.purpose == "telephony":
@@ -556,11 +602,30 @@ def _decide_import(state, request, current, label):
     return (lambda: Credential(imported.cert, imported.key, {"source": "import"})), decision
 
 
+def _issuer_of(state, request):
+    """(issuer certificate, key, how reasons name it) for the request's source; (None, None, None) self-signed."""
+    if request.source == "ca":
+        return state.ca.cert, state.ca.key, None
+    if request.source == "issued_by":
+        issuer = request.issuer
+        return issuer.cert, issuer.key, "the current %s" % issuer.label()
+    return None, None, None
+
+
+def _accepted_days(current, naming, request):
+    """The validity lengths that match: valid_days, and for issued_by the length it was capped at."""
+    days = [naming.valid_days]
+    meta = current.meta if current is not None else {}
+    if request.source == "issued_by" and meta.get("valid_days") == naming.valid_days and meta.get("issued_days"):
+        days.append(meta["issued_days"])
+    return tuple(days)
+
+
 def _decide_generated(state, request, current, label, now, warnings):
     if request.source == "ca" and state.ca is None:
         raise SecurityError("no_internal_ca", "This system (platform %s) has no internal CA, so the %s cannot be "
-                            "issued by it. Use 'source: generate' (self-signed) or 'source: import'."
-                            % (state.platform, label), option="source")
+                            "issued by it. Use 'source: generate' (self-signed), 'source: import', or 'source: "
+                            "issued_by' with the primary's store." % (state.platform, label), option="source")
     naming = resolve_naming(request.subject_name or default_subject_text(state), request.subject_alt_names,
                             request.signature, request.valid_days)
     explicit = request.renew_before_days is not None
@@ -568,31 +633,63 @@ def _decide_generated(state, request, current, label, now, warnings):
     check_renewal_window(renew_days, naming.valid_days, explicit)
     if naming.signature in WEAK_SIGNATURES:
         warnings.append(SHA1_WARNING)
-    issuer = state.ca.cert if request.source == "ca" else None
+    issuer, issuer_key, issuer_label = _issuer_of(state, request)
     partial = full = []
     renew = False
     if current is not None:
         partial = partial_mismatches(current.cert, naming)
-        full = full_mismatches(current.cert, naming, issuer)
+        full = partial + issue_mismatches(current.cert, naming, issuer, _accepted_days(current, naming, request),
+                                          issuer_label)
+        if issuer is not None:  # an identity follows its issuer, whatever the policy compares
+            partial = partial + issuer_mismatch(current.cert, issuer, issuer_label)
         renew = in_renewal_window(current.cert, renew_days, now)
     decision = decide(current, request.source, request.regenerate, partial, full, renew, label)
-    if decision.replace and issuer is not None:
+    valid_days = naming.valid_days
+    if decision.replace and request.source == "ca":
         check_within_ca(state.ca.cert, naming.valid_days, now)
+    if decision.replace and request.source == "issued_by":
+        valid_days = _issuer.capped_days(issuer, naming.valid_days, now)
+        if valid_days <= renew_days:
+            raise SecurityError(
+                "issuer_ca_expiring", "The %s cannot be issued: the %s expires on %s, %d days from now, which is "
+                "within the renewal window (%d days), so every run would reissue it. Regenerate the issuer's CA first "
+                "(its security_settings 'ca' area), or lower 'renew_before_days'."
+                % (label, request.issuer.label(), issuer.not_valid_after_utc.strftime("%Y-%m-%d"), valid_days,
+                   renew_days), option="renew_before_days" if explicit else "issuer_store")
+        if valid_days < naming.valid_days:
+            warnings.append("The %s is valid %d days, not the %d asked for: a certificate never outlives its issuer, "
+                            "the %s, which expires on %s." % (label, valid_days, naming.valid_days,
+                                                              request.issuer.label(),
+                                                              issuer.not_valid_after_utc.strftime("%Y-%m-%d")))
 
     def build():
         key = _certs.generate_private_key(naming.signature)
-        cert = _certs.build_certificate(naming.subject, key, naming.valid_days, signature=naming.signature,
+        cert = _certs.build_certificate(naming.subject, key, valid_days, signature=naming.signature,
                                         subject_alt_names=naming.alt_names, issuer_cert=issuer,
-                                        issuer_key=state.ca.key if issuer is not None else None)
+                                        issuer_key=issuer_key)
         meta = dict(naming.meta(), source=request.source)
         if explicit:
             # Recorded so that security_settings' state gathered can give the request back exactly.
             meta["renew_before_days"] = renew_days
         if issuer is not None:
             meta["issued_by"] = _certs.fingerprint(issuer)
+        if request.source == "issued_by":
+            meta.update(issued_meta(request.issuer, valid_days, current, state))
         return Credential(cert, key, meta)
 
     return build, decision
+
+
+def issued_meta(issuer, valid_days, current, state):
+    """What an issued_by identity records about its issuer: the store, the CA (certificate and fingerprint),
+    the validity it got, and the earlier issuers' roots still trusted (retired by security_settings)."""
+    previous = []
+    if current is not None and current.meta.get("source") == "issued_by":
+        previous = [current.meta.get("issued_by")] + list(current.meta.get("previous_issuers") or [])
+    previous = [fp for fp in previous if fp and fp != issuer.fingerprint and fp in state.trusted]
+    return {"issuer_store": issuer.path, "issuer_subject": issuer.subject,
+            "issuer_certificate": _certs.cert_pem(issuer.cert).decode("ascii"),
+            "issued_days": valid_days, "previous_issuers": sorted(set(previous))}
 
 
 def check_within_ca(ca_cert, valid_days, now, option="valid_days"):

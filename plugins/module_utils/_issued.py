@@ -78,7 +78,7 @@ def load_signing_request(params):
         return None
     option = "csr_path" if path is not None else "csr_content"
     if path is not None and content is not None:
-        raise SecurityError("invalid_argument", "Give either 'csr_path' or 'csr_content', not both.",
+        raise SecurityError("conflicting_options", "Give either 'csr_path' or 'csr_content', not both.",
                             option="csr_content")
     csr = _certs.load_csr(_certs.read_input(path=path, content=content, option=option), option=option)
     try:
@@ -105,12 +105,12 @@ def _csr_request(params, csr):
     """The issued_certificate request for a CSR: subject and SANs from it unless given, PEM output only."""
     option = "csr_path" if params.get("csr_path") is not None else "csr_content"
     if params.get("format") not in (None, "pem"):
-        raise SecurityError("invalid_argument", "With a CSR the private key stays on the system that made it, so "
+        raise SecurityError("option_not_applicable", "With a CSR the private key stays on the system that made it, so "
                             "there is nothing to put in a PKCS#12: remove 'format' or set 'format: pem'.",
                             option="format")
     for name in ("private_key_path", "password", "signature"):
         if given(params, name):
-            raise SecurityError("invalid_argument", "With a CSR ('%s') the key is the CSR's and never leaves the "
+            raise SecurityError("option_not_applicable", "With a CSR ('%s') the key is the CSR's and never leaves the "
                                 "system that made it: remove the '%s' option." % (option, name), option=name)
     valid_days = params["valid_days"] if given(params, "valid_days") else ISSUED_CERTIFICATE_MAX_DAYS
     check_days(valid_days, "valid_days", 1, ISSUED_CERTIFICATE_MAX_DAYS,
@@ -137,11 +137,11 @@ def _csr_request(params, csr):
     naming.subject = subject
     path = params.get("path")
     if not path:
-        raise SecurityError("invalid_argument", "Set the 'path' option: where to write the certificate.",
+        raise SecurityError("missing_option", "Set the 'path' option: where to write the certificate.",
                             option="path")
     chain_path = params.get("chain_path")
     if chain_path and os.path.abspath(chain_path) == os.path.abspath(path):
-        raise SecurityError("invalid_argument", "'path' and 'chain_path' must be different files.",
+        raise SecurityError("conflicting_options", "'path' and 'chain_path' must be different files.",
                             option="chain_path")
     renew = params.get("renew_before_days")
     if renew is not None:
@@ -180,25 +180,25 @@ def issued_request(params):
     naming = resolve_naming(params["subject_name"], alt_names, signature, valid_days)
     path = params.get("path")
     if not path:
-        raise SecurityError("invalid_argument", "Set the 'path' option: where to write the certificate.",
+        raise SecurityError("missing_option", "Set the 'path' option: where to write the certificate.",
                             option="path")
     key_path = params.get("private_key_path")
     chain_path = params.get("chain_path")
     password = params.get("password")
     if output_format == "pkcs12":
         if key_path or chain_path:
-            raise SecurityError("invalid_argument", "With format: pkcs12 the key and chain are inside the file at "
+            raise SecurityError("option_not_applicable", "With format: pkcs12 the key and chain are inside the file at "
                                 "'path'; remove 'private_key_path'/'chain_path' or set 'format: pem'.",
                                 option="private_key_path" if key_path else "chain_path")
         if not password:
             raise SecurityError("password_required", "A PKCS#12 holds the private key: set the 'password' option to "
                                 "protect it (or use 'format: pem').", option="password")
     elif not key_path:
-        raise SecurityError("invalid_argument", "With format: pem the private key is a separate file: set the "
+        raise SecurityError("missing_option", "With format: pem the private key is a separate file: set the "
                             "'private_key_path' option.", option="private_key_path")
     paths = [os.path.abspath(p) for p in (path, key_path, chain_path) if p]
     if len(set(paths)) != len(paths):
-        raise SecurityError("invalid_argument", "'path', 'private_key_path' and 'chain_path' must be different "
+        raise SecurityError("conflicting_options", "'path', 'private_key_path' and 'chain_path' must be different "
                             "files.", option="private_key_path")
     renew = params.get("renew_before_days")
     if renew is not None:

@@ -16,78 +16,70 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.ipoffice.security.plugins.module_utils import _certs, _tls
-from ansible_collections.ipoffice.security.plugins.module_utils._model import SecurityError, check_text
+from ansible_collections.ipoffice.security.plugins.module_utils import _certs, _endpoints, _findings, _tls
+from ansible_collections.ipoffice.security.plugins.module_utils._model import (
+    MAX_NETWORK_TIMEOUT,
+    SecurityError,
+    check_seconds,
+)
 
 OPTION = "live_endpoints"
-SERVES = ("management", "telephony")
+SERVES = ("management", "telephony", "h323")
 LINE_PREFIX = "line:"
 # The levels a peer of the system would apply to what it serves: a trust chain to the peer's trusted
 # store (medium) and the strictest one, with the system's name (high_remote).
 LIVE_LEVELS = ("medium", "high_remote")
-FINDING_CODES = ("live_identity_mismatch", "live_chain_mismatch", "live_unreachable", "live_fails_medium",
-                 "live_fails_high_remote")
+# Read-back's findings, and the enforcement probe's (_probe, for endpoints with probe: true): _findings.
+FINDING_CODES = _findings.codes_from("live")
 # What a peer connecting to the endpoint checks the certificate for.
-PURPOSE = {"management": "server", "telephony": "sip_server", "line": "server"}
-_KEYS = ("host", "port", "server_name", "serves")
+PURPOSE = {"management": "server", "telephony": "sip_server", "h323": "server", "line": "server"}
 
 
 def validate_timeout(value, option="live_timeout"):
+    """live_timeout in seconds: NaN, infinities, 1e308, zero or less are out_of_range."""
     if value is None:
         return _tls.DEFAULT_TIMEOUT
-    try:
-        timeout = float(value)
-    except (TypeError, ValueError):
-        timeout = 0
-    if not timeout > 0:
-        raise SecurityError("invalid_argument", "%s must be a positive number of seconds, got %r. Change the '%s' "
-                            "option." % (option, value, option), option=option)
-    return timeout
+    return check_seconds(value, option, MAX_NETWORK_TIMEOUT)
 
 
-def validate_endpoints(endpoints, option=OPTION):
-    """The live endpoints in canonical form ({host, port, server_name, serves}); raises on bad input."""
+def validate_endpoints(endpoints, option=OPTION, timeout=None):
+    """The live endpoints in canonical form: the endpoint item (_endpoints.resolve) plus ``serves``.
+
+    ``timeout`` (live_timeout) is the default of each item's own ``timeout``.
+    """
     if endpoints is None:
         return []
     if not isinstance(endpoints, list):
-        raise SecurityError("invalid_argument", "%s must be a list of {host, port, server_name, serves}. Change the "
+        raise SecurityError("invalid_setting", "%s must be a list of {host, port, server_name, serves}. Change the "
                             "'%s' option." % (option, option), option=option)
     result = []
     for index, item in enumerate(endpoints):
         where = "%s[%d]" % (option, index)
-        if not isinstance(item, dict):
-            raise SecurityError("invalid_argument", "%s must be a dictionary with host, port and serves. Change the "
-                                "'%s' option." % (where, option), option=where)
-        unknown = sorted(set(item) - set(_KEYS))
-        if unknown:
-            raise SecurityError("invalid_argument", "%s takes host, port, server_name and serves; unknown key(s): %s. "
-                                "Change the '%s' option." % (where, ", ".join(unknown), option), option=where)
-        for field in ("host", "server_name", "serves"):
-            check_text(item.get(field), "%s.%s" % (where, field))
-        host = item.get("host")
-        if not host or not isinstance(host, str) or not host.strip():
-            raise SecurityError("invalid_argument", "%s.host must name the host to connect to. Set it in the '%s' "
-                                "option." % (where, option), option=where + ".host")
-        port = item.get("port")
-        try:
-            port = int(port) if not isinstance(port, bool) else None
-        except (TypeError, ValueError):
-            port = None
-        if port is None or not 0 < port < 65536:
-            raise SecurityError("invalid_argument", "%s.port must be a port number 1-65535, got %r. Change the '%s' "
-                                "option." % (where, item.get("port"), option), option=where + ".port")
-        serves = item.get("serves")
-        if not isinstance(serves, str) or not (serves in SERVES or (
-                serves.startswith(LINE_PREFIX) and serves[len(LINE_PREFIX):].strip())):
-            raise SecurityError("invalid_argument", "%s.serves must be management, telephony or line:<name of an IP "
-                                "Office line>, got %r. Change the '%s' option." % (where, serves, option),
+        serves = item.get("serves") if isinstance(item, dict) else None
+        if isinstance(item, dict) and not (isinstance(serves, str) and (serves in SERVES or (
+                serves.startswith(LINE_PREFIX) and serves[len(LINE_PREFIX):].strip()))):
+            raise SecurityError("invalid_choice", "%s.serves must be management, telephony, h323 or line:<name of "
+                                "an IP Office line>, got %r. Change the '%s.serves' option." % (where, serves, where),
                                 option=where + ".serves")
-        server_name = item.get("server_name")
-        if server_name is not None and (not isinstance(server_name, str) or not server_name.strip()):
-            raise SecurityError("invalid_argument", "%s.server_name must be a host name (or be left out), got %r. "
-                                "Change the '%s' option." % (where, server_name, option), option=where + ".server_name")
-        result.append({"host": host.strip(), "port": port, "server_name": server_name or None, "serves": serves})
+        probe = item.get("probe") if isinstance(item, dict) else None
+        if probe is not None and not isinstance(probe, bool):
+            raise SecurityError("invalid_setting", "%s.probe must be true or false, got %r. Change the '%s.probe' "
+                                "option." % (where, probe, where), option=where + ".probe")
+        kind = "line" if serves and serves.startswith(LINE_PREFIX) else serves
+        endpoint = _endpoints.resolve(item, where, option, kind=kind, timeout=timeout, extras=("serves", "probe"))
+        endpoint["probe"] = bool(probe)
+        result.append(endpoint)
     return result
+
+
+def check_probe(endpoints, probe_ca, option=OPTION):
+    """Endpoints with probe: true need the probe CA (``live_probe_ca``)."""
+    probing = [index for index, endpoint in enumerate(endpoints) if endpoint.get("probe")]
+    if probing and probe_ca is None:
+        raise SecurityError("probe_ca_required", "%s[%d] asks for the enforcement probe (probe: true), which presents "
+                            "client certificates issued by a probe CA that the system trusts. Set the 'live_probe_ca' "
+                            "option ({certificate_path, private_key_path}), or set probe: false."
+                            % (option, probing[0]), option="live_probe_ca")
 
 
 def check_lines(state, endpoints, option=OPTION):
@@ -97,9 +89,10 @@ def check_lines(state, endpoints, option=OPTION):
         if endpoint["serves"].startswith(LINE_PREFIX) and endpoint["serves"][len(LINE_PREFIX):] not in names:
             where = "%s[%d].serves" % (option, index)
             raise SecurityError("unknown_line", "%s names IP Office line '%s', which the store of %s does not have "
-                                "(it has: %s). Change the '%s' option or add the line (certificate_checks "
-                                "ip_office_lines)." % (where, endpoint["serves"][len(LINE_PREFIX):], state.system_name,
-                                                       ", ".join(sorted(names)) or "none", option), option=where)
+                                "(it has: %s). Change the '%s' option or add the line (the 'lines' option of "
+                                "certificate_checks)." % (where, endpoint["serves"][len(LINE_PREFIX):],
+                                                          state.system_name, ", ".join(sorted(names)) or "none",
+                                                          option), option=where)
 
 
 def expected_credential(state, serves):
@@ -119,12 +112,15 @@ def _name(cert):
 
 
 def _where(endpoint):
-    host = endpoint["host"]
-    return "%s:%s" % ("[%s]" % host if ":" in host else host, endpoint["port"])
+    return _endpoints.label(endpoint)
 
 
-def read_back(state, endpoint, timeout=_tls.DEFAULT_TIMEOUT, now=None):
-    """One endpoint compared with the store: {host, port, server_name, serves, live, findings}."""
+def read_back(state, endpoint, timeout=None, now=None, probe_ca=None):
+    """One endpoint compared with the store: {host, port, server_name, serves, probe, live, findings}.
+
+    ``timeout``, when given, replaces the item's own.  With ``probe: true`` also what it enforces (``_probe``):
+    ``live.probe`` and ``enforced``.
+    """
     now = now or _certs.utcnow()
     where = _where(endpoint)
     system = state.system_name
@@ -134,9 +130,8 @@ def read_back(state, endpoint, timeout=_tls.DEFAULT_TIMEOUT, now=None):
     findings = []
 
     def finding(code, message, **extra):
-        item = {"where": "live", "endpoint": where, "serves": endpoint["serves"], "code": code, "message": message}
-        item.update(extra)
-        findings.append(item)
+        findings.append(_findings.finding(code, message, where="live", endpoint=where, serves=endpoint["serves"],
+                                          **extra))
 
     live = {"reachable": False, "error": None, "expected": label,
             "expected_identity": _certs.cert_info(credential.cert, now),
@@ -144,9 +139,13 @@ def read_back(state, endpoint, timeout=_tls.DEFAULT_TIMEOUT, now=None):
             "presented": [], "presented_chain": [], "identity_matches": None, "chain_matches": None,
             "checks": {}}
     result = dict(endpoint, live=live, findings=findings)
+    if timeout is not None:  # the caller's bound replaces the item's
+        endpoint = dict(endpoint, timeout=timeout)
+    if endpoint.get("probe"):
+        result["enforced"] = None
+        live["probe"] = None
     try:
-        presented = _tls.fetch_chain(endpoint["host"], endpoint["port"], server_name=endpoint["server_name"],
-                                     timeout=timeout)
+        presented = _endpoints.fetch(endpoint)
     except SecurityError as exc:
         live["error"] = {"code": exc.code, "message": exc.message}
         finding("live_unreachable", "%s (serves %s of %s) could not be read: %s The store cannot be compared with "
@@ -175,30 +174,38 @@ def read_back(state, endpoint, timeout=_tls.DEFAULT_TIMEOUT, now=None):
                    len(expected_chain), ", ".join(c.subject.rfc4514_string() for c in expected_chain)),
                 presented_chain=live["presented_chain"], expected_chain=live["expected_chain"])
     _judge(state, endpoint, kind, presented, now, live, finding)
+    if endpoint.get("probe") and probe_ca is not None:
+        from ansible_collections.ipoffice.security.plugins.module_utils import _probe
+        live["probe"] = _probe.probe(state, endpoint, probe_ca, endpoint["timeout"], where, finding, now)
+        result["enforced"] = live["probe"]["enforced"]
     return result
 
 
-def _judge(state, endpoint, kind, presented, now, live, finding):
-    # Imported here: security_info without live endpoints never pays to compile the engine.
-    from ansible_collections.ipoffice.security.plugins.module_utils import _checks
+# The finding of each level a peer would apply.
+LEVEL_FINDINGS = {"medium": "live_fails_medium", "high_remote": "live_fails_high_remote"}
 
-    peer_name = endpoint["server_name"] or state.system_name
+
+def _judge(state, endpoint, kind, presented, now, live, finding):
+    # The endpoint's purpose and names follow the one endpoint rule (_endpoints): a peer connects to what the
+    # item names (server_name, else host) unless it sets peer_name or sip_domain.
+    judged = dict(endpoint)
+    if endpoint.get("purpose") is None:
+        judged["purpose"] = PURPOSE[kind]
     for level in LIVE_LEVELS:
-        report = _checks.evaluate(presented[0], level=level, purpose=PURPOSE[kind], chain=tuple(presented[1:]),
-                                  trusted=tuple(state.trusted_certificates()),
-                                  peer_name=peer_name if level.endswith("_remote") else None, at=now)
-        checked = _checks.report_as_dict(report)
-        checked["peer_name"] = peer_name if level.endswith("_remote") else None
+        _report, checked = _endpoints.evaluate(presented, judged, level, trusted=state.trusted_certificates(),
+                                               at=now)
+        names = [n for n in (checked["peer_name"], checked["sip_domain"]) if n]
         live["checks"][level] = checked
-        if not report.passed:
-            finding("live_fails_" + level, "What %s (serves %s of %s) presents fails the %s checks a peer would "
+        if not checked["passed"]:
+            finding(LEVEL_FINDINGS[level], "What %s (serves %s of %s) presents fails the %s checks a peer would "
                     "apply%s: %s" % (_where(endpoint), endpoint["serves"], state.system_name, level,
-                                     " (as %s)" % peer_name if level.endswith("_remote") else "",
-                                     "; ".join("%s: %s" % (code, message) for code, message in report.findings)),
+                                     " (as %s)" % ", ".join(names) if names else "",
+                                     "; ".join("%s: %s" % (f["code"], f["message"]) for f in checked["findings"])),
                     level=level, codes=checked["codes"])
 
 
-def read_back_all(state, endpoints, timeout=_tls.DEFAULT_TIMEOUT, now=None):
-    """Every endpoint, in the order given (each bounded by ``timeout`` seconds)."""
+def read_back_all(state, endpoints, timeout=None, now=None, probe_ca=None):
+    """Every endpoint, in the order given (each connection bounded by its own ``timeout``, or ``timeout``)."""
     check_lines(state, endpoints)
-    return [read_back(state, endpoint, timeout, now) for endpoint in endpoints]
+    check_probe(endpoints, probe_ca)
+    return [read_back(state, endpoint, timeout, now, probe_ca) for endpoint in endpoints]

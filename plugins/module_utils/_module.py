@@ -17,16 +17,13 @@ __metaclass__ = type
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.ipoffice.security.plugins.module_utils import _cryptography_dep
+from ansible_collections.ipoffice.security.plugins.module_utils import _cryptography_dep, _specs
 from ansible_collections.ipoffice.security.plugins.module_utils._model import DEFAULT_LOCK_TIMEOUT, SecurityError
 from ansible_collections.ipoffice.security.plugins.module_utils._store import DirectoryStore
 
-# The stable error code of a task whose arguments Ansible's argument-spec validator rejects (an unsupported
-# or missing option, a wrong type or choice, options that exclude each other...), on both paths.
-INVALID_OPTION = "invalid_option"
-# The stable error code of an exception the collection did not expect (a bug): the message names the
-# exception; the traceback is returned only when Ansible asks for tracebacks (-vvv before ansible-core 2.19).
-UNEXPECTED_ERROR = "unexpected_error"
+# Two error codes are set here (registered in _errors): ``invalid_option`` when Ansible's argument-spec
+# validator rejects a task's arguments (on both paths), ``unexpected_error`` for an exception the collection
+# did not expect (a bug; its traceback only when Ansible asks for tracebacks).
 
 
 class SecurityModule(AnsibleModule):
@@ -43,7 +40,7 @@ class SecurityModule(AnsibleModule):
     def fail_json(self, msg, **kwargs):  # pylint: disable=arguments-differ
         validation = getattr(self, "validation_result", None)
         if not getattr(self, "_ipoffice_ready", False) and validation is not None and validation.errors:
-            kwargs.setdefault("error", INVALID_OPTION)
+            kwargs = dict({"error": "invalid_option"}, **kwargs)
         super(SecurityModule, self).fail_json(msg, **kwargs)
 
 
@@ -51,7 +48,8 @@ def store_from_params(params):
     return DirectoryStore(path=params["store_path"], platform=params.get("platform"),
                           system_name=params.get("system_name"), system_addresses=params.get("system_addresses"),
                           lock_timeout=params.get("lock_timeout", DEFAULT_LOCK_TIMEOUT),
-                          keep=params.get("keep_generations"))
+                          keep=params.get("keep_generations"),
+                          dependents_max_age=params.get("dependents_max_age_days"))
 
 
 def library_problems(params, features=_cryptography_dep.DEFAULT_FEATURES):
@@ -101,23 +99,26 @@ def unexpected(module_name, exc):
     return {"msg": "Unexpected error in %s: %s%s. This is a bug in ipoffice.security: please report it with the "
                    "traceback (-vvv; from ansible-core 2.19 ANSIBLE_DISPLAY_TRACEBACK=error)."
                    % (module_name or "the module", exc.__class__.__name__, (": " + text) if text else ""),
-            "error": UNEXPECTED_ERROR,
+            "error": "unexpected_error",
             "exception": "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))}
 
 
-def outcome(run, params, check_mode, want_diff, made_by, features=_cryptography_dep.DEFAULT_FEATURES):
+def outcome(run, params, check_mode, want_diff, made_by, features=_cryptography_dep.DEFAULT_FEATURES,
+            argument_spec=None):
     """One call of a module's decisions, for the module process and the in-process action path alike.
 
     Returns ``(failed, result, warnings)``: ``result`` is the module result (or the fail_json arguments when
     ``failed``), ``warnings`` the warnings to report, each prefixed with the system it is about (Ansible
     merges identical warning lines from different hosts).  The library floor is checked first, before
     the store is opened; a SecurityError becomes a failure with its stable code, any other exception the
-    ``unexpected_error`` failure.  ``made_by`` is recorded in the generation a change writes.
+    ``unexpected_error`` failure.  ``made_by`` is recorded in the generation a change writes.  The path options
+    of ``argument_spec`` (the module's) are checked first (``_specs.check_paths``).
     """
     failure = library_problems(params, features)
     if failure:
         return True, failure, []
     try:
+        _specs.check_paths(argument_spec or {}, params)
         store = store_from_params(params)
         store.made_by = made_by
         result = run(store, params, check_mode, want_diff)
@@ -148,7 +149,7 @@ def run_module(module, run, features=_cryptography_dep.DEFAULT_FEATURES):
     failed, result, warnings = outcome(run, module.params, module.check_mode, module._diff,
                                        generation_record(getattr(module, "_name", None),
                                                          getattr(module, "_target_log_info", None)),
-                                       features)
+                                       features, getattr(module, "argument_spec", None))
     for warning in warnings:
         module.warn(warning)
     if failed:

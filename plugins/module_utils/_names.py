@@ -31,9 +31,9 @@ except ImportError:  # pragma: no cover - reported at module start (_cryptograph
 
 # The same few peer names and SIP domains recur in every evaluation: their reference identities are
 # remembered, bounded (a table is emptied when it reaches this size).
-_REFERENCE_LIMIT = 1024
-_PEER_REFERENCES = {}
-_SIP_REFERENCES = {}
+_PARSED_NAMES_LIMIT = 1024
+_PEER_NAMES_PARSED = {}
+_SIP_DOMAINS_PARSED = {}
 
 _HOST_NAME_ONLY = re.compile(r"^[^:]*[g-zG-Z_\-][^:]*$")
 # RFC 5280 4.2.1.6 preferred name syntax (lowercased), with '*' allowed as the whole left-most label.
@@ -81,7 +81,7 @@ def _ip_reference(name):
 
 def _remember(table, name, value):
     if isinstance(name, str):
-        if len(table) >= _REFERENCE_LIMIT:
+        if len(table) >= _PARSED_NAMES_LIMIT:
             table.clear()
         table[name] = value
 
@@ -89,23 +89,23 @@ def _remember(table, name, value):
 def peer_reference(peer_name):
     """(IP address, None) for an IP literal, else (None, DNS reference identity or None)."""
     try:
-        return _PEER_REFERENCES[peer_name]
+        return _PEER_NAMES_PARSED[peer_name]
     except (KeyError, TypeError):
         pass
     address = _ip_reference(peer_name)
     reference = (address, _dns_reference(peer_name) if address is None else None)
-    _remember(_PEER_REFERENCES, peer_name, reference)
+    _remember(_PEER_NAMES_PARSED, peer_name, reference)
     return reference
 
 
 def sip_reference(sip_domain):
     """The DNS reference identity of a SIP domain, or None."""
     try:
-        return _SIP_REFERENCES[sip_domain]
+        return _SIP_DOMAINS_PARSED[sip_domain]
     except (KeyError, TypeError):
         pass
     reference = _dns_reference(sip_domain)
-    _remember(_SIP_REFERENCES, sip_domain, reference)
+    _remember(_SIP_DOMAINS_PARSED, sip_domain, reference)
     return reference
 
 

@@ -19,6 +19,7 @@ __metaclass__ = type
 import base64
 import datetime
 import hashlib
+import ipaddress
 import os
 import socket
 import ssl
@@ -26,7 +27,7 @@ import time
 import warnings
 
 from http import client as http_client
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from ansible_collections.ipoffice.security.plugins.module_utils._model import SecurityError
 from ansible_collections.ipoffice.security.plugins.module_utils._tls import Deadline
@@ -128,8 +129,11 @@ class CaInfo(object):
                 break
         self.ca = issuing or (cas[0] if cas else self.certificates[0])
         self.ra = others
-        # The RA decrypts requests and signs replies when there is one (RFC 8894 section 3.5.1).
-        self.recipient = _pick(others, "key_encipherment") or (others[0] if others else self.ca)
+        # The RA decrypts requests and signs replies when there is one (RFC 8894 section 3.5.1); the request is
+        # encrypted with RSA key transport, so an RA certificate with an RSA key is preferred.
+        rsa_others = [c for c in others if _is_rsa(c)]
+        self.recipient = (_pick(rsa_others, "key_encipherment") or (rsa_others[0] if rsa_others else None)
+                          or _pick(others, "key_encipherment") or (others[0] if others else self.ca))
         self.signers = others + [self.ca] if others else [self.ca]
 
     @property
@@ -173,6 +177,30 @@ def _is_ca(cert):
         return cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
     except x509.ExtensionNotFound:
         return cert.subject == cert.issuer
+
+
+def _is_rsa(cert):
+    return isinstance(cert.public_key(), rsa.RSAPublicKey)
+
+
+def check_recipient(ca):
+    """Refuse a CA whose request recipient (its RA, else the CA itself) has no RSA key.
+
+    SCEP encrypts every request to the recipient with RSA key transport (RFC 8894 section 3.1: the
+    EnvelopedData's recipient must have an RSA key); an EC (or EdDSA) CA can take part only through an RA
+    certificate with an RSA key, published with it in GetCACert.
+    """
+    if _is_rsa(ca.recipient):
+        return
+    from ansible_collections.ipoffice.security.plugins.module_utils import _certs
+    kind, bits, curve = _certs.key_description(ca.recipient.public_key())
+    raise SecurityError("scep_unsupported_ca_key", "The SCEP server's %s certificate '%s' has a key of type %s%s; SCEP "
+                        "encrypts each request to that key with RSA (RFC 8894), so nothing can be enrolled with it. "
+                        "Nothing was sent or changed. Use a CA with an RSA key, or one that publishes an RA "
+                        "certificate with an RSA key in GetCACert; or change the 'server' option."
+                        % ("RA" if ca.recipient in ca.ra else "CA", ca.recipient.subject.rfc4514_string(), kind,
+                           (" (%s)" % curve) if curve else (" (%s bits)" % bits if bits else "")),
+                        option="server", key_type=kind)
 
 
 def _pick(certs, usage):
@@ -582,6 +610,105 @@ def _short(exc):
     return text[:200]
 
 
+# -------------------------------------------------------------------------------------------- proxy
+
+
+class Proxy(object):
+    """The HTTP proxy a request goes through: where it is, the credentials it wants, and how to name it."""
+
+    def __init__(self, host, port, authorization=None, variable=None):
+        self.host = host
+        self.port = port
+        self.headers = {"Proxy-Authorization": authorization} if authorization else {}
+        self.variable = variable
+        # What messages show: never the credentials.
+        self.label = "http://%s:%d" % ("[%s]" % host if ":" in host else host, port)
+
+
+def _environ_value(environ, name):
+    """The value of a proxy variable: the lower-case name first, as curl and Python read them.  Under CGI
+    (REQUEST_METHOD set) HTTP_PROXY is ignored: a client can set it as a request header ("httpoxy")."""
+    for variable in (name, name.upper()):
+        if variable == "HTTP_PROXY" and "REQUEST_METHOD" in environ:
+            continue
+        value = (environ.get(variable) or "").strip()
+        if value:
+            return variable, value
+    return None, None
+
+
+def _bypassed(host, port, no_proxy):
+    """Whether NO_PROXY names the host: '*', a host or domain (a leading '.' or '*.' optional; a domain
+    covers its subdomains), an IP address or a CIDR network, each optionally with ':port'."""
+    host = host.lower().strip("[]").rstrip(".")
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        address = None
+    for entry in no_proxy.replace(" ", ",").split(","):
+        entry = entry.strip().lower()
+        if not entry:
+            continue
+        if entry == "*":
+            return True
+        name, want_port = entry, None
+        if entry.startswith("["):  # [IPv6] or [IPv6]:port
+            name, _bracket, rest = entry[1:].partition("]")
+            want_port = rest[1:] if rest.startswith(":") else None
+        elif entry.count(":") == 1:
+            name, want_port = entry.split(":")
+        if want_port is not None and want_port != str(port):
+            continue
+        if address is not None:
+            try:
+                if address in ipaddress.ip_network(name, strict=False):
+                    return True
+            except ValueError:
+                pass
+            continue
+        name = name.lstrip("*").lstrip(".").rstrip(".")
+        if name and (host == name or host.endswith("." + name)):
+            return True
+    return False
+
+
+def proxy_for(url, use_proxy=True, environ=None):
+    """The proxy to reach ``url`` through (a Proxy), or None to connect directly.
+
+    From the environment of the module, as curl and Python's urllib read it: ``http_proxy``/``HTTP_PROXY``
+    for http URLs, ``https_proxy``/``HTTPS_PROXY`` for https ones (reached with CONNECT), ``no_proxy``/
+    ``NO_PROXY`` for the hosts that bypass it.  ``use_proxy`` false ignores them.  Only http:// proxies are
+    supported; credentials in the proxy URL are sent as Basic Proxy-Authorization and never shown.
+    """
+    if not use_proxy:
+        return None
+    environ = os.environ if environ is None else environ
+    parts = urlsplit(url)
+    variable, value = _environ_value(environ, "%s_proxy" % parts.scheme)
+    if not value:
+        return None
+    _no_variable, no_proxy = _environ_value(environ, "no_proxy")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    if no_proxy and _bypassed(parts.hostname or "", port, no_proxy):
+        return None
+    proxy = urlsplit(value if "://" in value else "http://" + value)
+    try:
+        proxy_port = proxy.port or 80
+    except ValueError:
+        proxy_port = None
+    if proxy.scheme != "http" or not proxy.hostname or proxy_port is None:
+        raise SecurityError("invalid_url", "The proxy variable %s is not an http:// proxy URL (host and optional "
+                            "port; %s). Correct it in the task's environment, or set 'use_proxy: false' to connect "
+                            "to the SCEP server directly." % (variable, "only http:// proxies are supported"
+                                                              if proxy.scheme not in ("http", "") else "a bad host "
+                                                              "or port"), option="use_proxy", variable=variable)
+    authorization = None
+    if proxy.username is not None:
+        credentials = "%s:%s" % (unquote(proxy.username), unquote(proxy.password or ""))
+        authorization = "Basic " + base64.b64encode(credentials.encode("utf-8")).decode("ascii")
+    return Proxy(proxy.hostname, proxy_port, authorization, variable)
+
+
 # ---------------------------------------------------------------------------------------- transport
 
 
@@ -590,11 +717,16 @@ class _ReplyLimit(Exception):
 
 
 class _HTTPSConnection(http_client.HTTPSConnection):
-    """HTTPS whose handshake runs on a socket already visible as ``self.sock`` (so a Deadline can stop it)."""
+    """HTTPS whose handshake runs on a socket already visible as ``self.sock`` (so a Deadline can stop it).
+
+    Through a proxy (``set_tunnel``) the socket first reaches the proxy and a CONNECT opens the tunnel; the
+    TLS handshake then names, and verifies, the SCEP server.
+    """
 
     def connect(self):
         http_client.HTTPConnection.connect(self)
-        self.sock = self._context.wrap_socket(self.sock, server_hostname=self.host, do_handshake_on_connect=False)
+        server = getattr(self, "_tunnel_host", None) or self.host
+        self.sock = self._context.wrap_socket(self.sock, server_hostname=server, do_handshake_on_connect=False)
         self.sock.do_handshake()
 
 
@@ -604,19 +736,29 @@ class Transport(object):
     Each request is bounded as a whole: ``timeout`` seconds from connecting to the last byte of the reply
     (a Deadline, so a server that trickles bytes or never ends its body is cut off), and at most
     ``max_bytes`` of body.  Breaking either limit fails at once with ``scep_unreachable``.
+
+    With a ``proxy`` (proxy_for) an http URL is requested from the proxy in absolute form, and an https URL
+    through a CONNECT tunnel (TLS end to end with the SCEP server); the same bounds hold, the proxy's
+    handshake included.
     """
 
     def __init__(self, url, timeout=DEFAULT_TIMEOUT, retries=DEFAULT_RETRIES, backoff=0.5, cadata=None,
-                 cafile=None, sleep=time.sleep, max_bytes=MAX_REPLY_BYTES):
+                 cafile=None, sleep=time.sleep, max_bytes=MAX_REPLY_BYTES, proxy=None):
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise SecurityError("invalid_argument", "'%s' is not an http(s) SCEP URL. Check the 'server', 'scheme', "
+            raise SecurityError("invalid_url", "'%s' is not an http(s) SCEP URL. Check the 'server', 'scheme', "
                                 "'port' and 'uri' options." % url, option="server")
         self.url = url
         self.scheme = parts.scheme
         self.host = parts.hostname
         self.port = parts.port or (443 if parts.scheme == "https" else 80)
         self.path = parts.path or "/"
+        default_port = 443 if self.scheme == "https" else 80
+        host = "[%s]" % self.host if ":" in self.host else self.host
+        self.netloc = host if self.port == default_port else "%s:%d" % (host, self.port)
+        self.proxy = proxy
+        # How messages name the server (and the proxy on the way, never its credentials).
+        self.where = url if proxy is None else "%s (through the proxy %s)" % (url, proxy.label)
         self.timeout = timeout
         self.max_bytes = max_bytes
         self.retries = max(0, int(retries))
@@ -627,14 +769,18 @@ class Transport(object):
             self.context = ssl.create_default_context(cafile=cafile, cadata=cadata)
             self.context.minimum_version = ssl.TLSVersion.TLSv1_2
         self._connection = None
+        self._answered = 0  # replies read on the kept-alive connection
 
     def _connect(self):
         if self._connection is None:
+            host, port = (self.proxy.host, self.proxy.port) if self.proxy else (self.host, self.port)
             if self.scheme == "https":
-                self._connection = _HTTPSConnection(self.host, self.port, timeout=self.timeout,
-                                                    context=self.context)
+                self._connection = _HTTPSConnection(host, port, timeout=self.timeout, context=self.context)
+                if self.proxy:
+                    self._connection.set_tunnel(self.host, self.port, headers=dict(self.proxy.headers))
             else:
-                self._connection = http_client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+                self._connection = http_client.HTTPConnection(host, port, timeout=self.timeout)
+            self._answered = 0
         return self._connection
 
     def close(self):
@@ -657,11 +803,17 @@ class Transport(object):
             body = None
             headers = {}
             method = "GET"
+        if self.proxy and self.scheme == "http":
+            # To an HTTP proxy, the absolute URI (its Host header follows from it) and its credentials.
+            target = "http://%s%s" % (self.netloc, target)
+            headers.update(self.proxy.headers)
         attempt = 0
         while True:
             failure = None
+            reused = False
             try:
                 connection = self._connect()
+                reused = self._answered > 0
                 with Deadline(self.timeout, lambda conn=connection: (conn.sock,)) as deadline:
                     late = _ReplyLimit("did not finish answering %s within %s seconds (the limit for one whole "
                                        "request). Raise the 'timeout' option if the server is merely slow"
@@ -676,14 +828,17 @@ class Transport(object):
                         raise
                     if deadline.expired:  # cut off mid-body: what was read is not the whole reply
                         raise late
+                self._answered += 1
                 status = response.status
                 content_type = (response.getheader("Content-Type") or "").split(";")[0].strip().lower()
                 if response.getheader("Connection", "").lower() == "close":
                     self.close()
                 if status < 500:
                     if status != 200:
+                        if self.proxy and status == 407:  # the proxy's own refusal
+                            raise self._proxy_refused("HTTP %d %s" % (status, response.reason), status)
                         raise SecurityError("scep_http_error", "The SCEP server answered %s to %s with HTTP %d %s. "
-                                            "Check the 'uri' option (%s)." % (self.url, operation, status,
+                                            "Check the 'uri' option (%s)." % (self.where, operation, status,
                                                                               response.reason, self.path),
                                             option="uri", http_status=status)
                     return content_type, data
@@ -692,7 +847,7 @@ class Transport(object):
             except _ReplyLimit as exc:
                 self.close()
                 raise SecurityError("scep_unreachable", "The SCEP server %s %s; nothing was changed. Check the "
-                                    "'server', 'port', 'scheme' and 'uri' options." % (self.url, exc),
+                                    "'server', 'port', 'scheme' and 'uri' options." % (self.where, exc),
                                     option="timeout" if "'timeout'" in str(exc) else "server")
             except ssl.SSLError as exc:
                 self.close()
@@ -701,13 +856,38 @@ class Transport(object):
                                     option="ca_file")
             except (socket.timeout, OSError, http_client.HTTPException) as exc:
                 self.close()
+                if reused and isinstance(exc, (http_client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)):
+                    # The server (or a proxy: tinyproxy does) closed the kept-alive connection after its last
+                    # reply: ask again on a new one at once.  Not an attempt; a new connection is never reused.
+                    continue
                 failure = _short(exc)
+                refused = self._tunnel_refused(failure)
+                if refused is not None:
+                    raise refused
             if attempt >= self.retries:
                 raise SecurityError("scep_unreachable", "The SCEP server %s did not answer %s: %s (after %d attempts). "
-                                    "Check the 'server', 'port' and 'scheme' options and that the server is running."
-                                    % (self.url, operation, failure, attempt + 1), option="server")
+                                    "Check the 'server', 'port' and 'scheme' options%s and that the server is running."
+                                    % (self.where, operation, failure, attempt + 1,
+                                       ", the proxy (%s, or 'use_proxy')" % self.proxy.variable if self.proxy else ""),
+                                    option="server")
             self.sleep(min(MAX_BACKOFF, self.backoff * (2 ** attempt)))
             attempt += 1
+
+    def _tunnel_refused(self, failure):
+        """The error for a proxy that answered CONNECT with a refusal (4xx: final), or None."""
+        if not self.proxy or not failure.startswith("Tunnel connection failed: "):
+            return None
+        status = failure.split(": ", 1)[1]
+        code = status.split()[0]
+        if code.isdigit() and int(code) >= 500:
+            return None  # the proxy could not reach the server: retried like any connection error
+        return self._proxy_refused(status, int(code) if code.isdigit() else None)
+
+    def _proxy_refused(self, status, code):
+        return SecurityError("scep_http_error", "The proxy %s (from %s) refused the request to the SCEP server %s: %s. "
+                             "Check the proxy's access rules and credentials, list the server in NO_PROXY, or set "
+                             "'use_proxy: false'." % (self.proxy.label, self.proxy.variable, self.url, status),
+                             option="use_proxy", http_status=code)
 
     def _read_body(self, response, operation):
         """The reply body, at most max_bytes (a longer one, announced or sent, raises _ReplyLimit)."""
@@ -767,6 +947,7 @@ class Client(object):
     def enroll(self, csr, signer_cert, signer_key, transaction_id, message_type=PKCS_REQ):
         """Send PKCSReq (or RenewalReq) for csr, signed by signer; return the verified Reply."""
         ca = self.get_ca_cert()
+        check_recipient(ca)
         digest, cipher = self.algorithms()
         content = envelope(csr.public_bytes(serialization.Encoding.DER), ca.recipient, cipher)
         return self._operation(content, signer_cert, signer_key, transaction_id, message_type, digest)
@@ -774,6 +955,7 @@ class Client(object):
     def poll(self, subject, signer_cert, signer_key, transaction_id):
         """CertPoll (GetCertInitial) for a pending transaction."""
         ca = self.get_ca_cert()
+        check_recipient(ca)
         digest, cipher = self.algorithms()
         content = envelope(issuer_and_subject(ca.ca.subject, subject), ca.recipient, cipher)
         return self._operation(content, signer_cert, signer_key, transaction_id, CERT_POLL, digest)

@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: ipoffice.security contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""SCEP settings (REFERENCE section 1.4) and enrollment decisions: every decision of the ``scep`` module.
+"""SCEP settings (docs/scep.md) and enrollment decisions: every decision of the ``scep`` module.
 
 - ``apply_settings``: the SCEP settings and the write-only password (``update_password``).
 - ``resolve_request`` / ``enrollment_reason``: whether the identity must be (re)enrolled: no SCEP-issued
@@ -20,6 +20,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import hashlib
+import hmac
 import time
 
 from ansible_collections.ipoffice.security.plugins.module_utils import _certs, _cryptography_dep
@@ -29,10 +31,12 @@ from ansible_collections.ipoffice.security.plugins.module_utils._results import 
 from ansible_collections.ipoffice.security.plugins.module_utils._model import (
     DEFAULT_SCEP_RENEW_BEFORE_DAYS,
     DEFAULT_SIGNATURE,
+    MAX_SECRET_CHARS,
     RENEWAL_MESSAGES,
     SETTINGS_BY_AREA,
     UPDATE_PASSWORD_CHOICES,
     SecurityError,
+    check_length,
     check_text,
     scep_port,
     validate_value,
@@ -86,6 +90,7 @@ def apply_settings(state, params):
                             option="server")
     password = params.get("password")
     if password is not None:
+        check_length(password, MAX_SECRET_CHARS, "password", "The SCEP password")
         update = params.get("update_password") or UPDATE_PASSWORD_CHOICES[0]
         if update == "always" or not state.secrets.get(PASSWORD_SECRET):
             if password:
@@ -93,6 +98,46 @@ def apply_settings(state, params):
             else:
                 state.secrets.pop(PASSWORD_SECRET, None)
     return settings
+
+
+KEPT_PASSWORD_WARNING = (
+    "update_password is on_create and the store already holds a SCEP password that differs from the 'password' "
+    "given: the stored one is kept, and it is the challenge an enrollment sends. Set 'update_password: always' to "
+    "replace it. (The two are compared as digests; neither is shown.)")
+
+
+def _digest(secret):
+    return hashlib.sha256(secret).digest()
+
+
+def kept_password_differs(state, params):
+    """Whether ``update_password: on_create`` keeps a stored SCEP password that differs from the one given.
+
+    Compared as SHA-256 digests in constant time (hmac.compare_digest): no value is compared, shown or kept.
+    """
+    given = params.get("password")
+    stored = state.secrets.get(PASSWORD_SECRET)
+    if given is None or not stored or (params.get("update_password") or UPDATE_PASSWORD_CHOICES[0]) != "on_create":
+        return False
+    return not hmac.compare_digest(_digest(given.encode("utf-8")), _digest(stored))
+
+
+def challenge_note(state, params):
+    """(what to say about the challenge an enrollment sent, the option to name) after the CA refused it.
+
+    ``state`` is the one the enrollment was planned on (its password is the one sent).
+    """
+    if kept_password_differs(state, params):
+        return ("The challenge sent was the SCEP password already stored, which differs from the 'password' given "
+                "(update_password: on_create keeps the stored one): that may be why. Change the 'update_password' "
+                "option to always to send the given one.", "update_password")
+    if not state.secrets.get(PASSWORD_SECRET):
+        return ("No challenge password was sent (none is stored): give the CA's enrollment code in 'password'.",
+                "password")
+    if params.get("password") is None:
+        return ("The challenge sent was the SCEP password stored earlier ('password' was not given in this run): if "
+                "the CA's enrollment code changed, give the new one in 'password'.", "password")
+    return None
 
 
 def server_url(settings):
@@ -214,18 +259,23 @@ def make_client(state, params, url=None):
             cadata = _certs.certs_pem(trusted).decode("ascii")
     return _scep.Client(url, timeout=params.get("timeout") or _scep.DEFAULT_TIMEOUT,
                         retries=params.get("retries") if params.get("retries") is not None else _scep.DEFAULT_RETRIES,
-                        cadata=cadata, cafile=cafile, ca_identifier=params.get("ca_identifier"))
+                        cadata=cadata, cafile=cafile, ca_identifier=params.get("ca_identifier"),
+                        proxy=_scep.proxy_for(url, use_proxy=params.get("use_proxy") is not False))
 
 
-def failure_error(reply, what="request"):
+def failure_error(reply, what="request", note=None):
+    """scep_failure for a FAILURE reply; ``note``: challenge_note() (what was sent as the challenge)."""
     from ansible_collections.ipoffice.security.plugins.module_utils import _scep  # lazily: see RENEWAL_MESSAGES
     name, text = _scep.fail_info_message(reply)
     outcome = ("The pending transaction was discarded; the next run sends a new request." if what == "poll"
                else "Nothing was changed.")
+    option = "password" if name == "badRequest" else "server"
+    if note and name == "badRequest":
+        option = note[1]
     return SecurityError("scep_failure", "The SCEP server refused the certificate %s: %s. %s Check the 'password' "
-                         "option (the challenge) and the CA's policy for this subject." % (what, text, outcome),
-                         option="password" if name == "badRequest" else "server", fail_info=name,
-                         transaction_id=reply.transaction_id)
+                         "option (the challenge) and the CA's policy for this subject.%s"
+                         % (what, text, outcome, (" " + note[0]) if note else ""),
+                         option=option, fail_info=name, transaction_id=reply.transaction_id)
 
 
 def issued_certificate(reply, key, ca):
@@ -316,8 +366,8 @@ def apply_scep(state, params, outcome=None, basis=None):
     ``basis`` is the state the enrollment was planned on: a certificate (or a pending transaction) is only
     installed while the identity and the pending transaction are still the ones it was requested for.
     """
+    warnings = [KEPT_PASSWORD_WARNING] if kept_password_differs(state, params) else []
     apply_settings(state, params)
-    warnings = []
     if outcome is None:
         _drop_pending_request(state)
         return warnings
@@ -416,10 +466,12 @@ def _enroll(preview, params, request, reason, check_mode, sleep):
             if params.get("ca_fingerprint"):
                 ca = client.get_ca_cert()
                 check_pin(ca, params["ca_fingerprint"])
+                _scep.check_recipient(ca)
                 return Outcome("enrollment_needed", reason=reason, ca=ca, request=request)
             return Outcome("enrollment_needed", reason=reason, request=request)
         ca = client.get_ca_cert()
         check_pin(ca, params.get("ca_fingerprint"))
+        _scep.check_recipient(ca)
         if reason == "pending":
             pending = preview.data[PENDING_DATA]
             key = _certs.load_private_key(preview.secrets[PENDING_KEY_SECRET], option="store_path")
@@ -446,8 +498,8 @@ def _enroll(preview, params, request, reason, check_mode, sleep):
             if reason == "pending":
                 # The CA rejected the transaction we saved: forget it (the next run starts anew), then fail.
                 return Outcome("failed", reason=reason, transaction_id=transaction_id, ca=ca, request=request,
-                               pending=failure_error(reply, "poll"))
-            raise failure_error(reply, "request")
+                               pending=failure_error(reply, "poll", challenge_note(preview, params)))
+            raise failure_error(reply, "request", challenge_note(preview, params))
         if reply.status == _scep.PENDING:
             return Outcome("pending", reason=reason, transaction_id=transaction_id, ca=ca, request=request,
                            pending=pending, pending_key=key)

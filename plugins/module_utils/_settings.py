@@ -3,17 +3,24 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """A system's whole desired state in one store transaction: every decision of ``security_settings``.
 
-The areas are the keys of the baseline role's ``ipoffice_security`` variable: ``trusted``, ``identity``,
-``telephony_identity``, ``scep``, ``checks`` and ``lines``.  Each is applied by the same function its
-per-area module uses (``_trusted.apply_request``, ``_identity.apply_identity``,
-``_scep_settings.apply_scep``, ``_checks_settings.apply_checks``), in the safe order, on ONE state:
+The areas are the keys of the baseline role's ``ipoffice_security`` variable: ``trusted``, ``ca``,
+``identity``, ``telephony_identity``, ``scep``, ``checks`` and ``lines``.  Each is applied by the same
+function its per-area module uses (``_trusted.apply_request``, ``_identity.apply_identity``,
+``_scep_settings.apply_scep``, ``_checks_settings.apply_checks``; ``_ca.apply_ca`` has no module of its
+own), in the safe order, on ONE state:
 
 1. trusted: the listed certificates are added;
-2. identity, then telephony_identity;
-3. scep: settings, password and enrollment;
-4. trusted: the ``absent`` certificates are removed, then with ``exclusive`` the store is pruned to
-   the listed certificates;
-5. checks and lines, with the preflight.
+2. ca: the internal CA regenerated when it should be, the identities it issued reissued by the new one;
+3. identity, then telephony_identity;
+4. scep: settings, password and enrollment;
+5. trusted: the ``absent`` certificates are removed, then with ``exclusive`` the store is pruned to
+   the listed certificates (and the retired ones still present);
+6. checks and lines, with the preflight; when the run changes the trusted store or retires entries, the
+   listed endpoints of levels that check chains are verified again against the planned state;
+7. the removals of step 5 are judged on the planned state (``trusted_entry_in_use`` unless allowed);
+8. retire: each retired entry (``trusted.retire``, the previous internal CA, an identity's previous
+   issuer) is removed when nothing in the planned state depends on it any more; the others stay and are
+   reported in ``retiring``.
 
 Every later area sees what the earlier ones planned: the preflight evaluates endpoints against the
 planned trusted store and identities, and a removal is "still needed by" an identity only if the
@@ -47,7 +54,7 @@ __metaclass__ = type
 import contextlib
 import time
 
-from ansible_collections.ipoffice.security.plugins.module_utils import _certs, _cryptography_dep
+from ansible_collections.ipoffice.security.plugins.module_utils import _ca, _certs, _cryptography_dep, _dependents
 from ansible_collections.ipoffice.security.plugins.module_utils import _checks_settings
 from ansible_collections.ipoffice.security.plugins.module_utils import _identity
 from ansible_collections.ipoffice.security.plugins.module_utils import _scep_settings
@@ -55,10 +62,11 @@ from ansible_collections.ipoffice.security.plugins.module_utils import _settings
 from ansible_collections.ipoffice.security.plugins.module_utils import _trusted
 from ansible_collections.ipoffice.security.plugins.module_utils._model import SecurityError
 
-AREAS = ("trusted", "identity", "telephony_identity", "scep", "checks", "lines")
-STORE_OPTIONS = ("store_path", "platform", "system_name", "system_addresses", "lock_timeout")
+AREAS = ("trusted", "ca", "identity", "telephony_identity", "scep", "checks", "lines")
+STORE_OPTIONS = ("store_path", "platform", "system_name", "system_addresses", "lock_timeout", "keep_generations",
+                 "dependents_max_age_days")
 # The steps of the safe order, as results and diffs name them.
-STEPS = ("trusted", "identity", "telephony_identity", "scep", "trusted_removals", "checks")
+STEPS = ("trusted", "ca", "identity", "telephony_identity", "scep", "trusted_removals", "checks", "retire")
 
 
 # ------------------------------------------------------------------------------------------------ errors
@@ -70,7 +78,7 @@ def area_option(area, option):
         return area
     if option in STORE_OPTIONS:
         return option
-    if option == "ip_office_lines":
+    if option == "lines":
         return "lines"
     if area == "lines":
         area = "checks"  # an option of the checks module reached through the lines
@@ -122,6 +130,8 @@ class Request(object):
         self.exclusive = self.allow_in_use = False
         self.identity = self.telephony = None
         self.scep = self.checks = None
+        self.retire = None
+        self.ca = None
         trusted = params.get("trusted")
         if trusted is not None:
             with in_area("trusted"):
@@ -129,14 +139,20 @@ class Request(object):
                     self.present = _trusted.load_request(trusted["certificates"], "present")
                 if trusted.get("absent"):
                     self.absent = _trusted.load_request(trusted["absent"], "absent", option="absent")
+                if trusted.get("retire"):
+                    self.retire = load_retire(trusted["retire"], self.present)
                 self.exclusive = bool(trusted.get("exclusive"))
                 self.allow_in_use = bool(trusted.get("allow_in_use"))
                 if self.exclusive and self.present is None:
                     self.present = _trusted.Request([])
+        if params.get("ca") is not None:
+            with in_area("ca"):
+                self.ca = _ca.ca_request(params["ca"])
         for area, purpose in (("identity", "system"), ("telephony_identity", "telephony")):
             if params.get(area) is not None:
                 with in_area(area):
-                    request = _identity.identity_request(dict(params[area], purpose=purpose))
+                    request = _identity.identity_request(dict(params[area], purpose=purpose),
+                                                         store_path=params.get("store_path"))
                 setattr(self, "identity" if purpose == "system" else "telephony", request)
         if params.get("scep") is not None:
             self.scep = dict(params["scep"])
@@ -144,7 +160,7 @@ class Request(object):
                 _scep_settings.validate_options(self.scep)
         if params.get("checks") is not None or params.get("lines") is not None:
             self.checks = dict(params.get("checks") or {})
-            self.checks["ip_office_lines"] = params.get("lines")
+            self.checks["lines"] = params.get("lines")
 
     def for_state(self, state):
         """This request as planned on ``state``: with state overridden, every area filled in for that state."""
@@ -163,6 +179,19 @@ def load_request(params):
     return Request(params)
 
 
+def load_retire(items, present):
+    """trusted.retire (items as trusted.absent takes them); an entry both listed and retired is refused."""
+    retire = _trusted.load_request(items, "absent", option="retire")
+    listed = present.fingerprint_set() if present is not None else set()
+    for source in retire.sources:
+        for fp in [source.fingerprint] if source.fingerprint else [_certs.fingerprint(c) for c in source.certificates]:
+            if fp in listed:
+                raise SecurityError("conflicting_options", "retire[%d] names %s, which 'certificates' also lists: an "
+                                    "entry is either kept or retired. Remove it from one of the two."
+                                    % (source.index, fp), option="retire[%d]" % source.index)
+    return retire
+
+
 # ------------------------------------------------------------------------------------------------- plan
 
 
@@ -175,13 +204,16 @@ class Plan(object):
         self.identity = {}       # identity / telephony_identity -> _identity.IdentityOutcome
         self.scep = None         # (_scep_settings.Outcome, the state the enrollment was planned on)
         self.checks = None       # _checks_settings.Plan
+        self.ca = None           # _ca.CaOutcome
+        self.retired = {}        # fingerprint -> why it is retired (trusted.retire, ca.retire_previous, ...)
+        self.retiring = []       # the retired entries that stay: {sha256, subject, blocked_by, retired_by}
         self.warnings = []       # (area, text)
         self.request = None      # the Request as planned (Request.for_state)
 
 
 def _step(plan, step, state, apply):
     before = state.snapshot()
-    with in_area("trusted" if step == "trusted_removals" else step):
+    with in_area("trusted" if step in ("trusted_removals", "retire") else step):
         value = apply()
     plan.changed[step] = plan.changed.get(step, False) or state.snapshot() != before
     return value
@@ -197,14 +229,22 @@ def plan_state(state, request, check_mode=False, now=None, sleep=time.sleep, net
     now = now or _certs.utcnow()
     plan = Plan()
     request = plan.request = request.for_state(state)
+    trusted_at_start = set(state.trusted)
 
     def trust(name, req, desired, exclusive=False):
-        outcome = _trusted.apply_request(state, req, desired, exclusive, now, allow_in_use=request.allow_in_use)
+        # Removals are judged on the state this run produces (judge_removals, after the checks).
+        deferred = desired == "absent" or exclusive
+        keep = retained_by_exclusive(state, request, plan) if exclusive else ()
+        outcome = _trusted.apply_request(state, req, desired, exclusive, now, allow_in_use=request.allow_in_use,
+                                         check_in_use=not deferred, keep=keep)
         plan.trusted[name] = outcome
-        plan.warnings.extend(("trusted", text) for text in outcome.warnings)
+        if not deferred:
+            plan.warnings.extend(("trusted", text) for text in outcome.warnings)
 
     if request.present is not None and request.present.certificates:
         _step(plan, "trusted", state, lambda: trust("present", request.present, "present"))
+    if request.ca is not None:
+        _step(plan, "ca", state, lambda: _ca_step(plan, state, request, now))
     if request.checks is not None:
         # The identities are decided with the checks settings this run sets (the renewal window defaults
         # to Certificate Expiry Warning Days; a telephony identity is used per sip_telephony_certificate).
@@ -227,12 +267,73 @@ def plan_state(state, request, check_mode=False, now=None, sleep=time.sleep, net
     if request.exclusive:
         _step(plan, "trusted_removals", state,
               lambda: trust("exclusive", request.prune_request(state), "present", True))
+    plan.retired = retired_entries(state, request)
     if request.checks is not None:
         early = network.checks if network is not None else None
+        reverify = set(state.trusted) != trusted_at_start or any(fp in state.trusted for fp in plan.retired)
         plan.checks = _step(plan, "checks", state,
-                            lambda: _checks_settings.apply_checks(state, request.checks, early))
+                            lambda: _checks_settings.apply_checks(state, request.checks, early, reverify))
         plan.warnings.extend(("checks", text) for text in plan.checks.warnings)
+    judge_removals(plan, state, request, now)
+    if plan.retired:
+        _step(plan, "retire", state, lambda: _retire_step(plan, state, now))
     return plan
+
+
+def _ca_step(plan, state, request, now):
+    declared = [purpose for purpose, req in (("system", request.identity), ("telephony", request.telephony))
+                if req is not None and req.source is not None]
+    plan.ca = _ca.apply_ca(state, request.ca, now, declared)
+    plan.warnings.extend(("ca", text) for text in plan.ca.warnings)
+
+
+def retired_entries(state, request):
+    """fingerprint -> why, for every entry this run retires: trusted.retire, the earlier internal CAs (ca area,
+    retire_previous) and an issued_by identity's earlier issuers (its area given).  An entry listed in
+    trusted.certificates is never retired."""
+    retired = {}
+    if request.retire is not None:
+        for fp in request.retire.fingerprints:
+            retired.setdefault(fp, "trusted.retire")
+    if request.ca is not None and request.ca.retire_previous:
+        for fp in _ca.previous_cas(state):
+            retired.setdefault(fp, "ca.retire_previous")
+    for area, req in (("identity", request.identity), ("telephony_identity", request.telephony)):
+        credential = state.credential("telephony" if area == "telephony_identity" else "system")
+        if req is not None and credential is not None and credential.meta.get("source") == "issued_by":
+            for fp in credential.meta.get("previous_issuers") or []:
+                retired.setdefault(fp, "%s.previous_issuer" % area)
+    listed = request.present.fingerprint_set() if request.present is not None else set()
+    return dict((fp, why) for fp, why in retired.items() if fp not in listed)
+
+
+def retained_by_exclusive(state, request, plan):
+    """What trusted.exclusive keeps besides the listed certificates: the retired entries (they go by
+    retirement) and, with the ca area, the internal CA (a new one cannot be listed in advance)."""
+    keep = [state.trusted[fp] for fp in sorted(retired_entries(state, request)) if fp in state.trusted]
+    if request.ca is not None and state.ca is not None:
+        keep.append(state.ca.cert)
+    return keep
+
+
+def judge_removals(plan, state, request, now):
+    """The in-use check of trusted.absent and trusted.exclusive, on the planned state."""
+    for name in ("absent", "exclusive"):
+        outcome = plan.trusted.get(name)
+        if outcome is None:
+            continue
+        with in_area("trusted"):
+            _trusted.judge_removals(state, outcome, request.allow_in_use, now=now)
+        plan.warnings.extend(("trusted", text) for text in outcome.warnings)
+
+
+def _retire_step(plan, state, now):
+    removed, retiring, warnings = _dependents.retire(state, sorted(plan.retired), now)
+    for item in retiring:
+        item["retired_by"] = plan.retired[item["sha256"]]
+    plan.retiring = retiring
+    plan.trusted["retire"] = _trusted.Outcome([], removed, [], {})
+    plan.warnings.extend(("trusted", text) for text in warnings)
 
 
 def _scep_step(plan, state, params, check_mode, now, sleep, network, reset=None):
@@ -270,19 +371,22 @@ def rejected_transaction(error):
 
 
 def trusted_result(plan, after, now):
-    added, removed, steps = [], [], {}
+    added, removed, steps, findings = [], [], {}, []
     for name, outcome in sorted(plan.trusted.items()):
         added.extend(outcome.added_info())
+        findings.extend(outcome.findings)
         removed.extend(dict(item, by=name) for item in outcome.removed_info())
-    for name in ("present", "absent", "exclusive"):
+    for name in ("present", "absent", "exclusive", "retire"):
         outcome = plan.trusted.get(name)
         if outcome is not None:
             steps[name] = {"changed": bool(outcome.added or outcome.removed), "added": outcome.added_info(),
                            "removed": outcome.removed_info()}
     return {
-        "changed": plan.changed.get("trusted", False) or plan.changed.get("trusted_removals", False),
+        "changed": plan.changed.get("trusted", False) or plan.changed.get("trusted_removals", False) or
+        plan.changed.get("retire", False),
         "added": added,
         "removed": removed,
+        "findings": findings,
         "steps": steps,
         "entries": _trusted.entries(after, now),
         "trusted_count": len(after.trusted),
@@ -295,6 +399,8 @@ def views(state, request, now, scep_outcome=None, check_mode=False):
     view = {}
     if "trusted" in request.given:
         view["trusted"] = _trusted.diff_view(state, now)["trusted_certificates"]
+    if "ca" in request.given:
+        view["ca"] = _certs.cert_info(state.ca.cert, now) if state.ca is not None else None
     if "identity" in request.given:
         view["identity"] = _identity.identity_view(state, "system", now)
     if "telephony_identity" in request.given:
@@ -320,6 +426,14 @@ def result(store, request, plan, update, check_mode, want_diff, now):
     }
     if "trusted" in request.given:
         data["trusted"] = trusted_result(plan, after, now)
+    # The retired entries that stay, with what still depends on each (empty when nothing is retiring).
+    data["retiring"] = list(plan.retiring)
+    # The retired entries this run removed (nothing depended on them any more).
+    retired = plan.trusted.get("retire")
+    data["retired"] = [dict(item, retired_by=plan.retired.get(item["sha256"])) for item in
+                       (retired.removed_info() if retired is not None else [])]
+    if plan.ca is not None:
+        data["ca"] = dict(plan.ca.as_result(after, now), changed=plan.changed["ca"])
     for step, purpose in (("identity", "system"), ("telephony_identity", "telephony")):
         if step in plan.identity:
             item = _identity.identity_result(_identity.identity_files(store.path, purpose), after, purpose,
@@ -361,15 +475,17 @@ def run(store, params, check_mode=False, want_diff=False, now=None, sleep=time.s
     # touched, so a new store is not even created.
     first = store.read()
     planned_state = first.copy()
+    # The store settings given (dependents_max_age_days) hold for the plan too.
+    store.apply_store_settings(planned_state)
     planned = plan_state(planned_state, request, check_mode, now, sleep)
 
     def mutate(state):
         if state.initialised == first.initialised and state.generation == first.generation:
             # Not written since the read: the plan holds as it is.  The store settings the store applied
-            # to this state (keep_generations) are its own, not an area's: they stay.
-            keep = state.keep_generations
+            # to this state (keep_generations, dependents_max_age_days) are its own, not an area's: they stay.
+            keep, max_age = state.keep_generations, state.dependents_max_age_days
             state.assign(planned_state)
-            state.keep_generations = keep
+            state.keep_generations, state.dependents_max_age_days = keep, max_age
             return planned
         return plan_state(state, request, check_mode, now, sleep, network=planned)
 

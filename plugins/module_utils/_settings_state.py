@@ -46,7 +46,7 @@ from ansible_collections.ipoffice.security.plugins.module_utils._model import (
 )
 
 # Identity sources whose request the store records whole, so gathered can give it back.
-REPRODUCIBLE_SOURCES = ("generate", "ca")
+REPRODUCIBLE_SOURCES = ("generate", "ca", "issued_by")
 NAMING_META = ("subject_name", "subject_alt_names", "signature", "valid_days")
 CHECK_SETTINGS = tuple(name for name in _checks_settings.OPTION_NAMES if name != "ip_office_lines")
 # What rendered cannot know of a certificate a real run generates when it writes (a new key each time).
@@ -110,8 +110,8 @@ def resolve_overridden(request, state, areas):
     for name in CHECK_SETTINGS:
         if checks.get(name) is None:
             checks[name] = defaults["checks"][name]
-    if checks.get("ip_office_lines") is None:
-        checks["ip_office_lines"] = []
+    if checks.get("lines") is None:
+        checks["lines"] = []  # the option (stored as the setting ip_office_lines)
     resolved.checks = checks
     return resolved
 
@@ -146,6 +146,8 @@ def credential_request(state, credential, area, notes):
         request = {"source": source}
         for name in NAMING_META:
             request[name] = copy.deepcopy(meta[name])
+        if source == "issued_by":  # the issuer's store (a Server Edition primary's), as it was given
+            request["issuer_store"] = meta.get("issuer_store")
         if meta.get("renew_before_days") is not None:
             request["renew_before_days"] = meta["renew_before_days"]
             return request

@@ -31,8 +31,6 @@ from ansible_collections.ipoffice.security.plugins.module_utils._model import (
     IDENTITY_PURPOSES,
     IDENTITY_SOURCES,
     ISSUED_FORMATS,
-    LINE_CHECK_LEVELS,
-    LINE_TRANSPORTS,
     PLATFORMS,
     PREFLIGHT_MODES,
     REGENERATE_CHOICES,
@@ -43,30 +41,50 @@ from ansible_collections.ipoffice.security.plugins.module_utils._model import (
     TRUSTED_STATES,
     UPDATE_PASSWORD_CHOICES,
     argspec_for,
+    check_path,
 )
 
 # ------------------------------------------------------------------------------------------ the store
 
 
-def store_spec():
-    """The store options every module takes (the 'ipoffice.security.store' doc fragment).
+# How a writer uses the store: only modules that write a store take these (the 'writers' action group).
+WRITER_STORE_OPTIONS = ("lock_timeout", "keep_generations", "dependents_max_age_days")
+
+
+def store_spec(read_only=False):
+    """The store options (the 'ipoffice.security.store' doc fragment; 'ipoffice.security.store_read_only' for
+    ``read_only``).
 
     ``store_path`` has no default: in a fleet whose stores live on the controller a default would put every
-    system into one store.
+    system into one store.  ``platform``, ``system_name`` and ``system_addresses`` say which system the store
+    is and every module takes them; a read-only module (it never takes the writer lock and never writes)
+    does not take the writer options ``lock_timeout``, ``keep_generations`` and ``dependents_max_age_days``.
     """
-    return dict(
+    spec = dict(
         store_path=dict(type="path", required=True),
         platform=dict(type="str", choices=list(PLATFORMS)),
         system_name=dict(type="str"),
         system_addresses=dict(type="list", elements="str"),
         lock_timeout=dict(type="int", default=DEFAULT_LOCK_TIMEOUT),
         keep_generations=dict(type="int"),
+        dependents_max_age_days=dict(type="int"),
     )
+    if read_only:
+        for name in WRITER_STORE_OPTIONS:
+            del spec[name]
+    return spec
 
 
 def with_store(**options):
     """A module's argument_spec: its own options plus the store options."""
     spec = store_spec()
+    spec.update(options)
+    return spec
+
+
+def with_read_only_store(**options):
+    """A read-only module's argument_spec: its own options plus the store options a reader uses."""
+    spec = store_spec(read_only=True)
     spec.update(options)
     return spec
 
@@ -94,6 +112,7 @@ def identity_spec(settings=True):
         private_key_password=dict(type="str", no_log=True),
         chain_path=dict(type="path"),
         chain_content=dict(type="str", no_log=True),
+        issuer_store=dict(type="path"),
     )
     if settings:
         spec.update(argspec_for("identity"))
@@ -126,6 +145,20 @@ def trusted_area_spec():
         certificates=dict(type="list", elements="dict", default=[], options=certificate_item_spec(with_sha256=False)),
         exclusive=dict(type="bool", default=False),
         absent=dict(type="list", elements="dict", default=[], options=certificate_item_spec(with_sha256=True)),
+        retire=dict(type="list", elements="dict", default=[], options=certificate_item_spec(with_sha256=True)),
+        allow_in_use=dict(type="bool", default=False),
+    ))
+
+
+def ca_area_spec():
+    """The ``ca`` area of security_settings: what the system's internal CA should be (_ca)."""
+    return dict(type="dict", options=dict(
+        subject_name=dict(type="str"),
+        signature=dict(type="str", choices=list(SIGNATURES)),
+        valid_days=dict(type="int"),
+        regenerate=dict(type="str", choices=list(REGENERATE_CHOICES), default=DEFAULT_REGENERATE),
+        renew_before_days=dict(type="int"),
+        retire_previous=dict(type="bool", default=True),
         allow_in_use=dict(type="bool", default=False),
     ))
 
@@ -152,21 +185,37 @@ def scep_spec():
         wait_timeout=dict(type="int", default=0),
         timeout=dict(type="int", default=30),
         retries=dict(type="int", default=3),
+        use_proxy=dict(type="bool", default=True),
     )
     return spec
 
 
-def preflight_spec():
-    """The ``preflight`` option (certificate_checks, and the checks area of security_settings)."""
-    return dict(type="list", elements="dict", default=[], options=dict(
+def endpoint_spec(**extras):
+    """One live TLS endpoint (_endpoints): the same item, defaults and meaning in certificate_verify's
+    ``endpoint``, the preflight's entries, live read-back's ``live_endpoints`` and the audit role's
+    ``audit_endpoints``.  ``extras`` are the options the caller's item adds (``setting``, ``serves``).
+
+    No defaults here: port, purpose and timeout default by what the endpoint is (_endpoints.resolve), and the
+    name checked at the remote levels is peer_name, else only sip_domain when it is given, else server_name,
+    else host.
+    """
+    options = dict(
         host=dict(type="str", required=True),
         port=dict(type="int"),
         server_name=dict(type="str"),
-        purpose=dict(type="str", choices=list(CHECK_PURPOSES)),
         peer_name=dict(type="str"),
         sip_domain=dict(type="str"),
-        setting=dict(type="str", required=True),
-    ))
+        purpose=dict(type="str", choices=list(CHECK_PURPOSES)),
+        timeout=dict(type="float"),
+    )
+    options.update(extras)
+    return options
+
+
+def preflight_spec():
+    """The ``preflight`` option (certificate_checks, and the checks area of security_settings)."""
+    return dict(type="list", elements="dict", default=[],
+                options=endpoint_spec(setting=dict(type="str", required=True)))
 
 
 def checks_spec():
@@ -186,11 +235,15 @@ def checks_spec():
 
 
 def lines_spec():
-    """The IP Office lines with WebSocket transport: the complete desired set (a line left out is removed)."""
+    """The IP Office lines with WebSocket transport: the complete desired set (a line left out is removed).
+
+    ``transport`` and ``check_level`` have no ``choices`` here: the core checks them (LINE_TRANSPORTS,
+    LINE_CHECK_LEVELS) and names the line in its error (invalid_choice), which Ansible's check would not.
+    """
     return dict(type="list", elements="dict", options=dict(
         name=dict(type="str", required=True),
-        transport=dict(type="str", choices=list(LINE_TRANSPORTS)),
-        check_level=dict(type="str", choices=list(LINE_CHECK_LEVELS)),
+        transport=dict(type="str"),
+        check_level=dict(type="str"),
     ))
 
 
@@ -202,26 +255,20 @@ _ONE_SOURCE = dict(mutually_exclusive=[("path", "content")], required_one_of=[("
 
 def _certificate_checks():
     spec = checks_spec()
-    spec["ip_office_lines"] = lines_spec()
-    # The line fields are checked by the core here, which names the line in its error (invalid_choice).
-    for field in ("transport", "check_level"):
-        del spec["ip_office_lines"]["options"][field]["choices"]
+    # 'lines', as in security_settings; 'ip_office_lines' (the stored setting's name) is its former name.
+    spec["lines"] = dict(lines_spec(), aliases=["ip_office_lines"], deprecated_aliases=[
+        dict(name="ip_office_lines", version="2.0.0", collection_name="ipoffice.security")])
     return dict(argument_spec=with_store(**spec))
 
 
 def _certificate_verify():
     return dict(
-        argument_spec=with_store(
+        argument_spec=with_read_only_store(
             certificate=dict(type="dict", options=copy.deepcopy(_CERT_SOURCE), **copy.deepcopy(_ONE_SOURCE)),
             chain=dict(type="list", elements="dict", options=copy.deepcopy(_CERT_SOURCE), **copy.deepcopy(_ONE_SOURCE)),
-            endpoint=dict(type="dict", options=dict(
-                host=dict(type="str", required=True),
-                port=dict(type="int", default=443),
-                server_name=dict(type="str"),
-                timeout=dict(type="float", default=10),
-            )),
+            endpoint=dict(type="dict", options=endpoint_spec()),
             level=dict(type="str", required=True, choices=list(CHECK_LEVELS)),
-            purpose=dict(type="str", default="server", choices=list(CHECK_PURPOSES)),
+            purpose=dict(type="str", choices=list(CHECK_PURPOSES)),
             peer_name=dict(type="str"),
             sip_domain=dict(type="str"),
             trusted=dict(type="list", elements="dict", options=copy.deepcopy(_CERT_SOURCE),
@@ -234,7 +281,7 @@ def _certificate_verify():
 
 
 def _export():
-    return dict(argument_spec=with_store(
+    return dict(argument_spec=with_read_only_store(
         path=dict(type="path", required=True),
         password=dict(type="str", no_log=True),
         encryption=dict(type="str", choices=list(EXPORT_ENCRYPTIONS), default="modern"),
@@ -243,7 +290,7 @@ def _export():
 
 
 def _generation():
-    return dict(argument_spec=with_store(restore=dict(type="str")))
+    return dict(argument_spec=with_store(restore=dict(type="str"), allow_expired=dict(type="bool", default=False)))
 
 
 def _identity_certificate():
@@ -275,15 +322,19 @@ def _scep():
 
 
 def _security_info():
-    return dict(argument_spec=with_store(
+    return dict(argument_spec=with_read_only_store(
         query=dict(type="str"),
-        live_endpoints=dict(type="list", elements="dict", options=dict(
-            host=dict(type="str", required=True),
-            port=dict(type="int", required=True),
-            server_name=dict(type="str"),
+        live_endpoints=dict(type="list", elements="dict", options=endpoint_spec(
             serves=dict(type="str", required=True),
+            probe=dict(type="bool", default=False),
         )),
         live_timeout=dict(type="float", default=10.0),
+        # The key file's path is not a secret; the key itself is read on the node and never logged.
+        live_probe_ca=dict(type="dict", options=dict(
+            certificate_path=dict(type="path", required=True),
+            private_key_path=dict(type="path", required=True, no_log=False),
+            private_key_password=dict(type="str", no_log=True),
+        )),
     ))
 
 
@@ -291,6 +342,7 @@ def security_settings_spec():
     """security_settings' options: the store options and one option per area (the baseline role's variable)."""
     return with_store(
         trusted=trusted_area_spec(),
+        ca=ca_area_spec(),
         identity=identity_area_spec(settings=True),
         telephony_identity=identity_area_spec(settings=False),
         scep=dict(type="dict", options=scep_spec()),
@@ -328,6 +380,31 @@ MODULES = {
     "security_settings": ("_settings", _security_settings),
     "trusted_certificate": ("_trusted", _trusted_certificate),
 }
+
+
+def check_paths(argument_spec, params, prefix=""):
+    """``invalid_characters`` for a NUL in any option of type path (nested options included), naming it.
+
+    Ansible passes such a value through; every later use of it (open, stat, makedirs) would fail with a raw
+    ValueError.  Run before anything else reads the params.
+    """
+    for option, entry in argument_spec.items():
+        value = params.get(option) if isinstance(params, dict) else None
+        if value is None:
+            continue
+        where = prefix + option
+        if entry.get("type") == "path":
+            check_path(value, where)
+        elif entry.get("options") and isinstance(value, dict):
+            check_paths(entry["options"], value, where + ".")
+        elif entry.get("options") and isinstance(value, list):
+            for index, item in enumerate(value):
+                check_paths(entry["options"], item, "%s[%d]." % (where, index))
+
+
+def read_only(name):
+    """Whether the module ``name`` only reads its store (it takes no writer options)."""
+    return "keep_generations" not in MODULES[name][1]()["argument_spec"]
 
 
 def owner(name):

@@ -30,6 +30,7 @@ import datetime
 import errno
 import hashlib
 import json
+import math
 import os
 import re
 import shutil
@@ -37,34 +38,50 @@ import socket
 import stat
 import time
 
-from ansible_collections.ipoffice.security.plugins.module_utils import _certs
+from ansible_collections.ipoffice.security.plugins.module_utils import _certs, _record
 from ansible_collections.ipoffice.security.plugins.module_utils._model import (
+    DEFAULT_DEPENDENTS_MAX_AGE_DAYS,
     DEFAULT_LOCK_TIMEOUT,
     DEFAULT_PLATFORM,
+    DEPENDENTS_MAX_AGE_RANGE,
+    MAX_HOST_CHARS,
+    MAX_LOCK_TIMEOUT,
+    MAX_SYSTEM_ADDRESSES,
     PLATFORMS,
     TRUSTED_STORE_LIMIT,
     SecurityError,
     check_choice,
+    check_count,
+    check_length,
+    check_path,
+    check_text,
     default_settings,
+    too_large,
     validate_settings,
 )
 
 SCHEMA_VERSION = 1
 KEEP_GENERATIONS = 10          # default of the store setting keep_generations
 MIN_KEEP_GENERATIONS = 2       # the current generation and one to go back to
+MAX_KEEP_GENERATIONS = 100     # what a module may set (a store written with more stays readable)
 
-# What a new system starts with (REFERENCE section 1.1).
+# What a new system starts with (docs/store-format.md, "What a new system starts with").
 INITIAL_CA_DAYS = 3652          # ~10 years
 INITIAL_IDENTITY_DAYS = 2557    # ~7 years
 IP500V2_IDENTITY_DAYS = 825
 
 CREDENTIAL_SLOTS = ("identity", "telephony", "ca")
 SECRET_NAME = re.compile(r"^[a-z0-9_]+$")
-GENERATION_NAME = re.compile(r"^[0-9]{6}$")
+# A generation's directory name: its number, zero-padded to at least 6 digits (000042, ..., 999999, 1000000).
+# Numbers never run out: past 999999 the names simply grow, and 6-digit stores read as they always did.
+GENERATION_NAME = re.compile(r"^[0-9]{6,18}$")
+CURRENT_TARGET = re.compile(r"^generations/([0-9]{6,18})$")
 
 # Limits of what a reader accepts (docs/store-format.md, "Limits"): anything larger is corrupt_store.
 MAX_FILE_BYTES = 1024 * 1024      # any one file of a generation (settings.json, a PEM file, a secret)
 MAX_JSON_DEPTH = 32               # nesting of settings.json (its own shape needs 6)
+# Errors of a full file system (EDQUOT: a quota): store_full, with the advice that frees space.
+_FULL_ERRNOS = frozenset(e for e in (errno.ENOSPC, getattr(errno, "EDQUOT", None)) if e is not None)
 # What a directory at store_path may hold and still be taken for a store (or a new one).
 STORE_ENTRIES = frozenset([".lock", "current", "generations", ".current.new"])
 
@@ -95,7 +112,8 @@ class State(object):
 
     def __init__(self, platform, system_name, settings, identity, telephony=None, ca=None, trusted=None,
                  secrets=None, data=None, generation=0, initialised=True, keep_generations=KEEP_GENERATIONS,
-                 verified_endpoints=None, issued_certificates=None, made_by=None):
+                 verified_endpoints=None, issued_certificates=None, made_by=None,
+                 dependents_max_age_days=DEFAULT_DEPENDENTS_MAX_AGE_DAYS):
         self.platform = platform
         self.system_name = system_name
         self.settings = settings
@@ -111,6 +129,8 @@ class State(object):
         self.initialised = initialised
         # Store setting: how many generations are kept (pruning after each write).
         self.keep_generations = keep_generations
+        # Store setting: a preflight record older than this no longer holds a trusted entry (_dependents).
+        self.dependents_max_age_days = dependents_max_age_days
         # What passed a preflight through this store, and what the system CA issued (_dependents).
         self.verified_endpoints = list(verified_endpoints or [])
         self.issued_certificates = list(issued_certificates or [])
@@ -130,7 +150,8 @@ class State(object):
                       generation=self.generation, initialised=self.initialised,
                       keep_generations=self.keep_generations,
                       verified_endpoints=copy.deepcopy(self.verified_endpoints),
-                      issued_certificates=copy.deepcopy(self.issued_certificates))
+                      issued_certificates=copy.deepcopy(self.issued_certificates),
+                      dependents_max_age_days=self.dependents_max_age_days)
         other.trusted = dict(self.trusted)
         return other
 
@@ -156,6 +177,7 @@ class State(object):
             "secrets": dict((k, hashlib.sha256(v).hexdigest()) for k, v in self.secrets.items()),
             "data": self.data,
             "keep_generations": self.keep_generations,
+            "dependents_max_age_days": self.dependents_max_age_days,
             "verified_endpoints": self.verified_endpoints,
             "issued_certificates": self.issued_certificates,
         }, sort_keys=True)
@@ -178,11 +200,13 @@ class State(object):
     def add_trusted(self, certs, option="certificates"):
         """Add certificates (limit checked first); return the ones that were new."""
         new = []
+        seen = set(self.trusted)
         for cert in certs:
             fp = _certs.fingerprint(cert)
-            if fp not in self.trusted and fp not in [_certs.fingerprint(c) for c in new]:
+            if fp not in seen:
+                seen.add(fp)
                 new.append(cert)
-        self.check_trusted_limit(list(self.trusted) + [_certs.fingerprint(c) for c in new], option)
+        self.check_trusted_limit(seen, option)
         for cert in new:
             self.trusted[_certs.fingerprint(cert)] = cert
         return new
@@ -240,11 +264,67 @@ def check_keep_generations(value, option="keep_generations"):
     """The keep_generations store setting, validated (None: not given)."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < MIN_KEEP_GENERATIONS:
+    if isinstance(value, bool) or not isinstance(value, int) or not \
+            MIN_KEEP_GENERATIONS <= value <= MAX_KEEP_GENERATIONS:
         raise SecurityError("out_of_range", "keep_generations must be an integer of at least %d (the current "
-                            "generation and one to restore), got %r. Change the '%s' option."
-                            % (MIN_KEEP_GENERATIONS, value, option), option=option)
+                            "generation and one to restore) and at most %d, got %r. Change the '%s' option."
+                            % (MIN_KEEP_GENERATIONS, MAX_KEEP_GENERATIONS, value, option), option=option)
     return value
+
+
+def check_dependents_max_age(value, option="dependents_max_age_days"):
+    """The dependents_max_age_days store setting, validated (None: not given)."""
+    if value is None:
+        return None
+    low, high = DEPENDENTS_MAX_AGE_RANGE
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise SecurityError("out_of_range", "dependents_max_age_days must be a whole number of days from %d to %d (how "
+                            "long a preflight record keeps holding the trusted entries its endpoint was verified "
+                            "through), got %r. Change the '%s' option." % (low, high, value, option), option=option)
+    return value
+
+
+def check_lock_timeout(value, option="lock_timeout"):
+    """Seconds a writer waits for the lock: an integer from 0 (do not wait) to MAX_LOCK_TIMEOUT."""
+    if value is None:
+        return DEFAULT_LOCK_TIMEOUT
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value) or \
+            not 0 <= value <= MAX_LOCK_TIMEOUT:
+        raise SecurityError("out_of_range", "lock_timeout must be a number of seconds from 0 (do not wait) to %d, "
+                            "got %r. Change the '%s' option." % (MAX_LOCK_TIMEOUT, value, option), option=option)
+    return value
+
+
+def check_store_path(path, option="store_path"):
+    """store_path as given: a non-empty path without NUL (which no file system path can hold)."""
+    if not path or not isinstance(path, str):
+        raise SecurityError("missing_option", "store_path must not be empty. Set the '%s' option." % option,
+                            option=option)
+    return check_path(path, option)
+
+
+def check_system_identity_options(system_name, system_addresses):
+    """system_name and system_addresses (what a new store's identity is made for), held to the write limits."""
+    if system_name is not None:
+        check_length(system_name, MAX_HOST_CHARS, "system_name")
+        check_text(system_name, "system_name")
+    if system_addresses is not None:
+        check_count(system_addresses, MAX_SYSTEM_ADDRESSES, "system_addresses")
+        for address in system_addresses:
+            check_length(address, MAX_HOST_CHARS, "system_addresses", "An address of system_addresses")
+            check_text(address, "system_addresses")
+
+
+def generation_name(number):
+    """The directory name of generation ``number`` (000001 ... 999999, 1000000, ...)."""
+    return "%06d" % number
+
+
+def generation_number(name):
+    """The number a generation directory name stands for, or None when the name is not one the store writes."""
+    if not GENERATION_NAME.match(name) or generation_name(int(name)) != name:
+        return None
+    return int(name)
 
 
 def default_system_name():
@@ -266,7 +346,8 @@ def default_system_addresses():
 
 
 def initial_state(platform=DEFAULT_PLATFORM, system_name=None, system_addresses=None):
-    """A new system exactly as the reference says one starts (REFERENCE section 1.1)."""
+    """A new system exactly as the vendor documents one starts (docs/store-format.md, "What a new system
+    starts with")."""
     check_choice(platform, PLATFORMS, "platform")
     name = system_name or default_system_name()
     addresses = default_system_addresses() if system_addresses is None else list(system_addresses)
@@ -317,17 +398,18 @@ class DirectoryStore(Store):
     """The embedded store: a directory on the managed node, written as whole atomic generations."""
 
     def __init__(self, path, platform=None, system_name=None, system_addresses=None,
-                 lock_timeout=DEFAULT_LOCK_TIMEOUT, keep=None):
-        if not path:
-            raise SecurityError("invalid_argument", "store_path must not be empty.", option="store_path")
-        self.path = os.path.abspath(path)
+                 lock_timeout=DEFAULT_LOCK_TIMEOUT, keep=None, dependents_max_age=None):
+        self.path = os.path.abspath(check_store_path(path))
+        check_system_identity_options(system_name, system_addresses)
         self.platform = platform
         self.system_name = system_name
         self.system_addresses = system_addresses
-        self.lock_timeout = lock_timeout
+        self.lock_timeout = check_lock_timeout(lock_timeout)
         # keep_generations as asked (None: the store's own setting, KEEP_GENERATIONS on a new store).
         self.keep_option = check_keep_generations(keep)
         self.keep = KEEP_GENERATIONS if keep is None else self.keep_option
+        # dependents_max_age_days as asked (None: the store's own setting).
+        self.max_age_option = check_dependents_max_age(dependents_max_age)
         # Who is writing: recorded in every generation this store object writes (run_module sets it).
         self.made_by = {"module": None, "note": None}
 
@@ -399,7 +481,7 @@ class DirectoryStore(Store):
                                 "store never follows symlinks. It was left as it is." % self.path, option="store_path")
         target = os.readlink(link)
         parts = target.split("/")
-        if len(parts) != 2 or parts[0] != "generations" or not GENERATION_NAME.match(parts[1]):
+        if len(parts) != 2 or parts[0] != "generations" or generation_number(parts[1]) is None:
             raise SecurityError("corrupt_store", "The store at %s is corrupt: 'current' points to '%s', outside its "
                                 "generations. It was left as it is." % (self.path, target), option="store_path")
         directory = os.path.join(self.path, target)
@@ -471,6 +553,11 @@ class DirectoryStore(Store):
             keep = document.get("keep_generations", KEEP_GENERATIONS)
             if isinstance(keep, bool) or not isinstance(keep, int) or keep < MIN_KEEP_GENERATIONS:
                 raise ValueError("keep_generations is %r" % (keep,))
+            max_age = document.get("dependents_max_age_days", DEFAULT_DEPENDENTS_MAX_AGE_DAYS)
+            try:
+                check_dependents_max_age(max_age)
+            except SecurityError:
+                raise ValueError("dependents_max_age_days is %r" % (max_age,))
             verified = document.get("verified_endpoints", [])
             issued = document.get("issued_certificates", [])
             made_by = document.get("made_by")
@@ -491,7 +578,8 @@ class DirectoryStore(Store):
         return State(platform, document.get("system_name"), settings, credentials["identity"],
                      telephony=credentials["telephony"], ca=credentials["ca"], trusted=trusted, secrets=secrets,
                      data=data, generation=generation, initialised=True, keep_generations=keep,
-                     verified_endpoints=verified, issued_certificates=issued, made_by=made_by)
+                     verified_endpoints=verified, issued_certificates=issued, made_by=made_by,
+                     dependents_max_age_days=max_age)
 
     def _read_failure(self, exc, template="%s"):
         """corrupt_store for what a store never holds; store_unreadable when permissions stop the reader."""
@@ -509,6 +597,9 @@ class DirectoryStore(Store):
         the caller read earlier (read()): while the store has not been written since (the same current
         generation, or still no store), the mutation starts from it instead of reading the store again,
         so what was planned on it outside the lock holds, and a new store's initial keys are made once.
+
+        Before anything is written (and in check mode too) the new generation is rendered in memory and
+        held to the limits its readers enforce (``value_too_large``).
         """
         if check_mode:
             before = self._since(start)
@@ -516,6 +607,8 @@ class DirectoryStore(Store):
             self._apply_store_settings(after)
             value = mutate(after)
             changed = (not before.initialised) or after.snapshot() != before.snapshot()
+            if changed:  # the limits a real run checks before writing: check mode fails where the run would
+                self._render(after, before.generation + 1, self._record(before, after))
             return UpdateResult(before, after, changed, False, value)
         self._check_uninitialised_path()
         planned = None
@@ -527,10 +620,11 @@ class DirectoryStore(Store):
             after = before.copy()
             self._apply_store_settings(after)
             planned = (before, after, mutate(after))
+            self._render(after, 1, self._record(before, after))
         try:
             self._prepare_root()
         except OSError as exc:
-            raise _unwritable(self.path, exc)
+            raise _write_failure(self.path, exc)
         with _Lock(os.path.join(self.path, ".lock"), self.lock_timeout):
             if planned is not None and not self.exists():
                 before, after, value = planned
@@ -542,10 +636,7 @@ class DirectoryStore(Store):
             changed = (not before.initialised) or after.snapshot() != before.snapshot()
             if changed:
                 after.made_by = self._record(before, after)
-                try:
-                    after.generation = self._write(after)
-                except OSError as exc:
-                    raise _unwritable(self.path, exc)
+                after.generation = self._write(before, after)
                 after.initialised = True
             return UpdateResult(before, after, changed, changed, value)
 
@@ -554,21 +645,26 @@ class DirectoryStore(Store):
         if start is not None:
             if not start.initialised and not self.exists():
                 return start
-            if start.initialised and os.path.islink(self.current_link):
-                match = re.match(r"^generations/([0-9]{6})$", os.readlink(self.current_link))
-                if match and int(match.group(1)) == start.generation:
-                    return start
+            if start.initialised and self._current_number() == start.generation:
+                return start
         return self.read()
 
-    def _apply_store_settings(self, state):
+    def apply_store_settings(self, state):
+        """The store settings given as options (keep_generations, dependents_max_age_days) applied to a state."""
         if self.keep_option is not None:
             state.keep_generations = self.keep_option
+        if self.max_age_option is not None:
+            state.dependents_max_age_days = self.max_age_option
+
+    _apply_store_settings = apply_store_settings
+
+    def has_store_settings(self):
+        """Whether any store setting was given as an option (so that a run may change the store's own)."""
+        return self.keep_option is not None or self.max_age_option is not None
 
     def _record(self, before, after):
         """What made a generation: module, a short summary of the change, time, the note Ansible passed."""
-        # Imported here: _generation reads stores (it imports this module).
-        from ansible_collections.ipoffice.security.plugins.module_utils import _generation
-        return _generation.make_record(before, after, self.made_by)
+        return _record.make_record(before, after, self.made_by)
 
     def load_generation(self, number):
         """The state of a kept generation (a SecurityError naming what is kept when it is not)."""
@@ -577,7 +673,7 @@ class DirectoryStore(Store):
             raise SecurityError("unknown_generation", "Generation %s is not kept in the store at %s; the kept "
                                 "generations are %s. Change the 'restore' option." % (number, self.path, ", ".join(
                                     str(n) for n in kept) or "none"), option="restore", kept=kept)
-        return self._load(os.path.join(self.generations_dir, "%06d" % number))
+        return self._load(os.path.join(self.generations_dir, generation_name(number)))
 
     def _prepare_root(self):
         self._check_uninitialised_path()
@@ -585,6 +681,8 @@ class DirectoryStore(Store):
             try:
                 os.makedirs(self.path, 0o700)
             except OSError as exc:
+                if exc.errno in _FULL_ERRNOS:
+                    raise _write_failure(self.path, exc)
                 if exc.errno != errno.EEXIST:
                     raise SecurityError("store_unwritable", "Cannot create the store at %s: %s. Change the "
                                         "'store_path' option or run with privileges." % (self.path, exc.strerror),
@@ -597,41 +695,52 @@ class DirectoryStore(Store):
         finally:
             os.close(fd)
 
-    def _write(self, state):
+    def _write(self, before, after):
+        """Write ``after`` as the next generation and make it current; prune; return its number.
+
+        Lowering keep_generations removes the generations it drops before writing, and a write that finds
+        the file system full first removes the generations this write would prune anyway, then tries once
+        more: either way a full store can be recovered through the modules.  What fails leaves ``current``
+        and its generation as they were (store_full, store_unwritable).
+        """
         gen_dir = self.generations_dir
-        if not os.path.isdir(gen_dir) or os.path.islink(gen_dir):
-            if os.path.islink(gen_dir):
-                os.unlink(gen_dir)
-            os.mkdir(gen_dir, 0o700)
-        self._clean_stale(gen_dir)
-        number = self._next_number(gen_dir)
-        name = "%06d" % number
-        tmp = os.path.join(gen_dir, ".tmp-%s-%d" % (name, os.getpid()))
-        if os.path.lexists(tmp):
-            _remove(tmp)
-        os.mkdir(tmp, 0o700)
         try:
-            self._write_generation(tmp, state, number)
-            _fsync_dir(tmp)
-            final = os.path.join(gen_dir, name)
-            if os.path.lexists(final):
-                _remove(final)  # a leftover or planted entry: removed, never followed
-            os.rename(tmp, final)
-            _fsync_dir(gen_dir)
-        except BaseException:
-            if os.path.lexists(tmp):
-                _remove(tmp)
-            raise
-        link_tmp = os.path.join(self.path, ".current.new")
-        if os.path.lexists(link_tmp):
-            _remove(link_tmp)
-        os.symlink("generations/" + name, link_tmp)
-        os.replace(link_tmp, self.current_link)
-        _fsync_dir(self.path)
-        self._prune(gen_dir, number, state.keep_generations)
+            if not os.path.isdir(gen_dir) or os.path.islink(gen_dir):
+                if os.path.islink(gen_dir):
+                    os.unlink(gen_dir)
+                os.mkdir(gen_dir, 0o700)
+            self._clean_stale(gen_dir)
+            number = self._next_number(gen_dir)
+        except OSError as exc:
+            raise _write_failure(self.path, exc)
+        rendered = self._render(after, number, after.made_by)
+        current = before.generation if before.initialised else 0
+        keep = after.keep_generations
+        removed = 0
+        try:
+            if before.initialised and keep < before.keep_generations:
+                removed = self._prune(gen_dir, current, keep - 1)
+            try:
+                self._write_generation(gen_dir, number, rendered)
+            except OSError as exc:
+                if exc.errno not in _FULL_ERRNOS:
+                    raise
+                freed = self._prune(gen_dir, current, keep - 1)
+                if not freed:
+                    raise
+                removed += freed
+                self._write_generation(gen_dir, number, rendered)
+        except OSError as exc:
+            raise _write_failure(self.path, exc, keep=keep, kept=len(self._existing_numbers(gen_dir)),
+                                 removed=removed)
+        try:
+            self._prune(gen_dir, number, max(MIN_KEEP_GENERATIONS, keep))
+        except OSError:
+            pass  # housekeeping only: the new generation is current; the next writer prunes again
         return number
 
-    def _write_generation(self, root, state, number):
+    def _render(self, state, number, made_by):
+        """Every file of generation ``number`` in memory, held to what readers accept (value_too_large)."""
         document = {
             "schema_version": SCHEMA_VERSION,
             "generation": number,
@@ -644,45 +753,85 @@ class DirectoryStore(Store):
             "secrets": sorted(state.secrets),
             "data": state.data,
             "keep_generations": state.keep_generations,
+            "dependents_max_age_days": state.dependents_max_age_days,
             "verified_endpoints": state.verified_endpoints,
             "issued_certificates": state.issued_certificates,
-            "made_by": state.made_by,
+            "made_by": made_by,
         }
+        rendered = _Rendered()
         for slot in CREDENTIAL_SLOTS:
             cred = getattr(state, slot)
             if cred is None:
                 document["credentials"][slot] = None
                 continue
             document["credentials"][slot] = {"sha256": cred.fingerprint, "meta": cred.meta}
-            directory = _mkdir(root, slot)
-            _write_file(directory, "cert.pem", _certs.cert_pem(cred.cert), 0o644)
-            _write_file(directory, "key.pem", _certs.key_pem(cred.key), 0o600)
+            rendered.directory(slot)
+            rendered.file(slot + "/cert.pem", _certs.cert_pem(cred.cert), 0o644)
+            rendered.file(slot + "/key.pem", _certs.key_pem(cred.key), 0o600)
             if slot != "ca":
-                chain = state.chain_for(cred)
-                _write_file(directory, "chain.pem", _certs.certs_pem(chain), 0o644)
-                _write_file(directory, "fullchain.pem", _certs.certs_pem(state.offered_chain(cred)), 0o644)
-            _fsync_dir(directory)
-        tcs = _mkdir(root, "tcs")
+                rendered.file(slot + "/chain.pem", _certs.certs_pem(state.chain_for(cred)), 0o644)
+                rendered.file(slot + "/fullchain.pem", _certs.certs_pem(state.offered_chain(cred)), 0o644)
+        rendered.directory("tcs")
         used = {}
         for fp in sorted(state.trusted):
             cert = state.trusted[fp]
             file_name = _tcs_file_name(fp)
-            _write_file(tcs, file_name, _certs.cert_pem(cert), 0o644)
+            rendered.file("tcs/" + file_name, _certs.cert_pem(cert), 0o644)
             link_base = _certs.subject_hash(cert)
             index = used.get(link_base, 0)
             used[link_base] = index + 1
-            os.symlink(file_name, os.path.join(tcs, "%s.%d" % (link_base, index)))
-        _write_file(tcs, "bundle.pem", _certs.certs_pem(state.trusted_certificates()), 0o644)
-        _fsync_dir(tcs)
+            rendered.link("tcs/%s.%d" % (link_base, index), file_name)
+        rendered.file("tcs/bundle.pem", _certs.certs_pem(state.trusted_certificates()), 0o644)
         if state.secrets:
-            secrets = _mkdir(root, "secrets")
+            rendered.directory("secrets")
             for name, value in sorted(state.secrets.items()):
                 if not SECRET_NAME.match(name):
                     raise ValueError("bad secret name %r" % name)
-                _write_file(secrets, name, value, 0o600)
-            _fsync_dir(secrets)
-        _write_file(root, "settings.json", json.dumps(document, indent=2, sort_keys=True).encode("utf-8") + b"\n",
-                    0o644)
+                rendered.file("secrets/" + name, value, 0o600)
+        if _json_depth(document) > MAX_JSON_DEPTH:
+            raise _settings_too_large(document, "is nested %d levels deep; readers accept %d"
+                                      % (_json_depth(document), MAX_JSON_DEPTH))
+        # settings.json comes last: a generation directory with it is complete.
+        rendered.file("settings.json", json.dumps(document, indent=2, sort_keys=True).encode("utf-8") + b"\n", 0o644)
+        for rel, data, _mode in rendered.files:
+            if len(data) > MAX_FILE_BYTES:
+                if rel == "settings.json":
+                    raise _settings_too_large(document, "would hold %d bytes; readers accept at most %d (1 MiB)"
+                                              % (len(data), MAX_FILE_BYTES))
+                raise _file_too_large(rel, len(data))
+        return rendered
+
+    def _write_generation(self, gen_dir, number, rendered):
+        """Write a rendered generation beside the others, then switch ``current`` to it (atomically)."""
+        name = generation_name(number)
+        tmp = os.path.join(gen_dir, ".tmp-%s-%d" % (name, os.getpid()))
+        final = os.path.join(gen_dir, name)
+        if os.path.lexists(tmp):
+            _remove(tmp)
+        try:
+            os.mkdir(tmp, 0o700)
+            rendered.write(tmp)
+            if os.path.lexists(final):
+                _remove(final)  # a leftover or planted entry: removed, never followed
+            os.rename(tmp, final)
+            _fsync_dir(gen_dir)
+        except BaseException:
+            if os.path.lexists(tmp):
+                _remove(tmp)
+            raise
+        link_tmp = os.path.join(self.path, ".current.new")
+        try:
+            if os.path.lexists(link_tmp):
+                _remove(link_tmp)
+            os.symlink("generations/" + name, link_tmp)
+            os.replace(link_tmp, self.current_link)
+        except BaseException:
+            # 'current' still names the generation before: the new one never became current, so it goes.
+            for path in (link_tmp, final):
+                if os.path.lexists(path):
+                    _remove(path)
+            raise
+        _fsync_dir(self.path)
 
     def _existing_numbers(self, gen_dir):
         numbers = []
@@ -690,18 +839,22 @@ class DirectoryStore(Store):
             # Only real directories are generations: anything else (a planted symlink) is never followed,
             # never counted, and replaced when its name comes up.
             full = os.path.join(gen_dir, entry)
-            if GENERATION_NAME.match(entry) and not os.path.islink(full) and os.path.isdir(full):
-                numbers.append(int(entry))
+            number = generation_number(entry)
+            if number is not None and not os.path.islink(full) and os.path.isdir(full):
+                numbers.append(number)
         return sorted(numbers)
 
+    def _current_number(self):
+        """The number 'current' points to (0 when there is none, or it points elsewhere)."""
+        try:
+            match = CURRENT_TARGET.match(os.readlink(self.current_link))
+        except OSError:
+            return 0
+        number = generation_number(match.group(1)) if match else None
+        return number or 0
+
     def _next_number(self, gen_dir):
-        numbers = self._existing_numbers(gen_dir)
-        current = 0
-        if os.path.islink(self.current_link):
-            match = re.match(r"^generations/([0-9]{6})$", os.readlink(self.current_link))
-            if match:
-                current = int(match.group(1))
-        return max(numbers + [current]) + 1
+        return max(self._existing_numbers(gen_dir) + [self._current_number()]) + 1
 
     def _clean_stale(self, gen_dir):
         # Left behind by a writer that was killed: never current, safe to remove under the lock.
@@ -710,13 +863,23 @@ class DirectoryStore(Store):
                 _remove(os.path.join(gen_dir, entry))
 
     def _prune(self, gen_dir, current, keep):
+        """Keep the ``keep`` newest generations up to ``current`` (at least that one); return how many went.
+
+        Each goes by an atomic rename to a ``.tmp-`` name first (then removed): a removal that stops halfway
+        never leaves a half-empty generation under a generation's name.
+        """
         numbers = [n for n in self._existing_numbers(gen_dir) if n <= current]
-        for number in numbers[:-max(MIN_KEEP_GENERATIONS, keep)]:
-            _remove(os.path.join(gen_dir, "%06d" % number))
+        doomed = numbers[:-max(1, keep)] if len(numbers) > max(1, keep) else []
         # Generations newer than current are leftovers of an interrupted switch: not valid history.
-        for number in self._existing_numbers(gen_dir):
-            if number > current:
-                _remove(os.path.join(gen_dir, "%06d" % number))
+        doomed += [n for n in self._existing_numbers(gen_dir) if n > current]
+        for number in doomed:
+            name = generation_name(number)
+            gone = os.path.join(gen_dir, ".tmp-pruned-%s-%d" % (name, os.getpid()))
+            if os.path.lexists(gone):
+                _remove(gone)
+            os.rename(os.path.join(gen_dir, name), gone)
+            _remove(gone)
+        return len(doomed)
 
     # -- history
 
@@ -727,7 +890,7 @@ class DirectoryStore(Store):
         current = os.path.basename(self._current_dir())
         result = []
         for number in reversed(self._existing_numbers(self.generations_dir)):
-            name = "%06d" % number
+            name = generation_name(number)
             written = made_by = None
             try:
                 generation_fd = _open_generation(self.path, os.path.join(self.generations_dir, name))
@@ -782,6 +945,105 @@ def _unwritable(path, exc):
     return SecurityError("store_unwritable", "Cannot write the store at %s: %s (%s). Nothing was changed. Give the "
                          "user running the task write access to the store, or change the 'store_path' option."
                          % (path, exc.strerror or exc, where), option="store_path")
+
+
+def _write_failure(path, exc, keep=None, kept=None, removed=0):
+    """store_full when the file system (or a quota) is full, with the advice that frees space; else
+    store_unwritable."""
+    if getattr(exc, "errno", None) not in _FULL_ERRNOS:
+        return _unwritable(path, exc)
+    if keep is None:
+        advice = "Free space on that file system, or change the 'store_path' option."
+    else:
+        advice = ("The store keeps %d generation(s) (keep_generations %d)%s. Free space on that file system, or "
+                  "lower the 'keep_generations' option: a run that lowers it removes the generations it drops "
+                  "before it writes." % (kept or 0, keep, "; %d older generation(s) beyond keep_generations were "
+                                         "removed to make room, which was not enough" % removed if removed else ""))
+    return SecurityError("store_full", "The file system of the store at %s is full (%s): the new generation could "
+                         "not be written; 'current' and its generation are unchanged. %s"
+                         % (path, exc.strerror or exc, advice), option="keep_generations" if keep else "store_path")
+
+
+# The option behind each part of settings.json, named when the part makes the file too large.
+_PART_OPTIONS = {"system_name": "system_name", "trusted": "certificates", "credentials": "subject_alt_names",
+                 "verified_endpoints": "preflight", "data": "store_path", "issued_certificates": "store_path",
+                 "made_by": "store_path"}
+# The option behind a file of a generation other than settings.json.
+_FILE_OPTIONS = {"identity": "certificate_content", "telephony": "certificate_content", "ca": "store_path",
+                 "tcs": "certificates", "secrets/scep_password": "password"}
+
+
+def _json_size(value):
+    return len(json.dumps(value, indent=2, sort_keys=True))
+
+
+def _json_depth(value):
+    deepest = 0
+    pending = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        deepest = max(deepest, depth)
+        if isinstance(item, dict):
+            pending.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            pending.extend((v, depth + 1) for v in item)
+    return deepest
+
+
+def _settings_too_large(document, problem):
+    """value_too_large for settings.json, naming its largest parts and the option behind the largest."""
+    parts = []
+    for key, value in document.items():
+        if key == "settings" and isinstance(value, dict):
+            for area, values in sorted(value.items()):
+                for name, item in sorted(values.items()):
+                    parts.append((_json_size(item), "settings.%s.%s" % (area, name), name))
+        else:
+            parts.append((_json_size(value), key, _PART_OPTIONS.get(key, "store_path")))
+    parts.sort(key=lambda part: -part[0])
+    largest = ", ".join("%s (%d bytes)" % (where, size) for size, where, _option in parts[:3])
+    return SecurityError("value_too_large", "The new generation's settings.json %s, so it is not written and nothing "
+                         "was changed. Its largest parts: %s. Change the '%s' option."
+                         % (problem, largest, parts[0][2]), option=parts[0][2], limit=MAX_FILE_BYTES)
+
+
+def _file_too_large(rel, size):
+    option = _FILE_OPTIONS.get(rel) or _FILE_OPTIONS.get(rel.split("/")[0], "store_path")
+    return too_large(option, "The new generation's file %s" % rel, size, MAX_FILE_BYTES, unit="bytes")
+
+
+class _Rendered(object):
+    """A generation in memory: directories, files (relative path, bytes, mode) and links, written in order."""
+
+    def __init__(self):
+        self.directories = []
+        self.files = []
+        self.links = []
+
+    def directory(self, rel):
+        self.directories.append(rel)
+
+    def file(self, rel, data, mode):
+        self.files.append((rel, data, mode))
+
+    def link(self, rel, target):
+        self.links.append((rel, target))
+
+    def write(self, root):
+        """Create everything under root (a new directory): files O_EXCL|O_NOFOLLOW, fsynced; settings.json last."""
+        for rel in self.directories:
+            os.mkdir(os.path.join(root, rel), 0o700)
+        last = [entry for entry in self.files if entry[0] == "settings.json"]
+        for rel, data, mode in [entry for entry in self.files if entry[0] != "settings.json"]:
+            directory, name = os.path.split(os.path.join(root, rel))
+            _write_file(directory, name, data, mode)
+        for rel, target in self.links:
+            os.symlink(target, os.path.join(root, rel))
+        for rel in self.directories:
+            _fsync_dir(os.path.join(root, rel))
+        for rel, data, mode in last:
+            _write_file(root, rel, data, mode)
+        _fsync_dir(root)
 
 
 def _unreadable(path, what, exc):
@@ -976,6 +1238,8 @@ class _Lock(object):
         try:
             self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | _O_NOFOLLOW | _O_CLOEXEC, 0o600)
         except OSError as exc:
+            if exc.errno in _FULL_ERRNOS:
+                raise _write_failure(os.path.dirname(self.path), exc)
             raise SecurityError("store_unwritable", "Cannot open the store lock %s: %s. Check the 'store_path' option."
                                 % (self.path, exc.strerror), option="store_path")
         deadline = time.monotonic() + max(0, self.timeout)

@@ -114,6 +114,13 @@ def _presented(tls):
     return [leaf] if leaf else []
 
 
+def _presented_or_none(tls):
+    try:
+        return _presented(tls)
+    except (ValueError, AttributeError, ssl.SSLError):
+        return None
+
+
 def fetch_chain(host, port, server_name=None, timeout=DEFAULT_TIMEOUT):
     """The certificates host:port presents in its TLS handshake: a list of x509.Certificate, leaf first.
 
@@ -145,13 +152,16 @@ def fetch_chain(host, port, server_name=None, timeout=DEFAULT_TIMEOUT):
             with Deadline(max(0.0, timeout - (time.monotonic() - started)), lambda: (tls,)) as deadline:
                 try:
                     tls.do_handshake()
-                except (ssl.SSLError, OSError):
+                except (ssl.SSLError, OSError) as exc:
                     if deadline.expired:
                         raise SecurityError("endpoint_timeout", "%s did not complete its TLS handshake within %s "
                                             "seconds (the limit for the whole exchange): it answers too slowly, or "
                                             "not in TLS. Check the 'endpoint.port' option, or raise "
                                             "'endpoint.timeout'." % (where, timeout), option="endpoint.timeout")
-                    raise
+                    # A TLS 1.2 server that requires a client certificate refuses the handshake after it has
+                    # presented its own: what it presented is still what it serves.
+                    if not isinstance(exc, ssl.SSLError) or not _presented_or_none(tls):
+                        raise
         except socket.timeout:
             raise SecurityError("endpoint_timeout", "%s accepted the connection but did not complete a TLS handshake "
                                 "within %s seconds: it may not speak TLS on that port. Check the 'endpoint.port' "

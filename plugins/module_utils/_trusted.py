@@ -3,8 +3,8 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Trusted certificate store (TCS) decisions: what the trusted_certificate module does, as functions.
 
-An entry is its certificate, identified by the SHA-256 fingerprint of the DER encoding (REFERENCE
-1.2): order, file names, PEM/DER form and duplicates in the input never cause a change, so a
+An entry is its certificate, identified by the SHA-256 fingerprint of the DER encoding (decided,
+docs/trusted-store.md): order, file names, PEM/DER form and duplicates in the input never cause a change, so a
 certificate-only PKCS#12 truststore compares as the same set on every run (the trap of
 community.crypto issue #538).
 
@@ -15,8 +15,9 @@ and returns an ``Outcome`` with added/removed summaries and the warnings to show
 
 Stable error codes raised here (besides the toolkit's parsing codes such as ``invalid_certificate``,
 ``private_key_in_bundle``, ``wrong_password``, ``password_required``, ``unreadable_file``):
-``invalid_argument`` (an item with none or several of path/content/sha256, sha256 with state present,
-exclusive with state absent), ``invalid_fingerprint``, the store's ``trusted_store_full``, and
+``missing_option`` / ``conflicting_options`` (an item with none or several of path/content/sha256),
+``option_not_applicable`` (sha256 with state present, exclusive with state absent), ``invalid_fingerprint``, the
+store's ``trusted_store_full``, and
 ``trusted_entry_in_use`` (removing an entry something depends on, see ``_dependents``; ``allow_in_use``
 lets it through with a warning).
 """
@@ -25,7 +26,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.ipoffice.security.plugins.module_utils import _certs, _dependents
+from ansible_collections.ipoffice.security.plugins.module_utils import _certs, _dependents, _findings
 from ansible_collections.ipoffice.security.plugins.module_utils._results import diff
 from ansible_collections.ipoffice.security.plugins.module_utils._model import (
     TRUSTED_STATES,
@@ -83,8 +84,9 @@ class Request(object):
 class Outcome(object):
     """What apply_request did to a state: certificates added and removed, warnings to show."""
 
-    def __init__(self, added, removed, warnings, needed_by, in_use=None):
+    def __init__(self, added, removed, warnings, needed_by, in_use=None, findings=None):
         self.added = added
+        self.findings = list(findings or [])  # about what was added (weak_key), each also a warning
         self.removed = removed
         self.warnings = warnings
         self.needed_by = needed_by   # fingerprint -> ["identity", "telephony"] for removed chain members
@@ -111,9 +113,9 @@ def item_option(index, key=None, option="certificates"):
 def validate_options(state="present", exclusive=False):
     check_choice(state, STATES, "state")
     if exclusive and state == "absent":
-        raise SecurityError("invalid_argument", "exclusive: true makes the store exactly the given certificates; it "
-                            "only applies with state: present. Remove the 'exclusive' option or set 'state: present'.",
-                            option="exclusive")
+        raise SecurityError("option_not_applicable", "exclusive: true makes the store exactly the given "
+                            "certificates; it only applies with state: present. Remove the 'exclusive' option or set "
+                            "'state: present'.", option="exclusive")
 
 
 def load_source(item, index, state="present", option="certificates"):
@@ -123,22 +125,25 @@ def load_source(item, index, state="present", option="certificates"):
     """
     name = item_option(index, option=option)
     if not isinstance(item, dict):
-        raise SecurityError("invalid_argument", "%s must be a dictionary with path, content or sha256. Change the "
+        raise SecurityError("invalid_setting", "%s must be a dictionary with path, content or sha256. Change the "
                             "'%s' option." % (name, option), option=name)
     given = [key for key in ITEM_SOURCES if item.get(key) not in (None, "")]
-    if len(given) != 1:
-        raise SecurityError("invalid_argument", "%s must set exactly one of path, content or sha256; it sets %s. "
-                            "Change the '%s' option."
-                            % (name, ", ".join(given) if given else "none of them", option), option=name)
+    if not given:
+        raise SecurityError("missing_option", "%s must set one of path, content or sha256; it sets none of them. "
+                            "Change the '%s' option." % (name, option), option=name)
+    if len(given) > 1:
+        raise SecurityError("conflicting_options", "%s must set exactly one of path, content or sha256; it sets %s. "
+                            "Change the '%s' option." % (name, ", ".join(given), option), option=name)
     kind = given[0]
     if kind == "sha256":
         if state != "absent":
-            raise SecurityError("invalid_argument", "%s names a certificate by sha256 alone, which can only remove "
-                                "an entry (state: absent). To add it, give its path or content instead."
+            raise SecurityError("option_not_applicable", "%s names a certificate by sha256 alone, which can only "
+                                "remove an entry (state: absent). To add it, give its path or content instead."
                                 % name, option=item_option(index, "sha256", option))
         if item.get("password") not in (None, ""):
-            raise SecurityError("invalid_argument", "%s sets a password with sha256; a password only opens a path or "
-                                "content. Remove the password." % name, option=item_option(index, "password", option))
+            raise SecurityError("option_not_applicable", "%s sets a password with sha256; a password only opens a "
+                                "path or content. Remove the password." % name,
+                                option=item_option(index, "password", option))
         fp = _certs.normalize_fingerprint(item["sha256"], option=item_option(index, "sha256", option))
         return Source(index, kind, fingerprint=fp)
     source_option = item_option(index, kind, option)
@@ -181,6 +186,30 @@ def validity_warning(cert, now=None):
     return None
 
 
+# Below these a trusted certificate's key no longer protects what chains to it (the audit's default policy).
+WEAK_KEY_BITS = {"RSA": 2048, "DSA": 2048, "EC": 256}
+
+
+def weak_key_finding(cert):
+    """The weak_key finding for a trusted certificate with an RSA/DSA key under 2048 bits or an EC key under
+    256 bits (a root, an intermediate or a pinned peer certificate), or None."""
+    kind, bits, _curve = _certs.key_description(cert.public_key())
+    minimum = WEAK_KEY_BITS.get(kind)
+    if minimum is None or bits is None or bits >= minimum:
+        return None
+    if _certs.is_ca(cert):
+        role = "root" if _certs.is_self_signed(cert) else "intermediate CA"
+    else:
+        role = "pinned"
+    return _findings.finding(
+        "weak_key", "Trusted %s certificate %s (sha256 %s) has a %d-bit %s key, under %d bits: it was added as asked, "
+        "but a key that weak no longer protects what is checked against it, and the audit reports it as an error. "
+        "Replace it with a certificate with a stronger key." % (
+            role, cert.subject.rfc4514_string(), _certs.fingerprint(cert), bits, kind, minimum),
+        sha256=_certs.fingerprint(cert), subject=cert.subject.rfc4514_string(), key_type=kind, key_bits=bits,
+        where="trusted")
+
+
 def chain_users(state):
     """fingerprint -> identities ('identity', 'telephony') whose chain to the root uses that TCS entry."""
     users = {}
@@ -204,25 +233,31 @@ def removal_warning(cert, needed_by, offer_chain):
 
 
 def apply_request(state, request, desired="present", exclusive=False, now=None, option="certificates",
-                  allow_in_use=False):
+                  allow_in_use=False, check_in_use=True, keep=()):
     """Change state's TCS as asked; return an Outcome.
 
     The limit and the entries in use (``_dependents.check_removal``) are checked before anything changes.
+    With ``check_in_use=False`` the caller checks the removals on the state it plans to produce
+    (``_dependents.planned_removal``, then ``judge_removals``).  ``keep``: certificates an exclusive
+    request keeps besides the requested ones (security_settings: retired entries still present).
     """
     validate_options(desired, exclusive)
     users = chain_users(state)
     if desired == "present" and exclusive:
-        wanted = request.fingerprint_set()
+        wanted = request.fingerprint_set() | set(_certs.fingerprint(c) for c in keep)
         removing = [state.trusted[fp] for fp in sorted(state.trusted) if fp not in wanted]
         state.check_trusted_limit(wanted, option)
     elif desired == "absent":
         removing = [state.trusted[fp] for fp in request.fingerprints if fp in state.trusted]
     else:
         removing = []
-    in_use, in_use_warnings = _dependents.check_removal(state, removing, allow_in_use, option)
+    in_use, in_use_warnings = [], []
+    if check_in_use:
+        in_use, in_use_warnings = _dependents.check_removal(state, removing, allow_in_use, option, now)
     if desired == "present":
         if exclusive:
-            added, removed = state.set_trusted(request.certificates, option=option)
+            kept = [c for c in keep if _certs.fingerprint(c) not in request.fingerprint_set()]
+            added, removed = state.set_trusted(list(request.certificates) + kept, option=option)
         else:
             added = state.add_trusted(request.certificates, option=option)
             removed = []
@@ -234,20 +269,35 @@ def apply_request(state, request, desired="present", exclusive=False, now=None, 
         if source.had_key and desired == "present":
             warnings.append("%s is a PKCS#12 that also holds a private key; only its certificates are trusted, the key "
                             "is not stored." % item_option(source.index))
+    findings = []
     for cert in sorted(added, key=_certs.fingerprint):
         text = validity_warning(cert, now)
         if text:
             warnings.append(text)
+        weak = weak_key_finding(cert)
+        if weak:
+            findings.append(weak)
+            warnings.append("%s: %s" % (weak["code"], weak["message"]))
     needed_by = {}
     offer_chain = bool(state.settings["identity"]["offer_id_certificate_chain"])
     for cert in sorted(removed, key=_certs.fingerprint):
         fp = _certs.fingerprint(cert)
         if fp in users:
             needed_by[fp] = users[fp]
-            if not any(item["sha256"] == fp for item in in_use):  # else the in-use warning names it
+            # else the in-use warning names it (the caller's, when it judges the removals on its plan)
+            if check_in_use and not any(item["sha256"] == fp for item in in_use):
                 warnings.append(removal_warning(cert, users[fp], offer_chain))
     warnings.extend(in_use_warnings)
-    return Outcome(added, removed, warnings, needed_by, in_use)
+    return Outcome(added, removed, warnings, needed_by, in_use, findings)
+
+
+def judge_removals(state, outcome, allow_in_use=False, option="certificates", now=None):
+    """The in-use check of an Outcome made with check_in_use=False, on the planned ``state`` (which no
+    longer holds the removed entries): refuses (SecurityError) or records the in-use entries and warnings."""
+    in_use, warnings = _dependents.planned_removal(state, outcome.removed, allow_in_use, option, now)
+    outcome.in_use = dict((item["sha256"], item["dependents"]) for item in in_use)
+    outcome.warnings.extend(warnings)
+    return outcome
 
 
 def entries(state, now=None):
@@ -269,6 +319,7 @@ def result(update, outcome, now=None):
         "limit": TRUSTED_STORE_LIMIT,
         "added": outcome.added_info(),
         "removed": outcome.removed_info(),
+        "findings": list(outcome.findings),
         "warnings": list(outcome.warnings),
     }
 

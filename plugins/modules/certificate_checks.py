@@ -37,120 +37,7 @@ author:
 extends_documentation_fragment:
   - ipoffice.security.store
   - ipoffice.security.attributes
-options:
-  certificate_expiry_warning_days:
-    description:
-      - Certificate Expiry Warning Days. Warn about any stored certificate that expires within this many days.
-      - An integer from 30 to 180. A new system starts with 60.
-    type: int
-  sip_telephony_certificate:
-    description:
-      - Use different certificate for SIP telephony. A new system starts with V(none).
-      - Choosing anything but V(none) while the system has no telephony identity certificate is allowed
-        with a warning; the system presents its system identity on those links until one is set
-        (M(ipoffice.security.identity_certificate)).
-    type: str
-    choices: [none, sip_trunks, sip_and_sm_trunks, sip_phones]
-  management_interfaces:
-    description:
-      - Received certificate checks (Management interfaces). A new system starts with V(none).
-      - Raising it runs the preflight of the O(preflight) endpoints whose C(setting) is C(management).
-    type: str
-    choices: [none, low, medium, high, medium_remote, high_remote]
-  telephony_endpoints:
-    description:
-      - Received certificate checks (Telephony endpoints), applied on SIP and SM lines. A new system starts
-        with V(none).
-      - Raising it runs the preflight of the O(preflight) endpoints whose C(setting) is C(telephony).
-    type: str
-    choices: [none, low, medium, high, medium_remote, high_remote]
-  h323_security_level:
-    description:
-      - H.323 Security Level, the minimum cipher strength on TLS for H.323. A new system starts with V(high)
-        (V(medium) on IP500 V2).
-    type: str
-    choices: [low, medium, high]
-  sip_security_level:
-    description:
-      - SIP Security Level, the minimum cipher strength on TLS for SIP. A new system starts with V(high)
-        (V(medium) on IP500 V2).
-    type: str
-    choices: [low, medium, high]
-  ip_office_lines:
-    description:
-      - The IP Office lines with WebSocket transport (port 443) and their own received-certificate check level.
-      - The list is the B(complete) desired set of lines. Lines not listed are removed; a listed line's
-        left-out fields take their defaults. An empty list removes every line. Order does not matter.
-      - Raising a line's level (a new line counts as coming from V(none)) runs the preflight of the
-        O(preflight) endpoints whose C(setting) is C(line:<name>).
-    type: list
-    elements: dict
-    suboptions:
-      name:
-        description: The line's name; unique among the lines.
-        type: str
-        required: true
-      transport:
-        description: V(websocket_client) (default) or V(websocket_server).
-        type: str
-      check_level:
-        description:
-          - V(none) (default), V(medium) or V(high). The remote levels (V(medium_remote), V(high_remote))
-            and V(low) are not available on IP Office lines and are refused.
-        type: str
-  preflight:
-    description:
-      - Endpoints to verify before a level is raised. Only the endpoints of a setting whose level is raised
-        by this run are contacted; the others are listed as not evaluated.
-      - An endpoint that cannot be reached (refused, timed out, not TLS) counts as failing, with that finding.
-    type: list
-    elements: dict
-    default: []
-    suboptions:
-      host:
-        description: Host name or IP address of the endpoint.
-        type: str
-        required: true
-      port:
-        description: TLS port. Defaults to 443 for C(management) and lines, 5061 for C(telephony).
-        type: int
-      server_name:
-        description: SNI server name to send; defaults to none.
-        type: str
-      purpose:
-        description:
-          - What the endpoint's certificate is used for. Defaults to V(server) for C(management) and lines,
-            V(sip_server) for C(telephony).
-        type: str
-        choices: [server, client, sip_server, sip_client]
-      peer_name:
-        description:
-          - The name the certificate must match at the remote levels. Defaults to O(preflight[].server_name),
-            then O(preflight[].host), unless O(preflight[].sip_domain) is given.
-        type: str
-      sip_domain:
-        description: The SIP domain the certificate must be authoritative for at the remote levels (RFC 5922).
-        type: str
-      setting:
-        description:
-          - The setting the endpoint belongs to, C(management), C(telephony), or C(line:<name>) naming one of
-            the O(ip_office_lines) (after this run).
-        type: str
-        required: true
-  preflight_mode:
-    description:
-      - V(enforce) fails, changing nothing, when any endpoint of a raised setting would fail the new level.
-      - V(warn) makes the change and reports each failing endpoint as a warning and in RV(preflight).
-      - V(skip) contacts no endpoint (each is listed in RV(preflight) as not evaluated) and states that no
-        preflight is intended, so a raised setting without endpoints is not warned about.
-    type: str
-    choices: [enforce, warn, skip]
-    default: enforce
-  preflight_timeout:
-    description: Seconds allowed for the whole exchange with each preflight endpoint (connect and handshake, not
-      each read), more than 0 and at most 300.
-    type: float
-    default: 10.0
+  - ipoffice.security.areas.checks
 attributes:
   check_mode:
     support: full
@@ -161,6 +48,10 @@ attributes:
     support: full
     details:
       - Shows the certificate checks settings before and after.
+  idempotent:
+    support: full
+    details:
+      - A level raised again finds nothing to raise, so the preflight does not run again.
 seealso:
   - module: ipoffice.security.certificate_verify
   - module: ipoffice.security.security_info
@@ -183,7 +74,7 @@ EXAMPLES = r"""
 
 - name: The complete set of IP Office lines
   ipoffice.security.certificate_checks:
-    ip_office_lines:
+    lines:
       - name: branch1
         check_level: high
       - name: branch2
@@ -261,6 +152,10 @@ level_changes:
       description: The checks the new level adds.
       type: list
       elements: str
+    reapplied:
+      description: True when the level stays the same but a latent medium level is re-applied (O(medium_reapplied)).
+      type: bool
+      returned: when the level is re-applied
 preflight:
   description: One entry per O(preflight) endpoint. Also returned with the failure when the preflight refuses.
   returned: always
@@ -284,7 +179,10 @@ preflight:
       type: bool
       returned: when evaluated
     findings:
-      description: Each failing check, as C(code) and C(message).
+      description:
+        - Each failing check, as C(code) and C(message) (the codes of docs/findings.md); an unreachable endpoint
+          has the one finding C(endpoint_unreachable) with its C(reason) (C(endpoint_refused), C(endpoint_timeout),
+          C(endpoint_not_tls), C(endpoint_unreachable)).
       type: list
       elements: dict
     codes:

@@ -31,7 +31,7 @@ description:
 author:
   - ipoffice.security maintainers (@ipoffice)
 extends_documentation_fragment:
-  - ipoffice.security.store
+  - ipoffice.security.store.read_only
   - ipoffice.security.attributes
   - ipoffice.security.attributes.info_module
 options:
@@ -52,7 +52,7 @@ options:
       - Intermediate certificates that came with O(certificate) (each item may be a bundle). Only with O(certificate).
     type: list
     elements: dict
-    suboptions:
+    suboptions: &certificate_files
       path:
         description: Path of a file on the managed node.
         type: path
@@ -63,26 +63,39 @@ options:
     description:
       - A live TLS endpoint whose presented certificate and chain are checked. The handshake itself verifies
         nothing, so that a certificate the level refuses is still fetched and explained.
+      - The same endpoint item, with the same defaults and meaning, as the certificate_checks preflight entries,
+        security_info's C(live_endpoints) and the audit role's C(audit_endpoints); the same item gives the same
+        verdict in each (docs/check-levels.md).
+      - O(purpose), O(peer_name) and O(sip_domain) may be given here or at the top level (not differently in both).
     type: dict
     suboptions:
       host:
-        description: Host name or IP address to connect to. It is also the default O(peer_name).
+        description: Host name or IP address to connect to.
         type: str
         required: true
       port:
-        description: TCP port.
+        description: TCP port (default 443).
         type: int
-        default: 443
       server_name:
         description: The name sent as SNI. Defaults to O(endpoint.host) unless that is an IP address.
         type: str
+      peer_name:
+        description: The name validated at the remote levels (RFC 9525), as O(peer_name).
+        type: str
+      sip_domain:
+        description: The SIP domain validated at the remote levels (RFC 5922), as O(sip_domain).
+        type: str
+      purpose:
+        description: What the endpoint is, as O(purpose) (default V(server)).
+        type: str
+        choices: [server, client, sip_server, sip_client]
       timeout:
         description:
-          - Seconds allowed for the whole exchange (connecting and the TLS handshake), not for each read.
+          - Seconds allowed for the whole exchange (connecting and the TLS handshake), not for each read
+            (default 10, at most 300).
           - Must be positive; V(0) is refused. What a handshake may carry is capped by OpenSSL (a certificate
             list of at most 100 KiB).
         type: float
-        default: 10
   level:
     description: The received-certificate check level to apply.
     type: str
@@ -93,14 +106,16 @@ options:
       - What the peer is. V(server) needs extended key usage serverAuth, V(client) clientAuth; on SIP links
         (V(sip_server), V(sip_client)) id-kp-sipDomain is accepted as well. anyExtendedKeyUsage, or no
         extended key usage extension at all, fits every purpose.
+      - Default V(server).
     type: str
-    default: server
     choices: [server, client, sip_server, sip_client]
   peer_name:
     description:
       - The host name or IP address the connection is made to, validated at the remote levels (RFC 9525,
         subjectAltName only, no common name fallback).
-      - Defaults to O(endpoint.host) when O(endpoint) is given.
+      - With O(endpoint) and neither O(peer_name) nor O(sip_domain), the name validated is O(endpoint.server_name),
+        else O(endpoint.host). With only O(sip_domain), only the SIP domain is validated (RFC 5922, on a SIP link
+        the domain is the identity).
     type: str
   sip_domain:
     description: The SIP domain the peer must be authoritative for at the remote levels (RFC 5922).
@@ -110,13 +125,7 @@ options:
       - Trust these certificates instead of the store's trusted certificate store (each item may be a bundle).
     type: list
     elements: dict
-    suboptions:
-      path:
-        description: Path of a file on the managed node.
-        type: path
-      content:
-        description: The certificate(s) as text.
-        type: str
+    suboptions: *certificate_files
   fail_on_reject:
     description: Fail the task (C(error=certificate_rejected)) when the certificate does not pass the level.
     type: bool
@@ -194,13 +203,22 @@ purpose:
   returned: always
   type: str
 peer_name:
-  description: The peer name validated at the remote levels (the endpoint host by default), or null.
+  description:
+    - The peer name validated at the remote levels (docs/check-levels.md says which), or null at the other levels.
   returned: always
   type: str
 sip_domain:
-  description: The SIP domain validated at the remote levels, or null.
+  description: The SIP domain validated at the remote levels, or null at the other levels.
   returned: always
   type: str
+latent_medium:
+  description:
+    - When the store's medium level is latent (checks.release 11.1.3 or later, checks.medium_reapplied false) and
+      O(level) is V(medium) or V(medium_remote) - how the system judges the certificate today, at the older medium
+      without the checks R11.1.3 added. RV(passed) is the verdict once medium is re-applied.
+    - C(passed), C(codes) (what still fails today), C(added_codes) (what fails only once re-applied), C(release).
+  returned: when the store's medium level is latent and the level is a medium one
+  type: dict
 trust_source:
   description: C(store) when the store's trusted certificate store was used, C(trusted) when O(trusted) was.
   returned: always
@@ -231,6 +249,12 @@ endpoint:
   description: The endpoint checked, as host:port.
   returned: when O(endpoint) is given
   type: str
+endpoint_item:
+  description:
+    - The endpoint item with its defaults applied (host, port, server_name, peer_name, sip_domain, purpose,
+      timeout).
+  returned: when O(endpoint) is given
+  type: dict
 """
 
 from ansible_collections.ipoffice.security.plugins.module_utils._module import SecurityModule, run_module

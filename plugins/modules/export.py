@@ -70,7 +70,7 @@ description:
 author:
   - ipoffice.security maintainers (@ipoffice)
 extends_documentation_fragment:
-  - ipoffice.security.store
+  - ipoffice.security.store.read_only
   - ipoffice.security.attributes
 options:
   path:
@@ -113,6 +113,11 @@ attributes:
     support: full
     details:
       - Shows each file by a secret-free description (SHA-256 of public files, fingerprints inside a PKCS#12).
+  idempotent:
+    support: full
+    details:
+      - A PKCS#12 (randomised on every write) is kept while it is the file the last export wrote and holds what
+        is wanted.
 seealso:
   - module: ipoffice.security.security_info
     description: Compare what the live system serves with the store (its live_endpoints option).

@@ -26,6 +26,8 @@ description:
     records it as C(note).
   - A restore target that is not kept fails with C(error=unknown_generation) (naming the kept ones), a store
     with nothing before its current generation with C(error=no_previous_generation); nothing is written.
+  - A generation whose identity or telephony identity has expired since is not restored
+    (C(error=certificate_expired), naming each expired certificate) unless O(allow_expired=true).
 author:
   - ipoffice.security maintainers (@ipoffice)
 extends_documentation_fragment:
@@ -39,6 +41,14 @@ options:
       - Restoring the current generation changes nothing.
       - Not idempotent by nature, V(previous) run twice undoes the first restore.
     type: str
+  allow_expired:
+    description:
+      - Restore the chosen generation even when its identity or telephony identity has expired, with a
+        warning naming each expired certificate. Without it such a restore fails with
+        C(error=certificate_expired) and nothing is written (the system would present a certificate every
+        peer rejects).
+    type: bool
+    default: false
 attributes:
   check_mode:
     support: full
@@ -48,6 +58,11 @@ attributes:
     support: full
     details:
       - Settings, identities, CA and trusted entries as parsed fields, before and after the restore.
+  idempotent:
+    support: partial
+    details:
+      - O(restore=previous) run twice undoes the first restore; a restore of a generation number changes nothing the
+        second time.
 seealso:
   - module: ipoffice.security.security_info
 """
@@ -121,7 +136,7 @@ restored:
   returned: success
   type: dict
 error:
-  description: Stable code of a failure (C(unknown_generation), C(no_previous_generation), C(invalid_argument),
+  description: Stable code of a failure (C(unknown_generation), C(no_previous_generation), C(invalid_setting),
     C(store_locked), C(corrupt_store), ...).
   returned: failure
   type: str

@@ -123,6 +123,10 @@ attributes:
     support: full
     details:
       - Shows the parsed existing and new certificate.
+  idempotent:
+    support: full
+    details:
+      - Passing time changes nothing outside the renewal window (O(renew_before_days)).
 seealso:
   - module: ipoffice.security.identity_certificate
 """

@@ -35,122 +35,7 @@ author:
 extends_documentation_fragment:
   - ipoffice.security.store
   - ipoffice.security.attributes
-options:
-  active:
-    description:
-      - Active. When on, the system obtains its identity certificate from the SCEP server.
-      - Requires O(server) (given now or already stored).
-      - Left out, the stored value is kept (a new system starts with V(false)).
-    type: bool
-  request_interval:
-    description:
-      - Request Interval (sec), 5 to 3600. How often a pending request is polled.
-      - Left out, the stored value is kept (a new system starts with 120).
-    type: int
-  server:
-    description:
-      - SCEP Server IP Address/Name (host name or IP address only).
-      - Left out, the stored value is kept.
-    type: str
-  scheme:
-    description:
-      - SCEP Server Scheme.
-      - With V(https) the server's certificate is verified against the trusted certificate store, or
-        O(ca_file) when given.
-    type: str
-    choices: [http, https]
-  port:
-    description:
-      - SCEP Server Port, 1 to 65535. Unset means 80 for V(http) and 443 for V(https).
-    type: int
-  uri:
-    description:
-      - SCEP URI. A new system uses the EJBCA path C(/ejbca/publicweb/apply/scep/pkiclient.exe).
-    type: str
-  password:
-    description:
-      - SCEP Password, sent as the request's challenge password. Write-only; stored 0600 and never
-        returned, logged or shown in diffs. An empty string removes it.
-    type: str
-  update_password:
-    description:
-      - V(always) stores O(password) whenever it is given; V(on_create) only when no password is stored yet.
-    type: str
-    choices: [always, on_create]
-    default: always
-  enroll:
-    description:
-      - Obtain or renew the identity certificate over SCEP when needed (see the description).
-      - Requires SCEP to be active.
-    type: bool
-    default: false
-  subject_name:
-    description:
-      - Subject of the requested certificate, a common name or an RFC 4514 DN.
-      - Defaults to the current identity's requested subject, else the system name.
-    type: str
-  subject_alt_names:
-    description:
-      - Subject alternative names of the request (C(DNS:), C(IP:), C(URI:), C(email:) prefixes).
-      - Defaults to the current identity's.
-    type: list
-    elements: str
-  signature:
-    description:
-      - Key type and request signature of the new key. SCEP needs RSA (the CA encrypts its reply to the key).
-    type: str
-    choices: [sha256_rsa2048, sha256_rsa3072, sha256_rsa4096, sha384_rsa3072]
-    default: sha256_rsa2048
-  renew_before_days:
-    description:
-      - Renew the SCEP identity when it has fewer than this many days left.
-    type: int
-    default: 30
-  renewal_message:
-    description:
-      - The message that renews an existing SCEP identity (signed with it). V(pkcsreq) works with EJBCA,
-        which advertises Renewal but rejects RenewalReq; V(renewalreq) sends RenewalReq (17).
-    type: str
-    choices: [pkcsreq, renewalreq]
-    default: pkcsreq
-  ca_fingerprint:
-    description:
-      - SHA-256 fingerprint of the CA certificate the SCEP server must return (colons optional). A different
-        CA is refused before any request is sent.
-    type: str
-  ca_identifier:
-    description:
-      - The CA identifier sent as C(message=) with GetCACaps and GetCACert (some EJBCA setups want the CA name).
-    type: str
-  install_ca_certificate:
-    description:
-      - Add the SCEP CA certificate(s) to the trusted certificate store when a certificate is installed
-        (the 25-entry limit applies).
-    type: bool
-    default: false
-  ca_file:
-    description:
-      - PEM file of the CA(s) that verify an HTTPS SCEP server, instead of the trusted certificate store.
-    type: path
-  wait_timeout:
-    description:
-      - Seconds to keep polling a pending request (every O(request_interval) seconds). V(0) returns at once
-        with RV(status=pending); the next run resumes the transaction.
-    type: int
-    default: 0
-  timeout:
-    description:
-      - Seconds allowed for one whole request to the SCEP server (connecting, sending, and reading the
-        whole answer), not for each read, so a server that trickles bytes cannot hold the run.
-      - A reply may hold at most 1 MiB (a SCEP reply needs a few KiB). Breaking either limit fails at
-        once with C(scep_unreachable), naming the server and the limit; it is not retried.
-    type: int
-    default: 30
-  retries:
-    description:
-      - How many times a connection error, timeout or HTTP 5xx is retried (bounded exponential backoff).
-    type: int
-    default: 3
+  - ipoffice.security.areas.scep
 attributes:
   check_mode:
     support: full
@@ -161,6 +46,11 @@ attributes:
     details:
       - Shows the SCEP settings (password only as C(password_set)), the identity's parsed fields and the pending
         transaction ID. Never keys or the password.
+  idempotent:
+    support: full
+    details:
+      - A pending request is polled again until it is issued or refused; an issued identity is renewed only inside
+        O(renew_before_days).
 notes:
   - EJBCA in CA mode needs the end entity to exist with status NEW, its username equal to the requested
     common name and the SCEP password as its enrollment code. See docs/scep.md.

@@ -12,15 +12,16 @@ module: security_settings
 short_description: Apply an IP Office system's whole certificate security state in one transaction
 version_added: 0.2.0
 description:
-  - Takes a system's whole desired state in one call, as the areas O(trusted), O(identity),
+  - Takes a system's whole desired state in one call, as the areas O(trusted), O(ca), O(identity),
     O(telephony_identity), O(scep), O(checks) and O(lines) (the keys of the C(ipoffice_security) variable of
     the C(ipoffice.security.baseline) role, which applies it through this module). Every area is optional; an
     area left out is left exactly as it is, and so is a key left out of an area.
   - 'The areas are applied in the safe order, each on the state the previous ones planned: 1. the trusted
-    store gains O(trusted.certificates); 2. the system identity (O(identity)), then the telephony identity
-    (O(telephony_identity)); 3. the SCEP settings and enrollment (O(scep)); 4. the trusted store loses
-    O(trusted.absent) and, with O(trusted.exclusive), everything not listed; 5. the check levels and lines
-    (O(checks), O(lines)), with the preflight.'
+    store gains O(trusted.certificates); 2. the internal CA (O(ca)); 3. the system identity (O(identity)), then
+    the telephony identity (O(telephony_identity)); 4. the SCEP settings and enrollment (O(scep)); 5. the trusted
+    store loses O(trusted.absent) and, with O(trusted.exclusive), everything not listed; 6. the check levels and
+    lines (O(checks), O(lines)), with the preflight; 7. the removals of step 5 are judged on the planned state;
+    8. the retired entries (O(trusted.retire)) that nothing depends on any more are removed.'
   - B(One transaction.) Everything is decided first, then written as B(one) new store generation. If any area
     fails, nothing is written at all (a new store is not even created), and the failure names the area and
     the option (for example C(option=checks.certificate_expiry_warning_days)) with a stable RV(error) code.
@@ -28,7 +29,9 @@ description:
     of a raised check level evaluates each endpoint against the trusted store and identities this call sets
     (so pinning a peer and raising telephony to V(high_remote) in one call passes), and removing a trusted
     certificate warns that an identity's chain still needs it only when the planned identity does (a root
-    rotation in one call gives no false warning). Check mode therefore predicts C(changed), the diff and the
+    rotation in one call gives no false warning). When the call changes the trusted store or retires entries,
+    the O(checks.preflight) endpoints of levels that check chains are verified again against the planned state,
+    so their records follow what they present now. Check mode therefore predicts C(changed), the diff and the
     preflight verdict for the whole state at once."
   - "B(Network work and the store lock.) The SCEP server (enrollment) and the preflight endpoints are
     contacted while planning, before the store lock is taken, each bounded in time (O(scep.timeout) with
@@ -51,379 +54,56 @@ author:
 extends_documentation_fragment:
   - ipoffice.security.store
   - ipoffice.security.attributes
+  - ipoffice.security.areas.settings
 options:
-  trusted:
+  ca:
     description:
-      - The trusted certificate store (as M(ipoffice.security.trusted_certificate) manages it).
+      - The system's internal CA (server platform), declared like an identity. Left out, the CA is left as it is.
+      - When it no longer matches (under O(ca.regenerate)), a new key and a new self-signed CA certificate replace
+        it and join the trusted store; the identities the previous CA issued (C(source=ca) and the initial
+        identity) are reissued by the new one in the same run; the previous CA is retired (see
+        O(ca.retire_previous)). Server Edition secondaries issued by this store report C(issuer_changed) in
+        M(ipoffice.security.security_info) and are reissued by their next run.
+      - Before anything is written, what the previous CA issued and cannot be reissued with it (certificates For
+        Different Machine that have not expired, pinned peers that chain to it) refuses the change with
+        C(ca_in_use) unless O(ca.allow_in_use).
+      - On an IP500 V2 system (no internal CA) the area fails with C(no_internal_ca).
     type: dict
     suboptions:
-      certificates:
+      subject_name:
+        description: Common name or RFC 4514 DN of the CA; default the current CA's subject. A new name is the
+          usual way to declare a new CA (for example a year in the name).
+        type: str
+      signature:
+        description: Key and signature of the CA; default V(sha256_rsa2048), what a new system starts with.
+        type: str
+        choices: [sha256_rsa2048, sha1_rsa1024, sha256_rsa3072, sha256_rsa4096, sha384_rsa3072, sha256_ecdsa_p256,
+                  sha384_ecdsa_p384]
+      valid_days:
+        description: Validity of the CA in days, 365 to 7305; default 3652 (what a new system starts with).
+        type: int
+      regenerate:
         description:
-          - 'Certificates the system must trust: each a path or content (PEM, DER, bundle, PKCS#7, PKCS#12 with
-            password). Added first, before the identities and the preflight need them.'
-        type: list
-        elements: dict
-        default: []
-        suboptions:
-          path:
-            description: File on the managed node.
-            type: path
-          content:
-            description: The certificate(s) as text.
-            type: str
-          password:
-            description: Password of a PKCS#12 input.
-            type: str
-      exclusive:
-        description:
-          - 'Make the store exactly the listed certificates: others are removed after the identity step.'
-          - List every CA the identities chain to (an imported PKCS#12's CAs and the internal root CA included),
-            or each run would remove what the identity step adds.
+          - When to replace the CA, as for identities. V(partial_idempotence) compares key type and size and the
+            subject; V(full_idempotence) also the signature hash and the validity length; V(never) keeps it
+            (warning when it differs); V(fail) refuses to replace it (C(regeneration_refused)); V(always)
+            replaces it on every run (not for a variable applied repeatedly).
+        type: str
+        choices: [never, fail, partial_idempotence, full_idempotence, always]
+        default: full_idempotence
+      renew_before_days:
+        description: Replace the CA when it has fewer days left than this; default none (a CA is never
+          replaced by time alone).
+        type: int
+      retire_previous:
+        description: Retire the previous internal CAs still in the trusted store (as O(trusted.retire) does).
         type: bool
-        default: false
-      absent:
-        description:
-          - 'Certificates to remove: each a path, content or sha256 fingerprint. Removed after the identity
-            step, so a removal is judged against the identities this call sets.'
-        type: list
-        elements: dict
-        default: []
-        suboptions:
-          path:
-            description: File on the managed node.
-            type: path
-          content:
-            description: The certificate(s) as text.
-            type: str
-          password:
-            description: Password of a PKCS#12 input.
-            type: str
-          sha256:
-            description: SHA-256 fingerprint of the entry.
-            type: str
+        default: true
       allow_in_use:
-        description:
-          - Removing an entry (O(trusted.absent) or O(trusted.exclusive)) that something depends on (an identity
-            chain, a pinned peer certificate, a preflight endpoint last verified through it, a certificate issued
-            by the system CA) fails with C(trusted_entry_in_use), naming every dependent, and nothing is written.
-          - V(true) removes it anyway and warns, naming the dependents again.
+        description: Replace the CA although certificates it issued that cannot be reissued with it, or pinned
+          peers that chain to it, remain (C(ca_in_use) otherwise); warns, naming them.
         type: bool
         default: false
-  identity:
-    description:
-      - The system identity certificate and its settings (as M(ipoffice.security.identity_certificate) manages
-        them with C(purpose=system)).
-    type: dict
-    suboptions:
-      source:
-        description:
-          - 'generate: a new self-signed identity (Regenerate); ca: issued by the system''s internal CA; import:
-            a certificate and key you give (Set).'
-          - Left out, the identity certificate itself is left as it is (its settings below still apply).
-        type: str
-        choices: [generate, ca, import]
-      subject_name:
-        description: Common name or RFC 4514 DN of a generated or CA-issued identity; default the system name.
-        type: str
-      subject_alt_names:
-        description: 'Subject alternative names with DNS:, IP: or URI: prefixes (e.g. URI:sip:example.com).'
-        type: list
-        elements: str
-      signature:
-        description: Key and signature of a generated or CA-issued identity. sha1_rsa1024 is legacy and weak (the
-          high check levels reject it).
-        type: str
-        choices: [sha256_rsa2048, sha1_rsa1024, sha256_rsa3072, sha256_rsa4096, sha384_rsa3072, sha256_ecdsa_p256,
-                  sha384_ecdsa_p384]
-      valid_days:
-        description: Validity of a generated or CA-issued identity, in days.
-        type: int
-      regenerate:
-        description: When to replace an existing generated identity (the community.crypto regenerate policy).
-        type: str
-        choices: [never, fail, partial_idempotence, full_idempotence, always]
-        default: full_idempotence
-      renew_before_days:
-        description: Renew a generated or CA-issued identity with fewer days left than this; default the
-          Certificate Expiry Warning Days (the value O(checks.certificate_expiry_warning_days) sets, when given).
-        type: int
-      certificate_path:
-        description: 'source import: certificate file on the managed node (PKCS#12, PEM or DER; PEM may carry the
-          key and chain).'
-        type: path
-      certificate_content:
-        description: 'source import: the certificate as text (binary forms base64 encoded).'
-        type: str
-      password:
-        description: 'source import: password of a PKCS#12 file.'
-        type: str
-      private_key_path:
-        description: 'source import: private key file when the certificate is PEM or DER.'
-        type: path
-      private_key_content:
-        description: 'source import: the private key as text.'
-        type: str
-      private_key_password:
-        description: 'source import: password of an encrypted private key.'
-        type: str
-      chain_path:
-        description: 'source import: file with the issuing CA certificates (added to the trusted store).'
-        type: path
-      chain_content:
-        description: 'source import: the issuing CA certificates as text.'
-        type: str
-      offer_id_certificate_chain:
-        description: 'Offer ID Certificate Chain: send the identity followed by its issuers from the trusted
-          store.'
-        type: bool
-      automatic_certificate_management:
-        description: 'Automatic Certificate Management (subscription systems): while on, manual Set and
-          Regenerate are refused.'
-        type: bool
-      san_details_origin:
-        description: 'SAN Details Origin: extra SAN values for automatic certificate management.'
-        type: str
-      automatic_phone_provisioning:
-        description: Automatic Phone Provisioning with automatic certificate management.
-        type: bool
-  telephony_identity:
-    description:
-      - The separate SIP telephony identity (as M(ipoffice.security.identity_certificate) manages it with
-        C(purpose=telephony)); the same keys as O(identity) but
-        the system-wide identity settings, which are set under O(identity).
-    type: dict
-    suboptions:
-      source:
-        description:
-          - 'generate: a new self-signed identity (Regenerate); ca: issued by the system''s internal CA; import:
-            a certificate and key you give (Set).'
-          - Left out, the identity certificate itself is left as it is (its settings below still apply).
-        type: str
-        choices: [generate, ca, import]
-      subject_name:
-        description: Common name or RFC 4514 DN of a generated or CA-issued identity; default the system name.
-        type: str
-      subject_alt_names:
-        description: 'Subject alternative names with DNS:, IP: or URI: prefixes (e.g. URI:sip:example.com).'
-        type: list
-        elements: str
-      signature:
-        description: Key and signature of a generated or CA-issued identity. sha1_rsa1024 is legacy and weak (the
-          high check levels reject it).
-        type: str
-        choices: [sha256_rsa2048, sha1_rsa1024, sha256_rsa3072, sha256_rsa4096, sha384_rsa3072, sha256_ecdsa_p256,
-                  sha384_ecdsa_p384]
-      valid_days:
-        description: Validity of a generated or CA-issued identity, in days.
-        type: int
-      regenerate:
-        description: When to replace an existing generated identity (the community.crypto regenerate policy).
-        type: str
-        choices: [never, fail, partial_idempotence, full_idempotence, always]
-        default: full_idempotence
-      renew_before_days:
-        description: Renew a generated or CA-issued identity with fewer days left than this; default the
-          Certificate Expiry Warning Days (the value O(checks.certificate_expiry_warning_days) sets, when given).
-        type: int
-      certificate_path:
-        description: 'source import: certificate file on the managed node (PKCS#12, PEM or DER; PEM may carry the
-          key and chain).'
-        type: path
-      certificate_content:
-        description: 'source import: the certificate as text (binary forms base64 encoded).'
-        type: str
-      password:
-        description: 'source import: password of a PKCS#12 file.'
-        type: str
-      private_key_path:
-        description: 'source import: private key file when the certificate is PEM or DER.'
-        type: path
-      private_key_content:
-        description: 'source import: the private key as text.'
-        type: str
-      private_key_password:
-        description: 'source import: password of an encrypted private key.'
-        type: str
-      chain_path:
-        description: 'source import: file with the issuing CA certificates (added to the trusted store).'
-        type: path
-      chain_content:
-        description: 'source import: the issuing CA certificates as text.'
-        type: str
-  scep:
-    description:
-      - SCEP settings and enrollment (as M(ipoffice.security.scep) manages them). The SCEP server is contacted
-        while planning, never under the store lock.
-    type: dict
-    suboptions:
-      active:
-        description: 'Active: obtain the identity from the SCEP server.'
-        type: bool
-      request_interval:
-        description: Request Interval (sec), 5 to 3600.
-        type: int
-      server:
-        description: SCEP Server IP Address/Name.
-        type: str
-      scheme:
-        description: SCEP Server Scheme.
-        type: str
-        choices: [http, https]
-      port:
-        description: SCEP Server Port; unset means 80 for http, 443 for https.
-        type: int
-      uri:
-        description: SCEP URI (default the EJBCA path).
-        type: str
-      password:
-        description: SCEP Password (write-only).
-        type: str
-      update_password:
-        description: always, or on_create (only when no password is stored yet).
-        type: str
-        choices: [always, on_create]
-        default: always
-      enroll:
-        description: Obtain or renew the identity over SCEP when needed.
-        type: bool
-        default: false
-      subject_name:
-        description: Subject of the requested certificate.
-        type: str
-      subject_alt_names:
-        description: SANs of the request.
-        type: list
-        elements: str
-      signature:
-        description: RSA key and request signature.
-        type: str
-        choices: [sha256_rsa2048, sha256_rsa3072, sha256_rsa4096, sha384_rsa3072]
-        default: sha256_rsa2048
-      renew_before_days:
-        description: Renew the SCEP identity with fewer days left than this.
-        type: int
-        default: 30
-      renewal_message:
-        description: Message that renews an existing SCEP identity.
-        type: str
-        choices: [pkcsreq, renewalreq]
-        default: pkcsreq
-      ca_fingerprint:
-        description: SHA-256 fingerprint the SCEP CA must have.
-        type: str
-      ca_identifier:
-        description: CA identifier sent with GetCACaps/GetCACert.
-        type: str
-      install_ca_certificate:
-        description: Add the SCEP CA certificate to the trusted store on enrollment.
-        type: bool
-        default: false
-      ca_file:
-        description: PEM file of the CAs that verify an HTTPS SCEP server.
-        type: path
-      wait_timeout:
-        description: Seconds to keep polling a pending request.
-        type: int
-        default: 0
-      timeout:
-        description: Seconds allowed for one whole SCEP request (not each read); a reply holds at most 1 MiB.
-        type: int
-        default: 30
-      retries:
-        description: Retries on connection errors, timeouts and HTTP 5xx.
-        type: int
-        default: 3
-  checks:
-    description:
-      - Certificate checks settings (as M(ipoffice.security.certificate_checks) manages them), applied last with
-        the preflight on.
-    type: dict
-    suboptions:
-      certificate_expiry_warning_days:
-        description: Certificate Expiry Warning Days, 30 to 180.
-        type: int
-      sip_telephony_certificate:
-        description: Use different certificate for SIP telephony.
-        type: str
-        choices: [none, sip_trunks, sip_and_sm_trunks, sip_phones]
-      management_interfaces:
-        description: Received certificate checks (Management interfaces).
-        type: str
-        choices: [none, low, medium, high, medium_remote, high_remote]
-      telephony_endpoints:
-        description: Received certificate checks (Telephony endpoints).
-        type: str
-        choices: [none, low, medium, high, medium_remote, high_remote]
-      h323_security_level:
-        description: H.323 Security Level.
-        type: str
-        choices: [low, medium, high]
-      sip_security_level:
-        description: SIP Security Level.
-        type: str
-        choices: [low, medium, high]
-      preflight:
-        description:
-          - 'Endpoints verified at a raised level before it is written (setting: management, telephony or
-            line:<name>), against the trusted store and identities this call sets.'
-        type: list
-        elements: dict
-        default: []
-        suboptions:
-          host:
-            description: Host name or address of the endpoint.
-            type: str
-            required: true
-          port:
-            description: 'TLS port (default by setting: 443 management and lines, 5061 telephony).'
-            type: int
-          server_name:
-            description: SNI server name.
-            type: str
-          purpose:
-            description: What the endpoint is to the system.
-            type: str
-            choices: [server, client, sip_server, sip_client]
-          peer_name:
-            description: Name the certificate must match at the remote levels.
-            type: str
-          sip_domain:
-            description: SIP domain the certificate must be authoritative for.
-            type: str
-          setting:
-            description: 'The setting the endpoint belongs to: management, telephony or line:<name>.'
-            type: str
-            required: true
-      preflight_mode:
-        description: 'enforce: refuse the change if an endpoint would fail; warn: change and report; skip: contact
-          no endpoint and do not warn about a raised setting without one (no preflight is intended).'
-        type: str
-        choices: [enforce, warn, skip]
-        default: enforce
-      preflight_timeout:
-        description: Seconds allowed for the whole exchange with each preflight endpoint (not each read).
-        type: float
-        default: 10.0
-  lines:
-    description:
-      - 'IP Office lines with WebSocket transport and their own check level: the complete set (lines not listed
-        are removed).'
-      - Left out, the lines are left as they are; an empty list removes every line.
-    type: list
-    elements: dict
-    suboptions:
-      name:
-        description: Line name.
-        type: str
-        required: true
-      transport:
-        description: Transport.
-        type: str
-        choices: [websocket_client, websocket_server]
-      check_level:
-        description: Received certificate checks of the line (the remote levels are not available on lines).
-        type: str
-        choices: [none, medium, high]
   state:
     description:
       - V(merged) applies what is given; an area or a key left out is left as it is. Lists follow their own
@@ -461,6 +141,11 @@ attributes:
     details:
       - Shows each given area (with O(state=overridden), every area) before and after as parsed fields and
         settings; never keys or passwords. O(state=gathered) and O(state=rendered) return no diff.
+  idempotent:
+    support: partial
+    details:
+      - Except O(identity.regenerate=always) (and the same for O(telephony_identity) and O(ca)), which replaces it
+        on every run.
 seealso:
   - module: ipoffice.security.trusted_certificate
   - module: ipoffice.security.identity_certificate
@@ -498,6 +183,33 @@ EXAMPLES = r"""
     lines:
       - name: branch-1
         check_level: medium
+
+- name: A root rotation as declared state (converges over runs; trusted.retire never fails)
+  ipoffice.security.security_settings:
+    trusted:
+      certificates:
+        - path: /etc/pki/corp/root-2027.pem
+        - path: /etc/pki/partners/sbc-2027.pem       # the SBC's new certificate, pinned
+      retire:
+        - sha256: "3a:5f:...:9c"                      # the old root: goes once nothing depends on it
+        - path: /etc/pki/partners/sbc-2015.pem       # the SBC's old certificate
+    identity:
+      source: ca
+    ca:
+      subject_name: CN=IP Office Root CA ipo1 2027   # the store's own CA moves too
+    checks:
+      preflight:                                     # verified again while anything is retiring
+        - {host: sbc.example.com, port: 5061, setting: telephony, sip_domain: example.com}
+  register: rotation
+
+- name: A Server Edition secondary, its identity issued by the primary's CA
+  ipoffice.security.security_settings:
+    store_path: /var/lib/ipoffice-security/secondary-1
+    identity:
+      source: issued_by
+      issuer_store: /var/lib/ipoffice-security/primary
+      subject_name: sec1.example.com
+      subject_alt_names: [DNS:sec1.example.com, IP:192.0.2.21]
 
 - name: Rotate the enterprise root in one call (no intermediate state is ever written)
   ipoffice.security.security_settings:
@@ -565,17 +277,53 @@ areas:
   type: list
   elements: str
 steps:
-  description: The steps of the safe order that ran, each with whether it changed the state (C(trusted),
-    C(identity), C(telephony_identity), C(scep), C(trusted_removals), C(checks)).
+  description: The steps of the safe order that ran, each with whether it changed the state (C(trusted), C(ca),
+    C(identity), C(telephony_identity), C(scep), C(trusted_removals), C(checks), C(retire)).
   returned: unless O(state=gathered)
   type: list
   elements: dict
 trusted:
   description:
     - The trusted store after the run (C(entries), C(trusted_count), C(limit)), what was C(added) and
-      C(removed) (each removal with C(by) V(absent) or V(exclusive) and C(needed_by), the identities whose chain
-      used it), and C(steps) with each trusted step's own C(changed) (C(present), C(absent), C(exclusive)).
+      C(removed) (each removal with C(by) V(absent), V(exclusive) or V(retire) and C(needed_by), the identities
+      whose chain used it), C(findings) about what was added (C(weak_key) for a key under 2048 bits, also a
+      warning), and C(steps) with each trusted step's own C(changed) (C(present), C(absent), C(exclusive),
+      C(retire)).
   returned: when O(trusted) is given
+  type: dict
+retiring:
+  description:
+    - One item per retired entry still present after the run (O(trusted.retire), a previous internal CA, an
+      identity's previous issuer), with what still depends on it; empty when nothing is retiring.
+  returned: unless O(state=gathered)
+  type: list
+  elements: dict
+  contains:
+    sha256:
+      description: Fingerprint of the entry.
+      type: str
+    subject:
+      description: Subject of the entry.
+      type: str
+    blocked_by:
+      description: The dependents that keep it, as C(trusted_entry_in_use) names them (C(kind), C(description),
+        ...).
+      type: list
+      elements: dict
+    retired_by:
+      description: Why it is retired (C(trusted.retire), C(ca.retire_previous), C(identity.previous_issuer),
+        C(telephony_identity.previous_issuer)).
+      type: str
+retired:
+  description: The retired entries this run removed (C(sha256), C(subject), C(retired_by)).
+  returned: unless O(state=gathered)
+  type: list
+  elements: dict
+ca:
+  description: The internal CA after the run (C(certificate)), C(action) (V(kept) or V(regenerated)), C(reasons),
+    the identities it C(reissued), the C(previous) CAs still trusted, what the previous CA left C(in_use), and
+    C(changed) for this area.
+  returned: when O(ca) is given
   type: dict
 identity:
   description: As M(ipoffice.security.identity_certificate) returns it (C(certificate), C(chain), C(settings),

@@ -39,39 +39,8 @@ author:
 extends_documentation_fragment:
   - ipoffice.security.store
   - ipoffice.security.attributes
+  - ipoffice.security.areas.trusted
 options:
-  certificates:
-    description:
-      - The certificates to add or remove. Each item gives exactly one of O(certificates[].path),
-        O(certificates[].content) or (with O(state=absent) only) O(certificates[].sha256).
-      - An item may hold several certificates (a PEM bundle, PKCS#7, or a PKCS#12); every certificate in it
-        counts.
-    type: list
-    elements: dict
-    required: true
-    suboptions:
-      path:
-        description:
-          - Path on the managed node of a file holding the certificate(s).
-          - PEM (one certificate or a bundle), DER, base64 DER, PKCS#7 or PKCS#12 (C(.p12)/C(.pfx)), including
-            a certificate-only PKCS#12 truststore.
-        type: path
-      content:
-        description:
-          - The certificate(s) as text, in any form O(certificates[].path) accepts (binary forms base64 encoded).
-          - Not logged, so that a private key pasted by mistake never reaches a log.
-        type: str
-      password:
-        description:
-          - Password of a PKCS#12 input. Not needed for a password-less PKCS#12.
-          - A private key inside a PKCS#12 is never stored; only its certificates are trusted.
-        type: str
-      sha256:
-        description:
-          - The SHA-256 fingerprint of an entry to remove (64 hex digits; colons, spaces, case and a
-            C(sha256:) prefix are accepted). Only with O(state=absent), when the certificate itself is not at
-            hand; RV(entries[].sha256) shows the fingerprints of the current entries.
-        type: str
   state:
     description:
       - V(present) adds the certificates that are not yet in the store.
@@ -105,6 +74,8 @@ attributes:
     support: full
     details:
       - The diff is the list of entries as parsed certificate fields, before and after.
+  idempotent:
+    support: full
 seealso:
   - module: ipoffice.security.security_info
 """
@@ -248,6 +219,27 @@ added:
     subject:
       description: Subject DN.
       type: str
+findings:
+  description:
+    - Findings about the certificates this run added, each also a warning - C(weak_key) for a trusted root,
+      intermediate CA or pinned certificate with an RSA or DSA key under 2048 bits or an EC key under 256 bits (the
+      audit reports it as an error).
+  returned: success
+  type: list
+  elements: dict
+  contains:
+    code:
+      description: The finding code (docs/findings.md).
+      type: str
+    severity:
+      description: Its severity in the audit.
+      type: str
+    sha256:
+      description: The certificate's SHA-256 fingerprint.
+      type: str
+    message:
+      description: What is wrong and what to do about it.
+      type: str
 removed:
   description: Certificates this run removed (or would remove, in check mode).
   returned: success
@@ -275,7 +267,7 @@ removed:
 error:
   description:
     - Stable code of a failure, for example C(trusted_store_full), C(private_key_in_bundle),
-      C(invalid_certificate), C(wrong_password), C(password_required), C(unreadable_file), C(invalid_argument),
+      C(invalid_certificate), C(wrong_password), C(password_required), C(unreadable_file), C(conflicting_options),
       C(invalid_fingerprint), C(trusted_entry_in_use).
   returned: failure
   type: str

@@ -26,8 +26,10 @@ __metaclass__ = type
 
 import copy
 import datetime
+import difflib
 
-from ansible_collections.ipoffice.security.plugins.module_utils import _checks_settings, _model
+from ansible_collections.ipoffice.security.plugins.module_utils import _checks_settings, _findings, _model
+from ansible_collections.ipoffice.security.plugins.plugin_utils import _audit_roots
 
 TRUSTED_STORE_LIMIT = _model.TRUSTED_STORE_LIMIT
 
@@ -44,48 +46,21 @@ LEVEL_SETTINGS = {
 # "above" high in a line); the TLS security levels and the line levels by their order in the model.
 CHECK_LEVEL_SETTINGS = ("management_interfaces", "telephony_endpoints")
 
-# The checks of an audit, in report order.  Endpoint checks are added per endpoint as 'endpoint:<name>'.
-CHECKS = ("security_info", "minimum_levels", "expiry", "signatures", "keys", "trusted_store")
+# The checks of an audit, in report order (the findings registry's).  Endpoint checks are added per endpoint
+# as 'endpoint:<name>' and live read-back per endpoint as 'live:<host:port>'.
+CHECKS = _findings.SYSTEM_CHECKS
 
-SEVERITIES = ("error", "warning")
+SEVERITIES = _findings.SEVERITIES
 
-# Finding codes, each with its check and severity.  Stable: audit_fail_on and CI systems use them.
-CODES = {
-    "info_unavailable": ("security_info", "error"),
-    "store_not_initialised": ("security_info", "error"),
-    "level_below_minimum": ("minimum_levels", "error"),
-    "certificate_expired": ("expiry", "error"),
-    "certificate_expiring": ("expiry", "warning"),
-    "weak_signature": ("signatures", "error"),
-    "weak_key": ("keys", "error"),
-    "trusted_store_size": ("trusted_store", "warning"),
-    "endpoint_rejected": ("endpoint", "error"),
-    "endpoint_unreachable": ("endpoint", "error"),
-    # Live read-back (security_info live_endpoints): each endpoint is a check 'live:<host:port>'.
-    "live_identity_mismatch": ("live", "error"),
-    "live_chain_mismatch": ("live", "error"),
-    "live_unreachable": ("live", "error"),
-    "live_fails_medium": ("live", "error"),
-    "live_fails_high_remote": ("live", "warning"),
-}
-
-# Findings security_info itself reports (its ``findings`` list: {code, message, where?, ...}) that the
-# audit shows, each as code: (audit check, severity).  Adding a code here is all it takes for a new
-# security_info finding to appear in every report (JSON, JUnit, HTML) and to be selectable in
-# audit_fail_on; a check named here is a test case of every system.  Codes not listed are not shown.
-INFO_FINDINGS = {}
-
-
-def info_checks():
-    """The checks the INFO_FINDINGS codes belong to, in a stable order."""
-    return tuple(sorted(set(check for check, _severity in INFO_FINDINGS.values()) - set(CHECKS)))
+# Finding codes, each with its check and default severity: the findings registry (module_utils/_findings.py,
+# docs/findings.md).  Stable: audit_fail_on, audit_policy.severities and CI systems use them.  Every finding
+# security_info reports reaches the audit under its registered check, with its severity.
+CODES = dict((code, (entry.check, entry.severity)) for code, entry in _findings.REGISTRY.items())
 
 
 def finding_codes():
-    """Every finding code an audit can produce, with its (check, severity)."""
-    result = dict(CODES)
-    result.update(INFO_FINDINGS)
-    return result
+    """Every finding code an audit can produce, with its (check, default severity)."""
+    return dict(CODES)
 
 
 DEFAULT_POLICY = {
@@ -109,6 +84,8 @@ DEFAULT_POLICY = {
     "minimum_ec_bits": 256,
     # Warn when the trusted store holds more entries than this (the store's hard limit, TRUSTED_STORE_LIMIT).
     "max_trusted_certificates": 20,
+    # Severity per finding code over the registry's defaults (error, warning or info), e.g. {self_signed: error}.
+    "severities": {},
 }
 
 
@@ -144,12 +121,37 @@ def policy_with_defaults(policy=None):
                 raise AuditError("audit_policy.weak_signature_hashes must be a list of hash names such as "
                                  "[md5, sha1]. Change 'audit_policy'.")
             result[key] = [v.lower() for v in value]
+        elif key == "severities":
+            result[key] = _severities(value)
         elif key == "check_trust_anchor_signatures":
             if not isinstance(value, bool):
                 raise AuditError("audit_policy.check_trust_anchor_signatures must be true or false. "
                                  "Change 'audit_policy'.")
             result[key] = value
     return result
+
+
+def _severities(value):
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise AuditError("audit_policy.severities must be a dictionary of finding code: severity (%s). Change "
+                         "'audit_policy'." % ", ".join(SEVERITIES))
+    result = {}
+    for code, severity in value.items():
+        if code not in CODES:
+            raise AuditError("audit_policy.severities: unknown finding code %r%s; the codes are in docs/findings.md. "
+                             "Change 'audit_policy'." % (code, _did_you_mean(code, CODES)))
+        if severity not in SEVERITIES:
+            raise AuditError("audit_policy.severities.%s must be one of %s, got %r. Change 'audit_policy'."
+                             % (code, ", ".join(SEVERITIES), severity))
+        result[code] = severity
+    return result
+
+
+def _did_you_mean(value, known):
+    close = difflib.get_close_matches(str(value), sorted(known), n=1)
+    return " (did you mean '%s'?)" % close[0] if close else ""
 
 
 def _int(key, value, minimum, maximum=None):
@@ -209,14 +211,14 @@ def normalize_fail_on(fail_on):
         raise AuditError("audit_fail_on must be a list of finding codes, checks or severities. "
                          "Change 'audit_fail_on'.")
     codes = finding_codes()
-    checks = CHECKS + info_checks() + ("endpoint", "live")
+    checks = CHECKS + ("endpoint", "live")
     known = set(codes) | set(checks) | set(SEVERITIES) | {"any"}
     result = []
     for item in fail_on:
         if not isinstance(item, str) or (item not in known and not item.startswith(("endpoint:", "live:"))):
-            raise AuditError("audit_fail_on: unknown value %r; use 'any', a severity (%s), a check (%s) or a "
-                             "finding code (%s). Change 'audit_fail_on'."
-                             % (item, ", ".join(SEVERITIES), ", ".join(checks), ", ".join(sorted(codes))))
+            raise AuditError("audit_fail_on: unknown value %r%s; use 'any', a severity (%s), a check (%s) or a "
+                             "finding code (docs/findings.md). Change 'audit_fail_on'."
+                             % (item, _did_you_mean(item, known), ", ".join(SEVERITIES), ", ".join(checks)))
         result.append(item)
     return result
 
@@ -380,7 +382,7 @@ def check_keys(system, certificates, policy):
             minimum = policy["minimum_rsa_bits"]
         elif key_type == "EC":
             minimum = policy["minimum_ec_bits"]
-        else:  # Ed25519/Ed448 are strong enough (REFERENCE section 2)
+        else:  # Ed25519/Ed448 are strong enough (docs/check-levels.md)
             continue
         if bits < minimum:
             findings.append(_finding(system, "weak_key", "The %s has a %d-bit %s key; the policy asks for at least %d."
@@ -457,6 +459,18 @@ def check_endpoint(system, result):
     if result.get("passed"):
         summary["status"] = "passed"
         return summary, []
+    latent = result.get("latent_medium") if isinstance(result.get("latent_medium"), dict) else None
+    if latent is not None and latent.get("passed"):
+        # The system judges at the older medium today (R11.1.3, not re-applied): it accepts the peer now and
+        # rejects it once medium is re-applied.
+        summary["status"] = "passes_latent_medium"
+        added = latent.get("added_codes") or summary["codes"]
+        return summary, [_finding(system, "peer_fails_reapplied_medium", "Endpoint %s passes the '%s' checks this "
+                                  "system runs today (its medium level is latent: release %s, not re-applied since "
+                                  "R11.1.3), but fails them once medium is re-applied: %s"
+                                  % (name, summary["level"], latent.get("release"),
+                                     "; ".join("%s: %s" % (c, m) for c, m in codes if c in added) or ", ".join(added)),
+                                  check=check, endpoint=name, codes=added)]
     summary["status"] = "rejected"
     detail = "; ".join("%s: %s" % (code, message) for code, message in codes) or "no findings given"
     return summary, [_finding(system, "endpoint_rejected", "Endpoint %s fails the '%s' checks: %s"
@@ -489,18 +503,29 @@ def check_live(system, entry, name=None):
                if presented else None,
                "levels": dict((level, bool(result.get("passed"))) for level, result in
                               sorted((live.get("checks") or {}).items()))}
+    probe = live.get("probe") if isinstance(live.get("probe"), dict) else None
+    summary["probe"] = None
+    if probe is not None:
+        options = probe.get("sip_options") or {}
+        ciphers = probe.get("ciphers") or {}
+        summary["probe"] = {"setting": probe.get("setting"), "configured": probe.get("configured"),
+                            "enforced": probe.get("enforced"), "sip_options_status": options.get("status_line"),
+                            "cipher_setting": ciphers.get("setting"), "cipher_configured": ciphers.get("configured"),
+                            "ciphers_accepted": [c.get("class") for c in ciphers.get("classes") or []
+                                                 if c.get("outcome") == "accepted"]}
     findings = []
     for item in entry.get("findings") or []:
-        if not isinstance(item, dict) or item.get("code") not in CODES:
-            continue
+        code = item.get("code") if isinstance(item, dict) else None
+        if code not in CODES:
+            continue  # every code live read-back reports is registered (module_utils/_findings.py)
         extra = dict((k, v) for k, v in item.items()
                      if k not in ("code", "message", "severity", "check", "system", "where", "endpoint"))
-        findings.append(_finding(system, item["code"], item.get("message") or item["code"], check=check,
-                                 endpoint=name, **extra))
+        findings.append(_finding(system, code, item.get("message") or code, check=check, endpoint=name, **extra))
     codes = set(f["code"] for f in findings)
     if not summary["reachable"]:
         summary["status"] = "unreachable"
-    elif codes & {"live_identity_mismatch", "live_chain_mismatch"}:
+    elif codes & {"live_identity_mismatch", "live_chain_mismatch", "live_level_mismatch",
+                  "live_cipher_level_mismatch"}:
         summary["status"] = "mismatch"
     elif "live_fails_medium" in codes:
         summary["status"] = "rejected"
@@ -527,16 +552,30 @@ def _unavailable(system, info):
     return None
 
 
-def check_info_findings(system, info):
-    """security_info's own findings whose codes INFO_FINDINGS lists, by audit check."""
-    by_check = dict((check, []) for check in info_checks())
+def check_info_findings(system, info, known=()):
+    """security_info's own findings about the system, by audit check (its registered check).
+
+    Live read-back findings (``where: live``) are judged per endpoint (check_live).  ``known`` are
+    (code, sha256) pairs the audit's own checks already reported: the same finding about the same certificate
+    is shown once.  A code the registry does not know is shown under 'security_info' as an error (what the audit
+    cannot judge is never passed over).
+    """
+    by_check = {}
     for item in info.get("findings") or []:
-        if not isinstance(item, dict) or item.get("code") not in INFO_FINDINGS:
+        if not isinstance(item, dict) or not item.get("code") or item.get("where") == "live":
             continue
-        check, _severity = INFO_FINDINGS[item["code"]]
+        code = item["code"]
+        if (code, item.get("sha256")) in known:
+            continue
         extra = dict((k, v) for k, v in item.items() if k not in ("code", "message", "severity", "check", "system"))
-        by_check.setdefault(check, []).append(_finding(system, item["code"], item.get("message") or item["code"],
-                                                       check=check, **extra))
+        if code in CODES:
+            by_check.setdefault(CODES[code][0], []).append(_finding(system, code, item.get("message") or code,
+                                                                    **extra))
+        else:
+            finding = {"system": system, "check": "security_info", "code": code, "severity": "error",
+                       "message": "%s (a finding this audit does not know)" % (item.get("message") or code)}
+            finding.update(extra)
+            by_check.setdefault("security_info", []).append(finding)
     return by_check
 
 
@@ -552,6 +591,7 @@ def audit_system(name, info, verify=None, policy=None, generated=None):
             system.update({"store_path": info.get("store_path"), "initialised": False})
         system["checks"].append({"name": "security_info", "findings": [unavailable]})
         system["findings"].append(unavailable)
+        apply_severities(system, policy)
         return system
     settings = info.get("settings") or {}
     checks_settings = settings.get("checks") or {}
@@ -575,15 +615,18 @@ def audit_system(name, info, verify=None, policy=None, generated=None):
         "certificates": certificates,
         "trusted": trusted_entries(info),
     })
-    per_check = [
-        ("security_info", []),
-        ("minimum_levels", check_levels(name, settings, policy)),
-        ("expiry", check_expiry(name, certificates, expiry_days)),
-        ("signatures", check_signatures(name, certificates, policy)),
-        ("keys", check_keys(name, certificates, policy)),
-        ("trusted_store", check_trusted_store(name, info, policy)),
-    ]
-    per_check.extend(sorted(check_info_findings(name, info).items()))
+    own = {
+        "security_info": [],
+        "minimum_levels": check_levels(name, settings, policy),
+        "expiry": check_expiry(name, certificates, expiry_days),
+        "signatures": check_signatures(name, certificates, policy),
+        "keys": check_keys(name, certificates, policy),
+        "trusted_store": check_trusted_store(name, info, policy),
+    }
+    known = set((f["code"], f.get("sha256")) for findings in own.values() for f in findings)
+    reported = check_info_findings(name, info, known)
+    per_check = [(check, own.get(check, []) + reported.pop(check, [])) for check in CHECKS]
+    per_check.extend(sorted(reported.items()))  # a check the registry does not list (none today)
     results = verify or []
     if isinstance(results, dict):
         results = results.get("results", [results])
@@ -603,7 +646,16 @@ def audit_system(name, info, verify=None, policy=None, generated=None):
     for check, findings in per_check:
         system["checks"].append({"name": check, "findings": findings})
         system["findings"].extend(findings)
+    apply_severities(system, policy)
     return system
+
+
+def apply_severities(system, policy):
+    """audit_policy.severities: each finding of a listed code takes that severity."""
+    severities = policy.get("severities") or {}
+    for finding in system["findings"]:
+        if finding["code"] in severities:
+            finding["severity"] = severities[finding["code"]]
 
 
 # The default of audit_fail_on: every error finding fails the audit.
@@ -637,11 +689,13 @@ def _judge(entries, selectors):
 
 
 def _check_status(findings):
+    """failed (an enforced finding), not_enforced (an error finding not enforced), warning (a warning), else
+    passed: info findings are notes that never make a check fail or warn."""
     if any(f["enforced"] for f in findings):
         return "failed"
     if any(f["severity"] == "error" for f in findings):
         return "not_enforced"
-    if findings:
+    if any(f["severity"] == "warning" for f in findings):
         return "warning"
     return "passed"
 
@@ -691,11 +745,17 @@ def build_report(systems, policy=None, generated=None, fail_on=None):
     for item in sorted(items, key=lambda i: str(i.get("name"))):
         entries.append(audit_system(item.get("name"), item.get("info"), item.get("verify"), effective, moment))
     verdict, findings, failures, unenforced = _judge(entries, selectors)
+    failing = {}
+    for finding in failures:
+        failing.setdefault(finding["system"], set()).add(finding["code"])
     summary = {
         "systems": len(entries),
         "checks": sum(len(e["checks"]) for e in entries),
         "findings": len(findings),
         "by_severity": dict((s, sum(1 for f in findings if f["severity"] == s)) for s in SEVERITIES),
+        # The systems with a finding audit_fail_on selects, each with those findings' codes: each fails on its
+        # own host in the play.
+        "failing_systems": dict((name, sorted(codes)) for name, codes in sorted(failing.items())),
         "by_code": dict((c, n) for c, n in sorted(_count(f["code"] for f in findings).items())),
         "fail_on": selectors,
         "enforced": bool(selectors),
@@ -708,15 +768,24 @@ def build_report(systems, policy=None, generated=None, fail_on=None):
     }
     summary["verdict_text"] = verdict_text(summary)
     return {"format": 2, "generated": iso(moment), "policy": effective, "summary": summary, "systems": entries,
-            "trusted_roots": trusted_roots(entries)}
+            "trusted_roots": trusted_roots(entries),
+            # Per root, every system that trusts it, chains to it, pins under it or was issued by it.
+            "fleet_roots": _audit_roots.fleet_roots(items)}
+
+
+def failing_systems_text(failing):
+    """'ipo-b (certificate_expired, weak_key), ipo-c (endpoint_unreachable)'."""
+    return ", ".join("%s (%s)" % (name, ", ".join(codes)) for name, codes in sorted((failing or {}).items()))
 
 
 def verdict_text(summary):
     """One line that says what the verdict means (reports and the role's output use it)."""
     verdict = summary.get("verdict")
     if verdict == "failed":
-        return ("FAILED: %d finding(s) that audit_fail_on selects (%s)."
-                % (summary.get("failures", 0), ", ".join(summary.get("fail_on") or [])))
+        failing = summary.get("failing_systems") or {}
+        return ("FAILED: %d finding(s) that audit_fail_on selects (%s) on %d system(s): %s."
+                % (summary.get("failures", 0), ", ".join(summary.get("fail_on") or []), len(failing),
+                   failing_systems_text(failing)))
     if verdict == "not_enforced":
         if not summary.get("fail_on"):
             return ("NOT ENFORCED: audit_fail_on is empty, so no finding fails the audit (%d error finding(s))."
@@ -743,13 +812,27 @@ def report_findings(report, selectors=None):
     return [f for f in findings if finding_matches(f, selectors)]
 
 
-def report_failures(report):
-    """The findings that fail the audit (those its fail_on selected when it was built)."""
-    return [f for f in report_findings(report) if f.get("enforced")]
+def report_failures(report, system=None):
+    """The findings that fail the audit (those its fail_on selected when it was built), of one system when
+    ``system`` is given."""
+    return [f for f in report_findings(report) if f.get("enforced") and (system is None or f["system"] == system)]
+
+
+def failing_systems(report):
+    """{system: [codes]} of the systems with a finding that fails the audit (each fails on its own host)."""
+    failing = {}
+    for finding in report_failures(report):
+        failing.setdefault(finding["system"], set()).add(finding["code"])
+    return dict((name, sorted(codes)) for name, codes in failing.items())
 
 
 def failure_message(failures, limit=20):
-    lines = ["The audit failed: %d finding(s) that audit_fail_on selects:" % len(failures)]
+    """The failing findings, grouped by system: the systems and their codes first, then each finding."""
+    failing = {}
+    for f in failures:
+        failing.setdefault(f["system"], set()).add(f["code"])
+    lines = ["The audit failed: %d finding(s) that audit_fail_on selects on %d system(s): %s"
+             % (len(failures), len(failing), failing_systems_text(dict((k, sorted(v)) for k, v in failing.items())))]
     for f in failures[:limit]:
         lines.append("- %s [%s/%s]: %s" % (f["system"], f["check"], f["code"], f["message"]))
     if len(failures) > limit:

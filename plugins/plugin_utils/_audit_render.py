@@ -185,7 +185,8 @@ def _settings_rows(system):
     ]
 
 
-SEVERITY_ORDER = ("ok", "warning", "error")
+# Info findings are notes: they never colour a certificate or a check.
+SEVERITY_ORDER = ("ok", "info", "warning", "error")
 
 
 def _worst(*statuses):
@@ -199,7 +200,8 @@ def _certificate_rows(system):
     for finding in system.get("findings", []):
         if finding.get("sha256"):
             key = (finding.get("where"), finding["sha256"])
-            flagged[key] = _worst(flagged.get(key, "ok"), finding["severity"])
+            severity = finding["severity"] if finding["severity"] != "info" else "ok"
+            flagged[key] = _worst(flagged.get(key, "ok"), severity)
     rows = []
     for cert in system.get("certificates", []):
         status = _worst(cert_status(cert, expiry_days), flagged.get((cert["where"], cert.get("sha256")), "ok"))
@@ -228,6 +230,7 @@ def html_context(report):
             "findings": findings,
             "errors": sum(1 for f in findings if f["severity"] == "error"),
             "warnings": sum(1 for f in findings if f["severity"] == "warning"),
+            "notes": sum(1 for f in findings if f["severity"] == "info"),
         })
     return {
         "report": report,
@@ -241,6 +244,7 @@ def html_context(report):
                            key=lambda f: (-SEVERITY_ORDER.index(f["severity"]), f["system"], f["check"])),
         "timeline": timeline(report),
         "trusted_roots": report.get("trusted_roots", []),
+        "fleet_roots": report.get("fleet_roots", []),
         "status_look": STATUS_LOOK,
         "title": "IP Office certificate security audit",
     }
@@ -278,6 +282,88 @@ def to_html(report, template=None):
     except jinja2.TemplateError as exc:
         raise AuditError("The HTML template %s cannot be rendered: %s: %s. Change 'audit_html_template'."
                          % (template or DEFAULT_TEMPLATE, type(exc).__name__, exc))
+
+
+# ----------------------------------------------------------------------------------------- metrics
+
+METRIC_PREFIX = "ipoffice_security_"
+# The certificate role label of each place a system stores a certificate.
+CERTIFICATE_ROLES = {"identity": "identity", "telephony": "telephony_identity", "trusted": "trusted", "ca": "ca"}
+SYSTEM_STATUSES = ("passed", "warning", "not_enforced", "failed")
+
+
+def _label_value(value):
+    return str(value).replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _sample(name, labels, value):
+    text = ",".join('%s="%s"' % (key, _label_value(val)) for key, val in labels)
+    return "%s%s%s %s" % (METRIC_PREFIX, name, "{%s}" % text if text else "", value)
+
+
+def to_prometheus(report):
+    """The report as Prometheus text exposition format (for node_exporter's textfile collector).
+
+    Per system and certificate the seconds until it expires (as of the audit; negative once expired), per system
+    the findings by severity and its status, the fleet's verdict and the time of the audit.  Labels: ``system``
+    (the inventory name), ``role`` (identity, telephony_identity, trusted, ca), ``sha256``, ``subject``.
+    """
+    generated = parse_time(report["generated"])
+    systems = report.get("systems", [])
+    families = []
+
+    expiry = []
+    for system in systems:
+        for cert in system.get("certificates", []):
+            try:
+                seconds = int((parse_time(cert["not_after"]) - generated).total_seconds())
+            except (KeyError, TypeError, ValueError):
+                continue
+            expiry.append(_sample("certificate_expiry_seconds", (
+                ("system", system["name"]), ("role", CERTIFICATE_ROLES.get(cert["where"], cert["where"])),
+                ("sha256", cert.get("sha256") or ""), ("subject", cert.get("subject") or "")), seconds))
+    families.append(("certificate_expiry_seconds", "gauge",
+                     "Seconds from the audit until the certificate expires (negative: expired).", expiry))
+
+    findings = []
+    for system in systems:
+        for severity in ("error", "warning", "info"):
+            count = sum(1 for f in system.get("findings", []) if f["severity"] == severity)
+            findings.append(_sample("findings", (("system", system["name"]), ("severity", severity)), count))
+    families.append(("findings", "gauge", "Findings of the system by severity.", findings))
+
+    enforced = []
+    for system in systems:
+        count = sum(1 for f in system.get("findings", []) if f.get("enforced"))
+        enforced.append(_sample("failing_findings", (("system", system["name"]),), count))
+    families.append(("failing_findings", "gauge",
+                     "Findings of the system that fail the audit (audit_fail_on selects them).", enforced))
+
+    statuses = []
+    for system in systems:
+        status = system.get("status", "passed")
+        for value in SYSTEM_STATUSES:
+            statuses.append(_sample("system_status", (("system", system["name"]), ("status", value)),
+                                    1 if status == value else 0))
+    families.append(("system_status", "gauge",
+                     "The system's audit status (1 for the one that holds): passed, warning, not_enforced, failed.",
+                     statuses))
+
+    verdict = report.get("summary", {}).get("verdict", "passed")
+    families.append(("audit_verdict", "gauge", "The audit's verdict (1 for the one that holds).",
+                     [_sample("audit_verdict", (("verdict", value),), 1 if verdict == value else 0)
+                      for value in ("passed", "not_enforced", "failed")]))
+    families.append(("audit_timestamp_seconds", "gauge", "When the audit was made (Unix time).",
+                     [_sample("audit_timestamp_seconds", (), int(generated.timestamp()))]))
+    families.append(("audit_systems", "gauge", "Systems in the audit.",
+                     [_sample("audit_systems", (), len(systems))]))
+
+    lines = []
+    for name, kind, text, samples in families:
+        lines.append("# HELP %s%s %s" % (METRIC_PREFIX, name, text))
+        lines.append("# TYPE %s%s %s" % (METRIC_PREFIX, name, kind))
+        lines.extend(samples)
+    return "\n".join(lines) + "\n"
 
 
 def expiry_timeline(report):

@@ -144,7 +144,7 @@ def validate(module, name, args):
         msg = validation.errors.msg
         if isinstance(error, UnsupportedError):
             msg = "Unsupported parameters for ({name}) {kind}: {msg}".format(name=name, kind="module", msg=msg)
-        failure = {"msg": msg, "error": _module.INVALID_OPTION}
+        failure = {"msg": msg, "error": "invalid_option"}
     return params, no_log_values, failure
 
 
@@ -193,7 +193,7 @@ class InProcessAction(NormalAction):
             raise AnsibleActionFail("%s must be a boolean (true runs %s modules in the controller's worker when "
                                     "the store is local, false always runs the module), got %r."
                                     % (where[0].upper() + where[1:], COLLECTION, value),
-                                    result={"error": _module.INVALID_OPTION, "option": name})
+                                    result={"error": "invalid_option", "option": name})
 
     def _module_path_reason(self, task_vars):
         """None when the task runs in-process; otherwise why it runs the module."""
@@ -226,12 +226,13 @@ class InProcessAction(NormalAction):
                 return format_result(True, failure, params, [], no_log_values)
             failed, result, warnings = _module.outcome(
                 self.RUN, params, bool(self._task.check_mode), bool(self._task.diff),
-                _module.generation_record(name, self._target_log_info(task_vars)), self.FEATURES)
+                _module.generation_record(name, self._target_log_info(task_vars)), self.FEATURES,
+                _specs.module_kwargs(self.MODULE)["argument_spec"])
         except Exception as exc:  # pylint: disable=broad-except  # a failure result, never a traceback dump
             failed, result, warnings = True, _module.unexpected(name, exc), []
             if not validated:  # the no_log values are not known: the exception's text may carry a secret
                 result = {"msg": "Unexpected error in %s: %s. This is a bug in ipoffice.security: please report "
-                                 "it." % (name, exc.__class__.__name__), "error": _module.UNEXPECTED_ERROR}
+                                 "it." % (name, exc.__class__.__name__), "error": "unexpected_error"}
         if failed and "exception" in result and not _module.traceback_wanted(C.DEFAULT_DEBUG, display.verbosity):
             del result["exception"]
         try:
@@ -239,7 +240,7 @@ class InProcessAction(NormalAction):
         except Exception as exc:  # pylint: disable=broad-except  # e.g. a result JSON cannot carry: a bug too
             message = "Unexpected error in %s: %s while returning its result. This is a bug in ipoffice.security: " \
                       "please report it." % (name, exc.__class__.__name__)
-            return format_result(True, {"msg": message, "error": _module.UNEXPECTED_ERROR}, {}, [], no_log_values)
+            return format_result(True, {"msg": message, "error": "unexpected_error"}, {}, [], no_log_values)
 
     def _target_log_info(self, task_vars):
         try:

@@ -320,3 +320,55 @@ def _envelope_cipher(der):
     from asn1crypto import cms
     return cms.ContentInfo.load(der)["content"]["encrypted_content_info"]["content_encryption_algorithm"][
         "algorithm"].native
+
+
+# ------------------------------------------------------------------------------------------ tinyproxy
+
+
+class Tinyproxy(object):
+    def __init__(self, port, log):
+        self.port = port
+        self.log = log
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    def requests(self):
+        """The request lines tinyproxy logged ("CONNECT 127.0.0.1:443 HTTP/1.1", "GET http://... HTTP/1.1")."""
+        with open(self.log) as handle:
+            return [line.split("): ", 1)[1].strip() for line in handle if "Request (file descriptor" in line]
+
+
+@contextlib.contextmanager
+def tinyproxy(directory, basic_auth=None):
+    """Debian's tinyproxy on 127.0.0.1 (a random port), configured here, every request logged; stopped after.
+
+    ``basic_auth`` (user, password): the proxy then wants Basic Proxy-Authorization (407 otherwise).
+    No ConnectPort line: CONNECT is allowed to any port (the test servers' random ones).
+    """
+    tool = helpers.need_tool("tinyproxy", "apt-get install tinyproxy-bin")
+    os.makedirs(directory, exist_ok=True)
+    port = helpers.free_port()
+    config = os.path.join(directory, "tinyproxy.conf")
+    log = os.path.join(directory, "tinyproxy.log")
+    lines = ["Port %d" % port, "Listen 127.0.0.1", "Timeout 30", "LogLevel Info", "MaxClients 20",
+             "Allow 127.0.0.1", "DisableViaHeader Yes"]
+    if basic_auth:
+        lines.append("BasicAuth %s %s" % basic_auth)
+    with open(config, "w") as handle:
+        handle.write("\n".join(lines) + "\n")
+    with open(log, "w") as output:
+        # -d: in the foreground, logging to stderr (here the log file).
+        process = subprocess.Popen([tool, "-d", "-c", config], stdin=subprocess.DEVNULL, stdout=output,
+                                   stderr=output)
+    try:
+        helpers.wait_for_port(port, process=process)
+        yield Tinyproxy(port, log)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

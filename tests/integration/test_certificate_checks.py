@@ -7,7 +7,7 @@ import helpers
 # Module results: each test runs twice, in the controller's worker and as a module (tests/conftest.py).
 pytestmark = pytest.mark.both_paths
 
-# A new value for every option (a new system starts with the REFERENCE 1.3 defaults).
+# A new value for every option (a new system starts with the defaults of docs/certificate-checks.md).
 CHANGES = [
     ("certificate_expiry_warning_days", 30),
     ("sip_telephony_certificate", "sip_and_sm_trunks"),
@@ -20,6 +20,8 @@ CHANGES = [
 ]
 CANONICAL_LINES = [{"name": "branch1", "transport": "websocket_client", "check_level": "none"},
                    {"name": "branch2", "transport": "websocket_server", "check_level": "medium"}]
+# The option that sets a setting: the lines are the option 'lines', kept as the setting 'ip_office_lines'.
+OPTION = {"ip_office_lines": "lines"}
 
 
 def _store_args(tmp_path, **extra):
@@ -41,9 +43,9 @@ def test_every_option_check_mode_diff_and_idempotence(tmp_path):
     base = _store_args(tmp_path)
     tasks = [{"ipoffice.security.certificate_checks": base}, {"ipoffice.security.security_info": base}]
     for option, value in CHANGES:
-        args = dict(base, **{option: value})
+        args = dict(base, **{OPTION.get(option, option): value})
         tasks += [_task(args, check=True, diff=True), _task(args, diff=True), _task(args)]
-    everything = dict(base, **dict(CHANGES))
+    everything = dict(base, **dict((OPTION.get(option, option), value) for option, value in CHANGES))
     tasks += [_task(everything, check=True, diff=True), {"ipoffice.security.security_info": base}]
     results = helpers.run_tasks(tasks, tmp_path).results
     assert results[0]["changed"] is True  # security_info never initialises: a writer does
@@ -68,8 +70,10 @@ def test_every_option_check_mode_diff_and_idempotence(tmp_path):
     final = results[-1]
     # One generation written per option: the check-mode runs wrote nothing.
     assert final["generation"] == 1 + len(CHANGES)
-    # security_info judges the system's own identity as a peer at high_remote would: not pinned yet.
-    assert [(f["where"], f["code"]) for f in final["findings"]] == [("identity", "not_pinned")]
+    # security_info judges the system's own identity as a peer at high_remote would (not pinned yet, a note), and
+    # its lifetime (the initial identity is valid about 7 years, more than Apple's 825 days).
+    assert [(f["where"], f["code"], f["severity"]) for f in final["findings"]] == [
+        ("identity", "not_pinned", "info"), ("identity", "lifetime_over_825_days", "warning")]
     checks = final["settings"]["checks"]
     for option, value in CHANGES:
         assert checks[option] == (CANONICAL_LINES if option == "ip_office_lines" else value)
@@ -92,12 +96,12 @@ def test_lines_are_the_full_set_and_left_out_options_stay(tmp_path):
     base = _store_args(tmp_path)
     two = [{"name": "a", "check_level": "high"}, {"name": "b"}]
     tasks = [
-        _task(dict(base, ip_office_lines=two, certificate_expiry_warning_days=45)),
-        _task(dict(base, ip_office_lines=list(reversed(two)))),              # order does not matter
-        _task(dict(base, ip_office_lines=[{"name": "b"}])),                  # a removed
+        _task(dict(base, lines=two, certificate_expiry_warning_days=45)),
+        _task(dict(base, lines=list(reversed(two)))),              # order does not matter
+        _task(dict(base, lines=[{"name": "b"}])),                  # a removed
         _task(dict(base, management_interfaces="medium")),                   # lines left as they are
-        _task(dict(base, ip_office_lines=[])),                               # all removed
-        _task(dict(base, ip_office_lines=[]), check=True),
+        _task(dict(base, lines=[])),                               # all removed
+        _task(dict(base, lines=[]), check=True),
         # The security levels' defaults depend on the platform.
         _task(_store_args(tmp_path, platform="ip500v2", store_path=str(tmp_path / "v2"))),
     ]
@@ -120,26 +124,26 @@ def test_lines_are_the_full_set_and_left_out_options_stay(tmp_path):
 
 def test_bad_input_is_refused_clearly_and_leaves_the_store_byte_identical(tmp_path):
     base = _store_args(tmp_path)
-    helpers.run_module("certificate_checks", dict(base, ip_office_lines=[{"name": "l1"}]), tmp_path)
+    helpers.run_module("certificate_checks", dict(base, lines=[{"name": "l1"}]), tmp_path)
     digest = helpers.tree_digest(str(tmp_path / "store"))
     cases = [
         (dict(base, certificate_expiry_warning_days=29), "out_of_range", "certificate_expiry_warning_days"),
         (dict(base, certificate_expiry_warning_days=181), "out_of_range", "certificate_expiry_warning_days"),
         (dict(base, management_interfaces="high", certificate_expiry_warning_days=500),
          "out_of_range", "certificate_expiry_warning_days"),
-        (dict(base, ip_office_lines=[{"name": "l1", "check_level": "high_remote"}]), "invalid_choice",
-         "ip_office_lines"),
-        (dict(base, ip_office_lines=[{"name": "l1", "check_level": "medium_remote"}]), "invalid_choice",
-         "ip_office_lines"),
-        (dict(base, ip_office_lines=[{"name": "l1", "transport": "sip"}]), "invalid_choice", "ip_office_lines"),
-        (dict(base, ip_office_lines=[{"name": "l1"}, {"name": "l1"}]), "invalid_setting", "ip_office_lines"),
-        (dict(base, ip_office_lines=[{"name": "l1", "check_level": "high"}],
-              preflight=[{"host": "127.0.0.1", "setting": "line:l2"}]), "unknown_line", "preflight"),
+        (dict(base, lines=[{"name": "l1", "check_level": "high_remote"}]), "invalid_choice",
+         "lines"),
+        (dict(base, lines=[{"name": "l1", "check_level": "medium_remote"}]), "invalid_choice",
+         "lines"),
+        (dict(base, lines=[{"name": "l1", "transport": "sip"}]), "invalid_choice", "lines"),
+        (dict(base, lines=[{"name": "l1"}, {"name": "l1"}]), "invalid_setting", "lines"),
+        (dict(base, lines=[{"name": "l1", "check_level": "high"}],
+              preflight=[{"host": "127.0.0.1", "setting": "line:l2"}]), "unknown_line", "preflight[0].setting"),
         (dict(base, management_interfaces="high", preflight=[{"host": "127.0.0.1", "setting": "web"}]),
-         "invalid_setting", "preflight"),
+         "invalid_choice", "preflight[0].setting"),
         (dict(base, management_interfaces="high", preflight=[{"host": "127.0.0.1", "port": 70000,
                                                              "setting": "management"}]),
-         "out_of_range", "preflight"),
+         "out_of_range", "preflight[0].port"),
         (dict(base, management_interfaces="high", preflight_timeout=0), "out_of_range", "preflight_timeout"),
     ]
     choice_cases = [
@@ -162,3 +166,21 @@ def test_bad_input_is_refused_clearly_and_leaves_the_store_byte_identical(tmp_pa
     for (_args, option), result in zip(choice_cases, results[len(cases):]):
         assert result["failed"] is True and option in result["msg"] and "must be one of" in result["msg"]
     assert helpers.tree_digest(str(tmp_path / "store")) == digest
+
+
+def test_lines_is_the_option_and_ip_office_lines_a_deprecated_alias(tmp_path):
+    """certificate_checks takes 'lines' (the name security_settings and the baseline role use); the former name
+    still works, with a deprecation warning, and sets the same lines."""
+    base = _store_args(tmp_path)
+    lines = [{"name": "branch1", "check_level": "medium"}]
+    run = helpers.run_tasks([_task(dict(base, lines=lines)), _task(dict(base, ip_office_lines=lines)),
+                             _task(dict(base, ip_office_lines=[]))], tmp_path)
+    new, old, emptied = run.results
+    assert new["changed"] is True and new["after"]["ip_office_lines"] == [
+        {"name": "branch1", "transport": "websocket_client", "check_level": "medium"}]
+    assert not new.get("deprecations")
+    assert old["changed"] is False and old["after"] == new["after"]
+    assert [d["msg"] for d in old["deprecations"]] == ["Alias 'ip_office_lines' is deprecated. See the module docs "
+                                                       "for more information"]
+    assert [d.get("version") for d in old["deprecations"]] == ["2.0.0"]
+    assert emptied["changed"] is True and emptied["after"]["ip_office_lines"] == []

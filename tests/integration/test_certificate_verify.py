@@ -147,12 +147,15 @@ def test_live_endpoints_verdicts_and_codes(pki, tmp_path):
 
 def test_endpoint_errors(tmp_path):
     closed = helpers.free_port()
+    store = str(tmp_path / "unused-store")  # store_path is required; with 'trusted' it is never read
     with plain_server(b"HTTP/1.0 200 OK\r\n\r\nnot tls\n") as http, plain_server(None) as silent:
         run = helpers.run_tasks([
-            _task(endpoint={"host": "127.0.0.1", "port": closed}, level="medium", trusted=[]),
-            _task(endpoint={"host": "127.0.0.1", "port": silent, "timeout": 1}, level="medium", trusted=[]),
-            _task(endpoint={"host": "127.0.0.1", "port": http}, level="medium", trusted=[]),
-            _task(endpoint={"host": "no-such-host.invalid", "port": 443, "timeout": 2}, level="medium", trusted=[]),
+            _task(store_path=store, endpoint={"host": "127.0.0.1", "port": closed}, level="medium", trusted=[]),
+            _task(store_path=store, endpoint={"host": "127.0.0.1", "port": silent, "timeout": 1}, level="medium",
+                  trusted=[]),
+            _task(store_path=store, endpoint={"host": "127.0.0.1", "port": http}, level="medium", trusted=[]),
+            _task(store_path=store, endpoint={"host": "no-such-host.invalid", "port": 443, "timeout": 2},
+                  level="medium", trusted=[]),
         ], tmp_path)
     refused, timeout, not_tls, unreachable = run.results
     assert refused["failed"] and refused["error"] == "endpoint_refused"

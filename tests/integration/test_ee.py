@@ -36,7 +36,7 @@ def test_collection_declares_its_requirements():
         assert os.path.isfile(path), "meta/execution-environment.yml names %s, which must exist" % path
     python = [line.split(">")[0].split("=")[0].split("<")[0].strip().lower()
               for line in requirement_lines(os.path.join(REPO, "requirements.txt"))]
-    # What the modules import on the managed node (DESIGN section 6).
+    # What the modules import on the managed node (docs/getting-started.md, requirements).
     assert {"cryptography", "asn1crypto", "jmespath"} <= set(python)
 
 

@@ -2,6 +2,7 @@
 ansible-galaxy and installs it into a collections path; a playbook in a directory outside the checkout,
 with only that path configured (collections_path in its ansible.cfg), runs the installed modules."""
 
+import json
 import os
 import subprocess
 import tarfile
@@ -28,6 +29,18 @@ def test_build_install_and_run_from_outside_the_checkout(tmp_path):
     shipped_junk = [n for n in names if n.split("/")[0] in (".venv", ".build", ".demo", ".cache", ".git", ".ansible")
                     or n.startswith(("tests/output", "benchmarks/output")) or "__pycache__" in n]
     assert shipped_junk == []
+    # Development tooling stays in the source repository (galaxy.yml build_ignore) ...
+    dev_only = [n for n in names if n.split("/")[0] in ("tools", "benchmarks", ".ci", "requirements-dev.in.d")
+                or n in ("Makefile", "pyproject.toml", "pytest.ini", "requirements-dev.txt", ".ansible-lint",
+                         ".gitignore")]
+    assert dev_only == []
+    # ... while the tests ship, as community collections ship them, with their data and its licence.
+    for name in ("tests/unit/plugins/module_utils/test_conformance.py", "tests/unit/data/x509-limbo/limbo.json.gz",
+                 "tests/unit/data/x509-limbo/LICENSE", "tests/unit/data/x509-limbo/README.md",
+                 "extensions/molecule/baseline/molecule.yml", "plugins/doc_fragments/areas.py", "docs/errors.md",
+                 "roles/baseline/meta/argument_specs.yml", "meta/runtime.yml", "requirements.txt", "bindep.txt",
+                 "README.md", "CHANGELOG.md", "COPYING"):
+        assert name in names, name
 
     installed = collections / "ansible_collections" / "ipoffice" / "security"
     assert (installed / "MANIFEST.json").is_file() and not os.path.islink(str(installed))
@@ -66,3 +79,9 @@ def test_build_install_and_run_from_outside_the_checkout(tmp_path):
                               "ipoffice.security", "--format", "json"], cwd=str(project), capture_output=True,
                              text=True, env=run_env, check=True).stdout
     assert str(collections) in listing and helpers.REPO not in listing
+    # The installed copy documents itself: the areas doc fragment ships with it.
+    doc = subprocess.run([os.path.join(helpers.VENV_BIN, "ansible-doc"), "--json", "-t", "module",
+                          "ipoffice.security.security_settings"], cwd=str(project), capture_output=True, text=True,
+                         env=run_env, check=True, timeout=120).stdout
+    options = json.loads(doc)["ipoffice.security.security_settings"]["doc"]["options"]
+    assert "use_proxy" in options["scep"]["suboptions"] and "source" in options["identity"]["suboptions"]

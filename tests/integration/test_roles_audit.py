@@ -129,23 +129,36 @@ class Page(html.parser.HTMLParser):
 def test_audit_writes_reports_that_show_every_system_and_finding(fleet, tmp_path):
     reports = tmp_path / "reports"
     run = audit(fleet, reports, "-e", json.dumps({"audit_fail_on": ["certificate_expired", "endpoint_unreachable"]}))
-    # The play fails on the findings audit_fail_on names, after writing the reports.
+    # The play fails on the findings audit_fail_on names, after writing the reports: each broken system on its
+    # own host, the others not at all.
     assert run.returncode != 0, run.stdout
-    assert "The audit failed: 2 finding(s) that audit_fail_on selects" in run.stdout
-    assert "ipo-b [expiry/certificate_expired]" in run.stdout
-    assert "ipo-c [endpoint:down/endpoint_unreachable]" in run.stdout
+    assert dict((host, r["failed"]) for host, r in run.recap.items()) == {
+        "ipo-a": 0, "ipo-b": 1, "ipo-c": 1, "ipo-d": 0, "ipo-e": 0}, run.stdout
+    assert ("FAILED: 2 finding(s) that audit_fail_on selects (certificate_expired, endpoint_unreachable) on 2 "
+            "system(s): ipo-b (certificate_expired), ipo-c (endpoint_unreachable).") in run.stdout
+    fatal = dict(re.findall(r"^fatal: \[([^\]]+)\]: FAILED! => (.*)$", run.stdout, re.M))
+    assert sorted(fatal) == ["ipo-b", "ipo-c"], run.stdout
+    assert "ipo-b [expiry/certificate_expired]" in fatal["ipo-b"] and "ipo-c" not in fatal["ipo-b"]
+    assert "ipo-c [endpoint:down/endpoint_unreachable]" in fatal["ipo-c"] and "ipo-b" not in fatal["ipo-c"]
     assert "HTML report: %s/ipoffice-security-audit.html" % reports in run.stdout
 
     report = json.loads((reports / "ipoffice-security-audit.json").read_text())
     systems = dict((s["name"], s) for s in report["systems"])
     assert sorted(systems) == ["ipo-a", "ipo-b", "ipo-c", "ipo-d", "ipo-e"]
-    codes = dict((name, sorted(f["code"] for f in s["findings"])) for name, s in systems.items())
+    codes = dict((name, sorted(f["code"] for f in s["findings"] if f["severity"] == "error"))
+                 for name, s in systems.items())
     assert codes["ipo-a"] == []
     assert codes["ipo-b"] == ["certificate_expired", "endpoint_rejected", "level_below_minimum",
                               "level_below_minimum", "weak_key", "weak_signature"]
     assert codes["ipo-c"] == ["endpoint_unreachable"]
     assert codes["ipo-d"] == ["info_unavailable"]
     assert codes["ipo-e"] == ["store_not_initialised"]
+    # security_info's own findings about the initial identities (valid about 7 years; peers at high pin it).
+    for name in ("ipo-a", "ipo-b", "ipo-c"):
+        others = sorted((f["code"], f["severity"]) for f in systems[name]["findings"] if f["severity"] != "error")
+        assert others == [("lifetime_over_825_days", "warning"), ("not_pinned", "info")], (name, others)
+    assert report["summary"]["failing_systems"] == {"ipo-b": ["certificate_expired"],
+                                                    "ipo-c": ["endpoint_unreachable"]}
     assert not os.path.lexists(str(fleet["stores"] / "ipo-e"))
     assert [f["sha256"] for f in systems["ipo-b"]["findings"] if f["code"] == "certificate_expired"] == \
         [fleet["expired"]]
@@ -186,13 +199,18 @@ def test_audit_passes_reads_only_and_is_repeatable(fleet, tmp_path):
     assert run.returncode == 0, run.stdout + run.stderr
     assert run.recap["ipo-a"]["changed"] == 0
     report = json.loads((reports / "ipoffice-security-audit.json").read_text())
-    assert [s["name"] for s in report["systems"]] == ["ipo-a"] and report["summary"]["findings"] == 0
+    assert [s["name"] for s in report["systems"]] == ["ipo-a"] and report["summary"]["by_severity"]["error"] == 0
+    assert report["summary"]["verdict"] == "passed" and run.recap["ipo-a"]["failed"] == 0
     # Check mode still writes the reports (they describe the systems, never change them).
     (reports / "ipoffice-security-audit.json").unlink()
+    (reports / "ipoffice-security-audit.prom").unlink()
     check = audit(fleet, reports, "--limit", "ipo-a", "--check")
     assert check.returncode == 0, check.stdout + check.stderr
     assert check.recap["ipo-a"]["changed"] == 0
     assert (reports / "ipoffice-security-audit.json").exists()
+    # The metrics too, renamed into place (the rename runs in check mode as well).
+    assert (reports / "ipoffice-security-audit.prom").exists()
+    assert not (reports / "ipoffice-security-audit.prom.tmp").exists()
     assert helpers.tree_digest(str(fleet["stores"])) == digest
 
 
@@ -201,9 +219,9 @@ def test_bad_policy_and_fail_on_are_clear_errors(fleet, tmp_path):
                 json.dumps({"audit_policy": {"minimum_levels": {"management_interface": "high"}}}))
     assert run.returncode != 0
     assert "audit_policy.minimum_levels.management_interface" in run.stdout
-    run = audit(fleet, tmp_path / "r", "--limit", "ipo-a", "-e", json.dumps({"audit_fail_on": ["expired"]}))
+    run = audit(fleet, tmp_path / "r", "--limit", "ipo-a", "-e", json.dumps({"audit_fail_on": ["expird"]}))
     assert run.returncode != 0
-    assert "audit_fail_on: unknown value 'expired'" in run.stdout
+    assert "audit_fail_on: unknown value 'expird' (did you mean 'expired'?)" in run.stdout
 
 
 def verdicts(reports):
@@ -220,7 +238,7 @@ def test_an_error_finding_fails_the_audit_by_default_and_every_report_says_so(fl
     reports = tmp_path / "reports"
     run = audit(fleet, reports, "--limit", "ipo-b")  # default audit_fail_on: every error finding
     assert run.returncode != 0 and run.recap["ipo-b"]["failed"] == 1, run.stdout
-    assert "The audit failed:" in run.stdout and "FAILED:" in run.stdout
+    assert "The audit failed:" in run.stdout and "FAILED:" in run.stdout and "on 1 system(s): ipo-b (" in run.stdout
     summary, junit, html_verdict, html_text, badge = verdicts(reports)
     assert summary["by_severity"]["error"] > 0
     assert summary["verdict"] == "failed" and summary["passed"] is False

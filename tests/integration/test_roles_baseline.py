@@ -89,7 +89,8 @@ def playbook(playbook_path, inventory_path, *args):
                                    "unreachable": int(m.group(4)), "failed": int(m.group(5))})
                      for m in RECAP.finditer(run.stdout))
     names = re.findall(r"^TASK \[ipoffice\.security\.baseline : (.+?)\] \**$", run.stdout, re.M)
-    run.validated = any(n.startswith("Validating arguments against arg spec") for n in names)
+    # The role's variables are checked first by its dependency ipoffice.security.validate (one line per problem).
+    run.validated = "TASK [ipoffice.security.validate : Check the variables of the role baseline]" in run.stdout
     run.tasks = [n for n in names if not n.startswith("Validating arguments against arg spec")]
     return run
 
@@ -186,7 +187,9 @@ def test_baseline_applies_everything_idempotently(pki, tmp_path):
     check = playbook(SITE, inv, "--check", "--diff")
     assert check.returncode == 0, check.stdout + check.stderr
     assert (check.recap["ipo-a"]["changed"], check.recap["ipo-b"]["changed"]) == (0, 1), check.stdout
-    assert '-    "management_interfaces": "none"' in check.stdout or '"management_interfaces": "none"' in check.stdout
+    # The diff of ipo-b's checks area: the drifted level before, the baseline's after (lines of Ansible's diff).
+    assert re.search(r'^-\s+"management_interfaces": "none",?$', check.stdout, re.MULTILINE), check.stdout
+    assert re.search(r'^\+\s+"management_interfaces": "medium",?$', check.stdout, re.MULTILINE), check.stdout
     assert helpers.tree_digest(str(stores)) == digest
 
 
@@ -217,9 +220,11 @@ def test_typo_in_a_key_is_a_clear_error_before_anything_runs(pki, tmp_path):
     run = playbook(SITE, inventory(tmp_path, state))
     assert run.returncode != 0
     output = run.stdout + run.stderr
-    assert "ipoffice_security.checks.managment_interfaces" in output
-    assert "ipoffice_security.identiy" in output
-    assert "Validation of arguments failed" in output
+    # One short line per problem, naming the key path and the key meant; never the whole specification.
+    assert "ipoffice_security.checks.managment_interfaces: unknown key (did you mean 'management_interfaces'?)" \
+        in output
+    assert "ipoffice_security.identiy: unknown key (did you mean 'identity'?)" in output
+    assert "argument_spec_data" not in output and len(output) < 4000, (len(output), output)
     assert SCEP_PASSWORD not in output
     assert run.tasks == [], "nothing may run after a failed validation"
     assert helpers.tree_digest(str(stores)) == "absent"
@@ -260,10 +265,9 @@ def test_preflight_refuses_raising_a_level_the_endpoint_would_fail(pki, tmp_path
 
 
 @pytest.mark.parametrize("state,missing", [
-    (None, "missing required arguments: ipoffice_security"),
-    ({"checks": {"management_interfaces": "medium"}}, "missing required arguments: store found in ipoffice_security"),
-    ({"store": {"system_name": "ipo.example.com"}},
-     "missing required arguments: path found in ipoffice_security -> store"),
+    (None, "- ipoffice_security: required, but not set"),
+    ({"checks": {"management_interfaces": "medium"}}, "- ipoffice_security.store: required, but not set"),
+    ({"store": {"system_name": "ipo.example.com"}}, "- ipoffice_security.store.path: required, but not set"),
 ])
 def test_a_host_without_its_store_path_fails_naming_the_variable(tmp_path, state, missing):
     """No silent default: the site playbook never acts on a default store path for a whole fleet."""

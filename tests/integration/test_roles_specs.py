@@ -1,5 +1,7 @@
-"""The roles' argument_specs match the modules they feed: every key exists there, with the same type,
-choices and elements, and every secret is no_log. A module option renamed or retyped fails here."""
+"""One schema per area, generated, never copied: the per-area modules and security_settings build an area's
+options with one builder (_specs) and document them with one text (the ipoffice.security.areas doc fragment),
+and the baseline role's variable is generated from security_settings (tools/gen_role_specs.py). The audit
+role's hand-written specs are compared with the modules they feed."""
 
 import importlib
 import subprocess
@@ -45,13 +47,107 @@ def baseline():
     return role_options("baseline")["ipoffice_security"]["options"]
 
 
-# role section -> (module, options the role sets itself or maps to another name)
-SECTIONS = {
-    "identity": ("identity_certificate", {}),
-    "telephony_identity": ("identity_certificate", {}),
-    "scep": ("scep", {}),
-    "checks": ("certificate_checks", {}),
+def _store_options():
+    from ansible_collections.ipoffice.security.plugins.module_utils import _specs
+    return tuple(_specs.store_spec())
+
+
+STORE_OPTIONS = _store_options()
+# security_settings' area -> (the per-area module, what that module takes besides the area's options)
+AREA_MODULES = {
+    "identity": ("identity_certificate", ("purpose",)),
+    "scep": ("scep", ()),
+    "checks": ("certificate_checks", ("lines",)),
 }
+
+
+def _specs():
+    from ansible_collections.ipoffice.security.plugins.module_utils import _specs
+    return _specs
+
+
+def _own(name, besides=()):
+    """A module's argument spec without the store options and ``besides``."""
+    spec = _specs().module_kwargs(name)["argument_spec"]
+    return dict((key, value) for key, value in spec.items() if key not in STORE_OPTIONS + tuple(besides))
+
+
+@pytest.mark.parametrize("area", sorted(AREA_MODULES))
+def test_each_area_is_one_spec_in_its_module_and_in_security_settings(area):
+    """The per-area module and security_settings take an area's options from one builder (_specs): the same keys,
+    types, choices, defaults and secrecy, the defaults included."""
+    module, besides = AREA_MODULES[area]
+    settings = _specs().security_settings_spec()
+    assert settings[area]["options"] == _own(module, besides), area
+    if area == "identity":
+        # The telephony identity: the same options but the system-wide identity settings (under 'identity').
+        from ansible_collections.ipoffice.security.plugins.module_utils._model import SETTINGS_BY_AREA
+        identity = _own(module, besides + tuple(SETTINGS_BY_AREA["identity"]))
+        assert settings["telephony_identity"]["options"] == identity
+
+
+def test_lines_and_trusted_items_are_one_spec():
+    settings = _specs().security_settings_spec()
+    lines = dict(_own("certificate_checks")["lines"])
+    # certificate_checks alone still accepts the former name, deprecated.
+    assert lines.pop("aliases") == ["ip_office_lines"]
+    assert lines.pop("deprecated_aliases") == [{"name": "ip_office_lines", "version": "2.0.0",
+                                                "collection_name": "ipoffice.security"}]
+    assert settings["lines"] == lines
+    items = _own("trusted_certificate")["certificates"]["options"]
+    assert settings["trusted"]["options"]["absent"]["options"] == items
+    assert settings["trusted"]["options"]["retire"]["options"] == items
+    assert settings["trusted"]["options"]["certificates"]["options"] == dict(
+        (key, value) for key, value in items.items() if key != "sha256")
+
+
+def _documented():
+    """Every module's options as Ansible merges its documentation (ansible-doc --json)."""
+    sys.path.insert(0, os.path.join(helpers.REPO, "tools"))
+    try:
+        import gen_module_docs
+    finally:
+        sys.path.pop(0)
+    names = ["security_settings", "identity_certificate", "trusted_certificate", "scep", "certificate_checks"]
+    return dict((name, doc["options"]) for name, (doc, _examples, _returns)
+                in gen_module_docs.module_docs(helpers.REPO, names).items())
+
+
+def _as_module_names(value, prefix):
+    """A documentation value with security_settings' option references O(<prefix>x) as the module's O(x)."""
+    if isinstance(value, dict):
+        return dict((key, _as_module_names(item, prefix)) for key, item in value.items())
+    if isinstance(value, list):
+        return [_as_module_names(item, prefix) for item in value]
+    return value.replace("O(%s" % prefix, "O(") if isinstance(value, str) else value
+
+
+def test_each_area_is_documented_once_for_its_module_and_security_settings():
+    """The nested documentation of security_settings is the per-area modules' text (the areas doc fragment), not
+    a copy: equal, option for option, but for how an option reference is written."""
+    docs = _documented()
+    settings = docs["security_settings"]
+    for area, (module, besides) in AREA_MODULES.items():
+        expected = dict((key, value) for key, value in docs[module].items()
+                        if key not in STORE_OPTIONS + besides)
+        nested = _as_module_names(settings[area]["suboptions"], area + ".")
+        if area == "checks":
+            # security_settings' preflight adds one paragraph of its own: it re-verifies when trust changes.
+            own = nested["preflight"]["description"].pop()
+            assert own.startswith("When the call changes the trusted store or retires entries"), own
+        assert nested == expected, area
+    telephony = _as_module_names(settings["telephony_identity"]["suboptions"], "telephony_identity.")
+    assert set(telephony) < set(settings["identity"]["suboptions"])
+    for key, value in telephony.items():
+        assert value == docs["identity_certificate"][key], key
+    lines = dict(docs["certificate_checks"]["lines"])
+    assert lines.pop("aliases") == ["ip_office_lines"]
+    assert _as_module_names(settings["lines"], "checks.")["suboptions"] == lines["suboptions"]
+    items = docs["trusted_certificate"]["certificates"]["suboptions"]
+    for name in ("certificates", "absent", "retire"):
+        nested = _as_module_names(settings["trusted"]["suboptions"][name]["suboptions"], "trusted.%s[]." % name)
+        assert nested == dict((key, value) for key, value in _as_module_names(items, "certificates[].").items()
+                              if name != "certificates" or key != "sha256"), name
 
 
 def same_kind(role_entry, module_entry, where):
@@ -64,45 +160,6 @@ def same_kind(role_entry, module_entry, where):
         assert role_entry.get("no_log") is True, where + " is a secret: it must be no_log in the role too"
     if "default" in role_entry and "default" in module_entry:
         assert role_entry["default"] == module_entry["default"], where
-
-
-@pytest.mark.parametrize("section", sorted(SECTIONS))
-def test_baseline_sections_match_their_module(section, monkeypatch):
-    module = SECTIONS[section][0]
-    spec = module_spec(module, monkeypatch)
-    options = baseline()[section]["options"]
-    for key, entry in options.items():
-        where = "ipoffice_security.%s.%s (module %s)" % (section, key, module)
-        assert key in spec, where + " is not an option of the module"
-        same_kind(entry, spec[key], where)
-        for sub, sub_entry in (entry.get("options") or {}).items():
-            assert sub in spec[key]["options"], "%s.%s" % (where, sub)
-            same_kind(sub_entry, spec[key]["options"][sub], "%s.%s" % (where, sub))
-    # Everything the module offers (but the store options, set through 'store', and purpose/ip_office_lines,
-    # set by the role) can be given through the variable.
-    handled = {"store_path", "platform", "system_name", "system_addresses", "lock_timeout", "keep_generations",
-               "purpose", "ip_office_lines"}
-    if section == "telephony_identity":
-        handled |= {"offer_id_certificate_chain", "automatic_certificate_management", "san_details_origin",
-                    "automatic_phone_provisioning"}  # system-wide identity settings: under 'identity'
-    missing = sorted(set(spec) - set(options) - handled)
-    assert missing == [], "module %s options missing from ipoffice_security.%s: %s" % (module, section, missing)
-
-
-def test_baseline_store_trusted_and_lines_match(monkeypatch):
-    trusted = module_spec("trusted_certificate", monkeypatch)
-    for key, entry in baseline()["store"]["options"].items():
-        name = "store_path" if key == "path" else key
-        same_kind(entry, trusted[name], "ipoffice_security.store." + key)
-    items = baseline()["trusted"]["options"]
-    for key, entry in items["certificates"]["options"].items():
-        same_kind(entry, trusted["certificates"]["options"][key], "ipoffice_security.trusted.certificates." + key)
-    for key, entry in items["absent"]["options"].items():
-        same_kind(entry, trusted["certificates"]["options"][key], "ipoffice_security.trusted.absent." + key)
-    checks = module_spec("certificate_checks", monkeypatch)
-    same_kind(baseline()["lines"], checks["ip_office_lines"], "ipoffice_security.lines")
-    for key in baseline()["lines"]["options"]:
-        assert key in checks["ip_office_lines"]["options"], "ipoffice_security.lines." + key
 
 
 def test_audit_endpoints_match_certificate_verify(monkeypatch):
@@ -167,8 +224,8 @@ def test_baseline_variable_is_the_security_settings_schema(monkeypatch):
             assert entry.get("required") is True and "default" not in entry, entry
             assert spec["store_path"].get("required") is True and "default" not in spec["store_path"]
         same_schema(entry, spec["store_path" if key == "path" else key], "ipoffice_security.store." + key)
-    assert sorted(variable["store"]["options"]) == ["keep_generations", "lock_timeout", "path", "platform",
-                                                    "system_addresses", "system_name"]
+    assert sorted(variable["store"]["options"]) == ["dependents_max_age_days", "keep_generations", "lock_timeout",
+                                                    "path", "platform", "system_addresses", "system_name"]
 
 
 def _settings_areas():

@@ -71,7 +71,10 @@ def test_live_endpoints_against_the_store(tmp_path):
     assert ok["live"]["reachable"] and ok["live"]["identity_matches"] and ok["live"]["chain_matches"]
     assert ok["live"]["presented_chain"] == result["identity"]["offered_chain"]
     assert ok["live"]["checks"]["medium"]["passed"] is True
-    assert ok["live"]["checks"]["high_remote"]["peer_name"] == NAME
+    # The name peers check is the endpoint item's (the one endpoint rule): the host, here its address (the identity
+    # holds IP:127.0.0.1); with server_name, that name.
+    assert ok["live"]["checks"]["high_remote"]["peer_name"] == "127.0.0.1"
+    assert live[1]["live"]["checks"]["high_remote"]["peer_name"] == NAME
     # high_remote: the identity is not itself in the TCS, so a pinning peer would refuse it; nothing else.
     assert ok["live"]["checks"]["high_remote"]["codes"] == ["not_pinned"]
     assert [(f["code"], f["level"], f["codes"]) for f in ok["findings"]] == [
@@ -127,11 +130,11 @@ def test_live_endpoints_bad_input_changes_nothing(tmp_path):
             {"host": "127.0.0.1", "port": 443, "serves": "management"}])},
     ], tmp_path)
     bad_serves, bad_line, bad_port, bad_timeout = run.results
-    assert bad_serves["failed"] and bad_serves["error"] == "invalid_argument"
+    assert bad_serves["failed"] and bad_serves["error"] == "invalid_choice"
     assert bad_serves["option"] == "live_endpoints[0].serves" and "voicemail" in bad_serves["msg"]
     assert bad_line["failed"] and bad_line["error"] == "unknown_line" and "nosuchline" in bad_line["msg"]
-    assert bad_port["failed"] and bad_port["error"] == "invalid_argument" and "70000" in bad_port["msg"]
-    assert bad_timeout["failed"] and bad_timeout["error"] == "invalid_argument"
+    assert bad_port["failed"] and bad_port["error"] == "out_of_range" and "70000" in bad_port["msg"]
+    assert bad_timeout["failed"] and bad_timeout["error"] == "out_of_range"
     assert "live_timeout" in bad_timeout["msg"]
     for result in run.results:
         assert "Traceback" not in result["msg"] and "Traceback" not in result.get("exception", "")

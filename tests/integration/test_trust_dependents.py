@@ -47,7 +47,8 @@ def test_pinned_peer_blocks_the_old_root_removal_until_allowed_then_restore(pki,
     info = setup.results[2]
     by_fp = dict((entry["sha256"], entry["dependents"]) for entry in info["trusted"])
     assert [(d["kind"], d["sha256"]) for d in by_fp[pki["old_root_sha256"]]] == [("pinned_peer", pki["sbc_sha256"])]
-    assert by_fp[pki["sbc_sha256"]][0]["settings"] == ["telephony_endpoints (high_remote)"]
+    assert by_fp[pki["old_root_sha256"]][0]["settings"] == ["telephony_endpoints (high_remote)"]
+    assert by_fp[pki["sbc_sha256"]] == []  # a pinned certificate is never its own dependent
 
     digest = helpers.tree_digest(store)
     remove = {"ipoffice.security.trusted_certificate": dict(

@@ -245,7 +245,7 @@ def test_bad_inputs_fail_with_a_code_and_leave_the_store_byte_identical(files, t
         assert option in result["msg"]
     full = run.results[4]
     assert full["count"] == 26 and full["limit"] == 25 and "26" in full["msg"] and "25" in full["msg"]
-    assert run.results[5]["error"] == "invalid_argument" and run.results[5]["option"] == "exclusive"
+    assert run.results[5]["error"] == "option_not_applicable" and run.results[5]["option"] == "exclusive"
     assert helpers.tree_digest(store_path) == digest
     # content is no_log: a private key pasted by mistake never reaches the output or the result
     body = key_text.split("-----")[2].strip().splitlines()[0]

@@ -591,10 +591,10 @@ def test_read_input_hostile_files(tmp_path):
 def test_read_input_argument_errors():
     with pytest.raises(SecurityError) as err:
         _certs.read_input(path="/etc/hostname", content="x", option="certificate")
-    assert err.value.code == "invalid_argument"
+    assert err.value.code == "conflicting_options"
     with pytest.raises(SecurityError) as err:
         _certs.read_input(option="certificate")
-    assert err.value.code == "empty_input"
+    assert err.value.code == "missing_option"
     with pytest.raises(SecurityError) as err:
         _certs.read_input(content=b"x" * (_certs.MAX_INPUT_BYTES + 1), option="certificate")
     assert err.value.code == "input_too_large"

@@ -130,7 +130,7 @@ def test_lines_are_the_whole_desired_set_with_defaults_and_order_insensitive(sta
 def test_remote_and_low_levels_are_refused_on_lines(state, level):
     with pytest.raises(SecurityError) as info:
         cs.desired_checks(current(state), {"ip_office_lines": [{"name": "l1", "check_level": level}]})
-    assert info.value.code == "invalid_choice" and info.value.option == "ip_office_lines"
+    assert info.value.code == "invalid_choice" and info.value.option == "lines"
     assert "l1" in info.value.message and level in info.value.message and "not available" in info.value.message
 
 
@@ -144,7 +144,7 @@ def test_remote_and_low_levels_are_refused_on_lines(state, level):
 def test_invalid_lines_are_refused(state, lines, code):
     with pytest.raises(SecurityError) as info:
         cs.desired_checks(current(state), {"ip_office_lines": lines})
-    assert info.value.code == code and info.value.option == "ip_office_lines"
+    assert info.value.code == code and info.value.option == "lines"
 
 
 def test_level_changes_for_settings_and_lines():
@@ -198,23 +198,26 @@ def test_endpoints_get_defaults_by_setting(state):
     assert cs.endpoint_label(dict(result[0], host="::1")) == "[::1]:443 (management)"
 
 
-@pytest.mark.parametrize("entry,code,words", [
-    ({"host": "h", "setting": "line:nope"}, "unknown_line", "nope"),
-    ({"host": "h", "setting": "sip"}, "invalid_setting", "setting"),
-    ({"host": "h", "setting": "line:"}, "invalid_setting", "setting"),
-    ({"host": "h", "setting": "management", "port": 0}, "out_of_range", "port"),
-    ({"host": "h", "setting": "management", "port": 65536}, "out_of_range", "port"),
-    ({"host": "h", "setting": "management", "purpose": "web"}, "invalid_choice", "purpose"),
-    ({"host": "", "setting": "management"}, "invalid_setting", "host"),
-    ({"host": "a b", "setting": "management"}, "invalid_setting", "host"),
-    ({"host": "h", "setting": "management", "colour": 1}, "unknown_setting", "colour"),
+@pytest.mark.parametrize("entry,code,option,words", [
+    ({"host": "h", "setting": "line:nope"}, "unknown_line", "setting", "nope"),
+    ({"host": "h", "setting": "sip"}, "invalid_choice", "setting", "'sip'"),
+    ({"host": "h", "setting": "line:"}, "invalid_choice", "setting", "line:<name"),
+    ({"host": "h", "setting": "management", "port": 0}, "out_of_range", "port", "1 to 65535"),
+    ({"host": "h", "setting": "management", "port": 65536}, "out_of_range", "port", "65536"),
+    ({"host": "h", "setting": "management", "purpose": "web"}, "invalid_choice", "purpose", "'web'"),
+    ({"host": "", "setting": "management"}, "missing_option", "host", "must name the host"),
+    ({"host": "a b", "setting": "management"}, "invalid_setting", "host", "'a b'"),
+    ({"host": "h", "setting": "management", "timeout": 0}, "out_of_range", "timeout", "at most 300"),
+    ({"host": "h", "setting": "management", "colour": 1}, "unknown_setting", None, "colour"),
 ])
-def test_invalid_endpoints_are_refused_naming_the_entry(state, entry, code, words):
+def test_invalid_endpoints_are_refused_naming_the_entry(state, entry, code, option, words):
+    """The entry's path and field are named (the one endpoint item's validation, _endpoints.resolve)."""
     with pytest.raises(SecurityError) as info:
         cs.validate_endpoints([{"host": "ok", "setting": "telephony"}, entry], current(state))
-    assert info.value.code == code and info.value.option == "preflight"
-    assert "preflight entry 2" in info.value.message and words in info.value.message
-    assert "'preflight' option" in info.value.message
+    path = "preflight[1]" + ("." + option if option else "")
+    assert info.value.code == code and info.value.option == path
+    assert info.value.message.startswith(path) and words in info.value.message
+    assert "'%s' option" % path in info.value.message
 
 
 def test_endpoints_of_settings_not_raised_are_not_contacted(state):
@@ -306,7 +309,7 @@ def test_raising_a_level_without_an_endpoint_for_it_warns_naming_the_setting(sta
     assert management.startswith("management_interfaces is raised from 'none' to 'medium' with no preflight endpoint")
     assert "setting: management" in management and "'preflight_mode: skip'" in management
     assert "(it adds the checks %s)" % ", ".join(cs.added_checks("none", "medium")) in management
-    assert line.startswith("ip_office_lines line 'branch' is raised from 'none' to 'high'")
+    assert line.startswith("IP Office line 'branch' is raised from 'none' to 'high'")
     assert "setting: line:branch" in line
     # Lowering never warns; neither does a raise that has its endpoint.
     assert cs.unverified_raises([{"setting": "management", "before": "medium", "after": "none", "raises": False,

@@ -120,7 +120,8 @@ def test_unreachable_endpoint_fails_the_preflight(state):
     with pytest.raises(SecurityError) as info:
         cs.plan(state, {"management_interfaces": "low"}, endpoints, timeout=2)
     (result,) = info.value.details["preflight"]
-    assert result["reachable"] is False and result["codes"] == ["endpoint_refused"]
+    assert result["reachable"] is False and result["codes"] == ["endpoint_unreachable"]
+    assert result["findings"][0]["reason"] == "endpoint_refused"
     assert "'preflight' entry" in result["findings"][0]["message"]
     assert "endpoint.host" not in result["findings"][0]["message"]
     # Lowering never needs a preflight: the same unreachable endpoint is not contacted.

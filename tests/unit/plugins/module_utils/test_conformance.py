@@ -1,4 +1,4 @@
-"""x509-limbo path-validation conformance of the check engine (../shared/conformance/README.md).
+"""x509-limbo path-validation conformance of the check engine (the data: tests/unit/data/x509-limbo/README.md).
 
 SERVER cases run as purpose 'server' at medium_remote when they name a peer (medium otherwise), CLIENT
 cases as purpose 'client' at medium.  Cases whose features the engine does not implement are skipped.
@@ -15,7 +15,7 @@ import helpers
 from ansible_collections.ipoffice.security.plugins.module_utils._checks import evaluate
 from cryptography import x509
 
-LIMBO = os.path.join(helpers.REPO, "..", "shared", "conformance", "limbo.json.gz")
+LIMBO = os.path.join(helpers.REPO, "tests", "unit", "data", "x509-limbo", "limbo.json.gz")
 
 # Features the engine does not implement (README): revocation, policy constraints, directory-name
 # constraints, pedantic profiles, and a case that contradicts webpki.
@@ -26,16 +26,18 @@ SKIPPED_FEATURES = {"has-crl", "has-policy-constraints", "name-constraint-dn", "
 # Deliberate deviations: case id -> why our verdict differs from the suite's expectation.
 _CABF_CN = ("CA/Browser Forum BR 7.1.4.3 subject profile (the CN must repeat a SAN entry); RFC 9525 ignores the CN "
             "and the levels do not apply the Web PKI subject profile (cryptography's verifier agrees)")
-_ROOT_ONLY = ("REFERENCE 2 [decided]: a trust chain must end at a SELF-SIGNED root in the TCS; an intermediate in "
-              "the TCS is not an anchor on its own")
+_ROOT_ONLY = ("decided (docs/check-levels.md): a trust chain must end at a SELF-SIGNED root in the TCS; an "
+              "intermediate in the TCS is not an anchor on its own")
 _CA_AS_LEAF = ("a CA certificate (basicConstraints cA) is not accepted as the end entity (webpki EE profile, as "
                "cryptography's verifier)")
 _CA_KEY_IDS = ("RFC 5280 structural MUSTs on CA key identifiers; neither the path validator nor the levels require "
                "AKI/SKI on CAs")
 _CABF_ROOT = "CA/Browser Forum root-certificate profile rule; not a check of any level (cryptography's verifier agrees)"
 DEVIATIONS = {
-    "rfc5280::no-keyusage": "medium requires a keyUsage extension (REFERENCE 2): the expectation changes to FAILURE",
-    "rfc5280::aki::leaf-missing-aki": "REFERENCE 2 [decided]: medium does not require an authority key identifier",
+    "rfc5280::no-keyusage": "medium requires a keyUsage extension (docs/check-levels.md): the expectation changes to "
+                            "FAILURE",
+    "rfc5280::aki::leaf-missing-aki": "decided (docs/check-levels.md): medium does not require an authority key "
+                                      "identifier",
     "rfc5280::aki::intermediate-missing-aki": _CA_KEY_IDS,
     "rfc5280::ski::root-missing-ski": _CA_KEY_IDS,
     "rfc5280::ski::intermediate-missing-ski": _CA_KEY_IDS,
@@ -61,7 +63,7 @@ DEVIATIONS = {
 
 
 def _load():
-    helpers.need(os.path.exists(LIMBO), "conformance data %s is missing" % LIMBO)
+    assert os.path.exists(LIMBO), "conformance data %s is missing (tests/unit/data/x509-limbo/README.md)" % LIMBO
     with gzip.open(LIMBO, "rt") as handle:
         data = json.load(handle)
     assert data["version"] == 1

@@ -131,8 +131,9 @@ def test_a_line_at_high_pins_too(store, pki):
     _trusted.converge(store, [{"content": pem(pki.old_root, pki.inter, pki.sbc)}])
     set_level(store, "ip_office_lines", [{"name": "hq", "transport": "websocket_client", "check_level": "high"}])
     found = _dependents.dependents(store.read())
-    assert kinds(found, pki.sbc) == ["pinned_peer"] and kinds(found, pki.inter) == ["pinned_peer"]
-    assert found[fp(pki.sbc)][0]["settings"] == ["ip_office_lines[hq] (high)"]
+    # a pin is never its own dependent; the CA entries it chains to are held by it
+    assert kinds(found, pki.sbc) == [] and kinds(found, pki.inter) == ["pinned_peer"]
+    assert found[fp(pki.inter)][0]["settings"] == ["lines[hq] (high)"]
 
 
 def test_security_info_returns_dependents_per_entry(store, pki):
@@ -143,7 +144,7 @@ def test_security_info_returns_dependents_per_entry(store, pki):
     assert [d["kind"] for d in by_fp[fp(state.ca.cert)]] == ["identity_chain"]
     assert by_fp[fp(state.ca.cert)][0]["purpose"] == "system"
     assert [d["subject"] for d in by_fp[fp(pki.old_root)]] == ["CN=sbc.example.com"]
-    assert [d["kind"] for d in by_fp[fp(pki.sbc)]] == ["pinned_peer"]
+    assert by_fp[fp(pki.sbc)] == []
 
 
 def test_telephony_identity_chain_is_a_dependent(store, pki):

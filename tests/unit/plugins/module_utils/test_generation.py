@@ -180,8 +180,8 @@ def test_restore_by_number_and_of_the_current_generation(store, root):
     assert back["changed"] and back["restored"]["written_as"] == 3
 
 
-@pytest.mark.parametrize("target, code", [("7", "unknown_generation"), ("latest", "invalid_argument"),
-                                          ("-1", "invalid_argument"), ("", "invalid_argument")])
+@pytest.mark.parametrize("target, code", [("7", "unknown_generation"), ("latest", "invalid_setting"),
+                                          ("-1", "invalid_setting"), ("", "invalid_setting")])
 def test_a_bad_restore_target_fails_clearly_and_writes_nothing(store, root, target, code):
     changed_store(store, root)
     digest = helpers.tree_digest(store.path)

@@ -147,7 +147,7 @@ def test_tampered_outputs_are_replaced_and_modes_corrected(tmp_path, state):
     ({"valid_days": 826}, "out_of_range", "valid_days"),
     ({"valid_days": 0}, "out_of_range", "valid_days"),
     ({"password": None}, "password_required", "password"),
-    ({"private_key_path": "/tmp/x.key"}, "invalid_argument", "private_key_path"),
+    ({"private_key_path": "/tmp/x.key"}, "option_not_applicable", "private_key_path"),
     ({"format": "jks"}, "invalid_choice", "format"),
     ({"subject_name": ""}, "invalid_name", "subject_name"),
     ({"subject_alt_names": ["DNS:*.example.com"]}, "invalid_san", "subject_alt_names"),
@@ -170,10 +170,10 @@ def test_more_than_825_days_names_the_limit(tmp_path):
 def test_pem_needs_a_key_path_and_distinct_files(tmp_path):
     with pytest.raises(SecurityError) as info:
         issued.issued_request(pem_params(tmp_path, private_key_path=None))
-    assert info.value.option == "private_key_path"
+    assert info.value.code == "missing_option" and info.value.option == "private_key_path"
     with pytest.raises(SecurityError) as info:
         issued.issued_request(pem_params(tmp_path, chain_path=str(tmp_path / "web.crt")))
-    assert info.value.code == "invalid_argument"
+    assert info.value.code == "conflicting_options"
 
 
 def test_ip500v2_has_no_ca_to_issue_with(tmp_path):

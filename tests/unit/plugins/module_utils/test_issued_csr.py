@@ -127,10 +127,10 @@ def test_bad_csrs_have_codes(tmp_path, state):
     for extra, option in refused:
         with pytest.raises(SecurityError) as info:
             issued.issued_request(csr_params(tmp_path, csr, **extra))
-        assert info.value.code == "invalid_argument" and info.value.option == option
+        assert info.value.code == "option_not_applicable" and info.value.option == option
     with pytest.raises(SecurityError) as info:
         issued.issued_request(csr_params(tmp_path, csr, csr_content=open(csr).read()))
-    assert info.value.code == "invalid_argument"
+    assert info.value.code == "conflicting_options"
     with pytest.raises(SecurityError) as info:
         issued.issued_request(csr_params(tmp_path, csr, valid_days=826))
     assert info.value.code == "out_of_range" and "825" in info.value.message

@@ -25,24 +25,29 @@ def state():
     return state
 
 
-@pytest.mark.parametrize("item, option", [
-    ({"host": "", "port": 443, "serves": "management"}, "live_endpoints[0].host"),
-    ({"host": "h", "port": 0, "serves": "management"}, "live_endpoints[0].port"),
-    ({"host": "h", "port": "x", "serves": "management"}, "live_endpoints[0].port"),
-    ({"host": "h", "port": 443, "serves": "line:"}, "live_endpoints[0].serves"),
-    ({"host": "h", "port": 443, "serves": "sip"}, "live_endpoints[0].serves"),
-    ({"host": "h", "port": 443, "serves": "management", "level": "high"}, "live_endpoints[0]"),
-    ("h:443", "live_endpoints[0]"),
+@pytest.mark.parametrize("item, option, code", [
+    ({"host": "", "port": 443, "serves": "management"}, "live_endpoints[0].host", "missing_option"),
+    ({"host": "h", "port": 0, "serves": "management"}, "live_endpoints[0].port", "out_of_range"),
+    ({"host": "h", "port": "x", "serves": "management"}, "live_endpoints[0].port", "invalid_setting"),
+    ({"host": "h", "port": 443, "serves": "line:"}, "live_endpoints[0].serves", "invalid_choice"),
+    ({"host": "h", "port": 443, "serves": "sip"}, "live_endpoints[0].serves", "invalid_choice"),
+    ({"host": "h", "port": 443, "serves": "management", "level": "high"}, "live_endpoints[0]", "unknown_setting"),
+    ("h:443", "live_endpoints[0]", "invalid_setting"),
 ])
-def test_bad_endpoints_name_the_option(item, option):
+def test_bad_endpoints_name_the_option(item, option, code):
     with pytest.raises(SecurityError) as info:
         _live.validate_endpoints([item])
-    assert info.value.code == "invalid_argument" and info.value.option == option
+    assert info.value.code == code and info.value.option == option
 
 
 def test_endpoints_are_canonical():
+    # The one endpoint item (_endpoints.resolve): a telephony endpoint defaults to port 5061 and sip_server.
     assert _live.validate_endpoints([{"host": " ipo1 ", "port": "5061", "serves": "telephony"}]) == [
-        {"host": "ipo1", "port": 5061, "server_name": None, "serves": "telephony"}]
+        {"host": "ipo1", "port": 5061, "server_name": None, "peer_name": None, "sip_domain": None,
+         "purpose": "sip_server", "timeout": 10.0, "serves": "telephony", "probe": False}]
+    assert _live.validate_endpoints([{"host": "ipo1", "serves": "line:HQ", "timeout": 3}], timeout=5)[0] == {
+        "host": "ipo1", "port": 443, "server_name": None, "peer_name": None, "sip_domain": None,
+        "purpose": "server", "timeout": 3.0, "serves": "line:HQ", "probe": False}
     assert _live.validate_timeout(None) == _live._tls.DEFAULT_TIMEOUT
     with pytest.raises(SecurityError):
         _live.validate_timeout(-1)

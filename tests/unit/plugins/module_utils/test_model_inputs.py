@@ -49,10 +49,11 @@ CASES = [
     ("scep uri", "scep", {"active": True, "server": "ca.example.com", "uri": "/scep{}"}, "uri"),
     ("scep subject", "scep", {"active": True, "server": "127.0.0.1", "port": 9, "enroll": True,
                               "subject_name": "ipo1{}"}, "subject_name"),
-    ("line name", "checks", {"ip_office_lines": [{"name": "line{}1", "transport": "websocket_client",
-                                                  "check_level": "medium"}]}, "ip_office_lines"),
+    ("line name", "checks", {"lines": [{"name": "line{}1", "transport": "websocket_client",
+                                        "check_level": "medium"}]}, "lines"),
     ("preflight host", "checks", {"management_interfaces": "low",
-                                  "preflight": [{"host": "127.0.0.1{}", "setting": "management"}]}, "preflight"),
+                                  "preflight": [{"host": "127.0.0.1{}", "setting": "management"}]},
+     "preflight[0].host"),
     ("verify host", "verify", {"endpoint": {"host": "127.0.0.1{}", "port": 443, "timeout": 1}, "level": "low"},
      "endpoint.host"),
     ("verify server_name", "verify", {"endpoint": {"host": "127.0.0.1", "port": 443, "timeout": 1,
@@ -139,7 +140,7 @@ def test_issued_certificate_default_san_is_refused_too(template, tmp_path):
 def test_certificate_verify_refuses_port_0_and_non_positive_timeouts(template, endpoint, option):
     with pytest.raises(SecurityError) as err:
         _verify.run(template, {"endpoint": endpoint, "level": "low"})
-    assert err.value.code == "invalid_argument" and err.value.option == option, err.value.message
+    assert err.value.code == "out_of_range" and err.value.option == option, err.value.message
     assert "'%s'" % option in err.value.message
 
 

@@ -69,11 +69,12 @@ def test_preflight_and_live_read_back_over_a_trickling_endpoint_are_bounded():
     state = initial_state("server", "ipo1.example.com", [])
     with helpers.HostileServer("trickle_tls", interval=0.2) as server:
         endpoint = {"host": "127.0.0.1", "port": server.port, "setting": "management", "purpose": "server",
-                    "server_name": None, "peer_name": None, "sip_domain": None}
+                    "server_name": None, "peer_name": None, "sip_domain": None, "timeout": 2}
         (kind, preflight), _elapsed = helpers.bounded_call(
-            lambda: _checks_settings.evaluate_endpoint(state, endpoint, "low", timeout=2), BOUND)
+            lambda: _checks_settings.evaluate_endpoint(state, endpoint, "low"), BOUND)
         assert kind == "ok", (kind, preflight)
-        assert preflight["passed"] is False and preflight["codes"] == ["endpoint_timeout"], preflight
+        assert preflight["passed"] is False and preflight["codes"] == ["endpoint_unreachable"], preflight
+        assert preflight["findings"][0]["reason"] == "endpoint_timeout", preflight
         live_endpoint = _live.validate_endpoints([{"host": "127.0.0.1", "port": server.port,
                                                    "serves": "management"}])[0]
         (kind, live), _elapsed = helpers.bounded_call(lambda: _live.read_back(state, live_endpoint, timeout=2), BOUND)

@@ -331,7 +331,7 @@ def test_overridden_refuses_to_remove_an_entry_in_use(pki, tmp_path):
         assert [item["sha256"] for item in error.details["in_use"]] == [enterprise]
         assert helpers.tree_digest(str(path)) == digest
     forced = run(path, state="overridden", trusted={"certificates": [{"path": pki.files["root"]}],
-                                                     "allow_in_use": True})
+                                                    "allow_in_use": True})
     assert forced["changed"] is True and enterprise not in store_at(path).read().trusted
     assert any("although it is in use" in warning for warning in forced["warnings"])
 
@@ -341,7 +341,7 @@ def test_overridden_gives_left_out_settings_their_defaults(pki, tmp_path):
     run(path, **every_area(pki, "generate"))
     before = store_at(path).read()
     result = run(path, state="overridden", want_diff=True, trusted={"certificates": [{"path": pki.files["root"]},
-                                                                                      {"path": pki.files["peer"]}]},
+                                                                                     {"path": pki.files["peer"]}]},
                  checks={"telephony_endpoints": "high", "preflight_mode": "skip"})
     assert result["changed"] is True
     state = store_at(path).read()
@@ -351,7 +351,7 @@ def test_overridden_gives_left_out_settings_their_defaults(pki, tmp_path):
     assert state.settings["checks"] == {"certificate_expiry_warning_days": 60, "sip_telephony_certificate": "none",
                                         "management_interfaces": "none", "telephony_endpoints": "high",
                                         "h323_security_level": "high", "sip_security_level": "high",
-                                        "ip_office_lines": []}
+                                        "ip_office_lines": [], "release": "", "medium_reapplied": False}
     assert state.settings["identity"]["offer_id_certificate_chain"] is True
     # Credentials are never made or removed by leaving them out.
     assert state.identity.fingerprint == before.identity.fingerprint

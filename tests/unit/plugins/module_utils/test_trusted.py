@@ -334,15 +334,16 @@ def test_unreadable_and_special_files(tmp_path):
 
 def test_item_shape_errors(pki):
     both = error_of([{"path": "/x", "content": pem(pki.root)}])
-    assert both.code == "invalid_argument" and "exactly one" in both.message
-    assert error_of([{"password": "x"}]).code == "invalid_argument"
+    assert both.code == "conflicting_options" and "exactly one" in both.message
+    assert error_of([{"password": "x"}]).code == "missing_option"
     present_fp = error_of([{"sha256": _certs.fingerprint(pki.root)}])
-    assert present_fp.code == "invalid_argument" and "state: absent" in present_fp.message
+    assert present_fp.code == "option_not_applicable" and "state: absent" in present_fp.message
     bad_fp = error_of([{"sha256": "abc"}], "absent")
     assert bad_fp.code == "invalid_fingerprint" and bad_fp.option == "certificates[0].sha256"
-    assert error_of([{"sha256": _certs.fingerprint(pki.root), "password": "x"}], "absent").code == "invalid_argument"
+    with_password = error_of([{"sha256": _certs.fingerprint(pki.root), "password": "x"}], "absent")
+    assert with_password.code == "option_not_applicable"
     excl = error_of([], "absent", exclusive=True)
-    assert excl.code == "invalid_argument" and excl.option == "exclusive"
+    assert excl.code == "option_not_applicable" and excl.option == "exclusive"
 
 
 # ---------------------------------------------------------------------------- against a real store

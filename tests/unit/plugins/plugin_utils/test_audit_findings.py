@@ -30,7 +30,12 @@ def test_fresh_system_is_told_to_raise_its_check_levels(fleet):
     assert [c["name"] for c in system["checks"]] == list(_audit.CHECKS)
     assert sorted(f["setting"] for f in checks["minimum_levels"]) == ["management_interfaces", "telephony_endpoints"]
     assert all(f["actual"] == "none" and f["minimum"] == "medium" for f in checks["minimum_levels"])
-    assert codes(system["findings"]) == ["level_below_minimum", "level_below_minimum"]
+    # security_info's own findings reach the audit under their registered checks: the initial identity of a
+    # server system is valid about 7 years (Apple refuses over 825 days), and peers at high must pin it.
+    assert codes(system["findings"]) == ["level_below_minimum", "level_below_minimum", "lifetime_over_825_days",
+                                         "not_pinned"]
+    assert [(f["check"], f["severity"]) for f in checks["lifetime"]] == [("lifetime", "warning")]
+    assert [(f["check"], f["severity"]) for f in checks["identity"]] == [("identity", "info")]
     # The certificates it stores: identity, ca, and the ca again as trusted entry, with days left.
     assert sorted(c["where"] for c in system["certificates"]) == ["ca", "identity", "trusted"]
     identity = [c for c in system["certificates"] if c["where"] == "identity"][0]
@@ -43,7 +48,9 @@ def test_fresh_system_is_told_to_raise_its_check_levels(fleet):
 
 def test_hardened_system_passes_the_default_policy(fleet):
     system = _audit.audit_system("hardened", fleet["hardened"], generated=NOW)
-    assert system["findings"] == []
+    # No error: only the initial identity's lifetime (a warning) and the note that peers at high pin it.
+    assert sorted((f["code"], f["severity"]) for f in system["findings"]) == [
+        ("lifetime_over_825_days", "warning"), ("not_pinned", "info")]
     assert system["levels"]["management_interfaces"] == "high_remote"
     assert system["trusted_count"] == 2
 
@@ -210,9 +217,9 @@ def test_an_empty_fail_on_is_not_enforced_never_passed(fleet):
     assert summary["failures"] == summary["failed_checks"] == 0
     assert summary["not_enforced"] == summary["by_severity"]["error"] > 0
     assert _audit.verdict_text(summary).startswith("NOT ENFORCED: audit_fail_on is empty")
-    # Even a fleet without any finding is not "passed" when nothing was enforced.
+    # Even a fleet without any error finding is not "passed" when nothing was enforced.
     clean = _audit.build_report({"hardened": {"info": fleet["hardened"]}}, generated=NOW, fail_on=[])
-    assert clean["summary"]["findings"] == 0 and clean["summary"]["verdict"] == "not_enforced"
+    assert clean["summary"]["by_severity"]["error"] == 0 and clean["summary"]["verdict"] == "not_enforced"
 
 
 def test_a_narrowed_fail_on_says_which_errors_are_not_enforced(fleet):
@@ -235,21 +242,52 @@ def test_a_missing_store_is_an_error_finding():
     assert system["initialised"] is False
 
 
-def test_a_security_info_finding_code_is_shown_once_registered(fleet, monkeypatch):
-    info = dict(fleet["hardened"], findings=[{"code": "live_unreachable", "message": "no answer", "where": "x"},
-                                             {"code": "name_mismatch", "message": "not shown"}])
-    monkeypatch.setitem(_audit.INFO_FINDINGS, "live_unreachable", ("live", "error"))
+def test_every_security_info_finding_reaches_the_audit_with_its_severity(fleet):
+    """Whatever security_info reports about a system is in the audit, under its registered check and severity;
+    a code the registry does not know is an error under 'security_info' (never passed over); live read-back's
+    findings in the list are judged per live endpoint, not twice."""
+    info = dict(fleet["hardened"], findings=list(fleet["hardened"]["findings"]) + [
+        {"code": "untrusted_chain", "message": "no path", "where": "identity", "sha256": "ab"},
+        {"code": "self_signed", "message": "self-signed", "where": "identity"},
+        {"code": "brand_new_code", "message": "something new"},
+        {"code": "live_unreachable", "message": "judged per endpoint", "where": "live"}])
     system = _audit.audit_system("hardened", info, generated=NOW)
-    assert by_check(system)["live"][0]["code"] == "live_unreachable"
-    assert by_check(system)["live"][0]["where"] == "x"
-    assert codes(system["findings"]) == ["live_unreachable"]
-    assert _audit.normalize_fail_on(["live", "live_unreachable"]) == ["live", "live_unreachable"]
+    checks = by_check(system)
+    found = dict((f["code"], (f["check"], f["severity"])) for f in system["findings"])
+    assert found["untrusted_chain"] == ("identity", "error") and found["self_signed"] == ("identity", "warning")
+    assert found["brand_new_code"] == ("security_info", "error")
+    assert "live_unreachable" not in found
+    assert [f["where"] for f in checks["identity"] if f["code"] == "untrusted_chain"] == ["identity"]
+    report = _audit.build_report({"hardened": {"info": info}}, generated=NOW)
+    assert report["summary"]["verdict"] == "failed"
+    assert report["summary"]["failing_systems"] == {"hardened": ["brand_new_code", "untrusted_chain"]}
+
+
+def test_audit_policy_severities_lower_or_raise_any_code(fleet):
+    info = dict(fleet["hardened"], findings=list(fleet["hardened"]["findings"]) + [
+        {"code": "untrusted_chain", "message": "no path", "where": "identity"}])
+    policy = {"severities": {"untrusted_chain": "warning", "lifetime_over_825_days": "error", "not_pinned": "info"}}
+    report = _audit.build_report({"hardened": {"info": info}}, generated=NOW, policy=policy)
+    found = dict((f["code"], f["severity"]) for f in report["systems"][0]["findings"])
+    assert found == {"untrusted_chain": "warning", "lifetime_over_825_days": "error", "not_pinned": "info"}
+    assert report["summary"]["failing_systems"] == {"hardened": ["lifetime_over_825_days"]}
+    assert report["policy"]["severities"] == policy["severities"]
+    with pytest.raises(_audit.AuditError,
+                       match="unknown finding code 'untrusted_chian'.*did you mean 'untrusted_chain'"):
+        _audit.policy_with_defaults({"severities": {"untrusted_chian": "info"}})
+    with pytest.raises(_audit.AuditError, match="severities.untrusted_chain must be one of error, warning, info"):
+        _audit.policy_with_defaults({"severities": {"untrusted_chain": "fatal"}})
 
 
 def test_small_platform_default_levels_are_below_policy(fleet):
     small = _audit.audit_system("small", fleet["small"], generated=NOW)
-    settings = sorted(f["setting"] for f in small["findings"])
+    settings = sorted(f["setting"] for f in small["findings"] if f["code"] == "level_below_minimum")
     assert settings == ["h323_security_level", "management_interfaces", "sip_security_level", "telephony_endpoints"]
+    # Its self-signed identity (825 days: not over the limit) as a peer at high_remote judges it: peers must
+    # trust that very certificate (untrusted_chain, an error), and high levels want a CA-issued one.
+    identity = sorted((f["code"], f["severity"]) for f in by_check(small)["identity"])
+    assert identity == [("not_pinned", "info"), ("self_signed", "warning"), ("untrusted_chain", "error")]
+    assert by_check(small)["lifetime"] == []
 
 
 @pytest.mark.parametrize("policy,fragment", [
@@ -269,8 +307,11 @@ def test_bad_policy_is_a_clear_error(policy, fragment):
 
 
 def test_bad_fail_on_is_a_clear_error():
-    with pytest.raises(_audit.AuditError, match="unknown value 'expired'.*audit_fail_on"):
-        _audit.normalize_fail_on(["expired"])
+    with pytest.raises(_audit.AuditError,
+                       match="unknown value 'certificate_expird' .did you mean 'certificate_expired'.*audit_fail_on"):
+        _audit.normalize_fail_on(["certificate_expird"])
+    # Every registered finding code is a selector (the engine's too).
+    assert _audit.normalize_fail_on(["expired", "identity", "info"]) == ["expired", "identity", "info"]
     assert _audit.normalize_fail_on("error, weak_key") == ["error", "weak_key"]
     assert _audit.normalize_fail_on("endpoint:web") == ["endpoint:web"]
 
