@@ -124,10 +124,10 @@ def format_result(failed, result, params, warnings, no_log_values):
 
 
 def validate(module, name, args):
-    """(params, no_log_values, failure): the arguments of the module ``module`` (its short name; ``name`` as the
-    task calls it, for messages) validated with its own spec and ansible-core's validator, as AnsibleModule
-    validates them; ``failure`` is the fail_json arguments when they are rejected (AnsibleModule's message,
-    and the stable code invalid_option)."""
+    """(params, no_log_values, failure, notices): the arguments of the module ``module`` (its short name;
+    ``name`` as the task calls it, for messages) validated with its own spec and ansible-core's validator, as
+    AnsibleModule validates them; ``failure`` is the fail_json arguments when they are rejected (AnsibleModule's message,
+    and the stable code invalid_option); ``notices`` is true when an alias or a deprecated option is used."""
     kwargs = _specs.module_kwargs(module)
     kwargs.pop("supports_check_mode", None)
     validator = ArgumentSpecValidator(**kwargs)
@@ -145,7 +145,11 @@ def validate(module, name, args):
         if isinstance(error, UnsupportedError):
             msg = "Unsupported parameters for ({name}) {kind}: {msg}".format(name=name, kind="module", msg=msg)
         failure = {"msg": msg, "error": "invalid_option"}
-    return params, no_log_values, failure
+    # An alias or a deprecated option in use: AnsibleModule reports it as a warning or a deprecation through
+    # module_utils' global lists, whose shape differs between ansible-core releases. Such a task runs as a
+    # module, so that Ansible reports it exactly as it reports any module's deprecations.
+    notices = bool(getattr(validation, "_warnings", None) or getattr(validation, "_deprecations", None))
+    return params, no_log_values, failure, notices
 
 
 class InProcessAction(NormalAction):
@@ -172,7 +176,8 @@ class InProcessAction(NormalAction):
             if outcome is not None:
                 result.update(outcome)
                 return result
-            reason = "the controller's Python lacks the libraries this call needs"
+            reason = getattr(self, "_module_reason", None) \
+                or "the controller's Python lacks the libraries this call needs"
         display.vvv("%s.%s runs as a module: %s" % (COLLECTION, self.MODULE, reason), host=self._host_name(task_vars))
         return super(InProcessAction, self).run(tmp, task_vars)
 
@@ -216,8 +221,11 @@ class InProcessAction(NormalAction):
         name = self._task.action
         params, no_log_values, validated = {}, set(), False
         try:
-            params, no_log_values, failure = validate(self.MODULE, name, TO_MODULE(self._task.args))
+            params, no_log_values, failure, notices = validate(self.MODULE, name, TO_MODULE(self._task.args))
             validated = True
+            if notices:
+                self._module_reason = "an alias or a deprecated option is used (the module reports it)"
+                return None
             if not failure and _module.library_problems(params, self.FEATURES):
                 return None
             display.vvv("%s.%s runs in the controller's worker (the store is local)" % (COLLECTION, self.MODULE),

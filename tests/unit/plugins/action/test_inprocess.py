@@ -55,21 +55,21 @@ def test_the_action_runs_what_the_module_runs(name, monkeypatch):
     assert action.MODULE == name
     assert action.RUN is run
     assert run.__module__ == PACKAGE + "module_utils." + _specs.owner(name)
-    assert action.FEATURES is features or action.FEATURES == features
+    assert action.FEATURES == features
 
 
-@pytest.mark.parametrize("name", MODULES)
-def test_no_option_has_aliases_or_deprecations(name):
-    """AnsibleModule reports aliases and deprecated options as warnings through a global list the in-process
-    path does not collect: before a spec uses them, the action plugins must report them too."""
-    def walk(spec):
-        for option, entry in spec.items():
-            yield option, entry
-            if entry.get("options"):
-                yield from walk(entry["options"])
-    for option, entry in walk(_specs.module_kwargs(name)["argument_spec"]):
-        assert not set(entry) & {"aliases", "deprecated_aliases", "removed_in_version", "removed_at_date",
-                                 "removed_from_collection"}, (name, option)
+def test_an_alias_or_a_deprecated_option_sends_the_task_to_the_module_path():
+    """AnsibleModule reports aliases and deprecated options as warnings through module_utils' global lists
+    the in-process path does not collect: validate() says so, and the action runs the module instead."""
+    base = {"store_path": "/x", "management_interfaces": "high"}
+    lines = [{"name": "a", "transport": "websocket_client"}]
+    params, _no_log, failure, notices = _inprocess.validate("certificate_checks", "ipoffice.security.certificate_checks",
+                                                            dict(base, ip_office_lines=lines))
+    assert failure is None and notices is True and params["lines"] == [dict(lines[0], check_level=None)]
+    _params, _no_log, failure, notices = _inprocess.validate("certificate_checks",
+                                                             "ipoffice.security.certificate_checks",
+                                                             dict(base, lines=lines))
+    assert failure is None and notices is False
 
 
 def test_the_scep_features_are_asked_only_when_enrolling():
@@ -145,11 +145,11 @@ def test_format_result_of_a_failure(tmp_path):
 
 def test_validate_gives_ansible_module_s_messages_and_the_code():
     args = {"store_path": "/x", "path": "/y", "password": "pw-123456", "nope": 1}
-    params, no_log, failure = _inprocess.validate("export", "ipoffice.security.export", args)
+    params, no_log, failure, notices = _inprocess.validate("export", "ipoffice.security.export", args)
     options = ", ".join(sorted(_specs.module_kwargs("export")["argument_spec"]))
     assert failure == {"msg": "Unsupported parameters for (ipoffice.security.export) module: nope. Supported "
                               "parameters include: %s." % options, "error": "invalid_option"}
     assert "pw-123456" in no_log
-    params, no_log, failure = _inprocess.validate("export", "ipoffice.security.export", {"store_path": "/x",
+    params, no_log, failure, notices = _inprocess.validate("export", "ipoffice.security.export", {"store_path": "/x",
                                                                                         "path": "/y"})
-    assert failure is None and params["encryption"] == "modern" and params["lock_timeout"] == 60
+    assert failure is None and params["encryption"] == "modern" and params["allow_expired"] is False
