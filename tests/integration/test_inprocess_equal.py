@@ -102,7 +102,7 @@ def cases(inputs, store, work, group):
     add("certificate_checks", dict(s, management_interfaces="medium"), check_mode=True)
     add("certificate_checks", dict(s, management_interfaces="medium", certificate_expiry_warning_days=45))
     add("certificate_checks", dict(s, management_interfaces="medium", certificate_expiry_warning_days=45))
-    add("certificate_checks", dict(s, ip_office_lines=[{"name": "a", "transport": "carrier_pigeon"}]))
+    add("certificate_checks", dict(s, lines=[{"name": "a", "transport": "carrier_pigeon"}]))
     add("certificate_checks", dict(s, certificate_expiry_warning_days="many"))
     add("certificate_checks", dict(s, preflight=[{"host": "127.0.0.1"}]))
     # scep: a password that also occurs in other values is removed from them on both paths

@@ -17,8 +17,9 @@ import helpers
 from ansible_collections.ipoffice.security.plugins.module_utils import _certs, _specs
 
 PW = dict((name, "%s-Secret-%s-91" % (name.capitalize(), "x7Q" + name[:3])) for name in (
-    "key", "identity", "trusted", "export", "issued", "scep", "wrong", "telephony", "settings", "crash", "absent"))
-GARBAGE = dict((name, "garbage-%s-Secret-33c1" % name) for name in ("csr", "chain", "absent", "verify", "cert"))
+    "key", "identity", "trusted", "export", "issued", "scep", "wrong", "telephony", "settings", "crash", "absent", "retire", "probe"))
+GARBAGE = dict((name, "garbage-%s-Secret-33c1" % name) for name in ("csr", "chain", "absent", "verify", "cert",
+                                                                     "retire"))
 SYSTEM = {"system_name": "ipo1.example.com", "system_addresses": ["192.0.2.10"]}
 TRACEBACKS = {"ANSIBLE_VERBOSITY": "3", "ANSIBLE_DISPLAY_TRACEBACK": "always"}
 
@@ -93,6 +94,10 @@ def material(tmp_path_factory):
     found["trusted_p12"] = write("trusted.p12", pkcs12.serialize_key_and_certificates(
         b"trusted", None, other, None, serialization.BestAvailableEncryption(PW["trusted"].encode())))
     found["other"] = _certs.cert_pem(other).decode()
+    probe_key = _certs.generate_private_key("sha256_ecdsa_p256")
+    probe = _certs.build_certificate("CN=No Log Probe CA", probe_key, 30, ca=True)
+    found["probe_ca"] = write("probe-ca.pem", _certs.cert_pem(probe))
+    found["probe_key"] = write("probe-ca.key", encrypted(probe_key, PW["key"]).encode())
     return found
 
 
@@ -137,7 +142,14 @@ def secret_tasks(material, store, work):
             s, identity=p12,
             telephony_identity=dict(identity, certificate_content=m["telephony"]["cert"],
                                     private_key_content=m["telephony"]["key"]))),
+        ("security_settings", dict(
+            s, trusted={"retire": [{"content": GARBAGE["retire"], "password": PW["retire"]}]})),
         ("security_info", dict(s)),
+        # the probe CA's key password is wrong: refused before any connection (the port is never contacted)
+        ("security_info", dict(s, live_endpoints=[{"host": "127.0.0.1", "port": 9, "serves": "management",
+                                                   "probe": True}],
+                               live_probe_ca={"certificate_path": m["probe_ca"], "private_key_path": m["probe_key"],
+                                              "private_key_password": PW["probe"]})),
     ]
     return [({"ipoffice.security." + module: args}, module, args) for module, args in tasks]
 

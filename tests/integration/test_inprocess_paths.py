@@ -159,6 +159,26 @@ def test_the_switch_forces_the_module_path(tmp_path):
     assert results["ipo"][0] == results["ipo"][1] == first
 
 
+def test_a_deprecated_alias_runs_the_module_which_reports_the_deprecation(tmp_path):
+    hosts = {"ipo": {"ansible_connection": "local"}}
+    store = str(tmp_path / "store")
+    lines = [{"name": "branch", "transport": "websocket_client", "check_level": "medium"}]
+    checks = {"store_path": store, "system_name": "ipo1.example.com"}
+    tasks = [{"ipoffice.security.certificate_checks": dict(checks, ip_office_lines=lines)},
+             {"ipoffice.security.certificate_checks": dict(checks, lines=lines)}]
+    process, results = play(tmp_path, hosts, tasks)
+    reasons = [line.split("> ", 1)[1] for line in lines_of(process, "ipo")
+               if "ipoffice.security.certificate_checks runs" in line]
+    assert reasons == [
+        "ipoffice.security.certificate_checks runs as a module: an alias or a deprecated option is used (the "
+        "module reports it)",
+        "ipoffice.security.certificate_checks runs in the controller's worker (the store is local)"], reasons
+    assert "Alias 'ip_office_lines' is deprecated" in process.stdout + process.stderr
+    first, second = results["ipo"]
+    assert first["changed"] is True and second["changed"] is False
+    assert first["after"]["ip_office_lines"] == second["after"]["ip_office_lines"] == lines
+
+
 def test_module_defaults_of_the_group_apply_on_both_paths(tmp_path):
     hosts = {"ipo": {"ansible_connection": "local"}}
     defaults = {"group/ipoffice.security.all": {"store_path": str(tmp_path / "store"),

@@ -376,7 +376,7 @@ def test_probe_bad_input_is_refused_and_changes_nothing(tmp_path):
         (True, "wrong_password", "live_probe_ca.private_key_password"),
         (True, "invalid_probe_ca", "live_probe_ca.certificate_path"),
         (True, "probe_ca_key_mismatch", "live_probe_ca.private_key_path"),
-        (True, None, None),  # Ansible's own type check of probe (a bool)
+        (True, "invalid_option", None),  # Ansible's own type check of probe (a bool)
     ]
     assert "probe" in run.results[-1]["msg"]
     assert helpers.tree_digest(store) == digest
