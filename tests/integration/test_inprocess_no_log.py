@@ -17,7 +17,8 @@ import helpers
 from ansible_collections.ipoffice.security.plugins.module_utils import _certs, _specs
 
 PW = dict((name, "%s-Secret-%s-91" % (name.capitalize(), "x7Q" + name[:3])) for name in (
-    "key", "identity", "trusted", "export", "issued", "scep", "wrong", "telephony", "settings", "crash", "absent", "retire", "probe"))
+    "key", "identity", "trusted", "export", "issued", "scep", "wrong", "telephony", "settings", "crash", "absent",
+    "retire", "probe"))
 GARBAGE = dict((name, "garbage-%s-Secret-33c1" % name) for name in ("csr", "chain", "absent", "verify", "cert",
                                                                      "retire"))
 SYSTEM = {"system_name": "ipo1.example.com", "system_addresses": ["192.0.2.10"]}

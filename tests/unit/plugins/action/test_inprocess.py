@@ -63,7 +63,8 @@ def test_an_alias_or_a_deprecated_option_sends_the_task_to_the_module_path():
     the in-process path does not collect: validate() says so, and the action runs the module instead."""
     base = {"store_path": "/x", "management_interfaces": "high"}
     lines = [{"name": "a", "transport": "websocket_client"}]
-    params, _no_log, failure, notices = _inprocess.validate("certificate_checks", "ipoffice.security.certificate_checks",
+    params, _no_log, failure, notices = _inprocess.validate("certificate_checks",
+                                                            "ipoffice.security.certificate_checks",
                                                             dict(base, ip_office_lines=lines))
     assert failure is None and notices is True and params["lines"] == [dict(lines[0], check_level=None)]
     _params, _no_log, failure, notices = _inprocess.validate("certificate_checks",
