@@ -127,7 +127,8 @@ def validate(module, name, args):
     """(params, no_log_values, failure, notices): the arguments of the module ``module`` (its short name;
     ``name`` as the task calls it, for messages) validated with its own spec and ansible-core's validator, as
     AnsibleModule validates them; ``failure`` is the fail_json arguments when they are rejected
-    (AnsibleModule's message, and the stable code invalid_option); ``notices`` is true when an alias or a deprecated option is used."""
+    (AnsibleModule's message, and the stable code invalid_option); ``notices`` is true when an alias or a
+    deprecated option is used."""
     kwargs = _specs.module_kwargs(module)
     kwargs.pop("supports_check_mode", None)
     validator = ArgumentSpecValidator(**kwargs)
