@@ -351,6 +351,20 @@ def tidy(dest):
 
 # ---------------------------------------------------------------------------------------------- write
 
+def _make_parents(dirs, rel):
+    """(parent directory path, file name) of ``rel`` under the new export, its parent directories made first
+    (``dirs``: relative directory -> path, updated)."""
+    parts = rel.split("/")
+    current = ""
+    for part in parts[:-1]:
+        child = current + "/" + part if current else part
+        if child not in dirs:
+            dirs[child] = os.path.join(dirs[current], part)
+            os.mkdir(dirs[child], DIR_MODE)
+        current = child
+    return dirs[current], parts[-1]
+
+
 def write(dest, files, carry=()):
     """Write files ({relative path: (bytes, mode)}) and the marker as the new export at dest.path, with the
     entries ``carry`` names (relative paths of the previous export that are not export's: hard-linked, symlinks
@@ -371,25 +385,11 @@ def write(dest, files, carry=()):
         dirs = {"": tmp}
         for rel in sorted(files):
             data, mode = files[rel]
-            parts = rel.split("/")
-            current = ""
-            for part in parts[:-1]:
-                child = current + "/" + part if current else part
-                if child not in dirs:
-                    dirs[child] = os.path.join(dirs[current], part)
-                    os.mkdir(dirs[child], DIR_MODE)
-                current = child
-            _write_file(dirs[current], parts[-1], data, mode)
+            parent, name = _make_parents(dirs, rel)
+            _write_file(parent, name, data, mode)
         for rel in sorted(carry):
-            parts = rel.split("/")
-            current = ""
-            for part in parts[:-1]:
-                child = current + "/" + part if current else part
-                if child not in dirs:
-                    dirs[child] = os.path.join(dirs[current], part)
-                    os.mkdir(dirs[child], DIR_MODE)
-                current = child
-            target = os.path.join(dirs[current], parts[-1])
+            parent, name = _make_parents(dirs, rel)
+            target = os.path.join(parent, name)
             if rel in dest.links:
                 os.symlink(dest.links[rel], target)
             elif rel in dest.dirs:
