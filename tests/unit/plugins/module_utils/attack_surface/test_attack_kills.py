@@ -62,12 +62,20 @@ def test_sigkill_while_pruning_before_a_write_leaves_a_whole_store(template_stor
         windows.append(one(path, None)[1])
     window = sorted(windows)[1]
 
-    seen = {"killed": 0, "old": 0, "new": 0, "pruned_partly": 0}
-    for index in range(KILLS):
+    # Until KILLS writers were killed (a writer that finished first narrows the window: a loaded machine
+    # makes the timing runs above unrepresentative), at most four times as many attempts.
+    seen = {"killed": 0, "finished_first": 0, "old": 0, "new": 0, "pruned_partly": 0}
+    index = 0
+    while seen["killed"] < KILLS and index < 4 * KILLS:
+        index += 1
         path = str(tmp_path / ("kill-%d" % index))
         shutil.copytree(history, path, symlinks=True)
         status, _elapsed = one(path, random.uniform(0.0, window))
-        seen["killed"] += os.WIFSIGNALED(status)
+        if os.WIFSIGNALED(status):
+            seen["killed"] += 1
+        else:
+            seen["finished_first"] += 1
+            window *= 0.8
         state = DirectoryStore(path).read()  # readable, whole
         if state.generation == before.generation:
             assert "lowered" not in state.data and state.keep_generations == 10, (seed, index)
@@ -85,4 +93,4 @@ def test_sigkill_while_pruning_before_a_write_leaves_a_whole_store(template_stor
         assert not [e for e in os.listdir(os.path.join(path, "generations")) if e.startswith(".tmp-")]
         shutil.rmtree(path)
     print("prune kills, seed %s: %r" % (seed, seen))
-    assert seen["killed"] > KILLS // 2, (seed, seen)
+    assert seen["killed"] == KILLS, (seed, seen)
