@@ -621,24 +621,76 @@ class DirectoryStore(Store):
             self._apply_store_settings(after)
             planned = (before, after, mutate(after))
             self._render(after, 1, self._record(before, after))
+        made = self._unborn_parts()
         try:
-            self._prepare_root()
-        except OSError as exc:
-            raise _write_failure(self.path, exc)
-        with _Lock(os.path.join(self.path, ".lock"), self.lock_timeout):
-            if planned is not None and not self.exists():
-                before, after, value = planned
-            else:
-                before = self._since(start)
-                after = before.copy()
-                self._apply_store_settings(after)
-                value = mutate(after)
-            changed = (not before.initialised) or after.snapshot() != before.snapshot()
-            if changed:
-                after.made_by = self._record(before, after)
-                after.generation = self._write(before, after)
-                after.initialised = True
-            return UpdateResult(before, after, changed, changed, value)
+            try:
+                self._prepare_root()
+            except OSError as exc:
+                raise _write_failure(self.path, exc)
+            with _Lock(os.path.join(self.path, ".lock"), self.lock_timeout):
+                try:
+                    if planned is not None and not self.exists():
+                        before, after, value = planned
+                    else:
+                        before = self._since(start)
+                        after = before.copy()
+                        self._apply_store_settings(after)
+                        value = mutate(after)
+                    changed = (not before.initialised) or after.snapshot() != before.snapshot()
+                    if changed:
+                        after.made_by = self._record(before, after)
+                        after.generation = self._write(before, after)
+                        after.initialised = True
+                    return UpdateResult(before, after, changed, changed, value)
+                except BaseException:
+                    # the lock is held: its file may go too (a waiter that gets an unlinked lock opens it again)
+                    self._remove_unborn(made, holding_lock=True)
+                    raise
+        except BaseException:
+            self._remove_unborn(made)
+            raise
+
+    def _unborn_parts(self):
+        """What a first write would create and did not exist yet: (the generations directory and the lock
+        file, the directories -- store_path and its missing parents, deepest first). None for a store that
+        has a current generation."""
+        if self.exists():
+            return None
+        lock = os.path.join(self.path, ".lock")
+        files = [p for p in (self.generations_dir, lock) if not os.path.lexists(p)]
+        directories = []
+        path = os.path.abspath(self.path)
+        while not os.path.lexists(path):
+            directories.append(path)
+            parent = os.path.dirname(path)
+            if parent == path:
+                break
+            path = parent
+        return files, directories
+
+    def _remove_unborn(self, made, holding_lock=False):
+        """After a first write failed (a full file system, ...): remove what it made -- the empty generations
+        directory and the empty lock file (only while holding the lock), the directories it created -- so
+        that the path is as it was.  Nothing is removed once a generation is current, nor anything that is
+        not empty."""
+        if made is None or self.exists():
+            return
+        files, directories = made
+        for leftover in files if holding_lock else ():
+            try:
+                if os.path.islink(leftover):
+                    continue
+                if os.path.isdir(leftover):
+                    os.rmdir(leftover)
+                elif os.path.isfile(leftover) and os.path.getsize(leftover) == 0:
+                    os.unlink(leftover)
+            except OSError:
+                pass
+        for directory in directories:
+            try:
+                os.rmdir(directory)
+            except OSError:
+                return
 
     def _since(self, start):
         """``start`` if the store was not written since it was read, else the store read anew."""
@@ -1226,28 +1278,45 @@ def _remove(path):
 
 
 class _Lock(object):
-    """An exclusive flock on the store's lock file, waiting at most ``timeout`` seconds."""
+    """An exclusive flock on the store's lock file, waiting at most ``timeout`` seconds.
+
+    A lock is held only on the file that is at the path when it is taken: a waiter that gets the lock of a
+    file removed meanwhile (a first write that failed removes its lock file) opens the path again."""
 
     def __init__(self, path, timeout):
         self.path = path
         self.timeout = timeout
         self.fd = None
 
-    def __enter__(self):
-        import fcntl
+    def _open(self):
         try:
-            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | _O_NOFOLLOW | _O_CLOEXEC, 0o600)
+            return os.open(self.path, os.O_RDWR | os.O_CREAT | _O_NOFOLLOW | _O_CLOEXEC, 0o600)
         except OSError as exc:
             if exc.errno in _FULL_ERRNOS:
                 raise _write_failure(os.path.dirname(self.path), exc)
             raise SecurityError("store_unwritable", "Cannot open the store lock %s: %s. Check the 'store_path' option."
                                 % (self.path, exc.strerror), option="store_path")
+
+    def _still_linked(self):
+        try:
+            return os.path.samestat(os.fstat(self.fd), os.stat(self.path, follow_symlinks=False))
+        except OSError:
+            return False
+
+    def __enter__(self):
+        import fcntl
+        self.fd = self._open()
         deadline = time.monotonic() + max(0, self.timeout)
         delay = 0.01
         while True:
             try:
                 fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return self
+                if self._still_linked():
+                    return self
+                os.close(self.fd)  # the lock of a removed file guards nothing: take the one at the path
+                self.fd = None
+                self.fd = self._open()
+                continue
             except (OSError, IOError) as exc:
                 if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
                     raise

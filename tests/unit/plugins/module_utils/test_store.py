@@ -823,3 +823,33 @@ def test_a_change_that_fails_on_a_new_store_leaves_no_trace(tmp_path):
     result = make_store(str(path)).update(increment)
     assert result.written and result.after.generation == 1
     assert sorted(os.listdir(str(path))) == [".lock", "current", "generations"]
+
+
+def test_a_waiter_that_gets_the_lock_of_a_removed_lock_file_takes_the_one_at_the_path(tmp_path):
+    """A first write that fails removes its lock file while holding it; a writer that was waiting on that
+    file must not count it as the store's lock (a third writer would take a new file at the same time)."""
+    import threading
+
+    path = str(tmp_path / ".lock")
+    first = _store._Lock(path, 5).__enter__()
+    taken = {}
+
+    def waiter():
+        lock = _store._Lock(path, 5).__enter__()
+        taken["stat"] = os.fstat(lock.fd)
+        taken["lock"] = lock
+
+    thread = threading.Thread(target=waiter)
+    thread.start()
+    time.sleep(0.1)  # the waiter has opened the old file and polls it
+    os.unlink(path)
+    first.__exit__(None, None, None)
+    thread.join(10)
+    lock = taken["lock"]
+    try:
+        assert os.path.samestat(taken["stat"], os.stat(path))  # the file at the path, made anew
+        with pytest.raises(SecurityError) as err:  # and it is the store's lock: nobody else gets it
+            _store._Lock(path, 0).__enter__()
+        assert err.value.code == "store_locked"
+    finally:
+        lock.__exit__(None, None, None)

@@ -109,6 +109,26 @@ def test_a_new_store_on_a_full_file_system_is_store_full(small_fs):
     with pytest.raises(Exception) as err:
         run("certificate_checks", store_path=path, system_name=NAME, certificate_expiry_warning_days=120)
     assert getattr(err.value, "code", None) == "store_full", err.value
-    assert not os.path.lexists(os.path.join(path, "current"))
-    # The writer made its directory and lock before the file system refused the first generation: no generation.
-    assert os.listdir(os.path.join(path, "generations")) == []
+    # What the writer made before the file system refused the first generation (the directory, its lock and
+    # generations directory) is removed again: the path is as it was.
+    assert not os.path.lexists(path)
+    assert sorted(os.listdir(small_fs)) == ["filler"]
+
+
+def test_a_new_store_below_new_directories_on_a_full_file_system_leaves_none_of_them(small_fs):
+    fill(small_fs)
+    path = os.path.join(small_fs, "fleet", "site-a", "ipo1")
+    with pytest.raises(Exception) as err:
+        run("certificate_checks", store_path=path, system_name=NAME, certificate_expiry_warning_days=120)
+    assert getattr(err.value, "code", None) == "store_full", err.value
+    assert sorted(os.listdir(small_fs)) == ["filler"]
+
+
+def test_a_new_store_in_an_empty_directory_on_a_full_file_system_leaves_it_empty(small_fs):
+    path = os.path.join(small_fs, "given")
+    os.mkdir(path)
+    fill(small_fs)
+    with pytest.raises(Exception) as err:
+        run("certificate_checks", store_path=path, system_name=NAME, certificate_expiry_warning_days=120)
+    assert getattr(err.value, "code", None) == "store_full", err.value
+    assert os.listdir(path) == []
