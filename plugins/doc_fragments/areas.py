@@ -673,17 +673,22 @@ class ModuleDocFragment(object):
 options: {}
 """
 
-    # identity_certificate: the identity options and the system-wide identity settings.
-    IDENTITY = "options:\n" + _indent(_IDENTITY + _IDENTITY_SETTINGS, 2)
 
-    # trusted_certificate: the certificates list (state, exclusive and allow_in_use are the module's own).
-    TRUSTED = _trusted_module()
+# The area texts are composed from the pieces above, so they are set on the class after it: ansible-test's
+# yamllint sanity test reads a fragment class's own assignments as string literals only (Ansible reads the
+# fragments as attributes of the class, and validate-modules checks every module that uses them).
 
-    # scep: every option but the store's.
-    SCEP = "options:\n" + _indent(_SCEP, 2)
+# identity_certificate: the identity options and the system-wide identity settings.
+ModuleDocFragment.IDENTITY = "options:\n" + _indent(_IDENTITY + _IDENTITY_SETTINGS, 2)
 
-    # certificate_checks: the settings, the preflight and the lines (with the deprecated alias).
-    CHECKS = "options:\n" + _indent(_CHECKS + _lines(alias=True), 2)
+# trusted_certificate: the certificates list (state, exclusive and allow_in_use are the module's own).
+ModuleDocFragment.TRUSTED = _trusted_module()
 
-    # security_settings: the six areas as its options trusted, identity, telephony_identity, scep, checks and lines.
-    SETTINGS = _settings()
+# scep: every option but the store's.
+ModuleDocFragment.SCEP = "options:\n" + _indent(_SCEP, 2)
+
+# certificate_checks: the settings, the preflight and the lines (with the deprecated alias).
+ModuleDocFragment.CHECKS = "options:\n" + _indent(_CHECKS + _lines(alias=True), 2)
+
+# security_settings: the six areas as its options trusted, identity, telephony_identity, scep, checks and lines.
+ModuleDocFragment.SETTINGS = _settings()

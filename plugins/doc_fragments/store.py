@@ -129,11 +129,17 @@ _READ_ONLY_NOTES = r"""notes:
 
 
 class ModuleDocFragment(object):
+    """The store options: DOCUMENTATION for the modules that write a store, READ_ONLY for those that never do."""
 
-    DOCUMENTATION = _STORE_PATH + _WRITER_STORE_PATH + _STORE_PATH_USE + _WRITER_OPTIONS + _REQUIREMENTS + _WRITER_NOTES
 
-    # Read-only modules (security_info, certificate_verify, export): they never take the writer lock and never
-    # write the store, so they take neither lock_timeout, keep_generations nor dependents_max_age_days (set
-    # those for the writers with group/ipoffice.security.writers).
-    READ_ONLY = (_STORE_PATH + _READ_ONLY_STORE_PATH[1:] + _STORE_PATH_USE + _READ_ONLY_OPTIONS + _REQUIREMENTS
-                 + _READ_ONLY_NOTES)
+# Composed from the pieces above, so set on the class after it: ansible-test's yamllint sanity test reads a
+# fragment class's own assignments as string literals only (Ansible reads the fragments as attributes of the
+# class, and validate-modules checks every module that uses them).
+ModuleDocFragment.DOCUMENTATION = (_STORE_PATH + _WRITER_STORE_PATH + _STORE_PATH_USE + _WRITER_OPTIONS
+                                   + _REQUIREMENTS + _WRITER_NOTES)
+
+# Read-only modules (security_info, certificate_verify, export): they never take the writer lock and never
+# write the store, so they take neither lock_timeout, keep_generations nor dependents_max_age_days (set
+# those for the writers with group/ipoffice.security.writers).
+ModuleDocFragment.READ_ONLY = (_STORE_PATH + _READ_ONLY_STORE_PATH[1:] + _STORE_PATH_USE + _READ_ONLY_OPTIONS
+                               + _REQUIREMENTS + _READ_ONLY_NOTES)

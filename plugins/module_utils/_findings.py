@@ -65,8 +65,8 @@ class Finding(collections.namedtuple("Finding", "code check severity meaning rem
 
 
 def _f(code, check, severity, meaning, remedy, sources):
-    assert severity in SEVERITIES and check in CHECKS, code
-    assert all(source in SOURCES for source in sources), code
+    if severity not in SEVERITIES or check not in CHECKS or not all(source in SOURCES for source in sources):
+        raise ValueError("finding %s: unknown severity, check or source" % code)
     return Finding(code, check, severity, meaning, remedy, tuple(sources))
 
 

@@ -54,8 +54,6 @@ PENDING_KEY_SECRET = "scep_pending_key"
 DEFAULT_RENEW_BEFORE_DAYS = DEFAULT_SCEP_RENEW_BEFORE_DAYS
 
 
-
-
 def library_features(params):
     """The library features a scep call needs: the PKCS#7 envelope builder only when it may enroll (checking it
     imports pkcs7 and the email package; without enroll nothing talks to a server)."""

@@ -19,8 +19,8 @@ from ansible_collections.ipoffice.security.plugins.module_utils import _certs, _
 PW = dict((name, "%s-Secret-%s-91" % (name.capitalize(), "x7Q" + name[:3])) for name in (
     "key", "identity", "trusted", "export", "issued", "scep", "wrong", "telephony", "settings", "crash", "absent",
     "retire", "probe"))
-GARBAGE = dict((name, "garbage-%s-Secret-33c1" % name) for name in ("csr", "chain", "absent", "verify", "cert",
-                                                                     "retire"))
+GARBAGE = dict((name, "garbage-%s-Secret-33c1" % name)
+               for name in ("csr", "chain", "absent", "verify", "cert", "retire"))
 SYSTEM = {"system_name": "ipo1.example.com", "system_addresses": ["192.0.2.10"]}
 TRACEBACKS = {"ANSIBLE_VERBOSITY": "3", "ANSIBLE_DISPLAY_TRACEBACK": "always"}
 

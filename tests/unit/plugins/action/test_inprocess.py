@@ -151,6 +151,6 @@ def test_validate_gives_ansible_module_s_messages_and_the_code():
     assert failure == {"msg": "Unsupported parameters for (ipoffice.security.export) module: nope. Supported "
                               "parameters include: %s." % options, "error": "invalid_option"}
     assert "pw-123456" in no_log
-    params, no_log, failure, notices = _inprocess.validate("export", "ipoffice.security.export", {"store_path": "/x",
-                                                                                        "path": "/y"})
+    params, no_log, failure, notices = _inprocess.validate("export", "ipoffice.security.export",
+                                                           {"store_path": "/x", "path": "/y"})
     assert failure is None and params["encryption"] == "modern" and params["allow_expired"] is False
