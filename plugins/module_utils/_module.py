@@ -14,6 +14,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import copy
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule
@@ -36,6 +37,11 @@ class SecurityModule(AnsibleModule):
     def __init__(self, *args, **kwargs):
         super(SecurityModule, self).__init__(*args, **kwargs)
         self._ipoffice_ready = True
+
+    def _load_params(self):
+        super(SecurityModule, self)._load_params()
+        # the arguments as the task gave them, before the validator converts them (_specs.check_paths)
+        self.ipoffice_raw_params = copy.deepcopy(self.params)
 
     def fail_json(self, msg, **kwargs):  # pylint: disable=arguments-differ
         validation = getattr(self, "validation_result", None)
@@ -104,7 +110,7 @@ def unexpected(module_name, exc):
 
 
 def outcome(run, params, check_mode, want_diff, made_by, features=_cryptography_dep.DEFAULT_FEATURES,
-            argument_spec=None):
+            argument_spec=None, raw=None):
     """One call of a module's decisions, for the module process and the in-process action path alike.
 
     Returns ``(failed, result, warnings)``: ``result`` is the module result (or the fail_json arguments when
@@ -112,13 +118,14 @@ def outcome(run, params, check_mode, want_diff, made_by, features=_cryptography_
     merges identical warning lines from different hosts).  The library floor is checked first, before
     the store is opened; a SecurityError becomes a failure with its stable code, any other exception the
     ``unexpected_error`` failure.  ``made_by`` is recorded in the generation a change writes.  The path options
-    of ``argument_spec`` (the module's) are checked first (``_specs.check_paths``).
+    of ``argument_spec`` (the module's) are checked first (``_specs.check_paths``, against ``raw``: the
+    arguments as the task gave them).
     """
     failure = library_problems(params, features)
     if failure:
         return True, failure, []
     try:
-        _specs.check_paths(argument_spec or {}, params)
+        _specs.check_paths(argument_spec or {}, params, raw=raw)
         store = store_from_params(params)
         store.made_by = made_by
         result = run(store, params, check_mode, want_diff)
@@ -149,7 +156,8 @@ def run_module(module, run, features=_cryptography_dep.DEFAULT_FEATURES):
     failed, result, warnings = outcome(run, module.params, module.check_mode, module._diff,
                                        generation_record(getattr(module, "_name", None),
                                                          getattr(module, "_target_log_info", None)),
-                                       features, getattr(module, "argument_spec", None))
+                                       features, getattr(module, "argument_spec", None),
+                                       getattr(module, "ipoffice_raw_params", None))
     for warning in warnings:
         module.warn(warning)
     if failed:

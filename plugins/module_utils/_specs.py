@@ -39,6 +39,7 @@ from ansible_collections.ipoffice.security.plugins.module_utils._model import (
     SETTINGS_STATES,
     SIGNATURES,
     TRUSTED_STATES,
+    SecurityError,
     UPDATE_PASSWORD_CHOICES,
     argspec_for,
     check_path,
@@ -382,24 +383,43 @@ MODULES = {
 }
 
 
-def check_paths(argument_spec, params, prefix=""):
+def check_paths(argument_spec, params, prefix="", raw=None):
     """``invalid_characters`` for a NUL in any option of type path (nested options included), naming it.
 
     Ansible passes such a value through; every later use of it (open, stat, makedirs) would fail with a raw
-    ValueError.  Run before anything else reads the params.
+    ValueError.  With ``raw``, the arguments as the task gave them (before Ansible's validator converted
+    them), a path given as anything but text -- a dictionary, a list, a number, which Ansible turns into
+    their printed form ("{'a': 1}", a directory of that name) -- is ``invalid_setting``.  Run before anything
+    else reads the params.
     """
     for option, entry in argument_spec.items():
         value = params.get(option) if isinstance(params, dict) else None
         if value is None:
             continue
         where = prefix + option
+        given = raw.get(option) if isinstance(raw, dict) else None
         if entry.get("type") == "path":
+            if given is not None and not isinstance(given, str):
+                raise SecurityError("invalid_setting", "%s must be a path (text), got a %s: %s. Change the '%s' "
+                                    "option." % (where, _type_name(given), _short(given), where), option=where)
             check_path(value, where)
         elif entry.get("options") and isinstance(value, dict):
-            check_paths(entry["options"], value, where + ".")
+            check_paths(entry["options"], value, where + ".", given)
         elif entry.get("options") and isinstance(value, list):
             for index, item in enumerate(value):
-                check_paths(entry["options"], item, "%s[%d]." % (where, index))
+                item_raw = given[index] if isinstance(given, list) and index < len(given) else None
+                check_paths(entry["options"], item, "%s[%d]." % (where, index), item_raw)
+
+
+def _type_name(value):
+    if isinstance(value, bool):
+        return "boolean"
+    return {dict: "dictionary", list: "list", int: "number", float: "number"}.get(type(value), type(value).__name__)
+
+
+def _short(value):
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def read_only(name):

@@ -222,7 +222,8 @@ class InProcessAction(NormalAction):
         name = self._task.action
         params, no_log_values, validated = {}, set(), False
         try:
-            params, no_log_values, failure, notices = validate(self.MODULE, name, TO_MODULE(self._task.args))
+            raw = TO_MODULE(self._task.args)
+            params, no_log_values, failure, notices = validate(self.MODULE, name, raw)
             validated = True
             if notices:
                 self._module_reason = "an alias or a deprecated option is used (the module reports it)"
@@ -236,7 +237,7 @@ class InProcessAction(NormalAction):
             failed, result, warnings = _module.outcome(
                 self.RUN, params, bool(self._task.check_mode), bool(self._task.diff),
                 _module.generation_record(name, self._target_log_info(task_vars)), self.FEATURES,
-                _specs.module_kwargs(self.MODULE)["argument_spec"])
+                _specs.module_kwargs(self.MODULE)["argument_spec"], raw)
         except Exception as exc:  # pylint: disable=broad-except  # a failure result, never a traceback dump
             failed, result, warnings = True, _module.unexpected(name, exc), []
             if not validated:  # the no_log values are not known: the exception's text may carry a secret

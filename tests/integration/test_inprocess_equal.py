@@ -98,6 +98,8 @@ def cases(inputs, store, work, group):
     add("trusted_certificate", dict(s, certificates=[{"path": inputs["root"]}], state="maybe"))
     add("trusted_certificate", dict(s, certificates=[{"path": inputs["root"]}], bogus=1), name="unsupported")
     add("trusted_certificate", dict(s), name="missing")
+    add("trusted_certificate", dict(s, certificates=[{"path": 5}]), name="number_path")
+    add("security_info", dict(s, store_path={"a": 1}), name="dict_store_path")
     # certificate_checks: warnings in check mode and for real
     add("certificate_checks", dict(s, management_interfaces="medium"), check_mode=True)
     add("certificate_checks", dict(s, management_interfaces="medium", certificate_expiry_warning_days=45))
@@ -247,6 +249,12 @@ def test_every_module_gives_the_same_result_on_both_paths(inputs, tmp_path, grou
             "Unsupported parameters for (ipoffice.security.trusted_certificate) module: bogus. Supported "
             "parameters include: %s." % options)
         assert inprocess[named["missing"]]["msg"] == "missing required arguments: certificates"
+        # a path given as anything but text is refused (Ansible would pass on its printed form as the path)
+        assert inprocess[named["number_path"]]["error"] == "invalid_setting"
+        assert inprocess[named["number_path"]]["option"] == "certificates[0].path"
+        assert inprocess[named["dict_store_path"]]["error"] == "invalid_setting"
+        assert inprocess[named["dict_store_path"]]["option"] == "store_path"
+        assert not [entry for entry in os.listdir(os.getcwd()) if entry.startswith("{")]
         # a no_log value is removed from every value it occurs in, as AnsibleModule removes it
         masked = inprocess[named["masked"]]
         assert masked["settings"]["server"] == "scep.********.com", masked

@@ -273,3 +273,36 @@ def test_nul_in_a_certificate_path_is_refused_by_the_core_reader_too(victim):
     refused(victim, lambda: run("trusted_certificate", store_path=victim,
                                 certificates=[{"path": os.path.join(victim, "current", "ca", "cert.pem\x00")}]),
             "invalid_characters", "certificates[0].path")
+
+
+def _nested(module, path, value):
+    """(params, the option's full name) with ``value`` at the path option ``path`` (list items as [0])."""
+    spec = _specs.module_kwargs(module)["argument_spec"]
+    params, option = {}, ""
+    target = params
+    for part in path[:-1]:
+        entry = spec[part]
+        child = {} if entry["type"] == "dict" else [{}]
+        target[part] = child
+        target = child if isinstance(child, dict) else child[0]
+        option += part + ("." if isinstance(child, dict) else "[0].")
+        spec = entry["options"]
+    target[path[-1]] = value
+    return params, option + path[-1]
+
+
+@pytest.mark.parametrize("given,kind", [({"a": 1}, "dictionary"), (["/tmp/x"], "list"), (5, "number"),
+                                        (True, "boolean")])
+@pytest.mark.parametrize("module,path", _path_options(), ids=[".".join((m,) + p) for m, p in _path_options()])
+def test_a_path_option_given_anything_but_text_is_invalid_setting_naming_it(module, path, given, kind):
+    """Ansible's validator turns a dictionary, a list or a number given as a path into its printed form
+    ("{'a': 1}", a directory of that name under the working directory): the arguments as given are refused."""
+    raw, option = _nested(module, path, given)
+    converted, _option = _nested(module, path, str(given))  # what Ansible's validator passes on
+    with pytest.raises(SecurityError) as err:
+        _specs.check_paths(_specs.module_kwargs(module)["argument_spec"], converted, raw=raw)
+    assert err.value.code == "invalid_setting" and err.value.option == option
+    assert err.value.message.startswith("%s must be a path (text), got a %s: " % (option, kind))
+    # the same path given as text passes
+    text, _option = _nested(module, path, "/tmp/x")
+    _specs.check_paths(_specs.module_kwargs(module)["argument_spec"], text, raw=text)
