@@ -251,30 +251,6 @@ def _path_options():
     return found
 
 
-@pytest.mark.parametrize("module,path", _path_options(), ids=[".".join((m,) + p) for m, p in _path_options()])
-def test_nul_in_any_path_option_is_invalid_characters_naming_it(module, path):
-    spec = _specs.module_kwargs(module)["argument_spec"]
-    params, target, option = {}, None, ""
-    target = params
-    for part in path[:-1]:
-        entry = spec[part]
-        value = {} if entry["type"] == "dict" else [{}]
-        target[part] = value
-        target = value if isinstance(value, dict) else value[0]
-        option += part + ("." if isinstance(value, dict) else "[0].")
-        spec = entry["options"]
-    target[path[-1]] = "/tmp/x\x00y"
-    with pytest.raises(SecurityError) as err:
-        _specs.check_paths(_specs.module_kwargs(module)["argument_spec"], params)
-    assert err.value.code == "invalid_characters" and err.value.option == option + path[-1], err.value.option
-
-
-def test_nul_in_a_certificate_path_is_refused_by_the_core_reader_too(victim):
-    refused(victim, lambda: run("trusted_certificate", store_path=victim,
-                                certificates=[{"path": os.path.join(victim, "current", "ca", "cert.pem\x00")}]),
-            "invalid_characters", "certificates[0].path")
-
-
 def _nested(module, path, value):
     """(params, the option's full name) with ``value`` at the path option ``path`` (list items as [0])."""
     spec = _specs.module_kwargs(module)["argument_spec"]
@@ -289,6 +265,20 @@ def _nested(module, path, value):
         spec = entry["options"]
     target[path[-1]] = value
     return params, option + path[-1]
+
+
+@pytest.mark.parametrize("module,path", _path_options(), ids=[".".join((m,) + p) for m, p in _path_options()])
+def test_nul_in_any_path_option_is_invalid_characters_naming_it(module, path):
+    params, option = _nested(module, path, "/tmp/x\x00y")
+    with pytest.raises(SecurityError) as err:
+        _specs.check_paths(_specs.module_kwargs(module)["argument_spec"], params)
+    assert err.value.code == "invalid_characters" and err.value.option == option, err.value.option
+
+
+def test_nul_in_a_certificate_path_is_refused_by_the_core_reader_too(victim):
+    refused(victim, lambda: run("trusted_certificate", store_path=victim,
+                                certificates=[{"path": os.path.join(victim, "current", "ca", "cert.pem\x00")}]),
+            "invalid_characters", "certificates[0].path")
 
 
 @pytest.mark.parametrize("given,kind", [({"a": 1}, "dictionary"), (["/tmp/x"], "list"), (5, "number"),
