@@ -77,6 +77,12 @@ def ran(process, host, module):
     return "module"
 
 
+def reasons_of(process, host, module):
+    """What -vvv says, for ``host``, about which way each ``module`` task ran and why."""
+    return [line.split("> ", 1)[1] for line in lines_of(process, host)
+            if "ipoffice.security.%s runs" % module in line]
+
+
 def same(result, store, host):
     """A result with what differs between two systems on purpose (the store path, times) normalised."""
     text = json.dumps(result, sort_keys=True).replace(store, "<store>").replace(host, "<host>")
@@ -150,8 +156,7 @@ def test_the_switch_forces_the_module_path(tmp_path):
     # The environment variable, for a whole run; the task variable wins over it.
     process, results = play(tmp_path, hosts, [dict(info), dict(info, vars={"ipoffice_security_inprocess": True})],
                             env={"IPOFFICE_SECURITY_INPROCESS": "false"}, name="environment")
-    reasons = [line.split("> ", 1)[1] for line in lines_of(process, "ipo")
-               if "ipoffice.security.security_info runs" in line]
+    reasons = reasons_of(process, "ipo", "security_info")
     assert reasons == [
         "ipoffice.security.security_info runs as a module: forced by the environment variable "
         "IPOFFICE_SECURITY_INPROCESS",
@@ -167,8 +172,7 @@ def test_a_deprecated_alias_runs_the_module_which_reports_the_deprecation(tmp_pa
     tasks = [{"ipoffice.security.certificate_checks": dict(checks, ip_office_lines=lines)},
              {"ipoffice.security.certificate_checks": dict(checks, lines=lines)}]
     process, results = play(tmp_path, hosts, tasks)
-    reasons = [line.split("> ", 1)[1] for line in lines_of(process, "ipo")
-               if "ipoffice.security.certificate_checks runs" in line]
+    reasons = reasons_of(process, "ipo", "certificate_checks")
     assert reasons == [
         "ipoffice.security.certificate_checks runs as a module: an alias or a deprecated option is used (the "
         "module reports it)",
